@@ -1,0 +1,172 @@
+"""Results of the quality bench, the Markdown table, and the targets they are held to."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from _dnsmos import MosScores
+from _metrics import ErrorRate, Scorer, metric_name
+
+TARGETS: Mapping[tuple[str, str], float] = {
+    ("piper", "en"): 0.10,
+    ("kokoro", "zh"): 0.10,
+}
+"""(engine, language) → highest acceptable WER/CER, over all the engine's voices measured in it."""
+
+
+@dataclass(frozen=True, slots=True)
+class CaseResult:
+    """What one engine voice scored on one corpus.
+
+    Attributes:
+        engine: engine name.
+        voice: voice id.
+        language: corpus language (``en`` → WER, ``zh`` → CER).
+        sentences: sentences in the corpus.
+        failures: sentences the engine raised on (scored as silence).
+        error: corpus-level edit errors after normalisation.
+        scores: DNSMOS scores, one per synthesised sentence (empty when not measured).
+        synth_seconds: wall time spent synthesising (front end included).
+        audio_seconds: length of the audio produced.
+        transcripts: (reference, transcript) per sentence.
+    """
+
+    engine: str
+    voice: str
+    language: str
+    sentences: int
+    failures: int
+    error: ErrorRate
+    scores: tuple[MosScores, ...]
+    synth_seconds: float
+    audio_seconds: float
+    transcripts: tuple[tuple[str, str], ...]
+
+    @property
+    def mos_overall(self) -> float | None:
+        """Mean DNSMOS P.835 OVRL, ``None`` if not measured."""
+        return sum(s.overall for s in self.scores) / len(self.scores) if self.scores else None
+
+    @property
+    def mos_p808(self) -> float | None:
+        """Mean DNSMOS P.808, ``None`` if not measured."""
+        return sum(s.p808 for s in self.scores) / len(self.scores) if self.scores else None
+
+    @property
+    def rtf(self) -> float | None:
+        """Synthesis seconds per second of audio, ``None`` if nothing was produced."""
+        return self.synth_seconds / self.audio_seconds if self.audio_seconds else None
+
+
+def pool(results: Sequence[CaseResult]) -> list[CaseResult]:
+    """Combine the results of each (engine, language) over its voices.
+
+    Args:
+        results: per-voice results.
+
+    Returns:
+        One result per (engine, language) in first-seen order; ``voice`` says how many voices
+        it covers, errors and seconds are summed, DNSMOS scores concatenated.
+    """
+    groups: dict[tuple[str, str], list[CaseResult]] = {}
+    for r in results:
+        groups.setdefault((r.engine, r.language), []).append(r)
+    pooled = []
+    for (engine, language), members in groups.items():
+        pooled.append(
+            CaseResult(
+                engine=engine,
+                language=language,
+                voice=f"all {len(members)} voices" if len(members) > 1 else members[0].voice,
+                sentences=sum(m.sentences for m in members),
+                failures=sum(m.failures for m in members),
+                error=ErrorRate(
+                    sum(m.error.errors for m in members), sum(m.error.reference_length for m in members)
+                ),
+                scores=tuple(s for m in members for s in m.scores),
+                synth_seconds=sum(m.synth_seconds for m in members),
+                audio_seconds=sum(m.audio_seconds for m in members),
+                transcripts=tuple(t for m in members for t in m.transcripts),
+            )
+        )
+    return pooled
+
+
+def _fmt(value: float | None, digits: int) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _voice_cell(voice: str) -> str:
+    return f"*{voice}*" if voice.startswith("all ") else voice
+
+
+def render_table(results: Sequence[CaseResult]) -> str:
+    """Render results as a Markdown table with a legend.
+
+    Args:
+        results: one row each; an (engine, language) measured with several voices also gets
+            a pooled row (in italics).
+
+    Returns:
+        The table, then a short note on how each column was measured.
+    """
+    header = (
+        "| engine | voice | language | sentences | WER/CER % | DNSMOS OVRL | DNSMOS P.808 | RTF |\n"
+        "|---|---|---|---:|---:|---:|---:|---:|"
+    )
+    pooled = [p for p in pool(results) if p.voice.startswith("all ")]
+    rows = []
+    for r in [*results, *pooled]:
+        sentences = f"{r.sentences}" + (f" ({r.failures} failed)" if r.failures else "")
+        rows.append(
+            f"| {r.engine} | {_voice_cell(r.voice)} | {r.language} | {sentences} "
+            f"| {metric_name(r.language)} {100 * r.error.rate:.1f} "
+            f"| {_fmt(r.mos_overall, 2)} | {_fmt(r.mos_p808, 2)} | {_fmt(r.rtf, 3)} |"
+        )
+    legend = (
+        "\nWER (en, Harvard lists 1-3) and CER (zh, everyday sentences) from a whisper-base (int8) "
+        "round trip, after lower-casing, dropping punctuation, spelling English numbers out and mapping "
+        "Chinese to simplified characters with numerals as digits. DNSMOS: mean per sentence, "
+        "a rough naturalness signal (trained on noisy human speech). RTF: synthesis time / audio time."
+    )
+    return "\n".join([header, *rows]) + "\n" + legend
+
+
+def render_details(results: Sequence[CaseResult], scorer: Scorer) -> str:
+    """List every sentence whose normalised transcript differs from the reference.
+
+    Args:
+        results: bench results.
+        scorer: the normaliser the error rates were computed with.
+
+    Returns:
+        Markdown: one section per result, one bullet per mis-heard sentence.
+    """
+    out: list[str] = []
+    for r in results:
+        out.append(f"\n### {r.engine} / {r.voice} / {r.language}")
+        for reference, heard in r.transcripts:
+            if scorer.normalise(reference, r.language) != scorer.normalise(heard, r.language):
+                out.append(f"- `{reference}` → `{heard}`")
+    return "\n".join(out)
+
+
+def target_misses(results: Sequence[CaseResult]) -> list[str]:
+    """Describe each result that breaks its :data:`TARGETS` entry.
+
+    Each target is judged on the engine's voices pooled (see :func:`pool`).
+
+    Args:
+        results: per-voice bench results.
+
+    Returns:
+        One message per miss; empty when every measured target holds.
+    """
+    misses = []
+    for r in pool(results):
+        limit = TARGETS.get((r.engine, r.language))
+        if limit is not None and r.error.rate > limit:
+            measured = f"{metric_name(r.language)} {100 * r.error.rate:.1f} %"
+            misses.append(f"{r.engine}/{r.voice}/{r.language} {measured} > {100 * limit:.0f} %")
+    return misses

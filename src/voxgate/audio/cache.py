@@ -1,0 +1,359 @@
+"""Content-addressed cache of finished, encoded audio.
+
+A cache entry is the exact byte stream a client received (a WAV, MP3, ... file) plus enough
+metadata to answer again without touching an engine. Keys come from :func:`cache_key`, a SHA-256
+over an unambiguous encoding of everything that changes the bytes.
+
+Stores implement the async :class:`CacheStore` protocol:
+
+- :class:`MemoryCache`: LRU bounded by the total size of the cached ``data``.
+- :class:`voxgate.audio.cache_disk.DiskCache`: a directory bounded by bytes on disk; survives restarts.
+- :class:`TieredCache`: memory in front of disk; a disk hit is promoted into memory.
+
+:func:`cache_from_url` builds one from a URL (``memory://``, ``disk://``, ``tiered://``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+from urllib.parse import parse_qs, urlsplit
+
+if TYPE_CHECKING:
+    from voxgate.audio.cache_disk import DiskCache
+
+__all__ = [
+    "DEFAULT_DISK_MAX_BYTES",
+    "DEFAULT_MEMORY_MAX_BYTES",
+    "CacheStats",
+    "CacheStore",
+    "CachedAudio",
+    "MemoryCache",
+    "TieredCache",
+    "cache_from_url",
+    "cache_key",
+]
+
+DEFAULT_MEMORY_MAX_BYTES = 256 * 1024 * 1024
+"""Default budget of :class:`MemoryCache`: 256 MiB of audio data."""
+
+DEFAULT_DISK_MAX_BYTES = 2 * 1024 * 1024 * 1024
+"""Default budget of :class:`DiskCache`: 2 GiB of files."""
+
+_KEY_SCHEMA = "voxgate-audio-cache/1"
+"""Bumped whenever the key encoding or the meaning of a field changes, so old entries miss."""
+
+
+@dataclass(frozen=True, slots=True)
+class CachedAudio:
+    """One cached answer: the encoded bytes and what a response needs to describe them.
+
+    Attributes:
+        data: the encoded audio file/stream exactly as sent to the client.
+        media_type: its MIME type, e.g. ``audio/mpeg``.
+        engine: the engine that spoke it.
+        sample_rate: sample rate of the encoded audio in Hz.
+        duration_s: length of the audio in seconds.
+        created_at: wall-clock time (epoch seconds) when it was made.
+    """
+
+    data: bytes
+    media_type: str
+    engine: str
+    sample_rate: int
+    duration_s: float
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class CacheStats:
+    """Counters of one cache store since it was created.
+
+    Attributes:
+        hits: lookups answered.
+        misses: lookups not answered (including corrupt entries dropped on read).
+        evictions: entries removed to make room.
+        bytes: bytes held now (memory: sum of ``data``; disk: sum of file sizes).
+        items: entries held now.
+        max_bytes: the byte budget.
+    """
+
+    hits: int
+    misses: int
+    evictions: int
+    bytes: int
+    items: int
+    max_bytes: int
+
+
+def cache_key(
+    *,
+    normalized_text: str,
+    voice: str,
+    speed: float,
+    fmt: str,
+    sample_rate: int,
+    engine: str,
+    model_version: str,
+) -> str:
+    """Compute the cache key of one rendering.
+
+    The fields are encoded as a JSON array (so ``("ab", "c")`` and ``("a", "bc")`` differ) with a
+    schema tag in front, and hashed with SHA-256. ``speed`` is rounded to 3 decimals, so 1.0 and
+    1.0001 share an entry. Pass in ``engine`` whatever decides which engine speaks: the engine that
+    answered, or the voice's whole chain (e.g. ``"kokoro>piper>espeak"``) when looking up before
+    routing.
+
+    Args:
+        normalized_text: the text after normalisation (what the engine reads).
+        voice: voice id.
+        speed: speaking-rate factor.
+        fmt: output format (an ``AudioFormat`` or its string value).
+        sample_rate: output sample rate in Hz.
+        engine: engine name, or the engine chain.
+        model_version: version of the model/voice data, so an upgrade invalidates old audio.
+
+    Returns:
+        64 lowercase hex characters.
+
+    Raises:
+        ValueError: if ``speed`` is not finite.
+    """
+    if not math.isfinite(speed):
+        raise ValueError(f"speed must be finite, got {speed!r}")
+    fields = [
+        _KEY_SCHEMA,
+        normalized_text,
+        voice,
+        f"{round(speed, 3) + 0.0:.3f}",  # + 0.0 folds -0.0 into 0.0
+        str(fmt),
+        int(sample_rate),
+        engine,
+        model_version,
+    ]
+    encoded = json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return hashlib.sha256(encoded).hexdigest()
+
+
+class CacheStore(Protocol):
+    """An async store of :class:`CachedAudio` by key."""
+
+    async def get(self, key: str) -> CachedAudio | None:
+        """Return the entry for ``key``, or ``None`` on a miss."""
+        ...
+
+    async def put(self, key: str, value: CachedAudio) -> None:
+        """Store ``value`` under ``key`` (replacing any entry); may evict others or decline to store."""
+        ...
+
+    async def stats(self) -> CacheStats:
+        """Return the current counters."""
+        ...
+
+
+class MemoryCache:
+    """An in-process LRU cache bounded by the total size of the cached ``data``.
+
+    An entry larger than the whole budget is not stored. Operations never await, so they are
+    atomic on the event loop.
+
+    Args:
+        max_bytes: budget for the sum of ``len(value.data)`` over entries.
+
+    Raises:
+        ValueError: if ``max_bytes`` is negative.
+    """
+
+    def __init__(self, max_bytes: int = DEFAULT_MEMORY_MAX_BYTES) -> None:
+        if max_bytes < 0:
+            raise ValueError(f"max_bytes must be >= 0, got {max_bytes}")
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[str, CachedAudio] = OrderedDict()
+        self._bytes = 0
+        self.hits = 0
+        self.misses = 0
+        self.evictions = 0
+
+    async def get(self, key: str) -> CachedAudio | None:
+        """Return the entry for ``key`` and mark it most recently used, or ``None``.
+
+        Args:
+            key: a key from :func:`cache_key`.
+
+        Returns:
+            The cached audio, or ``None`` on a miss.
+        """
+        value = self._entries.get(key)
+        if value is None:
+            self.misses += 1
+            return None
+        self._entries.move_to_end(key)
+        self.hits += 1
+        return value
+
+    async def put(self, key: str, value: CachedAudio) -> None:
+        """Store ``value`` as most recently used, evicting least recently used entries to fit.
+
+        Args:
+            key: a key from :func:`cache_key`.
+            value: the audio to keep.
+        """
+        size = len(value.data)
+        if size > self.max_bytes:
+            return
+        old = self._entries.pop(key, None)
+        if old is not None:
+            self._bytes -= len(old.data)
+        self._entries[key] = value
+        self._bytes += size
+        while self._bytes > self.max_bytes:
+            _, evicted = self._entries.popitem(last=False)
+            self._bytes -= len(evicted.data)
+            self.evictions += 1
+
+    async def stats(self) -> CacheStats:
+        """Return hits, misses, evictions, bytes held and item count."""
+        return CacheStats(
+            hits=self.hits,
+            misses=self.misses,
+            evictions=self.evictions,
+            bytes=self._bytes,
+            items=len(self._entries),
+            max_bytes=self.max_bytes,
+        )
+
+
+class TieredCache:
+    """A memory cache in front of an optional disk cache.
+
+    ``get`` asks memory first, then disk; a disk hit is copied into memory. ``put`` writes both
+    tiers. The tiers keep their own counters (reachable as ``.memory`` and ``.disk``); this
+    object's ``hits``/``misses`` count answers of the whole cache.
+
+    Args:
+        memory: the fast tier.
+        disk: the persistent tier, or ``None`` for memory only.
+    """
+
+    def __init__(self, memory: CacheStore, disk: CacheStore | None = None) -> None:
+        self.memory = memory
+        self.disk = disk
+        self.hits = 0
+        self.misses = 0
+
+    async def get(self, key: str) -> CachedAudio | None:
+        """Return the entry from memory, else from disk (promoting it), else ``None``.
+
+        Args:
+            key: a key from :func:`cache_key`.
+
+        Returns:
+            The cached audio, or ``None`` when neither tier has it.
+        """
+        value = await self.memory.get(key)
+        if value is None and self.disk is not None:
+            value = await self.disk.get(key)
+            if value is not None:
+                await self.memory.put(key, value)
+        if value is None:
+            self.misses += 1
+        else:
+            self.hits += 1
+        return value
+
+    async def put(self, key: str, value: CachedAudio) -> None:
+        """Store ``value`` in memory and on disk.
+
+        Args:
+            key: a key from :func:`cache_key`.
+            value: the audio to keep.
+        """
+        await self.memory.put(key, value)
+        if self.disk is not None:
+            await self.disk.put(key, value)
+
+    async def stats(self) -> CacheStats:
+        """Return whole-cache hits and misses; evictions, bytes, items and budget summed over tiers."""
+        tiers = [await self.memory.stats()]
+        if self.disk is not None:
+            tiers.append(await self.disk.stats())
+        return CacheStats(
+            hits=self.hits,
+            misses=self.misses,
+            evictions=sum(t.evictions for t in tiers),
+            bytes=sum(t.bytes for t in tiers),
+            items=sum(t.items for t in tiers),
+            max_bytes=sum(t.max_bytes for t in tiers),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Url:
+    scheme: str
+    path: str
+    params: dict[str, int]
+
+
+def _parse_url(url: str, allowed: dict[str, frozenset[str]]) -> _Url:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in allowed:
+        raise ValueError(
+            f"unknown cache URL scheme {parts.scheme!r} in {url!r}; use one of {sorted(allowed)}"
+        )
+    params: dict[str, int] = {}
+    for name, values in parse_qs(parts.query, keep_blank_values=True, strict_parsing=False).items():
+        if name not in allowed[scheme]:
+            raise ValueError(f"unknown parameter {name!r} in cache URL {url!r}")
+        try:
+            params[name] = int(values[-1])
+        except ValueError as exc:
+            raise ValueError(f"parameter {name!r} in cache URL {url!r} must be an integer") from exc
+    return _Url(scheme=scheme, path=parts.netloc + parts.path, params=params)
+
+
+def cache_from_url(url: str) -> MemoryCache | DiskCache | TieredCache:
+    """Build a cache store from a URL.
+
+    - ``memory://?max_bytes=268435456``: a :class:`MemoryCache`.
+    - ``disk:///var/cache/voxgate/audio?max_bytes=2147483648``: a :class:`DiskCache` over that directory.
+    - ``tiered:///var/cache/voxgate/audio?memory_max_bytes=...&disk_max_bytes=...``: a
+      :class:`TieredCache` of both.
+
+    Omitted sizes take :data:`DEFAULT_MEMORY_MAX_BYTES` / :data:`DEFAULT_DISK_MAX_BYTES`. Use an
+    absolute path (three slashes); ``memory://?max_bytes=0`` disables caching.
+
+    Args:
+        url: the store URL.
+
+    Returns:
+        The store, not yet touching the disk (a disk store scans its directory on first use).
+
+    Raises:
+        ValueError: on an unknown scheme or parameter, a non-integer size, or a missing path.
+    """
+    from voxgate.audio.cache_disk import DiskCache  # here: cache_disk imports this module
+
+    parsed = _parse_url(
+        url,
+        {
+            "memory": frozenset({"max_bytes"}),
+            "disk": frozenset({"max_bytes"}),
+            "tiered": frozenset({"memory_max_bytes", "disk_max_bytes"}),
+        },
+    )
+    if parsed.scheme == "memory":
+        return MemoryCache(parsed.params.get("max_bytes", DEFAULT_MEMORY_MAX_BYTES))
+    if not parsed.path:
+        raise ValueError(f"cache URL {url!r} needs a directory, e.g. disk:///var/cache/voxgate")
+    if parsed.scheme == "disk":
+        return DiskCache(Path(parsed.path), parsed.params.get("max_bytes", DEFAULT_DISK_MAX_BYTES))
+    return TieredCache(
+        MemoryCache(parsed.params.get("memory_max_bytes", DEFAULT_MEMORY_MAX_BYTES)),
+        DiskCache(Path(parsed.path), parsed.params.get("disk_max_bytes", DEFAULT_DISK_MAX_BYTES)),
+    )

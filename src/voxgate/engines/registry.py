@@ -1,0 +1,53 @@
+"""Build the configured engines by name."""
+
+from __future__ import annotations
+
+from voxgate.engines.base import Engine
+from voxgate.engines.chaos import ChaosEngine
+from voxgate.engines.espeak import EspeakEngine
+from voxgate.engines.kokoro import KokoroEngine
+from voxgate.engines.piper import PiperEngine
+from voxgate.settings import Settings
+
+ENGINE_NAMES = ("kokoro", "piper", "espeak")
+
+
+def build_engine(name: str, settings: Settings, *, with_chaos: bool = False) -> Engine:
+    """Construct one engine (not yet loaded) from settings.
+
+    Args:
+        name: engine name.
+        settings: voxgate settings.
+        with_chaos: wrap the engine in fault injection when its chaos settings enable it
+            (worker processes do this; the gateway's catalog copy never misbehaves).
+
+    Raises:
+        KeyError: unknown engine name.
+    """
+    engine = _build(name, settings)
+    chaos = getattr(settings.engines, name).chaos
+    if with_chaos and chaos.enabled:
+        return ChaosEngine(engine, chaos)
+    return engine
+
+
+def _build(name: str, settings: Settings) -> Engine:
+    max_seg = settings.text.max_segment_chars
+    if name == "kokoro":
+        return KokoroEngine(
+            models_dir=settings.data_dir / "models",
+            threads=settings.engines.kokoro.threads,
+            max_segment_chars=max_seg,
+        )
+    if name == "piper":
+        return PiperEngine(threads=settings.engines.piper.threads, max_segment_chars=max_seg)
+    if name == "espeak":
+        return EspeakEngine(max_segment_chars=max_seg)
+    raise KeyError(f"unknown engine {name!r}; known: {', '.join(ENGINE_NAMES)}")
+
+
+def build_engines(settings: Settings) -> dict[str, Engine]:
+    """Construct every enabled engine, keyed by name, in preference order (not yet loaded)."""
+    return {
+        name: build_engine(name, settings) for name in ENGINE_NAMES if getattr(settings.engines, name).enabled
+    }

@@ -1,0 +1,257 @@
+"""Online per-engine estimate of service time as a function of text length.
+
+Model: service time = fitted(chars) x ratio, with ``fitted(chars) = a + b·chars`` the
+median line and ``ratio`` the multiplicative noise. Per engine the estimator keeps the
+last ``window`` observations. On demand it fits the median line by least absolute
+deviations (robust to stalls and other outliers), stores the sorted residual ratios
+``observed / fitted``, and answers a quantile as ``fitted(chars) x quantile(ratios)``.
+The fit is cached until the next observation, so ``estimate`` costs O(1) between
+observations and one O(window) refit after each.
+
+The line is kept physical (``a ≥ 0``, ``b ≥ 0``): a negative intercept falls back to a
+line through the origin, a negative slope to a constant. When the observed lengths
+span too narrow a range to tell overhead from per-character cost, the engine's prior
+is scaled to the data instead, so extrapolation keeps the prior's shape.
+
+Before ``min_observations`` observations the prior alone answers, for every quantile.
+
+Concurrency: used from one asyncio event loop; no locks, not thread-safe.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["LatencyEstimator", "LatencyPrior"]
+
+_Floats = NDArray[np.float64]
+
+_MIN_SPREAD: float = 1.5
+"""Longest / shortest observed length below which the slope is not fitted."""
+_IRLS_ITERATIONS: int = 60
+_IRLS_TOLERANCE: float = 1e-9
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyPrior:
+    """What an engine is believed to cost before it has been measured.
+
+    Attributes:
+        per_char_s: seconds per input character.
+        overhead_s: fixed seconds per call.
+
+    Raises:
+        ValueError: from the constructor, if a field is negative or both are zero.
+    """
+
+    per_char_s: float
+    overhead_s: float
+
+    def __post_init__(self) -> None:
+        if self.per_char_s < 0 or self.overhead_s < 0 or self.per_char_s + self.overhead_s == 0:
+            raise ValueError(f"prior needs non-negative costs, not both zero: {self}")
+
+    def seconds(self, chars: int) -> float:
+        """Return the prior service time for ``chars`` characters."""
+        return self.overhead_s + self.per_char_s * chars
+
+
+@dataclass(frozen=True, slots=True)
+class _Fit:
+    intercept: float
+    slope: float
+    sorted_ratios: _Floats
+
+    def quantile(self, chars: int, q: float) -> float:
+        """Linear-interpolated ``q`` quantile of the ratios, times the fitted line."""
+        ratios = self.sorted_ratios
+        position = q * (len(ratios) - 1)
+        low = math.floor(position)
+        high = min(low + 1, len(ratios) - 1)
+        ratio = float(ratios[low] + (ratios[high] - ratios[low]) * (position - low))
+        return (self.intercept + self.slope * chars) * ratio
+
+
+class _Series:
+    """A ring buffer of ``(chars, seconds)`` with a cached fit."""
+
+    __slots__ = ("_chars", "_count", "_fit", "_next", "_seconds")
+
+    def __init__(self, window: int) -> None:
+        self._chars: _Floats = np.zeros(window)
+        self._seconds: _Floats = np.zeros(window)
+        self._count = 0
+        self._next = 0
+        self._fit: _Fit | None = None
+
+    def __len__(self) -> int:
+        return self._count
+
+    def add(self, chars: int, seconds: float) -> None:
+        self._chars[self._next] = chars
+        self._seconds[self._next] = seconds
+        self._next = (self._next + 1) % len(self._chars)
+        self._count = min(self._count + 1, len(self._chars))
+        self._fit = None
+
+    def fit(self, prior: LatencyPrior) -> _Fit:
+        if self._fit is None:
+            self._fit = _fit(self._chars[: self._count], self._seconds[: self._count], prior)
+        return self._fit
+
+
+class LatencyEstimator:
+    """Learns, per engine, how long a call takes for a given number of characters.
+
+    Args:
+        priors: engine name → prior, used until the engine has ``min_observations``.
+        default_prior: prior for engines missing from ``priors``; those engines are
+            rejected when ``None``.
+        window: observations kept per engine (the oldest is dropped first).
+        min_observations: observations needed before the data replaces the prior.
+
+    Raises:
+        ValueError: if ``window`` or ``min_observations`` is out of range.
+    """
+
+    def __init__(
+        self,
+        priors: Mapping[str, LatencyPrior],
+        *,
+        default_prior: LatencyPrior | None = None,
+        window: int = 200,
+        min_observations: int = 5,
+    ) -> None:
+        if not 2 <= min_observations <= window:
+            raise ValueError(f"need 2 ≤ min_observations ≤ window, got {min_observations} and {window}")
+        self._priors = dict(priors)
+        self._default_prior = default_prior
+        self._window = window
+        self._min_observations = min_observations
+        self._series: dict[str, _Series] = {}
+
+    def observe(self, engine: str, chars: int, seconds: float) -> None:
+        """Record that ``engine`` took ``seconds`` to speak ``chars`` characters.
+
+        Args:
+            engine: engine name.
+            chars: characters in the text the engine was given.
+            seconds: measured service time (not including queueing).
+
+        Raises:
+            KeyError: if the engine has no prior and there is no default prior.
+            ValueError: if ``chars`` is negative or ``seconds`` negative or not finite.
+        """
+        self._prior(engine)
+        _check_chars(chars)
+        if not (math.isfinite(seconds) and seconds >= 0):
+            raise ValueError(f"seconds must be finite and ≥ 0, got {seconds}")
+        series = self._series.get(engine)
+        if series is None:
+            series = self._series[engine] = _Series(self._window)
+        series.add(chars, seconds)
+
+    def knows(self, engine: str) -> bool:
+        """Tell whether ``engine`` has enough observations to replace its prior.
+
+        Args:
+            engine: engine name.
+
+        Returns:
+            True once at least ``min_observations`` observations are in the window.
+        """
+        series = self._series.get(engine)
+        return series is not None and len(series) >= self._min_observations
+
+    def observations(self, engine: str) -> int:
+        """Return how many observations of ``engine`` the window holds."""
+        series = self._series.get(engine)
+        return 0 if series is None else len(series)
+
+    def estimate(self, engine: str, chars: int, quantile: float = 0.95) -> float:
+        """Estimate the ``quantile`` of ``engine``'s service time for ``chars`` characters.
+
+        Args:
+            engine: engine name.
+            chars: characters of the text to speak.
+            quantile: in [0, 1]; 0.95 means "95 % of calls finish within the answer".
+
+        Returns:
+            Seconds. From the prior (whatever ``quantile``) until the engine is known.
+
+        Raises:
+            KeyError: if the engine has no prior and there is no default prior.
+            ValueError: if ``chars`` is negative or ``quantile`` outside [0, 1].
+        """
+        prior = self._prior(engine)
+        _check_chars(chars)
+        if not 0.0 <= quantile <= 1.0:
+            raise ValueError(f"quantile must be in [0, 1], got {quantile}")
+        series = self._series.get(engine)
+        if series is None or len(series) < self._min_observations:
+            return prior.seconds(chars)
+        return series.fit(prior).quantile(chars, quantile)
+
+    def _prior(self, engine: str) -> LatencyPrior:
+        prior = self._priors.get(engine, self._default_prior)
+        if prior is None:
+            raise KeyError(f"no latency prior for engine {engine!r} and no default prior")
+        return prior
+
+
+def _check_chars(chars: int) -> None:
+    if chars < 0:
+        raise ValueError(f"chars must be ≥ 0, got {chars}")
+
+
+def _fit(chars: _Floats, seconds: _Floats, prior: LatencyPrior) -> _Fit:
+    """Fit the median line and collect the residual ratios."""
+    positive = chars[chars > 0]
+    if len(positive) < 2 or positive.max() < _MIN_SPREAD * positive.min():
+        expected = prior.overhead_s + prior.per_char_s * chars
+        if (expected > 0).any():
+            scale = float(np.median(seconds[expected > 0] / expected[expected > 0]))
+            intercept, slope = scale * prior.overhead_s, scale * prior.per_char_s
+        else:  # only empty texts seen and the prior has no overhead
+            intercept, slope = float(np.median(seconds)), 0.0
+    else:
+        intercept, slope = _lad_line(chars, seconds)
+        if slope < 0:
+            intercept, slope = float(np.median(seconds)), 0.0
+        elif intercept < 0:
+            intercept, slope = 0.0, _weighted_median(seconds[chars > 0] / positive, positive)
+    fitted = intercept + slope * chars
+    usable = fitted > 0
+    if not usable.any():  # every observation took 0 s: any estimate is 0
+        return _Fit(0.0, 0.0, np.ones(1))
+    ratios = np.sort(seconds[usable] / fitted[usable])
+    return _Fit(intercept, slope, ratios)
+
+
+def _lad_line(x: _Floats, y: _Floats) -> tuple[float, float]:
+    """Least-absolute-deviations line ``y ≈ a + b·x`` by iteratively reweighted least squares."""
+    design = np.column_stack([np.ones_like(x), x])
+    beta = np.asarray(np.linalg.lstsq(design, y, rcond=None)[0], dtype=np.float64)
+    floor = 1e-6 * max(float(np.median(np.abs(y))), 1e-12)  # keeps the weights finite
+    for _ in range(_IRLS_ITERATIONS):
+        weights = 1.0 / np.maximum(np.abs(y - design @ beta), floor)
+        weighted = design.T * weights
+        new_beta = np.asarray(np.linalg.solve(weighted @ design, weighted @ y), dtype=np.float64)
+        converged = np.max(np.abs(new_beta - beta)) <= _IRLS_TOLERANCE * (1.0 + np.max(np.abs(beta)))
+        beta = new_beta
+        if converged:
+            break
+    return float(beta[0]), float(beta[1])
+
+
+def _weighted_median(values: _Floats, weights: _Floats) -> float:
+    """The value at which half the total weight lies on either side."""
+    order = np.argsort(values)
+    cumulative = np.cumsum(weights[order])
+    index = int(np.searchsorted(cumulative, cumulative[-1] / 2))
+    return float(values[order][index])

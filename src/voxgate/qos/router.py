@@ -1,0 +1,235 @@
+"""The router: walk a voice's engine chain until one engine answers in time.
+
+For each engine in turn: skip it if it is not ready or its breaker is open; skip it if its
+estimated service time (a high quantile) does not fit in what is left of the deadline; else
+queue for one of its slots and run it. Timeouts, crashes and errors are recorded on the
+engine's breaker and the router moves on. The last engine of every chain is the one that
+practically never fails (espeak); it is tried even with an open breaker, since trying beats
+failing. Every answer says which engine spoke, whether it was degraded and why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from voxgate.clock import Clock
+from voxgate.errors import (
+    EngineCrashed,
+    EngineError,
+    EngineTimeout,
+    EngineUnavailable,
+    InvalidInput,
+    NoEngineAvailable,
+)
+from voxgate.qos.breaker import BreakerRegistry, CircuitBreaker
+from voxgate.qos.estimator import LatencyEstimator
+from voxgate.qos.events import EventBus
+from voxgate.qos.scheduler import PriorityScheduler, QueueTimeout
+from voxgate.types import AudioChunk, Priority, SynthesisOptions
+from voxgate.workers.backend import ExecutionBackend
+
+# Time kept back for the last-resort engine when an earlier engine runs, beyond its own estimate.
+_LAST_RESORT_MARGIN_S = 0.05
+
+
+class Outcome(StrEnum):
+    """What happened when the router considered one engine."""
+
+    OK = "ok"
+    TIMEOUT = "timeout"
+    CRASHED = "crashed"
+    ERROR = "error"
+    BREAKER_OPEN = "breaker_open"
+    TOO_SLOW = "too_slow"  # its estimate did not fit in the remaining deadline
+    QUEUE_TIMEOUT = "queue_timeout"  # waited for a slot past the point it could still finish
+    NOT_READY = "not_ready"
+
+
+@dataclass(frozen=True, slots=True)
+class ChainStep:
+    """One engine of a fallback chain and the voice it speaks with."""
+
+    engine: str
+    voice: str
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """The router's record of one engine it considered."""
+
+    engine: str
+    outcome: Outcome
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """Audio from the first engine that answered.
+
+    Attributes:
+        chunks: the audio.
+        step: the engine and voice that answered.
+        degraded: it was not the chain's first engine.
+        fallback_reason: ``"<engine>:<outcome>"`` of the first engine that did not answer.
+        attempts: every engine considered, in order.
+        queued_s: time spent waiting for the answering engine's slot.
+    """
+
+    chunks: list[AudioChunk]
+    step: ChainStep
+    degraded: bool
+    fallback_reason: str | None
+    attempts: tuple[Attempt, ...]
+    queued_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSkipped:
+    """Event: the router passed over an engine for a request."""
+
+    engine: str
+    outcome: Outcome
+    priority: Priority
+
+
+class Router:
+    """Chooses and runs engines along a fallback chain under a deadline.
+
+    Args:
+        backend: where engines run.
+        scheduler: per-engine priority queues bounded by capacity.
+        breakers: one breaker per engine.
+        estimator: service-time quantiles per engine.
+        clock: monotonic time.
+        bus: receives ``EngineSkipped`` events.
+        quantile: estimator quantile used for the deadline check.
+    """
+
+    def __init__(
+        self,
+        backend: ExecutionBackend,
+        scheduler: PriorityScheduler,
+        breakers: BreakerRegistry,
+        estimator: LatencyEstimator,
+        clock: Clock,
+        bus: EventBus,
+        *,
+        quantile: float = 0.95,
+    ) -> None:
+        self._backend = backend
+        self._scheduler = scheduler
+        self._breakers = breakers
+        self._estimator = estimator
+        self._clock = clock
+        self._bus = bus
+        self._quantile = quantile
+
+    def estimate(self, engine: str, chars: int) -> float:
+        """The estimated service time of ``engine`` for ``chars`` characters."""
+        return self._estimator.estimate(engine, chars, self._quantile)
+
+    async def run(
+        self,
+        chain: Sequence[ChainStep],
+        text: str,
+        opts: SynthesisOptions,
+        *,
+        priority: Priority,
+        deadline: float,
+    ) -> Routed:
+        """Synthesise ``text`` with the first engine of ``chain`` that can answer in time.
+
+        Raises:
+            InvalidInput: the text or voice is wrong (no engine is blamed).
+            NoEngineAvailable: every engine failed or was skipped.
+        """
+        if not chain:
+            raise NoEngineAvailable({})
+        attempts: list[Attempt] = []
+        chars = len(text)
+        last = len(chain) - 1
+        reserve = self.estimate(chain[last].engine, chars) + _LAST_RESORT_MARGIN_S
+        for index, step in enumerate(chain):
+            is_last = index == last
+            started = self._clock.monotonic()
+            # an engine in front of others must leave time for the last resort to run after it
+            step_deadline = deadline if is_last else deadline - reserve
+            outcome, routed = await self._try(step, text, opts, priority, step_deadline, chars, is_last)
+            attempts.append(Attempt(step.engine, outcome, self._clock.monotonic() - started))
+            if routed is not None:
+                reason = next(
+                    (f"{a.engine}:{a.outcome.value}" for a in attempts if a.outcome is not Outcome.OK), None
+                )
+                chunks, queued_s = routed
+                return Routed(chunks, step, index > 0, reason, tuple(attempts), queued_s)
+            self._bus.publish(EngineSkipped(step.engine, outcome, priority))
+        raise NoEngineAvailable({a.engine: a.outcome.value for a in attempts})
+
+    async def _try(
+        self,
+        step: ChainStep,
+        text: str,
+        opts: SynthesisOptions,
+        priority: Priority,
+        deadline: float,
+        chars: int,
+        is_last: bool,
+    ) -> tuple[Outcome, tuple[list[AudioChunk], float] | None]:
+        if not self._backend.is_ready(step.engine):
+            return Outcome.NOT_READY, None
+        breaker = self._breakers.get(step.engine)
+        permitted = breaker.try_acquire()
+        if not permitted and not is_last:
+            return Outcome.BREAKER_OPEN, None
+        estimate = self.estimate(step.engine, chars)
+        remaining = deadline - self._clock.monotonic()
+        if estimate > remaining and not is_last:
+            _give_back(breaker, permitted)
+            return Outcome.TOO_SLOW, None
+        give_up_at = deadline if is_last else deadline - estimate
+        ran = False
+        try:
+            async with self._scheduler.slot(
+                step.engine, priority=priority, deadline=deadline, give_up_at=give_up_at, chars=chars
+            ) as lease:
+                ran = True
+                started = self._clock.monotonic()
+                try:
+                    chunks = await self._backend.run(step.engine, text, step.voice, opts, deadline)
+                except InvalidInput:
+                    _give_back(breaker, permitted)
+                    raise
+                except (EngineTimeout, EngineCrashed, EngineError) as exc:
+                    if permitted:
+                        breaker.on_failure(self._clock.monotonic() - started)
+                    return _outcome_of(exc), None
+                seconds = self._clock.monotonic() - started
+                if permitted:
+                    breaker.on_success(seconds)
+                self._estimator.observe(step.engine, chars, seconds)
+                return Outcome.OK, (chunks, lease.waited_s)
+        except QueueTimeout:
+            _give_back(breaker, permitted)
+            return Outcome.QUEUE_TIMEOUT, None
+        except asyncio.CancelledError:
+            if not ran:
+                _give_back(breaker, permitted)
+            raise
+
+
+def _give_back(breaker: CircuitBreaker, permitted: bool) -> None:
+    if permitted:
+        breaker.release()
+
+
+def _outcome_of(error: EngineError) -> Outcome:
+    if isinstance(error, EngineTimeout):
+        return Outcome.TIMEOUT
+    if isinstance(error, EngineCrashed):
+        return Outcome.CRASHED
+    if isinstance(error, EngineUnavailable):
+        return Outcome.NOT_READY
+    return Outcome.ERROR

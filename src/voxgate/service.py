@@ -1,0 +1,365 @@
+"""The Synthesizer: the one entry point every client (HTTP, CLI, jobs) uses.
+
+One request: prepare the text → audio cache → admission → per segment, router (scheduler,
+breakers, fallback chain, deadlines) → assemble and encode → cache → SLA record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from voxgate.audio.assemble import PARAGRAPH_PAUSE_S, SENTENCE_PAUSE_S, assemble
+from voxgate.audio.cache import CachedAudio, CacheStore, cache_key
+from voxgate.audio.encode import encode
+from voxgate.audio.formats import format_spec
+from voxgate.audio.stream import open_stream_encoder
+from voxgate.chains import ChainBuilder
+from voxgate.clock import Clock
+from voxgate.errors import InvalidOption, NoEngineAvailable, Rejected
+from voxgate.qos.admission import Admission
+from voxgate.qos.router import Routed, Router
+from voxgate.qos.scheduler import PriorityScheduler
+from voxgate.qos.sla import OutcomeStatus, RequestOutcome, SlaTracker
+from voxgate.settings import DeadlineSettings
+from voxgate.text import PreparedText, prepare
+from voxgate.types import AudioFormat, Priority, SynthesisOptions, VoiceInfo
+from voxgate.voices import VoiceCatalog
+from voxgate.workers.backend import ExecutionBackend
+
+MIN_SPEED, MAX_SPEED = 0.25, 4.0
+
+
+@dataclass(frozen=True, slots=True)
+class SynthesisRequest:
+    """What a client asks for.
+
+    Attributes:
+        text: raw text (cleaned and normalised here).
+        voice: voice id; ``None`` picks the default voice of the text's language.
+        speed: speaking rate, 1.0 = natural.
+        format: output format.
+        sample_rate: output rate; ``None`` = the format's default for the voice.
+        priority: scheduling class.
+        deadline_s: seconds from arrival; ``None`` = the default for the priority and length.
+        client_id: API key or remote address, for rate limits and quotas.
+    """
+
+    text: str
+    voice: str | None = None
+    speed: float = 1.0
+    format: AudioFormat = AudioFormat.WAV
+    sample_rate: int | None = None
+    priority: Priority = Priority.API
+    deadline_s: float | None = None
+    client_id: str = "local"
+
+
+@dataclass(frozen=True, slots=True)
+class SynthesisMeta:
+    """How a request was answered (for response headers, logs and the web UI)."""
+
+    voice: str
+    engine: str
+    degraded: bool
+    fallback_reason: str | None
+    cache_hit: bool
+    media_type: str
+    sample_rate: int
+
+
+@dataclass(frozen=True, slots=True)
+class SynthesisResult:
+    """A finished answer."""
+
+    audio: bytes
+    meta: SynthesisMeta
+    duration_s: float
+    latency_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    prepared: PreparedText
+    voice: VoiceInfo
+    opts: SynthesisOptions
+    out_rate: int
+    key: str
+    deadline: float
+    arrived: float
+
+
+class Synthesizer:
+    """Turns requests into audio under the QoS rules. Build it with :func:`voxgate.wiring.build_synthesizer`.
+
+    Args:
+        backend: where engines run.
+        catalog: every voice.
+        chains: fallback chains per voice and language.
+        router: runs one segment along its chain.
+        scheduler: per-engine priority queues (for wait estimates).
+        admission: rate limits, quotas, shedding.
+        cache: finished audio.
+        sla: outcome windows.
+        clock: monotonic time.
+        deadlines: default deadlines.
+        max_chars: per-request text limit.
+        max_segment_chars: longest segment sent to an engine.
+    """
+
+    def __init__(
+        self,
+        *,
+        backend: ExecutionBackend,
+        catalog: VoiceCatalog,
+        chains: ChainBuilder,
+        router: Router,
+        scheduler: PriorityScheduler,
+        admission: Admission,
+        cache: CacheStore,
+        sla: SlaTracker,
+        clock: Clock,
+        deadlines: DeadlineSettings,
+        max_chars: int,
+        max_segment_chars: int,
+    ) -> None:
+        self.backend = backend
+        self.catalog = catalog
+        self.chains = chains
+        self.router = router
+        self.scheduler = scheduler
+        self.admission = admission
+        self.cache = cache
+        self.sla = sla
+        self._clock = clock
+        self._deadlines = deadlines
+        self._max_chars = max_chars
+        self._max_segment_chars = max_segment_chars
+
+    # ---- life cycle ----------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Start the execution backend (workers load and warm up)."""
+        self.backend.on_capacity(self.scheduler.notify_capacity)
+        await self.backend.start()
+
+    async def stop(self, grace_s: float = 10.0) -> None:
+        """Finish in-flight work (bounded by ``grace_s``) and stop the workers."""
+        await self.backend.stop(grace_s)
+
+    def voices(self) -> Sequence[VoiceInfo]:
+        """Every voice on offer."""
+        return self.catalog.all()
+
+    # ---- one request ---------------------------------------------------------------------------
+    async def synthesize(self, request: SynthesisRequest) -> SynthesisResult:
+        """Answer a request with one encoded audio file.
+
+        Raises:
+            InvalidInput: bad text, voice, format, speed or sample rate.
+            Rejected: admission refused (rate limit, quota, overload).
+            NoEngineAvailable: no engine could answer a segment in time.
+        """
+        plan = self._plan(request)
+        hit = await self.cache.get(plan.key)
+        if hit is not None:
+            return self._from_cache(request, plan, hit)
+        await self._admit(request, plan)
+        try:
+            routed = await self._route_all(request, plan)
+        except NoEngineAvailable:
+            self._record(request, plan, OutcomeStatus.FAILED, None, None)
+            raise
+        except asyncio.CancelledError:
+            self._record(request, plan, OutcomeStatus.CANCELLED, None, None)
+            raise
+        audio = assemble(
+            [r.chunks for r in routed],
+            plan.out_rate,
+            paragraph_ends=[s.paragraph_end for s in plan.prepared.segments],
+        )
+        data = await asyncio.to_thread(encode, audio, plan.out_rate, request.format, out_rate=plan.out_rate)
+        meta = self._meta(request, plan, routed, cache_hit=False)
+        duration = len(audio) / plan.out_rate
+        if not meta.degraded:
+            await self.cache.put(
+                plan.key,
+                CachedAudio(data, meta.media_type, meta.engine, plan.out_rate, duration, self._clock.wall()),
+            )
+        status = OutcomeStatus.DEGRADED if meta.degraded else OutcomeStatus.OK
+        latency = self._record(request, plan, status, meta.engine, meta.fallback_reason)
+        return SynthesisResult(data, meta, duration, latency)
+
+    async def stream(self, request: SynthesisRequest) -> tuple[SynthesisMeta, AsyncIterator[bytes]]:
+        """Answer a request as a byte stream, one encoded piece per segment as soon as it is ready.
+
+        The first segment is synthesised before this returns, so its metadata (engine, degraded)
+        is known for the response headers; later segments that degrade are marked in the log and
+        the SLA record.
+
+        Raises:
+            InvalidInput, Rejected, NoEngineAvailable: as :meth:`synthesize`, for the first segment.
+        """
+        plan = self._plan(request)
+        await self._admit(request, plan)
+        segments = plan.prepared.segments
+        tasks = [asyncio.ensure_future(self._route_segment(request, plan, i)) for i in range(len(segments))]
+        try:
+            first = await tasks[0]
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            self._record(request, plan, OutcomeStatus.FAILED, None, None)
+            raise
+        meta = self._meta(request, plan, [first], cache_hit=False)
+        return meta, self._stream_body(request, plan, first, tasks)
+
+    async def _stream_body(
+        self, request: SynthesisRequest, plan: _Plan, first: Routed, tasks: Sequence[asyncio.Future[Routed]]
+    ) -> AsyncIterator[bytes]:
+        encoder = open_stream_encoder(request.format, plan.out_rate, out_rate=plan.out_rate)
+        routed = [first]
+        status = OutcomeStatus.FAILED
+        try:
+            piece = assemble([first.chunks], plan.out_rate)
+            yield await asyncio.to_thread(encoder.feed, piece, plan.out_rate)
+            for index, task in enumerate(tasks[1:], start=1):
+                result = await task
+                routed.append(result)
+                pause = (
+                    PARAGRAPH_PAUSE_S if plan.prepared.segments[index - 1].paragraph_end else SENTENCE_PAUSE_S
+                )
+                gap = np.zeros(int(pause * plan.out_rate), dtype=np.float32)
+                piece = np.concatenate([gap, assemble([result.chunks], plan.out_rate)])
+                yield await asyncio.to_thread(encoder.feed, piece, plan.out_rate)
+            yield await asyncio.to_thread(encoder.finish)
+            meta = self._meta(request, plan, routed, cache_hit=False)
+            status = OutcomeStatus.DEGRADED if meta.degraded else OutcomeStatus.OK
+        except GeneratorExit:
+            status = OutcomeStatus.CANCELLED
+            raise
+        finally:
+            for task in tasks:
+                task.cancel()
+            engine = routed[0].step.engine if routed else None
+            reason = next((r.fallback_reason for r in routed if r.fallback_reason), None)
+            self._record(request, plan, status, engine, reason)
+
+    # ---- steps ---------------------------------------------------------------------------------
+    def _plan(self, request: SynthesisRequest) -> _Plan:
+        arrived = self._clock.monotonic()
+        if not MIN_SPEED <= request.speed <= MAX_SPEED:
+            raise InvalidOption("speed", f"speed must be between {MIN_SPEED} and {MAX_SPEED}")
+        prepared = prepare(request.text, max_chars=self._max_chars, max_segment_chars=self._max_segment_chars)
+        voice = (
+            self.catalog.get(request.voice) if request.voice else self.catalog.default_for(prepared.language)
+        )
+        spec = format_spec(request.format)
+        out_rate = spec.choose_rate(voice.sample_rate, request.sample_rate)
+        chain = self.chains.chain(voice, prepared.language)
+        key = cache_key(
+            normalized_text=prepared.text,
+            voice=voice.id,
+            speed=request.speed,
+            fmt=request.format.value,
+            sample_rate=out_rate,
+            engine=">".join(s.engine for s in chain),
+            model_version=self.backend.model_version(chain[0].engine),
+        )
+        deadline_s = (
+            request.deadline_s
+            if request.deadline_s is not None
+            else self._default_deadline(request, prepared)
+        )
+        if deadline_s <= 0:
+            raise InvalidOption("deadline_ms", "deadline must be positive")
+        opts = SynthesisOptions(speed=request.speed)
+        return _Plan(prepared, voice, opts, out_rate, key, arrived + deadline_s, arrived)
+
+    def _default_deadline(self, request: SynthesisRequest, prepared: PreparedText) -> float:
+        base = {
+            Priority.INTERACTIVE: self._deadlines.interactive_s,
+            Priority.API: self._deadlines.api_s,
+            Priority.BATCH: self._deadlines.batch_s,
+        }[request.priority]
+        return max(base, len(prepared.text) * self._deadlines.per_char_s)
+
+    async def _admit(self, request: SynthesisRequest, plan: _Plan) -> None:
+        chars = len(plan.prepared.text)
+        engine = self.chains.chain(plan.voice, plan.prepared.language)[0].engine
+
+        def estimate_wait(priority: Priority, _chars: int) -> float:
+            queued = self.scheduler.queued_work(engine, priority)
+            slots = max(1, self.backend.capacity(engine))
+            busy = self.scheduler.in_flight(engine) >= slots
+            ahead = sum(self.router.estimate(engine, c) for c in queued)
+            return (ahead + (self.router.estimate(engine, chars) if busy else 0.0)) / slots
+
+        try:
+            await self.admission.admit(
+                request.client_id,
+                request.priority,
+                chars,
+                plan.deadline - self._clock.monotonic(),
+                estimate_wait,
+                queued=self.scheduler.queued(engine, request.priority),
+            )
+        except Rejected:
+            self._record(request, plan, OutcomeStatus.REJECTED, None, None)
+            raise
+
+    async def _route_all(self, request: SynthesisRequest, plan: _Plan) -> list[Routed]:
+        count = len(plan.prepared.segments)
+        tasks = [asyncio.ensure_future(self._route_segment(request, plan, i)) for i in range(count)]
+        try:
+            return list(await asyncio.gather(*tasks))
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            raise
+
+    async def _route_segment(self, request: SynthesisRequest, plan: _Plan, index: int) -> Routed:
+        segment = plan.prepared.segments[index]
+        chain = self.chains.chain(plan.voice, segment.language)
+        opts = SynthesisOptions(speed=plan.opts.speed, language=segment.language)
+        return await self.router.run(
+            chain, segment.text, opts, priority=request.priority, deadline=plan.deadline
+        )
+
+    def _meta(
+        self, request: SynthesisRequest, plan: _Plan, routed: Sequence[Routed], *, cache_hit: bool
+    ) -> SynthesisMeta:
+        engines = [r.step.engine for r in routed]
+        engine = max(set(engines), key=engines.count)
+        degraded = any(r.degraded for r in routed)
+        reason = next((r.fallback_reason for r in routed if r.fallback_reason), None)
+        spec = format_spec(request.format)
+        return SynthesisMeta(
+            plan.voice.id, engine, degraded, reason, cache_hit, spec.mime_type, plan.out_rate
+        )
+
+    def _from_cache(self, request: SynthesisRequest, plan: _Plan, hit: CachedAudio) -> SynthesisResult:
+        meta = SynthesisMeta(plan.voice.id, hit.engine, False, None, True, hit.media_type, hit.sample_rate)
+        latency = self._record(request, plan, OutcomeStatus.OK, hit.engine, None, cache_hit=True)
+        return SynthesisResult(hit.data, meta, hit.duration_s, latency)
+
+    def _record(
+        self,
+        request: SynthesisRequest,
+        plan: _Plan,
+        status: OutcomeStatus,
+        engine: str | None,
+        reason: str | None,
+        *,
+        cache_hit: bool = False,
+    ) -> float:
+        now = self._clock.monotonic()
+        latency = max(0.0, now - plan.arrived)
+        self.sla.record(
+            RequestOutcome(
+                now, request.priority, len(plan.prepared.text), latency, status, engine, reason, cache_hit
+            )
+        )
+        return latency

@@ -1,0 +1,222 @@
+"""Configuration: ``VOXGATE_*`` environment variables and an optional TOML file.
+
+Precedence (highest first): explicit keyword arguments, environment variables
+(nested with ``__``, e.g. ``VOXGATE_ENGINES__KOKORO__THREADS=1``), the TOML file named by
+``VOXGATE_CONFIG`` (or passed to :meth:`Settings.load`), then the defaults written here.
+Nothing reads settings at import time: build a ``Settings`` and pass it down.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "voxgate"
+
+
+class ChaosSettings(BaseModel):
+    """Fault injection around a real engine, for tests, benchmarks and game days. Off by default."""
+
+    enabled: bool = False
+    """Wrap the engine in the chaos wrapper (inside its worker processes)."""
+    latency_ms: float = Field(default=0.0, ge=0)
+    """Median added latency per call; drawn from a log-normal distribution."""
+    latency_sigma: float = Field(default=0.5, ge=0)
+    """Log-normal shape of the added latency (0 = fixed)."""
+    error_rate: float = Field(default=0.0, ge=0, le=1)
+    """Probability that a call raises an engine error."""
+    hang_rate: float = Field(default=0.0, ge=0, le=1)
+    """Probability that a call never returns."""
+    crash_rate: float = Field(default=0.0, ge=0, le=1)
+    """Probability that a call kills its worker process (SIGKILL to itself)."""
+    leak_mb_per_call: float = Field(default=0.0, ge=0)
+    """Megabytes allocated, touched and never freed per call."""
+    seed: int | None = None
+    """Random seed per worker (None: fresh randomness)."""
+    spare_warmup: bool = True
+    """Let each worker's first call (its warm-up) through untouched, so workers can become ready."""
+
+
+class EngineSettings(BaseModel):
+    """Settings common to every engine and its worker pool."""
+
+    enabled: bool = True
+    """Offer this engine's voices and use it in fallback chains."""
+    threads: int = Field(default=1, ge=1, le=64)
+    """ONNX Runtime intra-op threads per worker (ignored by espeak). Keep workers × threads ≤ cores."""
+    workers: int = Field(default=2, ge=1, le=64)
+    """Worker subprocesses in this engine's pool."""
+    soft_rss_mb: int = Field(default=1500, ge=16)
+    """A worker above this resident memory is recycled after its current job."""
+    hard_rss_mb: int = Field(default=2500, ge=16)
+    """A worker above this resident memory is killed at once."""
+    chaos: ChaosSettings = ChaosSettings()
+    """Fault injection (off by default)."""
+
+
+class KokoroSettings(EngineSettings):
+    """Kokoro: ~0.9 GB per worker."""
+
+    soft_rss_mb: int = Field(default=1500, ge=16)
+    hard_rss_mb: int = Field(default=2500, ge=16)
+
+
+class PiperSettings(EngineSettings):
+    """Piper: ~0.35 GB per worker."""
+
+    soft_rss_mb: int = Field(default=800, ge=16)
+    hard_rss_mb: int = Field(default=1500, ge=16)
+
+
+class EspeakSettings(EngineSettings):
+    """espeak-ng: ~40 MB per worker."""
+
+    soft_rss_mb: int = Field(default=200, ge=16)
+    hard_rss_mb: int = Field(default=400, ge=16)
+
+
+class EnginesSettings(BaseModel):
+    """One block per engine."""
+
+    kokoro: KokoroSettings = KokoroSettings()
+    piper: PiperSettings = PiperSettings()
+    espeak: EspeakSettings = EspeakSettings()
+
+
+class TextSettings(BaseModel):
+    """Limits of the text front end."""
+
+    max_chars: int = Field(default=4096, ge=1)
+    """Maximum characters in one synchronous request (longer texts belong in a batch job)."""
+    max_segment_chars: int = Field(default=250, ge=20)
+    """Longest segment (sentence or piece of one) handed to an engine in one call."""
+
+
+class DeadlineSettings(BaseModel):
+    """Default deadline of a request that names none: ``max(base, chars × per_char_s)``."""
+
+    interactive_s: float = Field(default=3.0, gt=0)
+    """Web UI requests: the SLA's P95 target."""
+    api_s: float = Field(default=10.0, gt=0)
+    """Native and OpenAI-compatible API requests."""
+    batch_s: float = Field(default=120.0, gt=0)
+    """Long-form job segments."""
+    per_char_s: float = Field(default=0.02, ge=0)
+    """Extra allowance per character for long texts."""
+
+
+class BreakerSettings(BaseModel):
+    """Circuit breaker per engine (resilience4j's count-based window)."""
+
+    window_size: int = Field(default=20, ge=1)
+    minimum_calls: int = Field(default=5, ge=1)
+    failure_rate_threshold: float = Field(default=0.5, gt=0, le=1)
+    slow_call_duration_s: float = Field(default=5.0, gt=0)
+    slow_call_rate_threshold: float = Field(default=0.8, gt=0, le=1)
+    wait_duration_open_s: float = Field(default=10.0, gt=0)
+    permitted_calls_half_open: int = Field(default=3, ge=1)
+
+
+class RateLimitSettings(BaseModel):
+    """Admission control per client (API key, else remote address)."""
+
+    storage_uri: str = "async+memory://"
+    """``limits`` storage; ``async+redis://host:6379`` shares limits between gateways."""
+    default: str = "120/minute;2000/hour"
+    """Rate limit of a client without an override, in ``limits`` notation."""
+    per_client: dict[str, str] = {}
+    """Overrides by client id."""
+    daily_chars: int = Field(default=1_000_000, ge=0)
+    """Characters a client may synthesise per UTC day (0 = unlimited)."""
+    daily_chars_per_client: dict[str, int] = {}
+    """Quota overrides by client id."""
+
+
+class QosSettings(BaseModel):
+    """Scheduling: deadlines, breakers, admission, hedging, fallback chains."""
+
+    backend: str = "local://"
+    """Execution backend: ``local://`` runs engines in local worker subprocesses."""
+    deadlines: DeadlineSettings = DeadlineSettings()
+    breaker: BreakerSettings = BreakerSettings()
+    limits: RateLimitSettings = RateLimitSettings()
+    fallbacks: dict[str, list[str]] = {"en": ["piper", "espeak"], "*": ["espeak"]}
+    """Engines tried after the voice's own, per language (``*`` = any other); espeak must end each."""
+    estimate_quantile: float = Field(default=0.95, gt=0, lt=1)
+    """Service-time quantile the router compares with the remaining deadline."""
+
+
+class CacheSettings(BaseModel):
+    """Audio cache of finished, non-degraded answers."""
+
+    url: str = "memory://?max_bytes=268435456"
+    """``memory://?max_bytes=N``, ``disk:///dir?max_bytes=N`` or ``tiered:///dir?...``.
+
+    ``memory://?max_bytes=0`` disables caching."""
+
+
+class Settings(BaseSettings):
+    """Everything voxgate can be configured with."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="VOXGATE_",
+        env_nested_delimiter="__",
+        extra="forbid",
+    )
+
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    """Where voxgate keeps its files: the joined kokoro model, the disk cache, the jobs database."""
+    text: TextSettings = TextSettings()
+    engines: EnginesSettings = EnginesSettings()
+    qos: QosSettings = QosSettings()
+    cache: CacheSettings = CacheSettings()
+
+    @classmethod
+    def load(cls, config_file: Path | str | None = None, **overrides: Any) -> Settings:
+        """Build settings from defaults, a TOML file, the environment and ``overrides``.
+
+        Args:
+            config_file: TOML file; defaults to ``$VOXGATE_CONFIG`` when set.
+            **overrides: field values that win over every other source.
+
+        Returns:
+            The validated settings.
+
+        Raises:
+            FileNotFoundError: if the named config file does not exist.
+            pydantic.ValidationError: if a value is invalid.
+        """
+        path = config_file if config_file is not None else os.environ.get("VOXGATE_CONFIG")
+        if path is None:
+            return cls(**overrides)
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"config file not found: {path}")
+        config = SettingsConfigDict(**{**cls.model_config, "toml_file": Path(path)})
+        with_file: type[Settings] = type(
+            cls.__name__, (cls,), {"model_config": config, "__module__": cls.__module__}
+        )
+        return with_file(**overrides)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Insert the TOML file below the environment."""
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))

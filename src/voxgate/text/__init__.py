@@ -1,0 +1,111 @@
+"""The text front end: clean, normalise (per language run) and segment text for the engines.
+
+Pure, fast and deterministic: no I/O, no global state. The one entry point most callers need is
+:func:`prepare`; the steps are public for callers that need only one of them.
+
+Example:
+    >>> prepared = prepare("It costs $3.50. Then we go.", max_chars=5000, max_segment_chars=200)
+    >>> [s.text for s in prepared.segments]
+    ['It costs three dollars and fifty cents.', 'Then we go.']
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from voxgate.errors import EmptyText
+from voxgate.text.clean import clean_text, is_speakable
+from voxgate.text.language import LanguageRun, detect_language, split_language_runs
+from voxgate.text.normalize import normalize, normalize_run
+from voxgate.text.segment import Segment, segment, split_sentences
+from voxgate.types import LanguageCode
+
+__all__ = [
+    "LanguageRun",
+    "PreparedSegment",
+    "PreparedText",
+    "Segment",
+    "clean_text",
+    "detect_language",
+    "is_speakable",
+    "normalize",
+    "normalize_run",
+    "prepare",
+    "segment",
+    "split_language_runs",
+    "split_sentences",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedSegment:
+    """One normalised segment, ready for an engine.
+
+    Attributes:
+        text: the segment text (normalised; no digits in en/zh/ja runs).
+        language: the segment's dominant language.
+        paragraph_end: a paragraph break follows (insert a longer pause); False for the last.
+        runs: the segment split into language runs, for engines that read one language per call.
+    """
+
+    text: str
+    language: LanguageCode
+    paragraph_end: bool
+    runs: tuple[LanguageRun, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedText:
+    """A request's text after the whole front end.
+
+    Attributes:
+        text: the cleaned, normalised text (paragraphs separated by ``"\\n\\n"``); hash this for
+            cache keys.
+        language: the dominant language of the whole text.
+        segments: the segments to synthesise, in order (never empty).
+    """
+
+    text: str
+    language: LanguageCode
+    segments: tuple[PreparedSegment, ...]
+
+
+def prepare(
+    text: str,
+    *,
+    max_chars: int,
+    max_segment_chars: int,
+    default_language: LanguageCode = "en",
+) -> PreparedText:
+    """Clean, normalise and segment a request's text.
+
+    Args:
+        text: the text as the client sent it.
+        max_chars: the request's length limit, counted after cleaning.
+        max_segment_chars: the longest segment to hand to an engine in one call.
+        default_language: the language of text with no letters at all (``"123"``).
+
+    Returns:
+        The normalised text, its dominant language and its segments.
+
+    Raises:
+        InvalidInput: the text is not valid Unicode (a lone surrogate).
+        TextTooLong: the cleaned text is longer than ``max_chars``.
+        EmptyText: nothing speakable remains after cleaning.
+        ValueError: ``max_chars`` or ``max_segment_chars`` is below 1.
+    """
+    cleaned = clean_text(text, max_chars=max_chars)
+    language = detect_language(cleaned, default_language=default_language)
+    normalised = normalize(cleaned, default_language=language)
+    segments = tuple(
+        PreparedSegment(
+            text=piece.text,
+            language=detect_language(piece.text, default_language=language),
+            paragraph_end=piece.paragraph_end,
+            runs=tuple(split_language_runs(piece.text, default_language=language)),
+        )
+        for piece in segment(normalised, max_segment_chars)
+    )
+    if not segments:
+        raise EmptyText()
+    return PreparedText(text=normalised, language=language, segments=segments)

@@ -1,0 +1,228 @@
+"""Sentence segmentation for English, Chinese and mixed text, with a hard length bound.
+
+A text is split into paragraphs, each paragraph into sentences, and any sentence longer than
+``max_chars`` into pieces at clause punctuation, then between words, then (for a single word
+that is still too long) at ``max_chars``. Pieces with nothing speakable (stray punctuation)
+join the piece before them, or are dropped when that would break the bound.
+
+Paragraphs: if the text has a blank line anywhere, blank lines separate paragraphs and single
+line breaks are only wrapping (joined with a space, or with nothing between CJK characters);
+otherwise every line is a paragraph.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from voxgate.text.clean import is_speakable
+
+_CJK_STOPS = "。！？；"
+_ASCII_STOPS = ".!?"
+_STOPS = _CJK_STOPS + _ASCII_STOPS + "…"
+_CLOSERS = "\"'”’」』）)】》]}〉»›"
+_OPENERS = "\"'“‘「『（(【《[{〈«‹"
+_CLAUSE_RE = re.compile(r"(?<=[，、；：—])|(?<=[,;:])(?![0-9])")
+_WIDE = "\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef\U00020000-\U0003134f"
+_WIDE_RE = re.compile(f"[{_WIDE}]")
+_TOKEN_RE = re.compile(rf"(?:[^\W_{_WIDE}]+(?:['’\-.][^\W_{_WIDE}]+)*|\S)\s*")
+"""A word (letters or digits, with inner apostrophes, hyphens, periods) or any other single
+character; CJK characters are wide, so each of them is a token of its own."""
+_WORD_BEFORE_RE = re.compile(r"([A-Za-z.]+)$")
+_BLANK_LINE_RE = re.compile(r"\n[^\S\n]*\n")
+_NO_BREAK_AFTER = frozenset(
+    {"mr", "mrs", "ms", "dr", "prof", "st", "mt", "rev", "gen", "capt", "sgt", "lt", "col", "gov", "sen"}
+    | {"rep", "jr", "sr", "vs", "cf", "fig", "approx", "al", "jan", "feb", "mar", "apr", "jun", "jul"}
+    | {"aug", "sep", "sept", "oct", "nov", "dec"}
+)
+"""Words whose period does not end a sentence (``Dr. Smith``, ``Nov. 24``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A sentence, or a piece of one, short enough to synthesise in one call.
+
+    Attributes:
+        text: the segment text, stripped, without line breaks.
+        paragraph_end: a paragraph break follows this segment (a longer pause belongs here);
+            False for the last segment of the text.
+    """
+
+    text: str
+    paragraph_end: bool = False
+
+
+def _is_wide(char: str) -> bool:
+    """Whether ``char`` is a CJK character or CJK/fullwidth punctuation (written without spaces)."""
+    return _WIDE_RE.match(char) is not None
+
+
+def _paragraphs(text: str) -> list[str]:
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not _BLANK_LINE_RE.search(text):
+        return [line.strip() for line in text.split("\n") if line.strip()]
+    paragraphs = []
+    for block in _BLANK_LINE_RE.split(text):
+        joined = ""
+        for line in (part.strip() for part in block.split("\n")):
+            if line:
+                wide = joined and _is_wide(joined[-1]) and _is_wide(line[0])
+                joined = f"{joined}{line}" if not joined or wide else f"{joined} {line}"
+        if joined:
+            paragraphs.append(joined)
+    return paragraphs
+
+
+def _starts_sentence(text: str, index: int) -> bool:
+    """Whether the first non-space character from ``index`` can open a sentence."""
+    rest = text[index : index + 8].lstrip()
+    if not rest:
+        return True
+    first = rest[0]
+    return first.isupper() or first.isdigit() or first in _OPENERS or _is_wide(first)
+
+
+def _is_boundary(text: str, start: int, stop: int, end: int) -> bool:
+    """Whether the stop characters ``text[start:stop]`` (closers up to ``end``) end a sentence."""
+    stops = text[start:stop]
+    if end >= len(text):
+        return True
+    if any(c in _CJK_STOPS for c in stops):
+        return True
+    following = text[end]
+    if "…" in stops or stops.startswith(".."):
+        return following.isspace() and _starts_sentence(text, end)
+    if _is_wide(following):
+        return True
+    if not following.isspace():
+        return False
+    rest = text[end : end + 8].lstrip()
+    if rest and rest[0].islower():
+        return False
+    if stops == ".":
+        match = _WORD_BEFORE_RE.search(text, max(0, start - 20), start)
+        word = match.group(1) if match else ""
+        if word.lower() in _NO_BREAK_AFTER or "." in word or (len(word) == 1 and word.isupper()):
+            return False
+    return True
+
+
+def split_sentences(paragraph: str) -> list[str]:
+    """Split one paragraph into sentences at 。！？；!?. and ellipses.
+
+    Closing quotes and brackets stay with the sentence they close; stray punctuation with
+    nothing speakable stays with the sentence before it. A period does not end a sentence
+    inside a number (``3.14``), after an abbreviation or initial (``Dr. Smith``, ``e.g.``,
+    ``U.S.``, ``J. Smith``) or before a lowercase word; an ellipsis ends one only before
+    whitespace and a capital, digit or CJK character.
+
+    Args:
+        paragraph: text without line breaks.
+
+    Returns:
+        The sentences, stripped, in order (empty pieces are dropped).
+    """
+    sentences: list[str] = []
+    begin = index = 0
+    while index < len(paragraph):
+        if paragraph[index] not in _STOPS:
+            index += 1
+            continue
+        stop = index
+        while stop < len(paragraph) and paragraph[stop] in _STOPS:
+            stop += 1
+        end = stop
+        while end < len(paragraph) and paragraph[end] in _CLOSERS:
+            end += 1
+        if _is_boundary(paragraph, index, stop, end):
+            piece = paragraph[begin:end]
+            if is_speakable(piece):
+                sentences.append(piece)
+                begin = end
+            elif sentences:  # stray punctuation stays with the sentence before it
+                sentences[-1] += piece
+                begin = end
+        index = end
+    if sentences and not is_speakable(paragraph[begin:]):
+        sentences[-1] += paragraph[begin:]
+    else:
+        sentences.append(paragraph[begin:])
+    return [s.strip() for s in sentences if s.strip()]
+
+
+def _pack(pieces: list[str], max_chars: int, refine: Callable[[str, int], list[str]]) -> list[str]:
+    """Greedily join consecutive pieces into chunks of at most ``max_chars`` (after stripping).
+
+    A piece that is too long on its own is split by ``refine``; a chunk with nothing speakable
+    (stray punctuation) is appended to the chunk before it when that still fits.
+    """
+    chunks: list[str] = []
+    current = ""
+    for piece in pieces:
+        if len(piece.strip()) > max_chars:
+            chunks.append(current)
+            refined = refine(piece.strip(), max_chars)
+            chunks.extend(refined[:-1])
+            current = refined[-1] + piece[len(piece.rstrip()) :]
+        elif len((current + piece).strip()) <= max_chars:
+            current += piece
+        else:
+            chunks.append(current)
+            current = piece
+    chunks.append(current)
+    merged: list[str] = []
+    for chunk in (c for c in chunks if c.strip()):
+        if merged and not is_speakable(chunk) and len((merged[-1] + chunk).strip()) <= max_chars:
+            merged[-1] += chunk
+        else:
+            merged.append(chunk)
+    return [chunk.strip() for chunk in merged]
+
+
+def _hard_cut(text: str, max_chars: int) -> list[str]:
+    return [text[i : i + max_chars] for i in range(0, len(text), max_chars)]
+
+
+def _by_words(text: str, max_chars: int) -> list[str]:
+    return _pack(_TOKEN_RE.findall(text), max_chars, _hard_cut)
+
+
+def fit(sentence: str, max_chars: int) -> list[str]:
+    """Split a sentence into pieces of at most ``max_chars`` characters.
+
+    Args:
+        sentence: one sentence.
+        max_chars: the largest piece length.
+
+    Returns:
+        The sentence itself if it fits; otherwise pieces cut at clause punctuation (，、,;:),
+        then between words (a CJK character counts as a word), then every ``max_chars``.
+    """
+    if len(sentence) <= max_chars:
+        return [sentence]
+    return _pack(_CLAUSE_RE.split(sentence), max_chars, _by_words)
+
+
+def segment(text: str, max_chars: int) -> list[Segment]:
+    """Split text into sentence segments no longer than ``max_chars``.
+
+    Args:
+        text: cleaned (and preferably normalised) text; ``"\\n\\n"`` marks paragraphs.
+        max_chars: the largest segment length in characters.
+
+    Returns:
+        The segments in order; empty if the text has nothing speakable.
+
+    Raises:
+        ValueError: ``max_chars`` is below 1.
+    """
+    if max_chars < 1:
+        raise ValueError(f"max_chars must be at least 1, not {max_chars}")
+    segments: list[Segment] = []
+    for paragraph in _paragraphs(text):
+        pieces = [p for s in split_sentences(paragraph) for p in fit(s, max_chars) if is_speakable(p)]
+        segments.extend(Segment(p, paragraph_end=i == len(pieces) - 1) for i, p in enumerate(pieces))
+    if segments:
+        segments[-1] = Segment(segments[-1].text, paragraph_end=False)
+    return segments

@@ -1,0 +1,96 @@
+"""Shared type aliases and frozen value objects used across layers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+from numpy.typing import NDArray
+
+Audio = NDArray[np.float32]
+"""Mono float32 samples in [-1, 1]."""
+
+LanguageCode = str
+"""A BCP-47-ish language tag as voxgate uses it: ``en``, ``zh``, ``ja``, or an espeak code like ``de``."""
+
+
+class AudioFormat(StrEnum):
+    """Container/codec formats voxgate can return."""
+
+    WAV = "wav"
+    PCM = "pcm"
+    FLAC = "flac"
+    MP3 = "mp3"
+    OPUS = "opus"
+    AAC = "aac"
+
+
+class Priority(StrEnum):
+    """Scheduling classes, most urgent first."""
+
+    INTERACTIVE = "interactive"
+    API = "api"
+    BATCH = "batch"
+
+
+class Gender(StrEnum):
+    """Voice gender as the model card states it."""
+
+    FEMALE = "female"
+    MALE = "male"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class AudioChunk:
+    """One piece of synthesised audio, normally one sentence.
+
+    Attributes:
+        audio: mono float32 samples in [-1, 1].
+        sample_rate: samples per second of ``audio``.
+        text: the text this chunk speaks (for captions and debugging).
+    """
+
+    audio: Audio
+    sample_rate: int
+    text: str = ""
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds."""
+        return len(self.audio) / self.sample_rate
+
+
+@dataclass(frozen=True, slots=True)
+class VoiceInfo:
+    """A voice an engine offers.
+
+    Attributes:
+        id: globally unique voice id (what clients send).
+        engine: name of the engine that owns it.
+        languages: languages it can read, primary first.
+        gender: as stated by the voice's model card.
+        sample_rate: native output rate in Hz.
+        description: one human-readable line.
+    """
+
+    id: str
+    engine: str
+    languages: tuple[LanguageCode, ...]
+    gender: Gender
+    sample_rate: int
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SynthesisOptions:
+    """Per-call options; ``None`` means the voice's default.
+
+    Attributes:
+        speed: speaking-rate factor, 1.0 = natural.
+        language: language of the text; ``None`` lets the engine detect it per run.
+    """
+
+    speed: float = 1.0
+    language: LanguageCode | None = None

@@ -1,0 +1,160 @@
+"""Execution backends: where engine calls run. The scheduler sees only this interface.
+
+The embedded default, ``local://``, runs each engine in a pool of local worker
+subprocesses. A distributed backend (e.g. Ray Serve deployments) plugs in behind the same
+Protocol; admission, priorities and breakers stay in the gateway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
+from urllib.parse import urlparse
+
+from voxgate.clock import Clock
+from voxgate.engines.base import Engine
+from voxgate.engines.registry import build_engines
+from voxgate.settings import Settings
+from voxgate.types import AudioChunk, SynthesisOptions, VoiceInfo
+from voxgate.workers.events import EventSink
+from voxgate.workers.messages import WorkerSpec
+from voxgate.workers.pool import PoolConfig, WorkerPool, WorkerSnapshot
+
+WARMUP = {"kokoro": ("Ready.", "jf_alpha"), "piper": ("Ready.", "joe"), "espeak": ("Ready.", "espeak-en-us")}
+
+
+class ExecutionBackend(Protocol):
+    """Runs engine calls with deadlines and reports capacity."""
+
+    async def start(self) -> None:
+        """Start every engine; return when each has at least one warm worker (or failed to)."""
+        ...
+
+    async def stop(self, grace_s: float) -> None:
+        """Finish running calls (up to ``grace_s``) and release every resource."""
+        ...
+
+    def engines(self) -> Sequence[str]:
+        """Engine names in preference order."""
+        ...
+
+    def voices(self) -> Sequence[VoiceInfo]:
+        """Every voice of every engine (known before start)."""
+        ...
+
+    def model_version(self, engine: str) -> str:
+        """The engine's model version (part of cache keys)."""
+        ...
+
+    def is_ready(self, engine: str) -> bool:
+        """Whether the engine has at least one warm worker."""
+        ...
+
+    def capacity(self, engine: str) -> int:
+        """How many calls the engine can run at once right now."""
+        ...
+
+    def on_capacity(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(engine)`` when an engine gains capacity."""
+        ...
+
+    async def run(
+        self, engine: str, text: str, voice: str, opts: SynthesisOptions, deadline: float
+    ) -> list[AudioChunk]:
+        """Synthesise on ``engine`` before the monotonic ``deadline``.
+
+        Raises:
+            EngineTimeout, EngineCrashed, EngineUnavailable, EngineError, InvalidInput.
+        """
+        ...
+
+    def workers(self) -> Mapping[str, Sequence[WorkerSnapshot]]:
+        """Per-engine worker snapshots (for metrics)."""
+        ...
+
+
+class LocalBackend:
+    """One :class:`WorkerPool` of local subprocesses per enabled engine.
+
+    Args:
+        settings: engine and pool settings (the workers rebuild their engines from them).
+        clock: monotonic time for deadlines.
+        on_event: worker events sink.
+    """
+
+    def __init__(self, settings: Settings, clock: Clock, on_event: EventSink) -> None:
+        self._catalog: dict[str, Engine] = build_engines(settings)
+        settings_json = settings.model_dump_json()
+        self._pools: dict[str, WorkerPool] = {}
+        for name in self._catalog:
+            cfg = getattr(settings.engines, name)
+            text, voice = WARMUP[name]
+            spec = WorkerSpec(name, settings_json, text, voice)
+            config = PoolConfig(size=cfg.workers, soft_rss_mb=cfg.soft_rss_mb, hard_rss_mb=cfg.hard_rss_mb)
+            self._pools[name] = WorkerPool(spec, config, clock, on_event)
+
+    @property
+    def pools(self) -> Mapping[str, WorkerPool]:
+        """The pools by engine (tests and the watchdog benchmark reach in here)."""
+        return self._pools
+
+    async def start(self) -> None:
+        """Start all pools in parallel and wait for one warm worker each.
+
+        Raises:
+            EngineUnavailable: an engine never became ready.
+        """
+        await asyncio.gather(*(pool.start() for pool in self._pools.values()))
+
+    async def stop(self, grace_s: float) -> None:
+        """Stop all pools."""
+        await asyncio.gather(*(pool.stop(grace_s) for pool in self._pools.values()))
+
+    def engines(self) -> Sequence[str]:
+        """Engine names in preference order."""
+        return list(self._pools)
+
+    def voices(self) -> Sequence[VoiceInfo]:
+        """Every voice of every enabled engine."""
+        return [v for engine in self._catalog.values() for v in engine.voices()]
+
+    def model_version(self, engine: str) -> str:
+        """The version the workers reported, else the catalog's."""
+        return self._pools[engine].model_version or self._catalog[engine].model_version
+
+    def is_ready(self, engine: str) -> bool:
+        """At least one warm worker."""
+        return self._pools[engine].ready_count > 0
+
+    def capacity(self, engine: str) -> int:
+        """Warm workers of the engine."""
+        pool = self._pools.get(engine)
+        return pool.ready_count if pool is not None else 0
+
+    def on_capacity(self, listener: Callable[[str], None]) -> None:
+        """Subscribe to 'a worker became ready'."""
+        for pool in self._pools.values():
+            pool.add_capacity_listener(listener)
+
+    async def run(
+        self, engine: str, text: str, voice: str, opts: SynthesisOptions, deadline: float
+    ) -> list[AudioChunk]:
+        """Run in the engine's pool (see :meth:`WorkerPool.run`)."""
+        return await self._pools[engine].run(text, voice, opts, deadline)
+
+    def workers(self) -> Mapping[str, Sequence[WorkerSnapshot]]:
+        """Per-engine worker snapshots."""
+        return {name: pool.snapshot() for name, pool in self._pools.items()}
+
+
+def backend_from_url(url: str, settings: Settings, clock: Clock, on_event: EventSink) -> ExecutionBackend:
+    """Build an execution backend from its URL (``local://`` is the embedded default).
+
+    Raises:
+        ValueError: unknown scheme.
+    """
+    scheme = urlparse(url).scheme
+    if scheme == "local":
+        return LocalBackend(settings, clock, on_event)
+    raise ValueError(f"unknown execution backend {url!r}; supported: local://")

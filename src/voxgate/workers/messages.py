@@ -1,0 +1,82 @@
+"""Messages between the gateway and a worker process (pickled over a multiprocessing Pipe)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from voxgate.errors import VoxgateError
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSpec:
+    """What a worker process needs to build its engine.
+
+    Attributes:
+        engine: engine name (``kokoro``, ``piper``, ``espeak``).
+        settings_json: the gateway's settings, serialised (rebuilt without reading the environment).
+        warmup_text: spoken once after loading, before the worker takes traffic.
+        warmup_voice: voice for the warm-up sentence.
+    """
+
+    engine: str
+    settings_json: str
+    warmup_text: str
+    warmup_voice: str
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """Synthesise ``text``; the worker answers with ``ChunkReady``s then ``JobDone`` or ``JobFailed``."""
+
+    job_id: int
+    text: str
+    voice: str
+    speed: float
+    language: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """The worker loaded its engine and finished the warm-up."""
+
+    pid: int
+    model_version: str
+    load_s: float
+    warmup_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class LoadFailed:
+    """The engine could not be loaded; the worker exits."""
+
+    error: VoxgateError
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkReady:
+    """One chunk (normally one sentence) of a job's audio, float32 little-endian samples."""
+
+    job_id: int
+    samples: bytes
+    sample_rate: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class JobDone:
+    """The job finished; ``seconds`` of engine time inside the worker."""
+
+    job_id: int
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class JobFailed:
+    """The job raised a typed error inside the worker (the worker stays usable)."""
+
+    job_id: int
+    error: VoxgateError
+
+
+ToWorker = Job | None  # None asks the worker to exit after its current job
+FromWorker = Ready | LoadFailed | ChunkReady | JobDone | JobFailed

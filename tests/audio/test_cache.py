@@ -1,0 +1,468 @@
+"""Audio cache: key canonicalisation, memory LRU, disk tier, tiering, and the URL factory."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from voxgate.audio.cache import (
+    DEFAULT_DISK_MAX_BYTES,
+    DEFAULT_MEMORY_MAX_BYTES,
+    CachedAudio,
+    CacheStore,
+    MemoryCache,
+    TieredCache,
+    cache_from_url,
+    cache_key,
+)
+from voxgate.audio.cache_disk import DiskCache
+from voxgate.types import AudioFormat
+
+KEY_FIELDS: dict[str, Any] = {
+    "normalized_text": "Hello world.",
+    "voice": "en_joe",
+    "speed": 1.0,
+    "fmt": "mp3",
+    "sample_rate": 22050,
+    "engine": "piper",
+    "model_version": "1.0",
+}
+
+
+def key(i: int) -> str:
+    """A real cache key, distinct per ``i``."""
+    return cache_key(**{**KEY_FIELDS, "normalized_text": f"sentence {i}"})
+
+
+def audio(size: int, fill: bytes = b"a") -> CachedAudio:
+    """An entry whose ``data`` has ``size`` bytes."""
+    return CachedAudio(
+        data=(fill * size)[:size],
+        media_type="audio/mpeg",
+        engine="piper",
+        sample_rate=22050,
+        duration_s=1.25,
+        created_at=1_780_000_000.5,
+    )
+
+
+def entry_files(root: Path) -> list[Path]:
+    return sorted(root.glob("*/*.vxc"))
+
+
+# --- keys -------------------------------------------------------------------------------------------------
+
+
+def test_key_is_stable_sha256_hex():
+    """The same fields always give the same 64-hex-digit key."""
+    first = cache_key(**KEY_FIELDS)
+    assert first == cache_key(**dict(reversed(list(KEY_FIELDS.items()))))
+    assert len(first) == 64
+    assert all(c in "0123456789abcdef" for c in first)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("normalized_text", "Hello world!"),
+        ("voice", "en_jane"),
+        ("speed", 1.25),
+        ("speed", 1.001),
+        ("fmt", "wav"),
+        ("sample_rate", 24000),
+        ("engine", "espeak"),
+        ("model_version", "1.1"),
+    ],
+)
+def test_key_changes_with_every_field(field, value):
+    """Changing any one field changes the key."""
+    assert cache_key(**{**KEY_FIELDS, field: value}) != cache_key(**KEY_FIELDS)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ({"normalized_text": "ab", "voice": "c"}, {"normalized_text": "a", "voice": "bc"}),
+        ({"engine": "x", "model_version": "yz"}, {"engine": "xy", "model_version": "z"}),
+        ({"voice": 'a","b'}, {"voice": "a", "fmt": "b"}),
+    ],
+)
+def test_key_field_boundaries_are_unambiguous(a, b):
+    """Moving characters across a field boundary gives a different key."""
+    assert cache_key(**{**KEY_FIELDS, **a}) != cache_key(**{**KEY_FIELDS, **b})
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ({"speed": 1.0}, {"speed": 1.0001}),
+        ({"speed": 0.0}, {"speed": -0.0}),
+        ({"fmt": "mp3"}, {"fmt": AudioFormat.MP3}),
+    ],
+)
+def test_key_canonicalises_equivalent_values(a, b):
+    """Speeds equal to 3 decimals, and an AudioFormat vs its string, share a key."""
+    assert cache_key(**{**KEY_FIELDS, **a}) == cache_key(**{**KEY_FIELDS, **b})
+
+
+def test_key_rejects_non_finite_speed():
+    """A NaN speed cannot be canonicalised and is refused."""
+    with pytest.raises(ValueError, match="finite"):
+        cache_key(**{**KEY_FIELDS, "speed": float("nan")})
+
+
+# --- behaviour every store shares -------------------------------------------------------------------------
+
+STORES: dict[str, Callable[[Path], CacheStore]] = {
+    "memory": lambda _: MemoryCache(10_000),
+    "disk": lambda root: DiskCache(root, 10_000),
+    "tiered": lambda root: TieredCache(MemoryCache(10_000), DiskCache(root, 10_000)),
+    "tiered-memory-only": lambda _: TieredCache(MemoryCache(10_000), None),
+}
+
+
+@pytest.mark.parametrize("make", STORES.values(), ids=STORES.keys())
+def test_store_round_trip_and_counters(make, tmp_path):
+    """A stored entry comes back equal; hits, misses and items are counted."""
+
+    async def body() -> None:
+        store = make(tmp_path)
+        assert await store.get(key(1)) is None
+        await store.put(key(1), audio(100, b"xy"))
+        assert await store.get(key(1)) == audio(100, b"xy")
+        await store.put(key(1), audio(50, b"z"))  # replace
+        assert await store.get(key(1)) == audio(50, b"z")
+        stats = await store.stats()
+        assert (stats.hits, stats.misses, stats.evictions) == (2, 1, 0)
+        assert stats.items >= 1
+        assert stats.bytes >= 50
+
+    asyncio.run(body())
+
+
+# --- memory -----------------------------------------------------------------------------------------------
+
+
+def test_memory_evicts_least_recently_used_within_byte_budget():
+    """Past the byte budget the least recently *used* entry goes first, and is counted."""
+
+    async def body() -> None:
+        cache = MemoryCache(max_bytes=30)
+        for i in (1, 2, 3):
+            await cache.put(key(i), audio(10))
+        assert await cache.get(key(1)) is not None  # 1 is now newer than 2
+        await cache.put(key(4), audio(10))
+        assert await cache.get(key(2)) is None
+        for i in (1, 3, 4):
+            assert await cache.get(key(i)) is not None
+        stats = await cache.stats()
+        assert (stats.evictions, stats.bytes, stats.items, stats.max_bytes) == (1, 30, 3, 30)
+
+        await cache.put(key(5), audio(25))  # needs three evictions: 1, 3, 4 are 30 bytes
+        stats = await cache.stats()
+        assert (stats.evictions, stats.bytes, stats.items) == (4, 25, 1)
+
+    asyncio.run(body())
+
+
+def test_memory_replacing_a_key_does_not_double_count_bytes():
+    """Putting a key again replaces its bytes instead of adding to them."""
+
+    async def body() -> None:
+        cache = MemoryCache(max_bytes=100)
+        await cache.put(key(1), audio(60))
+        await cache.put(key(1), audio(70))
+        stats = await cache.stats()
+        assert (stats.bytes, stats.items, stats.evictions) == (70, 1, 0)
+
+    asyncio.run(body())
+
+
+@pytest.mark.parametrize(("size", "stored"), [(100, True), (101, False)])
+def test_memory_item_larger_than_budget_is_not_stored(size, stored):
+    """An entry that fits exactly is kept; a larger one is skipped without evicting anything."""
+
+    async def body() -> None:
+        cache = MemoryCache(max_bytes=100)
+        await cache.put(key(1), audio(size))
+        assert (await cache.get(key(1)) is not None) is stored
+        stats = await cache.stats()
+        assert (stats.items, stats.evictions) == (int(stored), 0)
+
+    asyncio.run(body())
+
+
+def test_negative_budget_is_refused(tmp_path):
+    """A negative byte budget is a configuration error."""
+    with pytest.raises(ValueError, match="max_bytes"):
+        MemoryCache(-1)
+    with pytest.raises(ValueError, match="max_bytes"):
+        DiskCache(tmp_path, -1)
+
+
+# --- disk -------------------------------------------------------------------------------------------------
+
+
+def test_disk_survives_a_new_instance(tmp_path):
+    """Entries written by one DiskCache are read back by a new one over the same directory."""
+
+    async def body() -> None:
+        first = DiskCache(tmp_path, 100_000)
+        for i in range(3):
+            await first.put(key(i), audio(1000 + i, bytes([65 + i])))
+        before = await first.stats()
+
+        second = DiskCache(tmp_path, 100_000)
+        after = await second.stats()
+        assert (after.items, after.bytes) == (before.items, before.bytes) == (3, before.bytes)
+        for i in range(3):
+            assert await second.get(key(i)) == audio(1000 + i, bytes([65 + i]))
+
+    asyncio.run(body())
+
+
+def test_disk_respects_byte_budget_and_lru_across_restart(tmp_path):
+    """The files on disk never exceed the budget, and recency survives a restart."""
+
+    async def body() -> None:
+        probe = DiskCache(tmp_path / "probe", 100_000)
+        await probe.put(key(0), audio(1000))
+        one = (await probe.stats()).bytes  # header + data of one entry
+        budget = 2 * one + one // 2  # room for two entries, not three
+
+        cache = DiskCache(tmp_path / "c", budget)
+        await cache.put(key(1), audio(1000))
+        await cache.put(key(2), audio(1000))
+        assert await cache.get(key(1)) is not None  # 2 is now the least recently used
+        await cache.put(key(3), audio(1000))
+        stats = await cache.stats()
+        assert (stats.items, stats.evictions) == (2, 1)
+        on_disk = entry_files(tmp_path / "c")
+        assert stats.bytes == sum(p.stat().st_size for p in on_disk) <= budget
+        assert {p.stem for p in on_disk} == {key(1), key(3)}
+
+        assert await cache.get(key(1)) is not None  # 3 is now the least recently used
+        restarted = DiskCache(tmp_path / "c", budget)
+        await restarted.put(key(4), audio(1000))
+        assert {p.stem for p in entry_files(tmp_path / "c")} == {key(1), key(4)}
+
+        smaller = DiskCache(tmp_path / "c", one)  # a lowered budget is enforced on start
+        stats = await smaller.stats()
+        assert (stats.items, stats.evictions) == (1, 1)
+        assert [p.stem for p in entry_files(tmp_path / "c")] == [key(4)]
+
+    asyncio.run(body())
+
+
+def test_disk_concurrent_first_use_and_writes_stay_consistent(tmp_path):
+    """Many puts racing the first directory scan and each other leave index and files in agreement."""
+
+    async def body() -> None:
+        seed = DiskCache(tmp_path, 100_000)
+        await seed.put(key(100), audio(1000))
+        cache = DiskCache(tmp_path, 8_000)  # room for about six 1000-byte entries
+        await asyncio.gather(*(cache.put(key(i), audio(1000, bytes([i]))) for i in range(20)))
+        stats = await cache.stats()
+        files = entry_files(tmp_path)
+        assert stats.items == len(files) < 20
+        assert stats.bytes == sum(p.stat().st_size for p in files) <= 8_000
+        assert stats.evictions == 21 - stats.items
+        values = await asyncio.gather(*(cache.get(p.stem) for p in files))
+        assert all(v is not None and len(v.data) == 1000 for v in values)
+        assert list(tmp_path.rglob("*.tmp")) == []
+
+    asyncio.run(body())
+
+
+def test_disk_item_larger_than_budget_is_not_stored(tmp_path):
+    """An entry whose file would exceed the whole budget is not written."""
+
+    async def body() -> None:
+        cache = DiskCache(tmp_path, 500)
+        await cache.put(key(1), audio(600))
+        assert await cache.get(key(1)) is None
+        assert entry_files(tmp_path) == []
+        assert list(tmp_path.rglob("*.tmp")) == []
+
+    asyncio.run(body())
+
+
+def truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:-1])
+
+
+def flip_data_byte(path: Path) -> None:
+    blob = bytearray(path.read_bytes())
+    blob[-1] ^= 0xFF
+    path.write_bytes(bytes(blob))
+
+
+def garbage(path: Path) -> None:
+    path.write_bytes(b"not a cache entry at all")
+
+
+def header_only(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:6])
+
+
+CORRUPTIONS = [truncate, flip_data_byte, garbage, header_only]
+
+
+@pytest.mark.parametrize("corrupt", CORRUPTIONS)
+@pytest.mark.parametrize("when", ["at-start", "at-read"])
+def test_disk_corrupt_file_is_a_miss_and_removed(tmp_path, corrupt, when):
+    """A damaged entry, found on start or on read, is a miss and its file is deleted."""
+
+    async def body() -> None:
+        cache = DiskCache(tmp_path, 100_000)
+        await cache.put(key(1), audio(500))
+        await cache.put(key(2), audio(500))
+        bad = next(p for p in entry_files(tmp_path) if p.stem == key(1))
+        corrupt(bad)
+        if when == "at-start":
+            cache = DiskCache(tmp_path, 100_000)
+        assert await cache.get(key(1)) is None
+        assert not bad.exists()
+        assert await cache.get(key(2)) == audio(500)
+        stats = await cache.stats()
+        assert (stats.items, stats.hits, stats.misses) == (1, 1, 1)
+        assert stats.bytes == entry_files(tmp_path)[0].stat().st_size
+
+    asyncio.run(body())
+
+
+def test_disk_entry_under_another_key_is_rejected(tmp_path):
+    """A valid file moved to another key's path is not served for that key."""
+
+    async def body() -> None:
+        cache = DiskCache(tmp_path, 100_000)
+        await cache.put(key(1), audio(100))
+        src = entry_files(tmp_path)[0]
+        dst = tmp_path / key(2)[:2] / f"{key(2)}.vxc"
+        dst.parent.mkdir(exist_ok=True)
+        dst.write_bytes(src.read_bytes())
+        restarted = DiskCache(tmp_path, 100_000)
+        assert await restarted.get(key(2)) is None
+        assert not dst.exists()
+        assert await restarted.get(key(1)) == audio(100)
+
+    asyncio.run(body())
+
+
+def test_disk_start_removes_leftover_temp_files_and_keeps_foreign_files(tmp_path):
+    """Partial writes (temp files) are deleted on start; files voxgate did not write are left alone."""
+
+    async def body() -> None:
+        shard = tmp_path / "ab"
+        shard.mkdir()
+        leftover = shard / ".abcdef.x1y2.tmp"
+        leftover.write_bytes(b"half an entry")
+        foreign = tmp_path / "README"
+        foreign.write_text("mine")
+        stats = await DiskCache(tmp_path, 1000).stats()
+        assert stats.items == 0
+        assert not leftover.exists()
+        assert foreign.exists()
+
+    asyncio.run(body())
+
+
+def test_disk_refuses_keys_that_are_not_digests(tmp_path):
+    """Only cache_key digests are accepted, so a key can never name a path outside the directory."""
+
+    async def body() -> None:
+        cache = DiskCache(tmp_path, 1000)
+        with pytest.raises(ValueError, match="hex"):
+            await cache.get("../../etc/passwd")
+        with pytest.raises(ValueError, match="hex"):
+            await cache.put(key(1).upper(), audio(10))
+
+    asyncio.run(body())
+
+
+# --- tiered -----------------------------------------------------------------------------------------------
+
+
+def test_tiered_disk_hit_is_promoted_into_memory(tmp_path):
+    """A disk hit is copied into memory, so the next lookup does not touch the disk."""
+
+    async def body() -> None:
+        disk = DiskCache(tmp_path, 100_000)
+        await disk.put(key(1), audio(100))
+        memory = MemoryCache(10_000)
+        tiered = TieredCache(memory, disk)
+
+        assert await tiered.get(key(1)) == audio(100)
+        assert (await memory.stats()).items == 1
+        assert (await disk.stats()).hits == 1
+        assert await tiered.get(key(1)) == audio(100)
+        assert (await disk.stats()).hits == 1  # served by memory
+        assert (await memory.stats()).hits == 1
+        assert await tiered.get(key(2)) is None
+
+        stats = await tiered.stats()
+        assert (stats.hits, stats.misses) == (2, 1)
+        assert stats.items == 2  # one copy per tier
+        assert stats.max_bytes == 110_000
+
+    asyncio.run(body())
+
+
+def test_tiered_put_writes_both_tiers(tmp_path):
+    """A put lands in memory and on disk, so it outlives the process."""
+
+    async def body() -> None:
+        tiered = TieredCache(MemoryCache(10_000), DiskCache(tmp_path, 100_000))
+        await tiered.put(key(1), audio(100))
+        fresh = TieredCache(MemoryCache(10_000), DiskCache(tmp_path, 100_000))
+        assert await fresh.get(key(1)) == audio(100)
+
+    asyncio.run(body())
+
+
+# --- factory ----------------------------------------------------------------------------------------------
+
+
+def test_cache_from_url_memory():
+    """memory:// builds a MemoryCache with the given or default budget."""
+    cache = cache_from_url("memory://?max_bytes=1234")
+    assert isinstance(cache, MemoryCache)
+    assert cache.max_bytes == 1234
+    default = cache_from_url("memory://")
+    assert isinstance(default, MemoryCache)
+    assert default.max_bytes == DEFAULT_MEMORY_MAX_BYTES
+
+
+def test_cache_from_url_disk_and_tiered(tmp_path):
+    """disk:// and tiered:// build stores over the path, without touching the disk yet."""
+    disk = cache_from_url(f"disk://{tmp_path}/a?max_bytes=99")
+    assert isinstance(disk, DiskCache)
+    assert (disk.root, disk.max_bytes) == (tmp_path / "a", 99)
+    assert not (tmp_path / "a").exists()
+
+    tiered = cache_from_url(f"tiered://{tmp_path}/b?memory_max_bytes=7")
+    assert isinstance(tiered, TieredCache)
+    assert isinstance(tiered.memory, MemoryCache)
+    assert isinstance(tiered.disk, DiskCache)
+    assert (tiered.memory.max_bytes, tiered.disk.max_bytes) == (7, DEFAULT_DISK_MAX_BYTES)
+    assert tiered.disk.root == tmp_path / "b"
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("redis://localhost", "scheme"),
+        ("memory://?size=10", "unknown parameter"),
+        ("memory://?max_bytes=lots", "integer"),
+        ("disk://?max_bytes=10", "directory"),
+        ("tiered:///x?max_bytes=10", "unknown parameter"),
+    ],
+)
+def test_cache_from_url_rejects_bad_urls(url, message):
+    """Unknown schemes, unknown or non-integer parameters, and a missing path are errors."""
+    with pytest.raises(ValueError, match=message):
+        cache_from_url(url)

@@ -1,0 +1,207 @@
+"""Real worker subprocesses: dispatch, deadlines, crashes, freezes, leaks, restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from voxgate.clock import SystemClock
+from voxgate.errors import EngineCrashed, EngineTimeout, UnknownVoice
+from voxgate.settings import Settings
+from voxgate.types import SynthesisOptions
+from voxgate.workers.events import ExitReason, WorkerEvent, WorkerExited, WorkerStarted
+from voxgate.workers.messages import WorkerSpec
+from voxgate.workers.pool import PoolConfig, WorkerPool
+
+TEXT = "Hello from a worker process."
+OPTS = SynthesisOptions(language="en")
+
+
+def _pool(
+    data_dir: Path, events: list[WorkerEvent], *, chaos: dict[str, Any] | None = None, **config: Any
+) -> WorkerPool:
+    settings = Settings.load(
+        data_dir=data_dir, engines={"espeak": {"chaos": {"enabled": bool(chaos), **(chaos or {})}}}
+    )
+    spec = WorkerSpec("espeak", settings.model_dump_json(), "Ready.", "espeak-en-us")
+    return WorkerPool(spec, PoolConfig(**{"size": 2, **config}), SystemClock(), events.append)
+
+
+def _run(body: Callable[[], Awaitable[None]]) -> None:
+    asyncio.run(asyncio.wait_for(body(), 60))
+
+
+async def _until(predicate: Callable[[], bool], timeout: float) -> float:
+    """Wait (bounded) until predicate holds; return the seconds it took."""
+    start = time.monotonic()
+    while not predicate():
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(0.02)
+    return time.monotonic() - start
+
+
+def _exits(events: list[WorkerEvent]) -> list[WorkerExited]:
+    return [e for e in events if isinstance(e, WorkerExited)]
+
+
+def test_pool_starts_warm_workers_and_synthesises(data_dir: Path) -> None:
+    """Both workers warm up, report WorkerStarted, and a call returns real audio."""
+    events: list[WorkerEvent] = []
+
+    async def body() -> None:
+        pool = _pool(data_dir, events)
+        await pool.start()
+        await _until(lambda: pool.ready_count == 2, 20)
+        chunks = await pool.run(TEXT, "espeak-en-us", OPTS, time.monotonic() + 10)
+        assert chunks[0].sample_rate == 22050
+        assert chunks[0].duration > 0.5
+        await pool.stop()
+
+    _run(body)
+    started = [e for e in events if isinstance(e, WorkerStarted)]
+    assert len(started) == 2
+    assert {e.reason for e in _exits(events)} == {ExitReason.SHUTDOWN}
+
+
+def test_engine_errors_arrive_typed_and_worker_survives(data_dir: Path) -> None:
+    """An UnknownVoice raised in the worker reaches the caller as UnknownVoice; the worker keeps serving."""
+    events: list[WorkerEvent] = []
+
+    async def body() -> None:
+        pool = _pool(data_dir, events, size=1)
+        await pool.start()
+        with pytest.raises(UnknownVoice) as info:
+            await pool.run(TEXT, "espeak-nope", OPTS, time.monotonic() + 10)
+        assert info.value.voice == "espeak-nope"
+        chunks = await pool.run(TEXT, "espeak-en-us", OPTS, time.monotonic() + 10)
+        assert chunks
+        await pool.stop()
+
+    _run(body)
+    assert _exits(events)[0].reason is ExitReason.SHUTDOWN
+
+
+def test_killed_idle_worker_is_detected_and_replaced(data_dir: Path) -> None:
+    """A worker SIGKILLed from outside is seen within a second and the pool is full again soon."""
+    events: list[WorkerEvent] = []
+
+    async def body() -> None:
+        pool = _pool(data_dir, events)
+        await pool.start()
+        await _until(lambda: pool.ready_count == 2, 20)
+        victim = pool.snapshot()[0].pid
+        assert victim is not None
+        os.kill(victim, signal.SIGKILL)
+        detected = await _until(lambda: bool(_exits(events)), 1.0)
+        assert detected < 1.0
+        await _until(lambda: pool.ready_count == 2, 5.0)
+        assert pool.restarts == 1
+        await pool.stop()
+
+    _run(body)
+    assert _exits(events)[0].reason is ExitReason.CRASHED
+
+
+def test_hanging_job_is_killed_at_its_deadline(data_dir: Path) -> None:
+    """A job that never returns raises EngineTimeout at the deadline, and its worker is killed."""
+    events: list[WorkerEvent] = []
+
+    async def body() -> None:
+        pool = _pool(data_dir, events, chaos={"hang_rate": 1.0}, size=1)
+        await pool.start()
+        deadline = time.monotonic() + 1.0
+        with pytest.raises(EngineTimeout):
+            await pool.run(TEXT, "espeak-en-us", OPTS, deadline)
+        assert time.monotonic() - deadline < 0.3
+        await _until(lambda: any(e.reason is ExitReason.DEADLINE for e in _exits(events)), 2)
+        await _until(lambda: pool.ready_count == 1, 5.0)
+        await pool.stop(grace_s=0)
+
+    _run(body)
+
+
+def test_crash_during_job_is_engine_crashed(data_dir: Path) -> None:
+    """A worker that dies mid-job fails that job with EngineCrashed at once, not at the deadline."""
+    events: list[WorkerEvent] = []
+
+    async def body() -> None:
+        pool = _pool(data_dir, events, chaos={"crash_rate": 1.0}, size=1)
+        await pool.start()
+        started = time.monotonic()
+        with pytest.raises(EngineCrashed):
+            await pool.run(TEXT, "espeak-en-us", OPTS, time.monotonic() + 8.0)
+        assert time.monotonic() - started < 1.0
+        await pool.stop(grace_s=0)
+
+    _run(body)
+
+
+def test_frozen_worker_is_killed_before_the_deadline(data_dir: Path) -> None:
+    """A SIGSTOPped busy worker is noticed by the watchdog and killed; its job fails fast as EngineCrashed."""
+    events: list[WorkerEvent] = []
+
+    async def body() -> None:
+        pool = _pool(data_dir, events, chaos={"latency_ms": 1500, "latency_sigma": 0}, size=1)
+        await pool.start()
+        call = asyncio.ensure_future(pool.run(TEXT, "espeak-en-us", OPTS, time.monotonic() + 20))
+        await asyncio.sleep(0.2)
+        pid = pool.snapshot()[0].pid
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)
+        started = time.monotonic()
+        with pytest.raises(EngineCrashed):
+            await call
+        assert time.monotonic() - started < 2.0
+        await _until(lambda: pool.ready_count == 1, 5.0)
+        await pool.stop(grace_s=0)
+
+    _run(body)
+
+
+def test_leaking_worker_is_recycled_without_failing_a_request(data_dir: Path) -> None:
+    """Above the soft RSS limit a worker is recycled after its job; every request still gets audio."""
+    events: list[WorkerEvent] = []
+
+    async def body() -> None:
+        pool = _pool(
+            data_dir, events, chaos={"leak_mb_per_call": 40}, size=1, soft_rss_mb=150, hard_rss_mb=2000
+        )
+        await pool.start()
+        for _ in range(12):
+            chunks = await pool.run(TEXT, "espeak-en-us", OPTS, time.monotonic() + 15)
+            assert chunks
+            await pool.watchdog_once()
+        await pool.stop()
+
+    _run(body)
+    reasons = [e.reason for e in _exits(events)]
+    assert ExitReason.RECYCLED in reasons
+    assert all(e.rss_mb is None or e.rss_mb < 2000 for e in _exits(events))
+
+
+def test_hard_limit_kills_at_once(data_dir: Path) -> None:
+    """Above the hard RSS limit the watchdog kills the worker immediately."""
+    events: list[WorkerEvent] = []
+
+    async def body() -> None:
+        pool = _pool(
+            data_dir, events, chaos={"leak_mb_per_call": 300}, size=1, soft_rss_mb=100, hard_rss_mb=250
+        )
+        await pool.start()
+        # the call leaks 300 MB: the watchdog kills the worker during it or right after
+        with contextlib.suppress(EngineCrashed):
+            await pool.run(TEXT, "espeak-en-us", OPTS, time.monotonic() + 10)
+        await pool.watchdog_once()
+        await _until(lambda: any(e.reason is ExitReason.MEMORY_HARD for e in _exits(events)), 3)
+        await pool.stop(grace_s=0)
+
+    _run(body)
