@@ -12,7 +12,7 @@ Usage::
 
 The default runs each engine on every voice that reads a bench language natively (piper joe in
 English, the five kokoro voices in Chinese plus one kokoro voice in English, espeak-ng en-us and
-cmn). The exit status is 1 when a measured engine misses a target in :data:`TARGETS`.
+cmn). The exit status is 1 when a measured engine misses a target in ``_report.TARGETS``.
 Needs the ``bench`` extra (``pip install -e '.[bench]'``); nothing is downloaded.
 """
 
@@ -227,7 +227,7 @@ def _csv(value: str) -> list[str]:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Parse the command line (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--engines", type=_csv, default=list(ENGINE_NAMES), help="comma-separated engines")
+    parser.add_argument("--engines", type=_csv, default=None, help="comma-separated (default: all enabled)")
     parser.add_argument("--voices", type=_csv, default=None, help="comma-separated voice ids")
     parser.add_argument("--languages", type=_csv, default=list(CORPORA), help="comma-separated: en,zh")
     parser.add_argument("--limit", type=int, default=None, help="first N sentences of each corpus")
@@ -253,11 +253,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     settings = Settings.load()
     all_engines = build_engines(settings)
-    unknown = sorted(set(args.engines) - set(all_engines))
+    wanted = set(all_engines) if args.engines is None else set(args.engines)
+    unknown = sorted(wanted - set(all_engines))
     if unknown:
-        print(f"unknown or disabled engines: {', '.join(unknown)}", file=sys.stderr)
+        known = ", ".join(ENGINE_NAMES)
+        print(f"unknown or disabled engines: {', '.join(unknown)} (known: {known})", file=sys.stderr)
         return 2
-    engines = {name: e for name, e in all_engines.items() if name in args.engines}
+    engines = {name: e for name, e in all_engines.items() if name in wanted}
     try:
         cases = plan_cases(engines, args.languages, args.voices)
     except ValueError as exc:

@@ -11,6 +11,9 @@ from _corpus import CORPORA, load_sentences
 from _dnsmos import MosScores
 from _metrics import ErrorRate, Scorer, metric_name
 from _report import CaseResult, pool, render_table, target_misses
+from quality import plan_cases
+from voxgate.engines.registry import build_engines
+from voxgate.settings import Settings
 
 
 @pytest.fixture(scope="module")
@@ -162,3 +165,27 @@ def test_target_is_judged_on_pooled_voices():
     assert target_misses([weak, _result("kokoro", "zh", 8, voice="b")]) == [
         "kokoro/all 2 voices/zh CER 11.0 % > 10 %"
     ]
+
+
+def test_default_plan_covers_the_specified_voices():
+    """Default run: piper joe (en), five kokoro voices (zh) plus one (en), espeak en-us and cmn."""
+    cases = plan_cases(build_engines(Settings()), ["en", "zh"], None)
+    got = {(c.engine, c.voice, c.language) for c in cases}
+    kokoro_zh = {c.voice for c in cases if c.engine == "kokoro" and c.language == "zh"}
+    assert len(kokoro_zh) == 5
+    assert len([c for c in cases if c.engine == "kokoro" and c.language == "en"]) == 1
+    assert {("piper", "joe", "en"), ("espeak", "espeak-en-us", "en"), ("espeak", "espeak-cmn", "zh")} <= got
+    assert len(cases) == 9
+
+
+def test_explicit_voices_read_every_bench_language_they_can():
+    """``--voices`` measures each named voice in every bench language it reads, and rejects unknown ones."""
+    engines = build_engines(Settings())
+    cases = plan_cases(engines, ["en", "zh"], ["jm_kumo", "espeak-en-gb"])
+    assert {(c.voice, c.language) for c in cases} == {
+        ("jm_kumo", "en"),
+        ("jm_kumo", "zh"),
+        ("espeak-en-gb", "en"),
+    }
+    with pytest.raises(ValueError, match="nobody"):
+        plan_cases(engines, ["en"], ["nobody"])

@@ -21,6 +21,8 @@ from voxgate.chains import ChainBuilder
 from voxgate.clock import Clock
 from voxgate.errors import InvalidOption, NoEngineAvailable, Rejected
 from voxgate.qos.admission import Admission
+from voxgate.qos.breaker import BreakerRegistry
+from voxgate.qos.events import EventBus
 from voxgate.qos.router import Routed, Router
 from voxgate.qos.scheduler import PriorityScheduler
 from voxgate.qos.sla import OutcomeStatus, RequestOutcome, SlaTracker
@@ -104,6 +106,8 @@ class Synthesizer:
         admission: rate limits, quotas, shedding.
         cache: finished audio.
         sla: outcome windows.
+        breakers: one circuit breaker per engine.
+        bus: typed events (metrics and logs subscribe).
         clock: monotonic time.
         deadlines: default deadlines.
         max_chars: per-request text limit.
@@ -121,6 +125,8 @@ class Synthesizer:
         admission: Admission,
         cache: CacheStore,
         sla: SlaTracker,
+        breakers: BreakerRegistry,
+        bus: EventBus,
         clock: Clock,
         deadlines: DeadlineSettings,
         max_chars: int,
@@ -134,6 +140,8 @@ class Synthesizer:
         self.admission = admission
         self.cache = cache
         self.sla = sla
+        self.breakers = breakers
+        self.bus = bus
         self._clock = clock
         self._deadlines = deadlines
         self._max_chars = max_chars
@@ -288,14 +296,24 @@ class Synthesizer:
 
     async def _admit(self, request: SynthesisRequest, plan: _Plan) -> None:
         chars = len(plan.prepared.text)
-        engine = self.chains.chain(plan.voice, plan.prepared.language)[0].engine
+        language = plan.prepared.language
+        chain = self.chains.chain(plan.voice, language)
+        # Interactive and API requests may degrade to a fallback engine rather than be shed, so
+        # their wait is the shortest along the chain; batch (audiobooks) waits for its primary.
+        candidates = [chain[0].engine] if request.priority is Priority.BATCH else [s.engine for s in chain]
+        engine = chain[0].engine
+
+        def wait_on(engine: str, priority: Priority) -> float:
+            slots = max(1, self.backend.capacity(engine))
+            ahead = sum(
+                self.router.estimate(engine, c, language)
+                for c in self.scheduler.queued_work(engine, priority)
+            )
+            busy = self.scheduler.in_flight(engine) >= slots
+            return (ahead + (self.router.estimate(engine, chars, language) if busy else 0.0)) / slots
 
         def estimate_wait(priority: Priority, _chars: int) -> float:
-            queued = self.scheduler.queued_work(engine, priority)
-            slots = max(1, self.backend.capacity(engine))
-            busy = self.scheduler.in_flight(engine) >= slots
-            ahead = sum(self.router.estimate(engine, c) for c in queued)
-            return (ahead + (self.router.estimate(engine, chars) if busy else 0.0)) / slots
+            return min(wait_on(e, priority) for e in candidates)
 
         try:
             await self.admission.admit(

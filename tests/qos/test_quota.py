@@ -10,9 +10,9 @@ import pytest
 from voxgate.qos.quota import MemoryQuotaStore, quota_store_from_url, seconds_until_utc_midnight, utc_day
 
 
-def epoch(*args: int) -> float:
+def epoch(year: int, month: int, day: int, hour: int, minute: int, second: int) -> float:
     """Epoch seconds of a UTC date and time."""
-    return datetime(*args, tzinfo=UTC).timestamp()  # type: ignore[misc]
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC).timestamp()
 
 
 @pytest.mark.parametrize(

@@ -127,9 +127,9 @@ class Router:
         self._bus = bus
         self._quantile = quantile
 
-    def estimate(self, engine: str, chars: int) -> float:
-        """The estimated service time of ``engine`` for ``chars`` characters."""
-        return self._estimator.estimate(engine, chars, self._quantile)
+    def estimate(self, engine: str, chars: int, language: str | None = None) -> float:
+        """The estimated service time of ``engine`` for ``chars`` characters of ``language``."""
+        return self._estimator.estimate(estimator_key(engine, language), chars, self._quantile)
 
     async def run(
         self,
@@ -151,7 +151,7 @@ class Router:
         attempts: list[Attempt] = []
         chars = len(text)
         last = len(chain) - 1
-        reserve = self.estimate(chain[last].engine, chars) + _LAST_RESORT_MARGIN_S
+        reserve = self.estimate(chain[last].engine, chars, opts.language) + _LAST_RESORT_MARGIN_S
         for index, step in enumerate(chain):
             is_last = index == last
             started = self._clock.monotonic()
@@ -184,7 +184,7 @@ class Router:
         permitted = breaker.try_acquire()
         if not permitted and not is_last:
             return Outcome.BREAKER_OPEN, None
-        estimate = self.estimate(step.engine, chars)
+        estimate = self.estimate(step.engine, chars, opts.language)
         remaining = deadline - self._clock.monotonic()
         if estimate > remaining and not is_last:
             _give_back(breaker, permitted)
@@ -209,7 +209,7 @@ class Router:
                 seconds = self._clock.monotonic() - started
                 if permitted:
                     breaker.on_success(seconds)
-                self._estimator.observe(step.engine, chars, seconds)
+                self._estimator.observe(estimator_key(step.engine, opts.language), chars, seconds)
                 return Outcome.OK, (chunks, lease.waited_s)
         except QueueTimeout:
             _give_back(breaker, permitted)
@@ -218,6 +218,12 @@ class Router:
             if not ran:
                 _give_back(breaker, permitted)
             raise
+
+
+def estimator_key(engine: str, language: str | None) -> str:
+    """Service time depends on the language as much as on the engine (a Chinese character is
+    several phonemes), so the estimator learns per ``engine/language``."""
+    return engine if language is None else f"{engine}/{language}"
 
 
 def _give_back(breaker: CircuitBreaker, permitted: bool) -> None:

@@ -1,0 +1,97 @@
+"""Build a :class:`Synthesizer` and everything under it from settings (composition root)."""
+
+from __future__ import annotations
+
+from voxgate.audio.cache import cache_from_url
+from voxgate.chains import ChainBuilder
+from voxgate.clock import Clock, SystemClock
+from voxgate.qos.admission import Admission, AdmissionConfig
+from voxgate.qos.breaker import BreakerConfig, BreakerRegistry
+from voxgate.qos.estimator import LatencyEstimator, LatencyPrior
+from voxgate.qos.events import EventBus
+from voxgate.qos.router import Router
+from voxgate.qos.scheduler import PriorityScheduler
+from voxgate.qos.sla import SlaTracker
+from voxgate.service import Synthesizer
+from voxgate.settings import Settings
+from voxgate.voices import VoiceCatalog
+from voxgate.workers.backend import ExecutionBackend, backend_from_url
+
+# Service time before an engine/language has been measured (1 ONNX thread per worker, this
+# 2-core machine): seconds per normalised character and fixed seconds per call.
+PRIORS: dict[str, LatencyPrior] = {
+    "kokoro/zh": LatencyPrior(per_char_s=0.15, overhead_s=0.3),
+    "kokoro/ja": LatencyPrior(per_char_s=0.12, overhead_s=0.3),
+    "kokoro/en": LatencyPrior(per_char_s=0.04, overhead_s=0.3),
+    "piper/en": LatencyPrior(per_char_s=0.006, overhead_s=0.05),
+}
+DEFAULT_PRIOR = LatencyPrior(per_char_s=0.002, overhead_s=0.03)  # espeak, any language
+
+
+def build_synthesizer(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    bus: EventBus | None = None,
+    backend: ExecutionBackend | None = None,
+) -> Synthesizer:
+    """Wire every component from settings; nothing starts until ``Synthesizer.start``.
+
+    Args:
+        settings: the configuration.
+        clock: time source (a ``FakeClock`` in tests).
+        bus: event bus that metrics and logs subscribe to.
+        backend: execution backend; built from ``settings.qos.backend`` when omitted.
+    """
+    clock = clock or SystemClock()
+    bus = bus or EventBus()
+    backend = backend or backend_from_url(settings.qos.backend, settings, clock, bus.publish)
+    catalog = VoiceCatalog(backend.voices())
+    chains = ChainBuilder(catalog, settings.qos.fallbacks, backend.engines())
+    scheduler = PriorityScheduler(clock, backend.capacity)
+    b = settings.qos.breaker
+    breakers = BreakerRegistry(
+        BreakerConfig(
+            window_size=b.window_size,
+            minimum_calls=b.minimum_calls,
+            failure_rate_threshold=b.failure_rate_threshold,
+            slow_call_duration=b.slow_call_duration_s,
+            slow_call_rate_threshold=b.slow_call_rate_threshold,
+            wait_duration_open=b.wait_duration_open_s,
+            permitted_calls_half_open=b.permitted_calls_half_open,
+        ),
+        clock=clock,
+        bus=bus,
+    )
+    estimator = LatencyEstimator(PRIORS, default_prior=DEFAULT_PRIOR)
+    router = Router(
+        backend, scheduler, breakers, estimator, clock, bus, quantile=settings.qos.estimate_quantile
+    )
+    lim = settings.qos.limits
+    admission = Admission(
+        AdmissionConfig(
+            rate_limit=lim.default,
+            rate_limit_overrides=lim.per_client,
+            storage_uri=lim.storage_uri,
+            daily_chars=lim.daily_chars or None,
+            daily_chars_overrides=lim.daily_chars_per_client,
+        ),
+        clock,
+        events=bus,
+    )
+    return Synthesizer(
+        backend=backend,
+        catalog=catalog,
+        chains=chains,
+        router=router,
+        scheduler=scheduler,
+        admission=admission,
+        cache=cache_from_url(settings.cache.url),
+        sla=SlaTracker(clock),
+        breakers=breakers,
+        bus=bus,
+        clock=clock,
+        deadlines=settings.qos.deadlines,
+        max_chars=settings.text.max_chars,
+        max_segment_chars=settings.text.max_segment_chars,
+    )
