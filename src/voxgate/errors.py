@@ -13,6 +13,7 @@ VoxgateError
 │   ├── EngineUnavailable                     not installed / failed to load
 │   ├── EngineTimeout(deadline_s)             overran its deadline
 │   └── EngineCrashed                         worker process died
+├── QueueTimeout(engine, waited_s)           gave up waiting for a worker slot
 ├── Rejected(retry_after)                     admission refused: rate, quota, load
 └── NoEngineAvailable(reasons)                every engine of the chain failed
 ```
@@ -120,6 +121,15 @@ class EngineTimeout(EngineError):  # noqa: N818
 
 class EngineCrashed(EngineError):  # noqa: N818
     """The worker process running the engine died during the call."""
+
+
+class QueueTimeout(VoxgateError):  # noqa: N818
+    """A request waited past its give-up time for a slot of ``engine`` (the router moves on)."""
+
+    def __init__(self, engine: str, waited_s: float) -> None:
+        super().__init__(f"{engine}: gave up after {waited_s:.3f} s in the queue")
+        self.engine = engine
+        self.waited_s = waited_s
 
 
 class Rejected(VoxgateError):  # noqa: N818

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from voxgate.clock import Clock
-from voxgate.errors import VoxgateError
+from voxgate.errors import QueueTimeout
 from voxgate.types import Priority
 
 __all__ = ["EngineQueueSnapshot", "Lease", "PriorityScheduler", "QueueTimeout"]
@@ -41,20 +41,6 @@ _RANK: Mapping[Priority, int] = {Priority.INTERACTIVE: 0, Priority.API: 1, Prior
 """Lower rank is served first."""
 _TIMER_FLOOR_S = 0.001
 """Smallest delay for a re-armed safety-net timer (loop timers may fire a tick early)."""
-
-
-class QueueTimeout(VoxgateError):  # noqa: N818 (domain name, like errors.py)
-    """A waiter's ``give_up_at`` passed before a slot of ``engine`` was free.
-
-    Args:
-        engine: the engine whose queue it waited in.
-        waited_s: seconds spent queued.
-    """
-
-    def __init__(self, engine: str, waited_s: float) -> None:
-        super().__init__(f"{engine}: gave up after {waited_s:.3f} s in the queue")
-        self.engine = engine
-        self.waited_s = waited_s
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,172 @@
+"""The Synthesizer end to end on real worker subprocesses: fallback, degradation marks, cache, admission."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from voxgate.audio.decode import decode
+from voxgate.errors import Rejected
+from voxgate.qos.breaker import BreakerState
+from voxgate.service import SynthesisRequest, Synthesizer
+from voxgate.settings import Settings
+from voxgate.types import AudioFormat, Priority
+from voxgate.wiring import build_synthesizer
+
+EN = "The birch canoe slid on the smooth planks."
+
+
+def _settings(data_dir: Path, *, piper_chaos: dict[str, Any] | None = None, **qos: Any) -> Settings:
+    return Settings.load(
+        data_dir=data_dir,
+        engines={
+            "kokoro": {"enabled": False},
+            "piper": {"workers": 2, "chaos": {"enabled": bool(piper_chaos), **(piper_chaos or {})}},
+            "espeak": {"workers": 2},
+        },
+        qos=qos,
+    )
+
+
+def _serve(settings: Settings, body: Callable[[Synthesizer], Awaitable[None]]) -> None:
+    async def main() -> None:
+        synth = build_synthesizer(settings)
+        await synth.start()
+        try:
+            await body(synth)
+        finally:
+            await synth.stop(grace_s=1)
+
+    asyncio.run(asyncio.wait_for(main(), 90))
+
+
+def test_primary_answers_and_second_call_hits_the_cache(data_dir: Path) -> None:
+    """English goes to piper, undegraded; the same request again comes from the cache."""
+
+    async def body(synth: Synthesizer) -> None:
+        request = SynthesisRequest(EN, voice="joe", format=AudioFormat.MP3)
+        first = await synth.synthesize(request)
+        assert (first.meta.engine, first.meta.degraded, first.meta.cache_hit) == ("piper", False, False)
+        audio, rate = decode(first.audio, AudioFormat.MP3)
+        assert rate == 22050
+        assert abs(len(audio) / rate - first.duration_s) < 0.06
+        second = await synth.synthesize(request)
+        assert second.meta.cache_hit
+        assert second.audio == first.audio
+
+    _serve(_settings(data_dir), body)
+
+
+@pytest.mark.parametrize(
+    ("chaos", "reason"),
+    [
+        ({"error_rate": 1.0}, "piper:error"),
+        ({"crash_rate": 1.0}, "piper:crashed"),
+        ({"hang_rate": 1.0}, "piper:timeout"),
+    ],
+)
+def test_engine_failure_falls_back_marked_degraded(
+    data_dir: Path, chaos: dict[str, Any], reason: str
+) -> None:
+    """Error, crash and hang in the primary are each answered by espeak, marked degraded with the reason."""
+
+    async def body(synth: Synthesizer) -> None:
+        started = time.monotonic()
+        result = await synth.synthesize(SynthesisRequest(EN, voice="joe", deadline_s=2.0))
+        assert result.meta.engine == "espeak"
+        assert result.meta.degraded
+        assert result.meta.fallback_reason == reason
+        assert time.monotonic() - started < 2.5
+        again = await synth.synthesize(SynthesisRequest(EN, voice="joe", deadline_s=2.0))
+        assert not again.meta.cache_hit  # degraded answers are not cached
+
+    _serve(_settings(data_dir, piper_chaos=chaos), body)
+
+
+def test_breaker_opens_and_skips_the_primary(data_dir: Path) -> None:
+    """After enough failures piper's breaker opens; later requests skip it with reason breaker_open."""
+
+    async def body(synth: Synthesizer) -> None:
+        for i in range(5):
+            await synth.synthesize(SynthesisRequest(f"{EN} {i}", voice="joe"))
+        assert synth.breakers.get("piper").state is BreakerState.OPEN
+        result = await synth.synthesize(SynthesisRequest(EN + " again", voice="joe"))
+        assert result.meta.fallback_reason == "piper:breaker_open"
+
+    _serve(_settings(data_dir, piper_chaos={"error_rate": 1.0}, breaker={"minimum_calls": 5}), body)
+
+
+def test_estimate_over_the_deadline_skips_to_the_fast_engine(data_dir: Path) -> None:
+    """A long text with a deadline shorter than piper's estimate goes straight to espeak (too_slow)."""
+
+    async def body(synth: Synthesizer) -> None:
+        text = " ".join([EN] * 6)
+        result = await synth.synthesize(SynthesisRequest(text, voice="joe", deadline_s=0.4))
+        assert result.meta.engine == "espeak"
+        assert result.meta.fallback_reason == "piper:too_slow"
+
+    _serve(_settings(data_dir), body)
+
+
+def test_rate_limit_rejects_with_retry_after(data_dir: Path) -> None:
+    """The third request in a minute from one client is refused with a retry-after; another client passes."""
+
+    async def body(synth: Synthesizer) -> None:
+        for i in range(2):
+            await synth.synthesize(SynthesisRequest(f"Hello {i}.", client_id="alice"))
+        with pytest.raises(Rejected) as info:
+            await synth.synthesize(SynthesisRequest("Hello two.", client_id="alice"))
+        assert info.value.reason == "rate_limit"
+        assert 1 <= info.value.retry_after <= 60
+        assert await synth.synthesize(SynthesisRequest("Hello three.", client_id="bob"))
+
+    _serve(_settings(data_dir, limits={"default": "2/minute"}), body)
+
+
+def test_workers_killed_and_frozen_under_load_every_request_answered(data_dir: Path) -> None:
+    """SIGKILL one piper worker, SIGSTOP the other, 20 requests running: all answered in time; pool recovers."""
+
+    async def body(synth: Synthesizer) -> None:
+        pool = synth.backend.pools["piper"]  # type: ignore[attr-defined]
+        deadline_s = 3.0
+        texts = [f"Request number {i} reads a short sentence for the test." for i in range(20)]
+
+        async def one(text: str) -> tuple[float, str]:
+            started = time.monotonic()
+            result = await synth.synthesize(SynthesisRequest(text, voice="joe", deadline_s=deadline_s))
+            return time.monotonic() - started, result.meta.engine
+
+        calls = [asyncio.ensure_future(one(t)) for t in texts]
+        await asyncio.sleep(0.3)
+        pids = [w.pid for w in pool.snapshot() if w.pid is not None]
+        os.kill(pids[0], signal.SIGKILL)
+        os.kill(pids[1], signal.SIGSTOP)
+        results = await asyncio.gather(*calls)
+        assert len(results) == 20
+        assert max(latency for latency, _ in results) <= deadline_s + 0.5
+        recovered = time.monotonic()
+        while pool.ready_count < 2 or any(w.pid in pids for w in pool.snapshot()):
+            assert time.monotonic() - recovered < 5.0, pool.snapshot()
+            await asyncio.sleep(0.05)
+
+    _serve(_settings(data_dir), body)
+
+
+def test_priority_is_recorded_in_the_sla_windows(data_dir: Path) -> None:
+    """Answered requests appear in the SLA snapshot under their priority with full availability."""
+
+    async def body(synth: Synthesizer) -> None:
+        await synth.synthesize(SynthesisRequest("One.", priority=Priority.INTERACTIVE))
+        await synth.synthesize(SynthesisRequest("Two.", priority=Priority.BATCH))
+        snap = synth.sla.snapshot(300).to_dict()
+        assert snap["answered"] == 2
+        assert snap["availability"] == 1.0
+
+    _serve(_settings(data_dir), body)
