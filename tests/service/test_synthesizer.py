@@ -131,7 +131,7 @@ def test_rate_limit_rejects_with_retry_after(data_dir: Path) -> None:
 
 
 def test_workers_killed_and_frozen_under_load_every_request_answered(data_dir: Path) -> None:
-    """SIGKILL one piper worker, SIGSTOP the other, 20 requests running: all answered in time; pool recovers."""
+    """SIGKILL one piper worker, SIGSTOP the other, 20 requests running: all answered in time."""
 
     async def body(synth: Synthesizer) -> None:
         pool = synth.backend.pools["piper"]  # type: ignore[attr-defined]
