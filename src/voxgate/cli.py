@@ -149,6 +149,30 @@ def voices(
     Console().print(table)
 
 
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Run the HTTP server: web UI at /, native API, OpenAI-compatible API, metrics."""
+    import uvicorn
+
+    from voxgate.api import create_app
+    from voxgate.logs import configure_logging
+
+    settings = Settings.load(config)
+    configure_logging(json_logs=settings.server.log_json)
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.server.host,
+        port=port or settings.server.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=int(settings.server.shutdown_grace_s) or None,
+    )
+
+
 def main() -> None:
     """Entry point of the ``voxgate`` script."""
     app()

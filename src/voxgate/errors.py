@@ -13,6 +13,7 @@ VoxgateError
 │   ├── EngineUnavailable                     not installed / failed to load
 │   ├── EngineTimeout(deadline_s)             overran its deadline
 │   └── EngineCrashed                         worker process died
+├── Unauthorized                              missing or wrong API key
 ├── QueueTimeout(engine, waited_s)           gave up waiting for a worker slot
 ├── Rejected(retry_after)                     admission refused: rate, quota, load
 └── NoEngineAvailable(reasons)                every engine of the chain failed
@@ -121,6 +122,10 @@ class EngineTimeout(EngineError):  # noqa: N818
 
 class EngineCrashed(EngineError):  # noqa: N818
     """The worker process running the engine died during the call."""
+
+
+class Unauthorized(VoxgateError):  # noqa: N818
+    """API keys are configured and the request carries none, or a wrong one."""
 
 
 class QueueTimeout(VoxgateError):  # noqa: N818

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -160,6 +161,28 @@ class Synthesizer:
     def voices(self) -> Sequence[VoiceInfo]:
         """Every voice on offer."""
         return self.catalog.all()
+
+    async def status(self) -> dict[str, Any]:
+        """The live SLA view as JSON-ready data: windows, breakers, queues, workers, cache."""
+        cache = await self.cache.stats()
+        return {
+            "windows": {str(int(w)): snap.to_dict() for w, snap in self.sla.snapshots().items()},
+            "breakers": {
+                name: {"state": b.state.value, "failure_rate": b.failure_rate, "slow_rate": b.slow_rate}
+                for name, b in ((n, self.breakers.get(n).snapshot()) for n in self.backend.engines())
+            },
+            "engines": {
+                name: {
+                    "ready": self.backend.is_ready(name),
+                    "capacity": self.backend.capacity(name),
+                    "in_flight": self.scheduler.in_flight(name),
+                    "queued": {p.value: self.scheduler.queued(name, p) for p in Priority},
+                    "workers": [asdict(w) for w in self.backend.workers().get(name, [])],
+                }
+                for name in self.backend.engines()
+            },
+            "cache": asdict(cache),
+        }
 
     # ---- one request ---------------------------------------------------------------------------
     async def synthesize(self, request: SynthesisRequest) -> SynthesisResult:

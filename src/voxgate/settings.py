@@ -167,6 +167,31 @@ class CacheSettings(BaseModel):
     ``memory://?max_bytes=0`` disables caching."""
 
 
+class ApiKeySettings(BaseModel):
+    """One client's API key and its own limits."""
+
+    key: str = Field(min_length=16)
+    """The bearer token (``Authorization: Bearer <key>``)."""
+    rate_limit: str | None = None
+    """Overrides ``qos.limits.default`` for this client, e.g. ``"600/minute"``."""
+    daily_chars: int | None = Field(default=None, ge=0)
+    """Overrides ``qos.limits.daily_chars`` for this client."""
+
+
+class ServerSettings(BaseModel):
+    """The HTTP server."""
+
+    host: str = "127.0.0.1"
+    """Bind address; localhost by default (an open server must be exposed on purpose)."""
+    port: int = Field(default=8000, ge=1, le=65535)
+    api_keys: dict[str, ApiKeySettings] = {}
+    """Client name → key and limits. Empty: no authentication (keep the server on localhost)."""
+    shutdown_grace_s: float = Field(default=20.0, ge=0)
+    """On SIGTERM, in-flight requests get this long to finish."""
+    log_json: bool = True
+    """Structured JSON logs (one object per line); False for human-readable console logs."""
+
+
 class Settings(BaseSettings):
     """Everything voxgate can be configured with."""
 
@@ -181,6 +206,7 @@ class Settings(BaseSettings):
     text: TextSettings = TextSettings()
     engines: EnginesSettings = EnginesSettings()
     qos: QosSettings = QosSettings()
+    server: ServerSettings = ServerSettings()
     cache: CacheSettings = CacheSettings()
 
     @classmethod

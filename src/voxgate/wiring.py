@@ -68,13 +68,20 @@ def build_synthesizer(
         backend, scheduler, breakers, estimator, clock, bus, quantile=settings.qos.estimate_quantile
     )
     lim = settings.qos.limits
+    rate_overrides = dict(lim.per_client)
+    quota_overrides: dict[str, int | None] = {k: v or None for k, v in lim.daily_chars_per_client.items()}
+    for client, api_key in settings.server.api_keys.items():  # the client id of a keyed request is its name
+        if api_key.rate_limit is not None:
+            rate_overrides[client] = api_key.rate_limit
+        if api_key.daily_chars is not None:
+            quota_overrides[client] = api_key.daily_chars or None
     admission = Admission(
         AdmissionConfig(
             rate_limit=lim.default,
-            rate_limit_overrides=lim.per_client,
+            rate_limit_overrides=rate_overrides,
             storage_uri=lim.storage_uri,
             daily_chars=lim.daily_chars or None,
-            daily_chars_overrides=lim.daily_chars_per_client,
+            daily_chars_overrides=quota_overrides,
         ),
         clock,
         events=bus,

@@ -1,0 +1,69 @@
+"""The app factory: ``create_app(settings)`` builds a FastAPI app whose lifespan owns the Synthesizer."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.staticfiles import StaticFiles
+
+from voxgate import __version__
+from voxgate.api import routes_ops, routes_tts
+from voxgate.api.deps import ApiKeyAuth
+from voxgate.api.errors import install_error_handlers
+from voxgate.clock import Clock, SystemClock
+from voxgate.service import Synthesizer
+from voxgate.settings import Settings
+from voxgate.wiring import build_synthesizer
+
+log = logging.getLogger(__name__)
+
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    synthesizer_factory: Callable[[Settings], Synthesizer] | None = None,
+) -> FastAPI:
+    """Build the voxgate HTTP app.
+
+    Args:
+        settings: the configuration.
+        clock: time source for the QoS layer.
+        synthesizer_factory: builds the Synthesizer (default: :func:`build_synthesizer`).
+
+    Returns:
+        An app whose lifespan starts the worker pools (warm before the first request) and, on
+        shutdown, lets in-flight work finish before stopping them.
+    """
+    build = synthesizer_factory or (lambda s: build_synthesizer(s, clock=clock or SystemClock()))
+    auth = ApiKeyAuth({name: k.key for name, k in settings.server.api_keys.items()})
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        synth = build(settings)
+        await synth.start()
+        log.info("voxgate ready", extra={"engines": list(synth.backend.engines())})
+        try:
+            yield {"synth": synth, "auth": auth, "settings": settings}
+        finally:
+            await synth.stop(grace_s=settings.server.shutdown_grace_s)
+
+    app = FastAPI(
+        title="voxgate",
+        version=__version__,
+        description="Self-hosted text-to-speech with guaranteed quality of service.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(routes_tts.router)
+    app.include_router(routes_ops.router)
+    if WEB_DIR.is_dir():
+        app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
+    return app

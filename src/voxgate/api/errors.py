@@ -1,0 +1,120 @@
+"""The one table that maps domain errors to HTTP responses.
+
+Every error body has the same shape, OpenAI-compatible and naming the field at fault::
+
+    {"error": {"type": "invalid_request_error", "code": "unknown_voice",
+               "message": "unknown voice 'x'", "field": "voice", "param": "voice"}}
+
+No handler ever puts a stack trace in a response.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse
+
+from voxgate.errors import (
+    EngineError,
+    InvalidInput,
+    NoEngineAvailable,
+    QueueTimeout,
+    Rejected,
+    TextTooLong,
+    Unauthorized,
+    UnknownVoice,
+    UnsupportedFormat,
+    UnsupportedLanguage,
+    VoxgateError,
+)
+
+log = logging.getLogger(__name__)
+
+# (error class, status, error type, code); the first matching row wins, so subclasses come first.
+_TABLE: list[tuple[type[VoxgateError], int, str, str]] = [
+    (TextTooLong, 413, "invalid_request_error", "text_too_long"),
+    (UnknownVoice, 400, "invalid_request_error", "unknown_voice"),
+    (UnsupportedFormat, 400, "invalid_request_error", "unsupported_format"),
+    (UnsupportedLanguage, 400, "invalid_request_error", "unsupported_language"),
+    (InvalidInput, 422, "invalid_request_error", "invalid_value"),
+    (Unauthorized, 401, "authentication_error", "invalid_api_key"),
+    (Rejected, 429, "rate_limit_error", "rejected"),
+    (NoEngineAvailable, 503, "service_unavailable", "no_engine_available"),
+    (QueueTimeout, 503, "service_unavailable", "queue_timeout"),
+    (EngineError, 503, "service_unavailable", "engine_error"),
+]
+
+
+def error_body(kind: str, code: str, message: str, field: str | None = None) -> dict[str, Any]:
+    """The JSON body every error response carries."""
+    return {"error": {"type": kind, "code": code, "message": message, "field": field, "param": field}}
+
+
+def response_for(error: VoxgateError) -> JSONResponse:
+    """Map a domain error to its response (status, body, headers)."""
+    for cls, status, kind, code in _TABLE:
+        if isinstance(error, cls):
+            break
+    else:
+        status, kind, code = 500, "internal_error", "internal_error"
+    field = error.field if isinstance(error, InvalidInput) else None
+    message = error.message if isinstance(error, InvalidInput) else str(error)
+    headers: dict[str, str] = {}
+    if isinstance(error, TextTooLong):
+        message += "; submit long texts as a batch job (POST /api/v1/jobs)"
+    if isinstance(error, Rejected):
+        code = error.reason
+        headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
+    if isinstance(error, Unauthorized):
+        headers["WWW-Authenticate"] = "Bearer"
+    return JSONResponse(error_body(kind, code, message, field), status_code=status, headers=headers)
+
+
+async def _domain(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, VoxgateError)
+    return response_for(exc)
+
+
+async def _validation(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    first = errors[0] if errors else {}
+    location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path", "header")]
+    field = ".".join(location) or None
+    message = f"{field}: {first.get('msg', 'invalid')}" if field else str(first.get("msg", "invalid request"))
+    body = error_body("invalid_request_error", "validation_error", message, field)
+    body["error"]["details"] = [
+        {"field": ".".join(str(p) for p in e.get("loc", ())[1:]) or None, "message": e.get("msg")}
+        for e in errors
+    ]
+    return JSONResponse(body, status_code=422)
+
+
+async def _http(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return JSONResponse(
+        error_body("invalid_request_error", code, str(exc.detail)),
+        status_code=exc.status_code,
+        headers=getattr(exc, "headers", None),
+    )
+
+
+async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", exc_info=exc)
+    return JSONResponse(
+        error_body("internal_error", "internal_error", "internal server error"), status_code=500
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the table on an app."""
+    app.add_exception_handler(VoxgateError, _domain)
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,26 @@
+"""The ``X-Voxgate-*`` response headers that say how a request was answered."""
+
+from __future__ import annotations
+
+from voxgate.service import SynthesisMeta
+
+EXPOSED = [
+    "X-Voxgate-Engine",
+    "X-Voxgate-Voice",
+    "X-Voxgate-Degraded",
+    "X-Voxgate-Fallback-Reason",
+    "X-Voxgate-Cache",
+    "X-Voxgate-Latency-Ms",
+]
+
+
+def voxgate_headers(meta: SynthesisMeta, latency_s: float) -> dict[str, str]:
+    """Headers for an answer: engine, voice, degraded, fallback reason, cache, latency."""
+    return {
+        "X-Voxgate-Engine": meta.engine,
+        "X-Voxgate-Voice": meta.voice,
+        "X-Voxgate-Degraded": "true" if meta.degraded else "false",
+        "X-Voxgate-Fallback-Reason": meta.fallback_reason or "",
+        "X-Voxgate-Cache": "hit" if meta.cache_hit else "miss",
+        "X-Voxgate-Latency-Ms": str(round(latency_s * 1000)),
+    }

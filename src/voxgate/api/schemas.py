@@ -1,0 +1,24 @@
+"""Request bodies of the native API (the OpenAI-compatible schema lives with its route)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from voxgate.types import Priority
+
+
+class TtsRequest(BaseModel):
+    """``POST /api/v1/tts``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, description="Text to speak (longer texts: POST /api/v1/jobs).")
+    voice: str | None = Field(
+        default=None, description="Voice id; default: the text language's default voice."
+    )
+    speed: float = Field(default=1.0, ge=0.5, le=2.0, description="Speaking rate.")
+    format: str = Field(default="wav", description="wav, pcm, flac, mp3, opus or aac.")
+    sample_rate: int | None = Field(default=None, ge=8000, le=48000, description="Output sample rate in Hz.")
+    priority: Priority = Field(default=Priority.API, description="interactive, api or batch.")
+    deadline_ms: int | None = Field(default=None, gt=0, le=600_000, description="Answer within this many ms.")
+    stream: bool = Field(default=False, description="Chunked transfer, one piece per sentence.")
