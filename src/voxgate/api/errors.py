@@ -57,11 +57,10 @@ def error_body(kind: str, code: str, message: str, field: str | None = None) -> 
 
 def response_for(error: VoxgateError) -> JSONResponse:
     """Map a domain error to its response (status, body, headers)."""
-    for cls, status, kind, code in _TABLE:
-        if isinstance(error, cls):
-            break
-    else:
-        status, kind, code = 500, "internal_error", "internal_error"
+    status, kind, code = next(
+        ((st, k, c) for cls, st, k, c in _TABLE if isinstance(error, cls)),
+        (500, "internal_error", "internal_error"),
+    )
     field = error.field if isinstance(error, InvalidInput) else None
     message = error.message if isinstance(error, InvalidInput) else str(error)
     headers: dict[str, str] = {}
