@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -29,6 +29,7 @@ from voxgate.qos.scheduler import PriorityScheduler
 from voxgate.qos.sla import OutcomeStatus, RequestOutcome, SlaTracker
 from voxgate.settings import DeadlineSettings
 from voxgate.text import PreparedText, prepare
+from voxgate.text.streaming import quick_start
 from voxgate.types import AudioFormat, Priority, SynthesisOptions, VoiceInfo
 from voxgate.voices import VoiceCatalog
 from voxgate.workers.backend import ExecutionBackend
@@ -234,6 +235,7 @@ class Synthesizer:
             InvalidInput, Rejected, NoEngineAvailable: as :meth:`synthesize`, for the first segment.
         """
         plan = self._plan(request)
+        plan = replace(plan, prepared=quick_start(plan.prepared))
         await self._admit(request, plan)
         segments = plan.prepared.segments
         tasks = [asyncio.ensure_future(self._route_segment(request, plan, i)) for i in range(len(segments))]
