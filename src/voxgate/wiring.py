@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 from voxgate.audio.cache import cache_from_url
 from voxgate.chains import ChainBuilder
 from voxgate.clock import Clock, SystemClock
 from voxgate.qos.admission import Admission, AdmissionConfig
-from voxgate.qos.breaker import BreakerConfig, BreakerRegistry
+from voxgate.qos.breaker import BreakerConfig, BreakerRegistry, BreakerTransition
 from voxgate.qos.estimator import LatencyEstimator, LatencyPrior
 from voxgate.qos.events import EventBus
 from voxgate.qos.router import Router
@@ -16,6 +18,7 @@ from voxgate.service import Synthesizer
 from voxgate.settings import Settings
 from voxgate.voices import VoiceCatalog
 from voxgate.workers.backend import ExecutionBackend, backend_from_url
+from voxgate.workers.events import ExitReason, WorkerExited, WorkerStarted
 
 # Service time before an engine/language has been measured (1 ONNX thread per worker, this
 # 2-core machine): seconds per normalised character and fixed seconds per call.
@@ -26,6 +29,48 @@ PRIORS: dict[str, LatencyPrior] = {
     "piper/en": LatencyPrior(per_char_s=0.006, overhead_s=0.05),
 }
 DEFAULT_PRIOR = LatencyPrior(per_char_s=0.002, overhead_s=0.03)  # espeak, any language
+
+
+def log_events(bus: EventBus) -> None:
+    """Subscribe a logger to the events an operator must see: breaker transitions, worker exits."""
+    log = logging.getLogger("voxgate.events")
+
+    def on_transition(event: BreakerTransition) -> None:
+        log.warning(
+            "breaker %s: %s -> %s (failure rate %.2f, slow rate %.2f)",
+            event.name,
+            event.from_state.value,
+            event.to_state.value,
+            event.failure_rate,
+            event.slow_rate,
+        )
+
+    def on_exit(event: WorkerExited) -> None:
+        level = (
+            logging.INFO if event.reason in (ExitReason.SHUTDOWN, ExitReason.RECYCLED) else logging.WARNING
+        )
+        log.log(
+            level,
+            "%s worker %s (pid %s) exited: %s",
+            event.engine,
+            event.worker_id,
+            event.pid,
+            event.reason.value,
+        )
+
+    def on_start(event: WorkerStarted) -> None:
+        log.info(
+            "%s worker %s (pid %s) ready: load %.2f s, warm-up %.2f s",
+            event.engine,
+            event.worker_id,
+            event.pid,
+            event.load_s,
+            event.warmup_s,
+        )
+
+    bus.subscribe(BreakerTransition, on_transition)
+    bus.subscribe(WorkerExited, on_exit)
+    bus.subscribe(WorkerStarted, on_start)
 
 
 def build_synthesizer(
@@ -44,7 +89,9 @@ def build_synthesizer(
         backend: execution backend; built from ``settings.qos.backend`` when omitted.
     """
     clock = clock or SystemClock()
-    bus = bus or EventBus()
+    if bus is None:
+        bus = EventBus()
+        log_events(bus)
     backend = backend or backend_from_url(settings.qos.backend, settings, clock, bus.publish)
     catalog = VoiceCatalog(backend.voices())
     chains = ChainBuilder(catalog, settings.qos.fallbacks, backend.engines())
