@@ -156,6 +156,8 @@ class QosSettings(BaseModel):
     """Engines tried after the voice's own, per language (``*`` = any other); espeak must end each."""
     estimate_quantile: float = Field(default=0.95, gt=0, lt=1)
     """Service-time quantile the router compares with the remaining deadline."""
+    hedge_after: float | None = Field(default=None, gt=0, lt=1)
+    """Start the next engine too once an engine has used this share of its budget (None: no hedging)."""
 
 
 class CacheSettings(BaseModel):

@@ -112,7 +112,14 @@ def build_synthesizer(
     )
     estimator = LatencyEstimator(PRIORS, default_prior=DEFAULT_PRIOR)
     router = Router(
-        backend, scheduler, breakers, estimator, clock, bus, quantile=settings.qos.estimate_quantile
+        backend,
+        scheduler,
+        breakers,
+        estimator,
+        clock,
+        bus,
+        quantile=settings.qos.estimate_quantile,
+        hedge_after=settings.qos.hedge_after,
     )
     lim = settings.qos.limits
     rate_overrides = dict(lim.per_client)

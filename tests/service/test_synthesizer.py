@@ -170,3 +170,28 @@ def test_priority_is_recorded_in_the_sla_windows(data_dir: Path) -> None:
         assert snap["availability"] == 1.0
 
     _serve(_settings(data_dir), body)
+
+
+def test_hedge_answers_from_the_next_engine_when_the_primary_is_slow(data_dir: Path) -> None:
+    """With hedging on, a slow primary is overtaken by espeak, marked degraded with reason hedged."""
+
+    async def body(synth: Synthesizer) -> None:
+        started = time.monotonic()
+        result = await synth.synthesize(SynthesisRequest(EN, voice="joe", deadline_s=4.0))
+        elapsed = time.monotonic() - started
+        assert result.meta.engine == "espeak"
+        assert result.meta.fallback_reason == "piper:hedged"
+        assert elapsed < 2.5  # did not wait for the slow primary's 3 s
+
+    settings = _settings(data_dir, piper_chaos={"latency_ms": 3000, "latency_sigma": 0}, hedge_after=0.3)
+    _serve(settings, body)
+
+
+def test_hedge_not_started_when_the_primary_is_quick(data_dir: Path) -> None:
+    """With hedging on, a healthy primary answers before the hedge point and nothing is degraded."""
+
+    async def body(synth: Synthesizer) -> None:
+        result = await synth.synthesize(SynthesisRequest(EN, voice="joe", deadline_s=10.0))
+        assert (result.meta.engine, result.meta.degraded) == ("piper", False)
+
+    _serve(_settings(data_dir, hedge_after=0.5), body)

@@ -11,9 +11,10 @@ failing. Every answer says which engine spoke, whether it was degraded and why.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from voxgate.clock import Clock
 from voxgate.errors import (
@@ -46,6 +47,7 @@ class Outcome(StrEnum):
     TOO_SLOW = "too_slow"  # its estimate did not fit in the remaining deadline
     QUEUE_TIMEOUT = "queue_timeout"  # waited for a slot past the point it could still finish
     NOT_READY = "not_ready"
+    HEDGED = "hedged"  # overtaken: a hedge on the next engine answered first
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +97,9 @@ class EngineSkipped:
     priority: Priority
 
 
+_Tried = tuple[Outcome, tuple[list[AudioChunk], float] | None]
+
+
 class Router:
     """Chooses and runs engines along a fallback chain under a deadline.
 
@@ -106,6 +111,8 @@ class Router:
         clock: monotonic time.
         bus: receives ``EngineSkipped`` events.
         quantile: estimator quantile used for the deadline check.
+        hedge_after: if set, when an engine has used this share of its budget the next engine
+            of the chain is started too and the first good answer wins; ``None`` = no hedging.
     """
 
     def __init__(
@@ -118,6 +125,7 @@ class Router:
         bus: EventBus,
         *,
         quantile: float = 0.95,
+        hedge_after: float | None = None,
     ) -> None:
         self._backend = backend
         self._scheduler = scheduler
@@ -126,6 +134,7 @@ class Router:
         self._clock = clock
         self._bus = bus
         self._quantile = quantile
+        self._hedge_after = hedge_after
 
     def estimate(self, engine: str, chars: int, language: str | None = None) -> float:
         """The estimated service time of ``engine`` for ``chars`` characters of ``language``."""
@@ -152,21 +161,107 @@ class Router:
         chars = len(text)
         last = len(chain) - 1
         reserve = self.estimate(chain[last].engine, chars, opts.language) + _LAST_RESORT_MARGIN_S
-        for index, step in enumerate(chain):
-            is_last = index == last
-            started = self._clock.monotonic()
+
+        def deadline_of(index: int) -> float:
             # an engine in front of others must leave time for the last resort to run after it
-            step_deadline = deadline if is_last else deadline - reserve
-            outcome, routed = await self._try(step, text, opts, priority, step_deadline, chars, is_last)
-            attempts.append(Attempt(step.engine, outcome, self._clock.monotonic() - started))
-            if routed is not None:
-                reason = next(
-                    (f"{a.engine}:{a.outcome.value}" for a in attempts if a.outcome is not Outcome.OK), None
-                )
-                chunks, queued_s = routed
-                return Routed(chunks, step, index > 0, reason, tuple(attempts), queued_s)
-            self._bus.publish(EngineSkipped(step.engine, outcome, priority))
+            return deadline if index == last else deadline - reserve
+
+        index = 0
+        while index <= last:
+            started = self._clock.monotonic()
+            attempt = self._try(chain[index], text, opts, priority, deadline_of(index), chars, index == last)
+            if self._hedge_after is None or index == last:
+                outcome, routed = await attempt
+                attempts.append(Attempt(chain[index].engine, outcome, self._clock.monotonic() - started))
+                if routed is not None:
+                    return _answer(chain, index, routed, attempts)
+                self._bus.publish(EngineSkipped(chain[index].engine, outcome, priority))
+                index += 1
+                continue
+            winner = await self._hedged(
+                chain, index, attempt, text, opts, priority, deadline_of, chars, attempts
+            )
+            if winner is not None:
+                return _answer(chain, winner[0], winner[1], attempts)
+            index += 2
         raise NoEngineAvailable({a.engine: a.outcome.value for a in attempts})
+
+    async def _hedged(
+        self,
+        chain: Sequence[ChainStep],
+        index: int,
+        attempt: Coroutine[Any, Any, _Tried],
+        text: str,
+        opts: SynthesisOptions,
+        priority: Priority,
+        deadline_of: Callable[[int], float],
+        chars: int,
+        attempts: list[Attempt],
+    ) -> tuple[int, tuple[list[AudioChunk], float]] | None:
+        """Run ``chain[index]``; past ``hedge_after`` of its budget, also start ``chain[index + 1]``.
+
+        Returns the index and result of the first engine that answered, or None when both failed
+        (their attempts are appended either way).
+        """
+        started = {index: self._clock.monotonic()}
+        tasks = {asyncio.ensure_future(attempt): index}
+        budget = max(0.0, deadline_of(index) - started[index])
+        try:
+            await asyncio.wait(list(tasks), timeout=(self._hedge_after or 0.0) * budget)
+            if not next(iter(tasks)).done():
+                nxt = index + 1
+                started[nxt] = self._clock.monotonic()
+                hedge = self._try(
+                    chain[nxt], text, opts, priority, deadline_of(nxt), chars, nxt == len(chain) - 1
+                )
+                tasks[asyncio.ensure_future(hedge)] = nxt
+            pending = set(tasks)
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in sorted(done, key=tasks.__getitem__):
+                    which = tasks[task]
+                    outcome, routed = task.result()
+                    attempts.append(
+                        Attempt(chain[which].engine, outcome, self._clock.monotonic() - started[which])
+                    )
+                    if routed is not None:
+                        for loser in pending:
+                            attempts.insert(-1, Attempt(chain[tasks[loser]].engine, Outcome.HEDGED, 0.0))
+                        return which, routed
+                    self._bus.publish(EngineSkipped(chain[which].engine, outcome, priority))
+            if (
+                len(tasks) == 1
+            ):  # the primary failed before the hedge was due: the next engine is still owed a try
+                return await self._single(
+                    chain, index + 1, text, opts, priority, deadline_of, chars, attempts
+                )
+            return None
+        finally:
+            for task in tasks:
+                if not task.done():
+                    task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _single(
+        self,
+        chain: Sequence[ChainStep],
+        index: int,
+        text: str,
+        opts: SynthesisOptions,
+        priority: Priority,
+        deadline_of: Callable[[int], float],
+        chars: int,
+        attempts: list[Attempt],
+    ) -> tuple[int, tuple[list[AudioChunk], float]] | None:
+        started = self._clock.monotonic()
+        outcome, routed = await self._try(
+            chain[index], text, opts, priority, deadline_of(index), chars, index == len(chain) - 1
+        )
+        attempts.append(Attempt(chain[index].engine, outcome, self._clock.monotonic() - started))
+        if routed is not None:
+            return index, routed
+        self._bus.publish(EngineSkipped(chain[index].engine, outcome, priority))
+        return None
 
     async def _try(
         self,
@@ -177,7 +272,7 @@ class Router:
         deadline: float,
         chars: int,
         is_last: bool,
-    ) -> tuple[Outcome, tuple[list[AudioChunk], float] | None]:
+    ) -> _Tried:
         if not self._backend.is_ready(step.engine):
             return Outcome.NOT_READY, None
         breaker = self._breakers.get(step.engine)
@@ -190,12 +285,10 @@ class Router:
             _give_back(breaker, permitted)
             return Outcome.TOO_SLOW, None
         give_up_at = deadline if is_last else deadline - estimate
-        ran = False
         try:
             async with self._scheduler.slot(
                 step.engine, priority=priority, deadline=deadline, give_up_at=give_up_at, chars=chars
             ) as lease:
-                ran = True
                 started = self._clock.monotonic()
                 try:
                     chunks = await self._backend.run(step.engine, text, step.voice, opts, deadline)
@@ -215,9 +308,16 @@ class Router:
             _give_back(breaker, permitted)
             return Outcome.QUEUE_TIMEOUT, None
         except asyncio.CancelledError:
-            if not ran:
-                _give_back(breaker, permitted)
+            _give_back(breaker, permitted)  # no outcome to report: the call was abandoned (hedge lost)
             raise
+
+
+def _answer(
+    chain: Sequence[ChainStep], index: int, routed: tuple[list[AudioChunk], float], attempts: list[Attempt]
+) -> Routed:
+    reason = next((f"{a.engine}:{a.outcome.value}" for a in attempts if a.outcome is not Outcome.OK), None)
+    chunks, queued_s = routed
+    return Routed(chunks, chain[index], index > 0, reason, tuple(attempts), queued_s)
 
 
 def estimator_key(engine: str, language: str | None) -> str:
