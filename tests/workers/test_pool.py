@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import signal
 import time
@@ -205,3 +206,31 @@ def test_hard_limit_kills_at_once(data_dir: Path) -> None:
         await pool.stop(grace_s=0)
 
     _run(body)
+
+
+def test_restarts_back_off_when_a_worker_keeps_dying(data_dir: Path) -> None:
+    """A worker that dies on every start is restarted with growing delays, not in a tight loop."""
+    events: list[WorkerEvent] = []
+    exits: list[float] = []
+
+    def record(event: WorkerEvent) -> None:
+        events.append(event)
+        if isinstance(event, WorkerExited):
+            exits.append(time.monotonic())
+
+    async def body() -> None:
+        settings = Settings.load(
+            data_dir=data_dir,
+            engines={"espeak": {"chaos": {"enabled": True, "crash_rate": 1.0, "spare_warmup": False}}},
+        )
+        spec = WorkerSpec("espeak", settings.model_dump_json(), "Ready.", "espeak-en-us")
+        pool = WorkerPool(spec, PoolConfig(size=1, backoff_base_s=1.0), SystemClock(), record)
+        await pool.start(wait_ready=False)
+        await _until(lambda: len(exits) >= 4, 30)
+        await pool.stop(grace_s=0)
+
+    _run(body)
+    gaps = [b - a for a, b in itertools.pairwise(exits)]
+    # delays 0, 1 s, 2 s between the first deaths (on top of the spawn time, which is the same each time)
+    assert gaps[2] - gaps[0] > 1.5, gaps
+    assert all(e.reason is ExitReason.CRASHED for e in _exits(events)[:4])
