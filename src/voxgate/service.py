@@ -235,6 +235,10 @@ class Synthesizer:
             InvalidInput, Rejected, NoEngineAvailable: as :meth:`synthesize`, for the first segment.
         """
         plan = self._plan(request)
+        hit = await self.cache.get(plan.key)
+        if hit is not None:  # a finished answer is already here: send it as one piece
+            cached = self._from_cache(request, plan, hit)
+            return cached.meta, _once(cached.audio)
         plan = replace(plan, prepared=quick_start(plan.prepared))
         await self._admit(request, plan)
         segments = plan.prepared.segments
@@ -400,9 +404,13 @@ class Synthesizer:
     ) -> float:
         now = self._clock.monotonic()
         latency = max(0.0, now - plan.arrived)
-        self.sla.record(
-            RequestOutcome(
-                now, request.priority, len(plan.prepared.text), latency, status, engine, reason, cache_hit
-            )
+        outcome = RequestOutcome(
+            now, request.priority, len(plan.prepared.text), latency, status, engine, reason, cache_hit
         )
+        self.sla.record(outcome)
+        self.bus.publish(outcome)  # metrics subscribe
         return latency
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    yield data

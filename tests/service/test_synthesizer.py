@@ -195,3 +195,16 @@ def test_hedge_not_started_when_the_primary_is_quick(data_dir: Path) -> None:
         assert (result.meta.engine, result.meta.degraded) == ("piper", False)
 
     _serve(_settings(data_dir, hedge_after=0.5), body)
+
+
+def test_stream_sends_a_cached_answer_in_one_piece(data_dir: Path) -> None:
+    """A streamed request whose answer is cached gets the cached file at once, marked as a hit."""
+
+    async def body(synth: Synthesizer) -> None:
+        request = SynthesisRequest(EN, voice="joe", format=AudioFormat.MP3)
+        first = await synth.synthesize(request)
+        meta, pieces = await synth.stream(request)
+        assert meta.cache_hit
+        assert b"".join([p async for p in pieces]) == first.audio
+
+    _serve(_settings(data_dir), body)
