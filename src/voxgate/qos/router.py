@@ -168,22 +168,17 @@ class Router:
 
         index = 0
         while index <= last:
-            started = self._clock.monotonic()
-            attempt = self._try(chain[index], text, opts, priority, deadline_of(index), chars, index == last)
             if self._hedge_after is None or index == last:
-                outcome, routed = await attempt
-                attempts.append(Attempt(chain[index].engine, outcome, self._clock.monotonic() - started))
-                if routed is not None:
-                    return _answer(chain, index, routed, attempts)
-                self._bus.publish(EngineSkipped(chain[index].engine, outcome, priority))
+                winner = await self._single(chain, index, text, opts, priority, deadline_of, chars, attempts)
                 index += 1
-                continue
-            winner = await self._hedged(
-                chain, index, attempt, text, opts, priority, deadline_of, chars, attempts
-            )
+            else:
+                attempt = self._try(chain[index], text, opts, priority, deadline_of(index), chars, False)
+                winner = await self._hedged(
+                    chain, index, attempt, text, opts, priority, deadline_of, chars, attempts
+                )
+                index += 2
             if winner is not None:
                 return _answer(chain, winner[0], winner[1], attempts)
-            index += 2
         raise NoEngineAvailable({a.engine: a.outcome.value for a in attempts})
 
     async def _hedged(
