@@ -14,9 +14,10 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
+import ctranslate2  # type: ignore[import-untyped, unused-ignore]
 import librosa
 import numpy as np
-from faster_whisper import WhisperModel  # type: ignore[import-untyped]
+from faster_whisper import WhisperModel
 
 from voxgate.types import Audio
 
@@ -97,19 +98,25 @@ def ensure_whisper_base(cache_dir: Path) -> Path:
     return model_dir
 
 
+ASR_PAD_S = 0.5
+"""Silence put around each clip: whisper mis-segments a clip whose speech starts at its first sample
+(measured: plain piper on the Harvard lists, 10.8 % WER bare vs 8.75 % padded; kokoro zh unchanged)."""
+
+
 def to_asr_rate(audio: Audio, sample_rate: int) -> Audio:
-    """Resample mono float audio to 16 kHz and clip it to [-1, 1].
+    """Resample mono float audio to 16 kHz, clip it to [-1, 1] and pad it with silence.
 
     Args:
         audio: mono float32 samples.
         sample_rate: their rate in Hz.
 
     Returns:
-        Float32 samples at :data:`ASR_RATE`.
+        Float32 samples at :data:`ASR_RATE`, with :data:`ASR_PAD_S` of silence at both ends.
     """
     if sample_rate != ASR_RATE:
         audio = librosa.resample(audio, orig_sr=sample_rate, target_sr=ASR_RATE)
-    return np.clip(audio, -1.0, 1.0).astype(np.float32)
+    pad = np.zeros(int(ASR_PAD_S * ASR_RATE), dtype=np.float32)
+    return np.concatenate([pad, np.clip(audio, -1.0, 1.0).astype(np.float32), pad])
 
 
 class Transcriber:
@@ -133,6 +140,8 @@ class Transcriber:
         Returns:
             The transcript, segments joined (by nothing for Chinese, by a space otherwise).
         """
+        # temperature fallback samples: seed per clip so a transcript does not depend on run order
+        ctranslate2.set_random_seed(0)
         segments, _info = self._model.transcribe(
             audio,
             language=language,

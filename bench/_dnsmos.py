@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from speechmos import dnsmos  # type: ignore[import-untyped]
+from speechmos import dnsmos
 
 from voxgate.types import Audio
 

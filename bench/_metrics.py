@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import cn2an
 import jiwer
-import opencc  # type: ignore[import-untyped]
+import opencc
 from num2words import num2words
 
 _ORDINAL = re.compile(r"(\d+)(st|nd|rd|th)\b")

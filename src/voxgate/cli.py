@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+import signal
 import sys
 import time
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import numpy as np
@@ -163,14 +166,68 @@ def serve(
 
     settings = Settings.load(config)
     configure_logging(json_logs=settings.server.log_json)
+    # uvicorn drains on SIGTERM/SIGINT, then re-raises the signal under the handler it found: make
+    # that a clean exit (status 0) rather than death by signal. Before uvicorn starts, it just exits.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _exit_quietly)
     uvicorn.run(
         create_app(settings),
         host=host or settings.server.host,
         port=port or settings.server.port,
         log_config=None,
         access_log=False,
-        timeout_graceful_shutdown=int(settings.server.shutdown_grace_s) or None,
+        timeout_graceful_shutdown=math.ceil(settings.server.shutdown_grace_s),  # 0 = do not wait
     )
+
+
+def _exit_quietly(_signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
+@app.command()
+def book(
+    source: Annotated[Path, typer.Argument(help="The book: a UTF-8 .txt or Markdown (.md) file.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Directory for chapters, book, index.")],
+    voice: Annotated[
+        str | None, typer.Option("--voice", "-v", help="Voice id (see `voxgate voices`).")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="mp3, opus, flac or wav.")] = "mp3",
+    speed: Annotated[float, typer.Option("--speed", "-s", min=0.5, max=2.0, help="Speaking rate.")] = 1.0,
+    server: Annotated[
+        str | None,
+        typer.Option("--server", help="Base URL of a running voxgate server (default: in-process)."),
+    ] = None,
+    api_key: Annotated[
+        str | None, typer.Option("--api-key", envvar="VOXGATE_API_KEY", help="API key for --server.")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Render a book into one file per chapter, a whole-book file, index.json and captions (resumable)."""
+    import asyncio
+
+    from voxgate.cli_book import BookFailed, render_book
+
+    settings = Settings.load(config)
+    try:
+        asyncio.run(
+            render_book(
+                source,
+                output,
+                settings=settings,
+                voice=voice,
+                fmt=fmt,
+                speed=speed,
+                server=server,
+                api_key=api_key,
+                console=_err,
+            )
+        )
+    except (OSError, VoxgateError) as exc:
+        _err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    except BookFailed as exc:
+        _err.print(f"[red]failed:[/red] {exc}")
+        raise typer.Exit(1) from exc
 
 
 def main() -> None:

@@ -50,6 +50,10 @@ class SynthesisRequest:
         priority: scheduling class.
         deadline_s: seconds from arrival; ``None`` = the default for the priority and length.
         client_id: API key or remote address, for rate limits and quotas.
+        rate_limited: count against the client's request-rate limits (the job runner's segments
+            do not: a job is paced by engine capacity and the character quota).
+        use_cache: look up and store the answer in the audio cache (a book's segments would
+            only push interactive answers out of it).
     """
 
     text: str
@@ -60,6 +64,8 @@ class SynthesisRequest:
     priority: Priority = Priority.API
     deadline_s: float | None = None
     client_id: str = "local"
+    rate_limited: bool = True
+    use_cache: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,7 +201,7 @@ class Synthesizer:
             NoEngineAvailable: no engine could answer a segment in time.
         """
         plan = self._plan(request)
-        hit = await self.cache.get(plan.key)
+        hit = await self.cache.get(plan.key) if request.use_cache else None
         if hit is not None:
             return self._from_cache(request, plan, hit)
         await self._admit(request, plan)
@@ -215,7 +221,7 @@ class Synthesizer:
         data = await asyncio.to_thread(encode, audio, plan.out_rate, request.format, out_rate=plan.out_rate)
         meta = self._meta(request, plan, routed, cache_hit=False)
         duration = len(audio) / plan.out_rate
-        if not meta.degraded:
+        if not meta.degraded and request.use_cache:
             await self.cache.put(
                 plan.key,
                 CachedAudio(data, meta.media_type, meta.engine, plan.out_rate, duration, self._clock.wall()),
@@ -235,7 +241,7 @@ class Synthesizer:
             InvalidInput, Rejected, NoEngineAvailable: as :meth:`synthesize`, for the first segment.
         """
         plan = self._plan(request)
-        hit = await self.cache.get(plan.key)
+        hit = await self.cache.get(plan.key) if request.use_cache else None
         if hit is not None:  # a finished answer is already here: send it as one piece
             cached = self._from_cache(request, plan, hit)
             return cached.meta, _once(cached.audio)
@@ -352,6 +358,7 @@ class Synthesizer:
                 plan.deadline - self._clock.monotonic(),
                 estimate_wait,
                 queued=self.scheduler.queued(engine, request.priority),
+                rate_limited=request.rate_limited,
             )
         except Rejected:
             self._record(request, plan, OutcomeStatus.REJECTED, None, None)

@@ -180,6 +180,27 @@ class ApiKeySettings(BaseModel):
     """Overrides ``qos.limits.daily_chars`` for this client."""
 
 
+class JobsSettings(BaseModel):
+    """Long-form jobs (audiobooks): where they are kept and how much engine capacity they may hold."""
+
+    database: Path | None = None
+    """SQLite database of jobs, chapters and segments; None: ``<data_dir>/jobs.sqlite3``."""
+    audio_dir: Path | None = None
+    """Segment, chapter and book audio; None: ``<data_dir>/jobs/``."""
+    max_total_chars: int = Field(default=2_000_000, ge=1)
+    """Most characters one job may have (a larger submission gets 413)."""
+    capacity_share: float = Field(default=0.5, gt=0, le=1)
+    """Share of an engine's worker slots all jobs together may hold (rounded down, at least one)."""
+    max_concurrent_segments: int = Field(default=2, ge=1)
+    """Most job segments in flight per engine across all jobs, whatever the capacity."""
+    segment_retries: int = Field(default=3, ge=0)
+    """Retries of a segment that failed on every engine, before its job is marked failed."""
+    retry_backoff_s: float = Field(default=2.0, gt=0)
+    """Wait before the first retry; each further retry waits twice as long."""
+    retry_backoff_max_s: float = Field(default=60.0, gt=0)
+    """Longest wait between two retries of a segment."""
+
+
 class ServerSettings(BaseModel):
     """The HTTP server."""
 
@@ -210,6 +231,7 @@ class Settings(BaseSettings):
     qos: QosSettings = QosSettings()
     server: ServerSettings = ServerSettings()
     cache: CacheSettings = CacheSettings()
+    jobs: JobsSettings = JobsSettings()
 
     @classmethod
     def load(cls, config_file: Path | str | None = None, **overrides: Any) -> Settings:

@@ -208,3 +208,17 @@ def test_stream_sends_a_cached_answer_in_one_piece(data_dir: Path) -> None:
         assert b"".join([p async for p in pieces]) == first.audio
 
     _serve(_settings(data_dir), body)
+
+
+def test_job_segments_skip_rate_limits_and_the_cache(data_dir: Path) -> None:
+    """Requests marked as job segments are neither rate limited nor cached; normal ones are both."""
+
+    async def body(synth: Synthesizer) -> None:
+        for _ in range(4):  # the limit is 2/minute
+            result = await synth.synthesize(
+                SynthesisRequest("Segment.", client_id="job:alice", rate_limited=False, use_cache=False)
+            )
+            assert not result.meta.cache_hit
+        assert (await synth.cache.stats()).items == 0
+
+    _serve(_settings(data_dir, limits={"default": "2/minute"}), body)

@@ -12,10 +12,13 @@ from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
 from voxgate import __version__
-from voxgate.api import routes_ops, routes_tts
+from voxgate.api import routes_jobs, routes_metrics, routes_openai, routes_ops, routes_tts
 from voxgate.api.deps import ApiKeyAuth
 from voxgate.api.errors import install_error_handlers
+from voxgate.api.metrics import Metrics
+from voxgate.api.middleware import RequestContextMiddleware
 from voxgate.clock import Clock, SystemClock
+from voxgate.jobs import open_jobs
 from voxgate.service import Synthesizer
 from voxgate.settings import Settings
 from voxgate.wiring import build_synthesizer
@@ -44,16 +47,22 @@ def create_app(
     """
     build = synthesizer_factory or (lambda s: build_synthesizer(s, clock=clock or SystemClock()))
     auth = ApiKeyAuth({name: k.key for name, k in settings.server.api_keys.items()})
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         synth = build(settings)
+        metrics.attach(synth)
         await synth.start()
+        jobs = open_jobs(settings, synth, clock or SystemClock())
+        await jobs.start()  # resumes unfinished jobs
         log.info("voxgate ready", extra={"engines": list(synth.backend.engines())})
         try:
-            yield {"synth": synth, "auth": auth, "settings": settings}
+            yield {"synth": synth, "auth": auth, "settings": settings, "metrics": metrics, "jobs": jobs}
         finally:
+            await jobs.stop()
             await synth.stop(grace_s=settings.server.shutdown_grace_s)
+            metrics.detach()
 
     app = FastAPI(
         title="voxgate",
@@ -61,9 +70,13 @@ def create_app(
         description="Self-hosted text-to-speech with guaranteed quality of service.",
         lifespan=lifespan,
     )
+    app.add_middleware(RequestContextMiddleware, observers=[metrics.observe_http])
     install_error_handlers(app)
     app.include_router(routes_tts.router)
+    app.include_router(routes_jobs.router)
+    app.include_router(routes_openai.router)
     app.include_router(routes_ops.router)
+    app.include_router(routes_metrics.router)
     if WEB_DIR.is_dir():
         app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
     return app

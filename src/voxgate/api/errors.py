@@ -18,6 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
+from starlette.routing import Match, Mount
 
 from voxgate.errors import (
     EngineError,
@@ -32,8 +33,11 @@ from voxgate.errors import (
     UnsupportedLanguage,
     VoxgateError,
 )
+from voxgate.jobs.errors import JobNotFound
 
 log = logging.getLogger(__name__)
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 # (error class, status, error type, code); the first matching row wins, so subclasses come first.
 _TABLE: list[tuple[type[VoxgateError], int, str, str]] = [
@@ -43,6 +47,7 @@ _TABLE: list[tuple[type[VoxgateError], int, str, str]] = [
     (UnsupportedLanguage, 400, "invalid_request_error", "unsupported_language"),
     (InvalidInput, 422, "invalid_request_error", "invalid_value"),
     (Unauthorized, 401, "authentication_error", "invalid_api_key"),
+    (JobNotFound, 404, "invalid_request_error", "not_found"),  # and JobNotReady: no such audio yet
     (Rejected, 429, "rate_limit_error", "rejected"),
     (NoEngineAvailable, 503, "service_unavailable", "no_engine_available"),
     (QueueTimeout, 503, "service_unavailable", "queue_timeout"),
@@ -64,7 +69,7 @@ def response_for(error: VoxgateError) -> JSONResponse:
     field = error.field if isinstance(error, InvalidInput) else None
     message = error.message if isinstance(error, InvalidInput) else str(error)
     headers: dict[str, str] = {}
-    if isinstance(error, TextTooLong):
+    if type(error) is TextTooLong:  # a job over its size limit must not be pointed at jobs
         message += "; submit long texts as a batch job (POST /api/v1/jobs)"
     if isinstance(error, Rejected):
         code = error.reason
@@ -79,10 +84,28 @@ async def _domain(_request: Request, exc: Exception) -> JSONResponse:
     return response_for(exc)
 
 
-async def _validation(_request: Request, exc: Exception) -> JSONResponse:
+def _is_json(content_type: str) -> bool:
+    media = content_type.partition(";")[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+async def _validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
     first = errors[0] if errors else {}
+    if first.get("type") == "json_invalid":  # its loc is ("body", <character offset>), not a field
+        detail = (first.get("ctx") or {}).get("error", "invalid JSON")
+        return JSONResponse(
+            error_body("invalid_request_error", "invalid_json", f"malformed JSON body: {detail}", "body"),
+            status_code=400,
+        )
+    content_type = request.headers.get("content-type")
+    if tuple(first.get("loc", ())) == ("body",) and content_type and not _is_json(content_type):
+        message = f"the body must be JSON (Content-Type: application/json), not {content_type!r}"
+        return JSONResponse(
+            error_body("invalid_request_error", "unsupported_media_type", message, "body"),
+            status_code=415,
+        )
     location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path", "header")]
     field = ".".join(location) or None
     message = f"{field}: {first.get('msg', 'invalid')}" if field else str(first.get("msg", "invalid request"))
@@ -94,13 +117,32 @@ async def _validation(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body, status_code=422)
 
 
-async def _http(_request: Request, exc: Exception) -> JSONResponse:
+def _allowed_methods(request: Request) -> set[str]:
+    """Methods API routes serve at this path when none serves this method, else nothing.
+
+    The web UI is mounted at ``/`` and answers 404 for ``GET /api/v1/tts``: that must be a 405.
+    """
+    routes = [route for route in request.app.router.routes if not isinstance(route, Mount)]
+
+    def served(method: str) -> bool:
+        scope = {**request.scope, "method": method}
+        return any(route.matches(scope)[0] is Match.FULL for route in routes)
+
+    if served(request.method):  # a route ran and answered 404/405 itself
+        return set()
+    return {method for method in _METHODS if served(method)}
+
+
+async def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    status, message, headers = exc.status_code, str(exc.detail), getattr(exc, "headers", None)
+    allowed = _allowed_methods(request) if status in (404, 405) else set()
+    if allowed:
+        status, message = 405, f"{request.method} is not allowed here; use {', '.join(sorted(allowed))}"
+        headers = {"Allow": ", ".join(sorted(allowed))}
+    code = {404: "not_found", 405: "method_not_allowed"}.get(status, "http_error")
     return JSONResponse(
-        error_body("invalid_request_error", code, str(exc.detail)),
-        status_code=exc.status_code,
-        headers=getattr(exc, "headers", None),
+        error_body("invalid_request_error", code, message), status_code=status, headers=headers
     )
 
 

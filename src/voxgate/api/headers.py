@@ -11,11 +11,12 @@ EXPOSED = [
     "X-Voxgate-Fallback-Reason",
     "X-Voxgate-Cache",
     "X-Voxgate-Latency-Ms",
+    "X-Voxgate-Sample-Rate",
 ]
 
 
 def voxgate_headers(meta: SynthesisMeta, latency_s: float) -> dict[str, str]:
-    """Headers for an answer: engine, voice, degraded, fallback reason, cache, latency."""
+    """Headers for an answer: engine, voice, degraded, fallback reason, cache, latency, sample rate."""
     return {
         "X-Voxgate-Engine": meta.engine,
         "X-Voxgate-Voice": meta.voice,
@@ -23,4 +24,5 @@ def voxgate_headers(meta: SynthesisMeta, latency_s: float) -> dict[str, str]:
         "X-Voxgate-Fallback-Reason": meta.fallback_reason or "",
         "X-Voxgate-Cache": "hit" if meta.cache_hit else "miss",
         "X-Voxgate-Latency-Ms": str(round(latency_s * 1000)),
+        "X-Voxgate-Sample-Rate": str(meta.sample_rate),  # raw pcm does not say
     }

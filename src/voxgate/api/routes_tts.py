@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
 
 from voxgate.api.deps import ClientId, Synth
@@ -13,6 +13,7 @@ from voxgate.api.headers import voxgate_headers
 from voxgate.api.schemas import TtsRequest
 from voxgate.audio.formats import parse_format
 from voxgate.service import SynthesisRequest
+from voxgate.settings import Settings
 
 router = APIRouter(tags=["native"])
 
@@ -48,9 +49,11 @@ async def tts(body: TtsRequest, synth: Synth, client_id: ClientId) -> Response:
 
 
 @router.get("/api/v1/voices")
-async def voices(synth: Synth) -> dict[str, Any]:
+async def voices(synth: Synth, request: Request) -> dict[str, Any]:
     """Every voice with its languages, gender, engine, sample rate and fallback chain per language."""
+    settings: Settings = request.state.settings
     return {
+        "limits": {"max_chars": settings.text.max_chars},
         "voices": [
             {
                 "id": v.id,
@@ -62,5 +65,5 @@ async def voices(synth: Synth) -> dict[str, Any]:
                 "fallback_chain": synth.chains.describe(v),
             }
             for v in synth.voices()
-        ]
+        ],
     }

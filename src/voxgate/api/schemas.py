@@ -6,6 +6,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from voxgate.types import Priority
 
+MIN_DEADLINE_MS = 100
+"""Shortest deadline a client may ask for."""
+
 
 class TtsRequest(BaseModel):
     """``POST /api/v1/tts``."""
@@ -20,5 +23,8 @@ class TtsRequest(BaseModel):
     format: str = Field(default="wav", description="wav, pcm, flac, mp3, opus or aac.")
     sample_rate: int | None = Field(default=None, ge=8000, le=48000, description="Output sample rate in Hz.")
     priority: Priority = Field(default=Priority.API, description="interactive, api or batch.")
-    deadline_ms: int | None = Field(default=None, gt=0, le=600_000, description="Answer within this many ms.")
+    # Below ~100 ms nothing can answer; the worker that tried would be killed at the deadline.
+    deadline_ms: int | None = Field(
+        default=None, ge=MIN_DEADLINE_MS, le=600_000, description="Answer within this many ms (at least 100)."
+    )
     stream: bool = Field(default=False, description="Chunked transfer, one piece per sentence.")

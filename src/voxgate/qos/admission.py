@@ -206,6 +206,7 @@ class Admission:
         estimate_wait: Callable[[Priority, int], float],
         *,
         queued: int,
+        rate_limited: bool = True,
     ) -> Admitted:
         """Admit the request or refuse it; on admission charge quota and rate limits.
 
@@ -217,6 +218,8 @@ class Admission:
             estimate_wait: seconds a request of this class and length would wait in the
                 queue (called once, after the rate and quota checks).
             queued: requests of ``priority`` already waiting where this one would queue.
+            rate_limited: count the request against the client's rate limits (False for the
+                segments of an admitted batch job, which are paced by capacity and quota instead).
 
         Returns:
             A receipt for ``refund``.
@@ -225,7 +228,7 @@ class Admission:
             Rejected: with ``reason`` one of ``ShedReason`` and ``retry_after`` ≥ 1 s.
         """
         now = self._clock.wall()
-        items = self._override_limits.get(client_id, self._default_limits)
+        items = self._override_limits.get(client_id, self._default_limits) if rate_limited else []
         retry = await self._rate_limit_retry(client_id, items, now)
         if retry is not None:
             self._refuse(client_id, priority, ShedReason.RATE_LIMIT, retry)

@@ -184,17 +184,30 @@ class WorkerPool:
             EngineCrashed: the worker died during the job.
             InvalidInput / EngineError: raised by the engine inside the worker.
         """
+        if deadline - self._clock.monotonic() <= 0:  # never start (and then kill) a job that is already late
+            raise EngineTimeout(self.engine, 0.0)
         worker = await self._acquire(deadline)
+        remaining = deadline - self._clock.monotonic()
+        if remaining <= 0:
+            self._release_unused(worker)
+            raise EngineTimeout(self.engine, 0.0)
         job = Job(next(self._job_ids), text, voice, opts.speed, opts.language)
         pending = _PendingJob(job, asyncio.get_running_loop().create_future())
+        # a dropped caller (hedge lost, deadline) never reads the outcome: consume it so a later
+        # worker death is not reported as "Future exception was never retrieved"
+        pending.future.add_done_callback(_consume)
         self._pending[job.job_id] = (worker, pending)
         worker.send(job)
-        remaining = deadline - self._clock.monotonic()
         try:
-            return await asyncio.wait_for(asyncio.shield(pending.future), max(remaining, 0.0))
+            return await asyncio.wait_for(asyncio.shield(pending.future), remaining)
         except TimeoutError:
             worker.kill(ExitReason.DEADLINE)
-            raise EngineTimeout(self.engine, max(remaining, 0.0)) from None
+            raise EngineTimeout(self.engine, remaining) from None
+
+    def _release_unused(self, worker: WorkerProcess) -> None:
+        if worker.state is WorkerState.BUSY:
+            worker.move(WorkerState.IDLE)
+            self._notify_idle()
 
     async def _acquire(self, deadline: float) -> WorkerProcess:
         assert self._idle_changed is not None, "pool not started"
@@ -355,3 +368,8 @@ class WorkerPool:
             worker.move(WorkerState.DEAD)  # out of rotation at once; the exit handler replaces it
             worker.kill_reason = ExitReason.RECYCLED
             worker.send(None)
+
+
+def _consume(future: asyncio.Future[list[AudioChunk]]) -> None:
+    if not future.cancelled():
+        future.exception()

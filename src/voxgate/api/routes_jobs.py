@@ -1,0 +1,235 @@
+"""Long-form jobs over HTTP: ``/api/v1/jobs`` (submit, follow, download, cancel).
+
+Routes parse and delegate to :class:`voxgate.jobs.JobService`; errors go through the one table
+in :mod:`voxgate.api.errors`.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePath
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from starlette.datastructures import UploadFile
+from starlette.responses import FileResponse, JSONResponse, Response
+
+from voxgate.api.deps import ApiKeyAuth, ClientId
+from voxgate.errors import InvalidInput
+from voxgate.jobs import AudioFile, JobService, JobSpec
+from voxgate.jobs.errors import JobTooLarge
+from voxgate.jobs.plan import chapters_from_list, chapters_from_text, decode_upload
+
+router = APIRouter(tags=["jobs"])
+
+_AUDIO: dict[int | str, dict[str, Any]] = {200: {"content": {"audio/*": {}}, "description": "Audio file."}}
+_MAX_JSON_OVERHEAD = 1 << 20
+"""Bytes a JSON body may have beyond 4 bytes per allowed character (keys, escapes, options)."""
+
+
+class JobOptions(BaseModel):
+    """Options of a job, in a JSON body or as form fields beside an uploaded file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    voice: str | None = Field(default=None, description="Voice id; default: the book language's default.")
+    speed: float = Field(default=1.0, ge=0.5, le=2.0, description="Speaking rate.")
+    format: str = Field(default="mp3", description="Chapters and book as mp3, opus, flac or wav.")
+    title: str = Field(default="", max_length=500, description="A name for the book.")
+    speak_titles: bool = Field(default=True, description="Read each chapter's title before its text.")
+
+
+class ChapterIn(BaseModel):
+    """One chapter of a ``chapters`` list."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(default="", max_length=500)
+    text: str
+
+
+class JobCreate(JobOptions):
+    """``POST /api/v1/jobs`` as JSON: ``text`` (split at chapter headings) or ``chapters``."""
+
+    text: str | None = Field(default=None, description="The whole book; split at chapter lines or headings.")
+    markdown: bool = Field(default=False, description="``text`` is Markdown: split at its headings.")
+    chapters: list[ChapterIn] | None = Field(default=None, description="The book as chapters.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> JobCreate:
+        if (self.text is None) == (self.chapters is None):
+            raise ValueError("give exactly one of text or chapters")
+        return self
+
+
+def _inline(node: Any, defs: dict[str, Any]) -> Any:
+    """Replace ``$ref``s into ``$defs`` by their target (OpenAPI extras cannot refer to ``$defs``)."""
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            return _inline(defs[ref.removeprefix("#/$defs/")], defs)
+        return {k: _inline(v, defs) for k, v in node.items() if k != "$defs"}
+    if isinstance(node, list):
+        return [_inline(v, defs) for v in node]
+    return node
+
+
+def _request_body_doc() -> dict[str, Any]:
+    schema = JobCreate.model_json_schema()
+    upload = {
+        "type": "object",
+        "required": ["file"],
+        "properties": {
+            "file": {"type": "string", "format": "binary", "description": "UTF-8 .txt or .md file."},
+            **JobOptions.model_json_schema()["properties"],
+        },
+    }
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": _inline(schema, schema.get("$defs", {}))},
+                "multipart/form-data": {"schema": upload},
+            },
+        }
+    }
+
+
+def get_jobs(request: Request) -> JobService:
+    """The jobs facade the lifespan opened."""
+    jobs: JobService = request.state.jobs
+    return jobs
+
+
+def get_viewer(request: Request, client_id: ClientId) -> str | None:
+    """Whose jobs the caller may see: its own when API keys are on, everyone's otherwise."""
+    auth: ApiKeyAuth = request.state.auth
+    return client_id if auth.enabled else None
+
+
+Jobs = Annotated[JobService, Depends(get_jobs)]
+Viewer = Annotated[str | None, Depends(get_viewer)]
+
+
+def _validated(model: type[JobOptions], data: bytes | dict[str, Any]) -> Any:
+    try:
+        if isinstance(data, bytes):
+            return model.model_validate_json(data)
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_context=False, include_input=False)
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in errors]) from None
+
+
+async def _json_spec(request: Request, max_chars: int) -> tuple[JobSpec, str]:
+    limit = 4 * max_chars + _MAX_JSON_OVERHEAD
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise JobTooLarge(len(body), max_chars, field="body", in_bytes=True)
+    data: JobCreate = _validated(JobCreate, bytes(body))
+    if data.chapters is not None:
+        chapters, field = chapters_from_list([(c.title, c.text) for c in data.chapters]), "chapters"
+    else:
+        chapters, field = chapters_from_text(data.text or "", markdown=data.markdown), "text"
+    return JobSpec(chapters, data.voice, data.speed, data.format, data.title, data.speak_titles), field
+
+
+async def _upload_spec(request: Request, max_chars: int) -> JobSpec:
+    form = await request.form(max_files=1, max_fields=16)
+    try:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise InvalidInput("file", "attach the book as a file field named 'file' (UTF-8 .txt or .md)")
+        data = await upload.read(4 * max_chars + 1)
+        fields = {k: v for k, v in form.items() if k != "file" and isinstance(v, str)}
+        options: JobOptions = _validated(JobOptions, fields)
+        text, markdown = decode_upload(data, upload.filename, max_chars=max_chars)
+    finally:
+        await form.close()
+    title = options.title or PurePath(upload.filename or "").stem
+    chapters = chapters_from_text(text, markdown=markdown)
+    return JobSpec(chapters, options.voice, options.speed, options.format, title, options.speak_titles)
+
+
+@router.post("/api/v1/jobs", status_code=201, openapi_extra=_request_body_doc())
+async def create_job(
+    request: Request,
+    jobs: Jobs,
+    client_id: ClientId,
+    idempotency_key: Annotated[
+        str | None,
+        Header(max_length=255, description="Retrying with the same key returns the same job (200, not 201)."),
+    ] = None,
+) -> JSONResponse:
+    """Submit a book: JSON ``text`` or ``chapters``, or a multipart upload of a UTF-8 .txt / .md ``file``."""
+    max_chars = jobs.max_total_chars
+    content_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if content_type == "multipart/form-data":
+        spec, field = await _upload_spec(request, max_chars), "file"
+    elif content_type in ("", "application/json"):
+        spec, field = await _json_spec(request, max_chars)
+    else:
+        raise HTTPException(
+            415, f"send the job as application/json or a multipart/form-data upload, not {content_type!r}"
+        )
+    status, created = await jobs.submit(spec, owner=client_id, idempotency_key=idempotency_key, field=field)
+    return JSONResponse(
+        status, status_code=201 if created else 200, headers={"Location": f"/api/v1/jobs/{status['id']}"}
+    )
+
+
+@router.get("/api/v1/jobs")
+async def list_jobs(jobs: Jobs, viewer: Viewer) -> dict[str, Any]:
+    """The newest jobs (the caller's own when API keys are on), each with its progress."""
+    return {"jobs": await jobs.list_jobs(viewer)}
+
+
+@router.get("/api/v1/jobs/{job_id}")
+async def get_job(job_id: str, jobs: Jobs, viewer: Viewer) -> dict[str, Any]:
+    """Status, per-chapter progress, characters done / total, ETA, engines and degraded segments."""
+    return await jobs.status(job_id, viewer)
+
+
+@router.delete("/api/v1/jobs/{job_id}")
+async def cancel_job(job_id: str, jobs: Jobs, viewer: Viewer) -> dict[str, Any]:
+    """Cancel a queued or running job (what was rendered is kept); a finished job is returned as is."""
+    return await jobs.cancel(job_id, viewer)
+
+
+def _file(audio: AudioFile) -> FileResponse:
+    return FileResponse(audio.path, media_type=audio.media_type, filename=audio.filename)
+
+
+@router.get("/api/v1/jobs/{job_id}/audio", response_class=FileResponse, responses=_AUDIO)
+async def book_audio(job_id: str, jobs: Jobs, viewer: Viewer) -> FileResponse:
+    """The whole book as one file (chapters separated by a pause)."""
+    return _file(await jobs.audio(job_id, viewer))
+
+
+@router.get("/api/v1/jobs/{job_id}/chapters/{n}/audio", response_class=FileResponse, responses=_AUDIO)
+async def chapter_audio(job_id: str, n: int, jobs: Jobs, viewer: Viewer) -> FileResponse:
+    """Chapter ``n`` (from 1) as one file; available as soon as that chapter is rendered."""
+    return _file(await jobs.audio(job_id, viewer, chapter=n))
+
+
+@router.get("/api/v1/jobs/{job_id}/index")
+async def chapter_index(job_id: str, jobs: Jobs, viewer: Viewer) -> dict[str, Any]:
+    """The chapter index of a finished job: title, start time in the book, length, file name."""
+    return await jobs.index(job_id, viewer)
+
+
+@router.get("/api/v1/jobs/{job_id}/captions.vtt", response_class=Response)
+async def captions_vtt(job_id: str, jobs: Jobs, viewer: Viewer) -> Response:
+    """WebVTT captions of the whole book, one cue per sentence."""
+    return Response(await jobs.captions(job_id, viewer, "vtt"), media_type="text/vtt; charset=utf-8")
+
+
+@router.get("/api/v1/jobs/{job_id}/captions.srt", response_class=Response)
+async def captions_srt(job_id: str, jobs: Jobs, viewer: Viewer) -> Response:
+    """SubRip captions of the whole book, one cue per sentence."""
+    return Response(
+        await jobs.captions(job_id, viewer, "srt"), media_type="application/x-subrip; charset=utf-8"
+    )

@@ -1,0 +1,204 @@
+"""From a client's submission to a :class:`NewJob`: read the upload, split chapters, segment, pick the voice.
+
+Everything here is synchronous and pure CPU (a 2-million-character book takes seconds):
+callers on an event loop run :func:`plan_job` in a thread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import PurePath
+
+from voxgate.audio.formats import format_spec, parse_format
+from voxgate.chains import ChainBuilder
+from voxgate.errors import EmptyText, InvalidInput, InvalidOption
+from voxgate.jobs.chapters import ChapterText, split_chapters
+from voxgate.jobs.errors import BadUpload, JobTooLarge
+from voxgate.jobs.models import NewChapter, NewJob, NewSegment
+from voxgate.text import is_speakable, prepare
+from voxgate.types import AudioFormat
+from voxgate.voices import VoiceCatalog
+
+__all__ = [
+    "JOB_FORMATS",
+    "TEXT_SUFFIXES",
+    "JobSpec",
+    "chapters_from_list",
+    "chapters_from_text",
+    "decode_upload",
+    "plan_job",
+]
+
+JOB_FORMATS = (AudioFormat.MP3, AudioFormat.OPUS, AudioFormat.FLAC, AudioFormat.WAV)
+"""Formats a job's chapters and book can have."""
+
+TEXT_SUFFIXES = {".txt": False, ".text": False, ".md": True, ".markdown": True, "": False}
+"""Upload file suffixes accepted, and whether they are Markdown."""
+
+MIN_SPEED, MAX_SPEED = 0.5, 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """A submission, validated for shape but not yet for content.
+
+    Attributes:
+        chapters: the book, already split into chapters.
+        voice: voice id, or ``None`` for the default voice of the book's language.
+        speed: speaking rate.
+        format: output format name.
+        title: a name for the book.
+        speak_titles: read each chapter's title before its text.
+    """
+
+    chapters: tuple[ChapterText, ...]
+    voice: str | None = None
+    speed: float = 1.0
+    format: str = "mp3"
+    title: str = ""
+    speak_titles: bool = True
+
+    def digest(self) -> str:
+        """A hash of everything that shapes the result (to recognise a retried submission)."""
+        body = json.dumps(
+            {
+                "chapters": [[c.title, c.text] for c in self.chapters],
+                "voice": self.voice,
+                "speed": self.speed,
+                "format": self.format,
+                "title": self.title,
+                "speak_titles": self.speak_titles,
+            },
+            ensure_ascii=False,
+        )
+        return hashlib.sha256(body.encode()).hexdigest()
+
+
+def decode_upload(data: bytes, filename: str | None, *, max_chars: int) -> tuple[str, bool]:
+    """Read an uploaded book file.
+
+    Args:
+        data: the file's bytes.
+        filename: its name as uploaded (decides Markdown or plain text).
+        max_chars: the job character limit (the file may have at most 4 bytes per character).
+
+    Returns:
+        The text and whether it is Markdown.
+
+    Raises:
+        BadUpload: the file's type is not text or Markdown, it is binary, or not UTF-8.
+        JobTooLarge: the file is larger than the job limit allows.
+        EmptyText: the file is empty or has nothing to read.
+    """
+    suffix = PurePath(filename or "").suffix.lower()
+    if suffix not in TEXT_SUFFIXES:
+        raise BadUpload(
+            "file", f"{filename!r} is not a .txt or .md file; upload UTF-8 plain text or Markdown"
+        )
+    if len(data) > 4 * max_chars:
+        raise JobTooLarge(len(data), max_chars, field="file", in_bytes=True)
+    if not data.strip():
+        raise EmptyText("file")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise BadUpload("file", f"{filename!r} is UTF-16 text; save it as UTF-8 and upload it again")
+    if b"\x00" in data[:65536]:
+        raise BadUpload("file", f"{filename!r} is a binary file, not text; upload a UTF-8 .txt or .md file")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise BadUpload(
+            "file",
+            f"{filename!r} is not UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+            "save it as UTF-8 and upload it again",
+        ) from exc
+    if len(text) > max_chars:
+        raise JobTooLarge(len(text), max_chars, field="file")
+    if not is_speakable(text):
+        raise EmptyText("file")
+    return text, TEXT_SUFFIXES[suffix]
+
+
+def plan_job(
+    spec: JobSpec,
+    *,
+    catalog: VoiceCatalog,
+    chains: ChainBuilder,
+    max_total_chars: int,
+    max_segment_chars: int,
+    field: str = "text",
+) -> NewJob:
+    """Validate a submission and segment it.
+
+    Args:
+        spec: the submission.
+        catalog: every voice (to resolve and check the voice).
+        chains: fallback chains (the voice's first engine is the one whose capacity the job shares).
+        max_total_chars: the job character limit.
+        max_segment_chars: the longest segment handed to an engine.
+        field: the input to blame for text problems (``"text"``, ``"chapters"`` or ``"file"``).
+
+    Returns:
+        The job, ready to insert.
+
+    Raises:
+        JobTooLarge: more than ``max_total_chars`` characters.
+        EmptyText: nothing speakable in any chapter.
+        UnknownVoice, UnsupportedFormat, InvalidOption: bad options.
+    """
+    total = sum(len(c.title) + len(c.text) for c in spec.chapters)
+    if total > max_total_chars:
+        raise JobTooLarge(total, max_total_chars, field=field)
+    fmt = parse_format(spec.format)
+    if fmt not in JOB_FORMATS:
+        raise InvalidOption("format", f"jobs are rendered as {', '.join(f.value for f in JOB_FORMATS)}")
+    if not MIN_SPEED <= spec.speed <= MAX_SPEED:
+        raise InvalidOption("speed", f"speed must be between {MIN_SPEED} and {MAX_SPEED}")
+    voice = catalog.get(spec.voice) if spec.voice else None
+    chapters: list[NewChapter] = []
+    languages: Counter[str] = Counter()
+    for chapter in spec.chapters:
+        spoken = f"{chapter.title}\n\n{chapter.text}" if spec.speak_titles and chapter.title else chapter.text
+        if not is_speakable(spoken):
+            continue
+        try:
+            prepared = prepare(spoken, max_chars=max_total_chars, max_segment_chars=max_segment_chars)
+        except EmptyText:
+            continue
+        segments = tuple(NewSegment(s.text, s.language, s.paragraph_end) for s in prepared.segments)
+        chapters.append(NewChapter(chapter.title, segments))
+        languages.update({s.language: len(s.text) for s in segments})
+    if not chapters:
+        raise EmptyText(field)
+    if voice is None:
+        voice = catalog.default_for(languages.most_common(1)[0][0])
+    engine = chains.chain(voice, voice.languages[0])[0].engine
+    return NewJob(
+        title=spec.title,
+        voice=voice.id,
+        speed=spec.speed,
+        format=fmt,
+        sample_rate=format_spec(AudioFormat.WAV).choose_rate(voice.sample_rate),
+        engine=engine,
+        chapters=tuple(chapters),
+        request_hash=spec.digest(),
+    )
+
+
+def chapters_from_text(text: str, *, markdown: bool) -> tuple[ChapterText, ...]:
+    """Split a whole-book text into chapters (see :func:`split_chapters`)."""
+    return tuple(split_chapters(text, markdown=markdown))
+
+
+def chapters_from_list(items: Sequence[tuple[str, str]]) -> tuple[ChapterText, ...]:
+    """Chapters a client listed as (title, text) pairs.
+
+    Raises:
+        InvalidInput: ``field="chapters"`` if the list is empty.
+    """
+    if not items:
+        raise InvalidInput("chapters", "give at least one chapter")
+    return tuple(ChapterText(title.strip(), text) for title, text in items)

@@ -1,0 +1,194 @@
+"""The job runner on real engines in real worker processes: done, capacity, retries, admission, cancel."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from voxgate.audio.assemble import PARAGRAPH_PAUSE_S, SENTENCE_PAUSE_S
+from voxgate.audio.decode import decode
+from voxgate.clock import SystemClock
+from voxgate.jobs import JobService, JobSpec, JobState, JobStateChanged, SegmentDone, open_jobs
+from voxgate.jobs.assemble import CHAPTER_PAUSE_S
+from voxgate.jobs.chapters import ChapterText
+from voxgate.jobs.files import JobFiles
+from voxgate.settings import Settings
+from voxgate.types import AudioFormat
+from voxgate.wiring import build_synthesizer
+
+SENTENCES = [
+    "The birch canoe slid on the smooth planks.",
+    "Glue the sheet to the dark blue background.",
+    "It is easy to tell the depth of a well.",
+    "These days a chicken leg is a rare dish.",
+    "Rice is often served in round bowls.",
+    "The juice of lemons makes fine punch.",
+]
+BOOK = (
+    ChapterText("Chapter 1", f"{SENTENCES[0]} {SENTENCES[1]}"),
+    ChapterText("Chapter 2", f"{SENTENCES[2]}\n\n{SENTENCES[3]} {SENTENCES[4]}"),
+)
+
+
+def _settings(
+    data_dir: Path, tmp: Path, *, chaos: bool = False, piper_workers: int = 1, **qos: Any
+) -> Settings:
+    failing = {"chaos": {"enabled": True, "error_rate": 1.0}} if chaos else {}
+    return Settings.load(
+        data_dir=data_dir,
+        engines={
+            "kokoro": {"enabled": False},
+            "piper": {"workers": piper_workers, **failing},
+            "espeak": {"workers": 1, **failing},
+        },
+        jobs={"database": tmp / "jobs.sqlite3", "audio_dir": tmp / "audio", "retry_backoff_s": 0.05,
+              "segment_retries": 1},
+        qos=qos,
+    )  # fmt: skip
+
+
+def _run(settings: Settings, body: Callable[[JobService], Awaitable[None]]) -> None:
+    async def main() -> None:
+        synth = build_synthesizer(settings)
+        await synth.start()
+        jobs = open_jobs(settings, synth, SystemClock())
+        await jobs.start()
+        try:
+            await body(jobs)
+        finally:
+            await jobs.stop()
+            await synth.stop(grace_s=1)
+
+    asyncio.run(asyncio.wait_for(main(), 90))
+
+
+async def _until(
+    jobs: JobService, job_id: str, check: Callable[[dict[str, Any]], bool], limit_s: float = 30
+) -> None:
+    give_up = time.monotonic() + limit_s
+    while not check(await jobs.status(job_id, None)):
+        assert time.monotonic() < give_up, await jobs.status(job_id, None)
+        await asyncio.sleep(0.02)
+
+
+def test_job_renders_chapters_and_book_within_its_capacity_share(data_dir: Path, tmp_path: Path) -> None:
+    """A job runs at most one segment at a time (half of piper's 2 workers); its audio fits its segments."""
+
+    async def body(jobs: JobService) -> None:
+        synth = jobs.runner.synth
+        with synth.bus.capture() as events:
+            status, created = await jobs.submit(JobSpec(BOOK, voice="joe", format="flac"), owner="me")
+            peak = 0
+            while (await jobs.status(status["id"], None))["status"] not in ("done", "failed"):
+                peak = max(peak, synth.scheduler.in_flight("piper"))
+                await asyncio.sleep(0.005)
+        assert created
+        assert peak == 1
+        final = await jobs.status(status["id"], None)
+        assert final["status"] == "done", final
+        assert final["engines"] == {"piper": 7}
+        assert final["degraded_segments"] == 0
+        assert final["progress"]["chars_done"] == final["progress"]["chars_total"] > 0
+        states = [e.to_state for e in events if isinstance(e, JobStateChanged)]
+        assert states == [JobState.QUEUED, JobState.RUNNING, JobState.DONE]
+        done = [e for e in events if isinstance(e, SegmentDone)]
+        assert sorted(e.seq for e in done) == list(range(7))
+        # Title paragraphs and the paragraph in chapter 2 get long pauses, the rest short ones.
+        pauses = 3 * PARAGRAPH_PAUSE_S + 2 * SENTENCE_PAUSE_S + CHAPTER_PAUSE_S
+        book = await jobs.audio(status["id"], None)
+        audio, rate = decode(book.path.read_bytes(), AudioFormat.FLAC)
+        assert len(audio) / rate == pytest.approx(sum(e.duration_s for e in done) + pauses, abs=0.01)
+        index = await jobs.index(status["id"], None)
+        assert index["duration_s"] == pytest.approx(len(audio) / rate, abs=0.01)
+        for chapter in index["chapters"]:
+            path = (await jobs.audio(status["id"], None, chapter["n"])).path
+            chapter_audio, chapter_rate = decode(path.read_bytes(), AudioFormat.FLAC)
+            assert len(chapter_audio) / chapter_rate == pytest.approx(chapter["duration_s"], abs=0.01)
+
+    _run(_settings(data_dir, tmp_path, piper_workers=2), body)
+
+
+def test_segment_failing_on_every_engine_fails_the_job_after_retries(data_dir: Path, tmp_path: Path) -> None:
+    """Every engine erring: the segment is tried 1 + retries times, then the job fails naming it and why."""
+
+    async def body(jobs: JobService) -> None:
+        status, _ = await jobs.submit(JobSpec(BOOK[:1], voice="joe"), owner="me")
+        await _until(jobs, status["id"], lambda s: s["status"] == "failed")
+        final = await jobs.status(status["id"], None)
+        assert final["error"].startswith("segment 0 (chapter 1) failed: no engine could answer")
+        failed = [s for s in jobs.store.segments(status["id"]) if s.state.value == "failed"]
+        assert [(s.seq, s.attempts) for s in failed] == [(0, 2)]
+
+    _run(_settings(data_dir, tmp_path, chaos=True), body)
+
+
+def test_a_failed_resume_keeps_what_was_done(data_dir: Path, tmp_path: Path) -> None:
+    """Stopped after chapter 1, resumed with all engines failing: the job fails, chapter 1 stays available."""
+    job_id = ""
+
+    async def first(jobs: JobService) -> None:
+        nonlocal job_id
+        status, _ = await jobs.submit(JobSpec(BOOK, voice="joe"), owner="me")
+        job_id = status["id"]
+        await _until(jobs, job_id, lambda s: s["chapters"][0]["audio_ready"])
+        await jobs.runner.halt(job_id)
+
+    async def second(jobs: JobService) -> None:
+        await _until(jobs, job_id, lambda s: s["status"] == "failed")
+        final = await jobs.status(job_id, None)
+        assert final["chapters"][0]["audio_ready"]
+        assert final["progress"]["segments_done"] >= 3
+        chapter = await jobs.audio(job_id, None, 1)
+        audio, rate = decode(chapter.path.read_bytes(), AudioFormat.MP3)
+        assert len(audio) / rate > 2.0
+
+    _run(_settings(data_dir, tmp_path), first)
+    _run(_settings(data_dir, tmp_path, chaos=True), second)
+
+
+def test_rejected_segments_wait_instead_of_failing(data_dir: Path, tmp_path: Path) -> None:
+    """A refusal from admission (here: the job client's daily quota) makes segments wait, never fail."""
+
+    async def body(jobs: JobService) -> None:
+        spec = JobSpec((ChapterText("", " ".join(SENTENCES[:3])),), voice="joe", format="wav")
+        status, _ = await jobs.submit(spec, owner="me")
+        give_up = time.monotonic() + 30
+        while not (now := await jobs.status(status["id"], None))["waiting"]:
+            assert time.monotonic() < give_up, now
+            assert now["status"] in ("queued", "running"), now
+            await asyncio.sleep(0.05)
+        assert now["waiting"]["reason"] == "quota"
+        assert now["status"] == "running"
+        assert now["progress"]["segments_done"] == 1  # 43 characters fit in the quota of 60, then it waits
+        await jobs.cancel(status["id"], None)
+
+    _run(_settings(data_dir, tmp_path, limits={"daily_chars_per_client": {"job:me": 60}}), body)
+
+
+def test_cancel_stops_the_job_and_keeps_it_cancelled(data_dir: Path, tmp_path: Path) -> None:
+    """Cancelling a running job stops it: no segment is committed afterwards and its state stays cancelled."""
+
+    async def body(jobs: JobService) -> None:
+        long = JobSpec((ChapterText("", " ".join(SENTENCES * 5)),), voice="joe")
+        status, _ = await jobs.submit(long, owner="me")
+        await _until(jobs, status["id"], lambda s: s["progress"]["segments_done"] >= 2)
+        cancelled = await jobs.cancel(status["id"], None)
+        assert cancelled["status"] == "cancelled"
+        done = cancelled["progress"]["segments_done"]
+        assert done < cancelled["progress"]["segments_total"]
+        await asyncio.sleep(0.5)
+        later = await jobs.status(status["id"], None)
+        assert later["status"] == "cancelled"
+        assert (
+            later["progress"]["segments_done"] <= done + 1
+        )  # at most the segment whose commit was in flight
+        assert not jobs.runner.is_working(status["id"])
+        files = JobFiles(jobs.runner.audio_dir, status["id"])
+        assert not files.book("mp3").exists()
+
+    _run(_settings(data_dir, tmp_path), body)

@@ -1,0 +1,71 @@
+"""configure_logging: structlog and stdlib lines as one JSON stream on stderr."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import structlog
+
+from voxgate.logs import configure_logging
+
+
+@pytest.fixture
+def lines(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], list[dict[str, Any]]]]:
+    """JSON logging at INFO to a stand-in stderr; yields a reader of its lines. Restores logging."""
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    configure_logging(json_logs=True, level=logging.INFO)
+    try:
+        yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
+    finally:
+        root.handlers[:], root.level = handlers, level
+        structlog.reset_defaults()
+
+
+def test_structlog_and_stdlib_lines_share_keys_and_context(lines: Callable[[], list[dict[str, Any]]]) -> None:
+    """Both kinds of line carry event, level, logger, timestamp and the bound context; extras survive."""
+    tokens = structlog.contextvars.bind_contextvars(request_id="r-1")
+    try:
+        structlog.get_logger("voxgate.access").info("request", status=200)
+        logging.getLogger("voxgate.pool").warning("worker %d died", 3, extra={"engine": "piper"})
+    finally:
+        structlog.contextvars.reset_contextvars(**tokens)
+    native, stdlib = lines()
+    common = {"event", "level", "logger", "timestamp", "request_id"}
+    assert common <= native.keys()
+    assert common <= stdlib.keys()
+    assert (native["logger"], native["level"], native["status"]) == ("voxgate.access", "info", 200)
+    assert (stdlib["event"], stdlib["level"], stdlib["engine"]) == ("worker 3 died", "warning", "piper")
+
+
+def test_level_filters_both_kinds(lines: Callable[[], list[dict[str, Any]]]) -> None:
+    """Below the configured level nothing is written, from structlog or stdlib."""
+    structlog.get_logger("voxgate.x").debug("hidden")
+    logging.getLogger("voxgate.x").debug("hidden too")
+    assert lines() == []
+
+
+def test_exceptions_render_and_uvicorn_colour_copies_are_dropped(
+    lines: Callable[[], list[dict[str, Any]]],
+) -> None:
+    """A logged exception carries its traceback as text; uvicorn's color_message extra is not kept."""
+    try:
+        raise ValueError("bad")
+    except ValueError:
+        structlog.get_logger("voxgate.x").exception("failed")
+    logging.getLogger("uvicorn.error").info(
+        "Started %d", 1, extra={"color_message": "\x1b[36mStarted\x1b[0m"}
+    )
+    failed, started = lines()
+    assert failed["level"] == "error"
+    assert "ValueError: bad" in failed["exception"]
+    assert started["event"] == "Started 1"
+    assert "color_message" not in started

@@ -1,0 +1,141 @@
+"""The web UI end to end: real server, real engines, headless Chromium driving the page like a user."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+from playwright.sync_api import Page, expect
+
+WAIT_MS = 30_000
+"""Longest any one step may take (an answer, a poll of the SLA panel)."""
+
+LATEST_SCREENSHOT = Path("/tmp/voxgate-ui.png")
+
+EN = "The birch canoe slid on the smooth planks. Glue the sheet to the dark blue background."
+ZH = "今天天气很好，我们去公园散步吧。"
+
+AUDIO_READY = """(answers) => {
+  const player = document.getElementById('player');
+  return document.getElementById('result').dataset.answers === String(answers)
+    && player.duration > 0 && Number.isFinite(player.duration);
+}"""
+
+
+def _answered(page: Page, answers: int) -> float:
+    page.wait_for_function(AUDIO_READY, arg=answers, timeout=WAIT_MS)
+    duration: float = page.evaluate("document.getElementById('player').duration")
+    return duration
+
+
+def test_speaks_english_and_chinese_and_shows_who_spoke(page: Page, tmp_path: Path) -> None:
+    """English (joe) streams and is credited to piper; Chinese (jf_alpha, by Ctrl+Enter) to kokoro."""
+    expect(page.locator("#voice optgroup[label='English'] option[value='joe']")).to_have_count(1)
+    expect(page.locator("#format")).to_have_value("mp3")
+
+    page.get_by_label("Text", exact=True).fill(EN)
+    expect(page.locator("#counter")).to_have_text(f"{len(EN)} / 4,096 characters")
+    page.get_by_label("Voice").select_option("joe")
+    page.get_by_role("button", name="Speak").click()
+    assert _answered(page, 1) > 2.0  # two sentences of speech
+    expect(page.locator("#result")).to_have_attribute("data-streamed", "true")  # MSE, not a Blob at the end
+    expect(page.locator("#fact-engine")).to_have_text("piper")
+    expect(page.locator("#fact-quality")).to_have_text("full quality")
+    expect(page.locator("#fact-first")).to_contain_text(re.compile(r"\d+ (ms|s)"))
+    download = page.get_by_role("link", name=re.compile(r"Download voxgate\.mp3"))
+    expect(download).to_have_attribute("download", "voxgate.mp3")
+    page.screenshot(path=tmp_path / "01-english.png", full_page=True)
+
+    page.get_by_label("Text", exact=True).fill(ZH)
+    expect(page.get_by_label("Text", exact=True)).to_have_attribute("lang", "zh")
+    chinese_jf_alpha = page.locator("#voice optgroup[label='Chinese'] option[value='jf_alpha']")
+    page.get_by_label("Voice").select_option(element=chinese_jf_alpha.element_handle())
+    expect(page.locator("#voice-info")).to_contain_text("Chinese: Kokoro → eSpeak NG")
+    page.get_by_label("Text", exact=True).press("Control+Enter")
+    assert _answered(page, 2) > 1.0
+    engine = page.locator("#fact-engine").inner_text()
+    quality = page.locator("#fact-quality").inner_text()
+    assert (engine, quality) in {("kokoro", "full quality"), ("espeak", "degraded")}, (engine, quality)
+    spoke_as = "jf_alpha" if engine == "kokoro" else re.compile("espeak")
+    expect(page.locator("#fact-voice")).to_have_text(spoke_as)
+
+    sla = page.get_by_role("complementary", name="Service level")
+    page.wait_for_function(
+        "Number(document.getElementById('sla-requests').textContent) >= 2", timeout=WAIT_MS
+    )  # both answers are in the panel after a poll
+    expect(sla.locator("#sla-availability")).to_have_text(re.compile(r"^\d+\.\d%$"))
+    interactive = sla.get_by_role("row", name=re.compile("^interactive"))
+    expect(interactive.locator("td").nth(2)).to_have_text(re.compile(r"^\d+(\.\d+)? (ms|s)$"))
+    expect(sla.locator("#sla-engines tr")).to_have_count(3)
+    kokoro = sla.get_by_role("row", name=re.compile("^kokoro"))
+    expect(kokoro).to_contain_text(re.compile("closed|half-open|open"))
+
+    page.locator("#speak").focus()  # a calm final picture: focus on the button, not the text box
+    final = tmp_path / "02-chinese.png"
+    page.screenshot(path=final, full_page=True)
+    shutil.copyfile(final, LATEST_SCREENSHOT)
+
+
+def test_server_error_is_announced_with_the_field(page: Page) -> None:
+    """A 400 from the server (unknown voice) is shown in the alert region and marks the voice invalid."""
+    expect(page.locator("#voice option[value='joe']")).to_have_count(1)
+    page.locator("#voice").evaluate("s => { s.add(new Option('nobody', 'nobody')); s.value = 'nobody'; }")
+    page.get_by_label("Text", exact=True).fill("Hello there.")
+    page.get_by_role("button", name="Speak").click()
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("The request was not accepted", timeout=WAIT_MS)
+    expect(alert).to_contain_text("nobody")
+    expect(page.locator("#voice")).to_have_attribute("aria-invalid", "true")
+    alert.get_by_role("button", name="Go to the voice field").click()
+    expect(page.locator("#voice")).to_be_focused()
+
+
+def test_text_over_the_limit_is_flagged_and_the_servers_413_shown(page: Page) -> None:
+    """Near the limit the counter warns; over it the text box is invalid and the server's 413 is shown."""
+    text = page.get_by_label("Text", exact=True)
+    text.fill("a" * 3800)
+    expect(page.locator("#counter")).to_have_class(re.compile("is-near"))
+    expect(text).to_have_attribute("aria-invalid", "false")
+    text.fill("a" * 4097)
+    expect(page.locator("#counter")).to_have_class(re.compile("is-over"))
+    expect(text).to_have_attribute("aria-invalid", "true")
+    text.press("Control+Enter")
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("The text is too long", timeout=WAIT_MS)
+    expect(alert).to_contain_text("batch job")
+    expect(alert.get_by_role("button", name="Go to the text field")).to_be_visible()
+
+
+def test_every_control_is_labelled_and_the_page_fits_a_phone(page: Page) -> None:
+    """Each form control has a <label>, the page has a language, and nothing scrolls sideways at 360 px."""
+    expect(page.locator("#voice option[value='joe']")).to_have_count(1)
+    unlabelled = page.evaluate(
+        "[...document.querySelectorAll('input, select, textarea')].filter(c => c.labels.length === 0)"
+        ".map(c => c.id || c.name)"
+    )
+    assert unlabelled == []
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    page.set_viewport_size({"width": 360, "height": 800})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    speak = page.get_by_role("button", name="Speak")
+    page.get_by_label("Text", exact=True).focus()
+    for _ in range(12):  # text → voice → speed → format → API key → Speak, by keyboard alone
+        if page.evaluate("document.activeElement.id") == "speak":
+            break
+        page.keyboard.press("Tab")
+    expect(speak).to_be_focused()
+
+
+def test_a_format_mse_cannot_stream_plays_once_complete(page: Page) -> None:
+    """WAV is read to the end and played from a Blob, with a voxgate.wav download."""
+    expect(page.locator("#voice option[value='joe']")).to_have_count(1)
+    page.get_by_label("Format").select_option("wav")
+    expect(page.locator("#format-info")).to_have_text("Plays once the whole file has arrived.")
+    page.get_by_label("Text", exact=True).fill("Short and sweet.")
+    page.get_by_role("button", name="Speak").click()
+    assert _answered(page, 1) > 0.5
+    expect(page.locator("#result")).to_have_attribute("data-streamed", "false")
+    expect(page.get_by_role("link", name=re.compile(r"Download voxgate\.wav"))).to_have_attribute(
+        "download", "voxgate.wav"
+    )
