@@ -234,3 +234,19 @@ def test_restarts_back_off_when_a_worker_keeps_dying(data_dir: Path) -> None:
     # delays 0, 1 s, 2 s between the first deaths (on top of the spawn time, which is the same each time)
     assert gaps[2] - gaps[0] > 1.5, gaps
     assert all(e.reason is ExitReason.CRASHED for e in _exits(events)[:4])
+
+
+def test_expired_deadline_is_refused_without_touching_a_worker(data_dir: Path) -> None:
+    """A call whose deadline has already passed fails at once and no worker is killed for it."""
+    events: list[WorkerEvent] = []
+
+    async def body() -> None:
+        pool = _pool(data_dir, events, size=1)
+        await pool.start()
+        with pytest.raises(EngineTimeout):
+            await pool.run(TEXT, "espeak-en-us", OPTS, time.monotonic() - 0.01)
+        assert await pool.run(TEXT, "espeak-en-us", OPTS, time.monotonic() + 10)
+        await pool.stop()
+
+    _run(body)
+    assert [e.reason for e in _exits(events)] == [ExitReason.SHUTDOWN]
