@@ -254,7 +254,7 @@ def test_each_refusal_publishes_a_shed_event() -> None:
                 await refusal(admission, "r", chars=1),
                 await refusal(admission, "q", chars=6),
                 await refusal(admission, "q", chars=1, priority=BATCH, wait=6.0),
-                await refusal(admission, "q", chars=1, queued=999),
+                await refusal(admission, "q", chars=1, queued=100_000),
             ]
         assert [e.reason for e in errors] == ["rate_limit", "quota", "overload", "queue_full"]
         assert events == [

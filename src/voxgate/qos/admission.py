@@ -106,9 +106,10 @@ class AdmissionConfig:
     )
     """Shed when estimated wait > fraction × remaining deadline; smaller sheds earlier."""
     max_queued: Mapping[Priority, int] = field(
-        default_factory=lambda: {Priority.INTERACTIVE: 256, Priority.API: 128, Priority.BATCH: 32}
+        default_factory=lambda: {Priority.INTERACTIVE: 2048, Priority.API: 1024, Priority.BATCH: 256}
     )
-    """Refuse as ``queue_full`` when this many requests of the class are already queued."""
+    """Refuse as ``queue_full`` when this many segments (sentences) of the class are already queued
+    at the primary engine; a request queues one entry per segment, so 256 is ~40 batch requests."""
 
     def __post_init__(self) -> None:
         for text in (self.rate_limit, *self.rate_limit_overrides.values()):

@@ -140,6 +140,19 @@ class Router:
         """The estimated service time of ``engine`` for ``chars`` characters of ``language``."""
         return self._estimator.estimate(estimator_key(engine, language), chars, self._quantile)
 
+    def queue_wait(self, engine: str, priority: Priority, language: str | None = None) -> float:
+        """Estimated seconds before a new ``priority`` request gets a slot of ``engine``.
+
+        The work queued at this priority or above, plus one call if every slot is busy,
+        spread over the engine's slots (each queued call costs its estimated service time).
+        """
+        slots = max(1, self._backend.capacity(engine))
+        queued = self._scheduler.queued_work(engine, priority)
+        ahead = sum(self.estimate(engine, chars, language) for chars in queued)
+        if self._scheduler.in_flight(engine) >= slots:
+            ahead += self.estimate(engine, max(queued, default=100), language) / 2  # half a call, on average
+        return ahead / slots
+
     async def run(
         self,
         chain: Sequence[ChainStep],
@@ -276,7 +289,9 @@ class Router:
             return Outcome.BREAKER_OPEN, None
         estimate = self.estimate(step.engine, chars, opts.language)
         remaining = deadline - self._clock.monotonic()
-        if estimate > remaining and not is_last:
+        # the wait for a slot counts too: a saturated engine is skipped now, not at the deadline
+        expected = estimate + self.queue_wait(step.engine, priority, opts.language)
+        if expected > remaining and not is_last:
             _give_back(breaker, permitted)
             return Outcome.TOO_SLOW, None
         give_up_at = deadline if is_last else deadline - estimate
