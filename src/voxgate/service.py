@@ -7,6 +7,7 @@ breakers, fallback chain, deadlines) → assemble and encode → cache → SLA r
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -35,6 +36,8 @@ from voxgate.voices import VoiceCatalog
 from voxgate.workers.backend import ExecutionBackend
 
 MIN_SPEED, MAX_SPEED = 0.25, 4.0
+DEFAULT_PLAN_CACHE_SIZE = 1024
+"""Requests whose prepared text and cache key are remembered (see ``Synthesizer.plans_reused``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +95,21 @@ class SynthesisResult:
 
 
 @dataclass(frozen=True, slots=True)
+class _Resolved:
+    """What a request's text, voice, speed, format and rate resolve to: the same for every repeat."""
+
+    prepared: PreparedText
+    voice: VoiceInfo
+    out_rate: int
+    key: str
+    primary: str  # first engine of the chain; its model version is part of ``key``
+    model_version: str
+
+
+_RequestFields = tuple[str, str | None, float, AudioFormat, int | None]
+
+
+@dataclass(frozen=True, slots=True)
 class _Plan:
     prepared: PreparedText
     voice: VoiceInfo
@@ -120,6 +138,13 @@ class Synthesizer:
         deadlines: default deadlines.
         max_chars: per-request text limit.
         max_segment_chars: longest segment sent to an engine.
+        plan_cache_size: how many distinct requests keep their prepared text and cache key, so a
+            repeat (the usual cache hit) skips the text front end. The audio cache still decides
+            hit or miss.
+
+    Attributes:
+        texts_prepared: requests whose text went through the front end (``prepare``).
+        plans_reused: requests answered with a remembered preparation instead.
     """
 
     def __init__(
@@ -139,6 +164,7 @@ class Synthesizer:
         deadlines: DeadlineSettings,
         max_chars: int,
         max_segment_chars: int,
+        plan_cache_size: int = DEFAULT_PLAN_CACHE_SIZE,
     ) -> None:
         self.backend = backend
         self.catalog = catalog
@@ -154,6 +180,10 @@ class Synthesizer:
         self._deadlines = deadlines
         self._max_chars = max_chars
         self._max_segment_chars = max_segment_chars
+        self._resolved: OrderedDict[_RequestFields, _Resolved] = OrderedDict()
+        self._resolved_max = plan_cache_size
+        self.texts_prepared = 0
+        self.plans_reused = 0
 
     # ---- life cycle ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -295,13 +325,47 @@ class Synthesizer:
         arrived = self._clock.monotonic()
         if not MIN_SPEED <= request.speed <= MAX_SPEED:
             raise InvalidOption("speed", f"speed must be between {MIN_SPEED} and {MAX_SPEED}")
+        resolved = self._resolve(request)
+        deadline_s = (
+            request.deadline_s
+            if request.deadline_s is not None
+            else self._default_deadline(request, resolved.prepared)
+        )
+        if deadline_s <= 0:
+            raise InvalidOption("deadline_ms", "deadline must be positive")
+        opts = SynthesisOptions(speed=request.speed)
+        r = resolved
+        return _Plan(r.prepared, r.voice, opts, r.out_rate, r.key, arrived + deadline_s, arrived)
+
+    def _resolve(self, request: SynthesisRequest) -> _Resolved:
+        """Prepare the text, pick the voice and rate, compute the cache key; remembered for repeats.
+
+        The preparation is a pure function of the request fields and the configuration; only the
+        primary engine's model version (reported by its workers) can change, so it is checked on
+        reuse. Requests that bypass the cache (job segments) are not remembered.
+        """
+        fields: _RequestFields = (
+            request.text,
+            request.voice,
+            request.speed,
+            request.format,
+            request.sample_rate,
+        )
+        if request.use_cache:
+            known = self._resolved.get(fields)
+            if known is not None and self.backend.model_version(known.primary) == known.model_version:
+                self._resolved.move_to_end(fields)
+                self.plans_reused += 1
+                return known
         prepared = prepare(request.text, max_chars=self._max_chars, max_segment_chars=self._max_segment_chars)
+        self.texts_prepared += 1
         voice = (
             self.catalog.get(request.voice) if request.voice else self.catalog.default_for(prepared.language)
         )
         spec = format_spec(request.format)
         out_rate = spec.choose_rate(voice.sample_rate, request.sample_rate)
         chain = self.chains.chain(voice, prepared.language)
+        model_version = self.backend.model_version(chain[0].engine)
         key = cache_key(
             normalized_text=prepared.text,
             voice=voice.id,
@@ -309,17 +373,15 @@ class Synthesizer:
             fmt=request.format.value,
             sample_rate=out_rate,
             engine=">".join(s.engine for s in chain),
-            model_version=self.backend.model_version(chain[0].engine),
+            model_version=model_version,
         )
-        deadline_s = (
-            request.deadline_s
-            if request.deadline_s is not None
-            else self._default_deadline(request, prepared)
-        )
-        if deadline_s <= 0:
-            raise InvalidOption("deadline_ms", "deadline must be positive")
-        opts = SynthesisOptions(speed=request.speed)
-        return _Plan(prepared, voice, opts, out_rate, key, arrived + deadline_s, arrived)
+        resolved = _Resolved(prepared, voice, out_rate, key, chain[0].engine, model_version)
+        if request.use_cache and self._resolved_max > 0:
+            self._resolved[fields] = resolved
+            self._resolved.move_to_end(fields)
+            while len(self._resolved) > self._resolved_max:
+                self._resolved.popitem(last=False)
+        return resolved
 
     def _default_deadline(self, request: SynthesisRequest, prepared: PreparedText) -> float:
         base = {
@@ -327,7 +389,8 @@ class Synthesizer:
             Priority.API: self._deadlines.api_s,
             Priority.BATCH: self._deadlines.batch_s,
         }[request.priority]
-        return max(base, len(prepared.text) * self._deadlines.per_char_s)
+        extra = max(0, len(prepared.text) - self._deadlines.per_char_after) * self._deadlines.per_char_s
+        return base + extra
 
     async def _admit(self, request: SynthesisRequest, plan: _Plan) -> None:
         chars = len(plan.prepared.text)
@@ -338,17 +401,8 @@ class Synthesizer:
         candidates = [chain[0].engine] if request.priority is Priority.BATCH else [s.engine for s in chain]
         engine = chain[0].engine
 
-        def wait_on(engine: str, priority: Priority) -> float:
-            slots = max(1, self.backend.capacity(engine))
-            ahead = sum(
-                self.router.estimate(engine, c, language)
-                for c in self.scheduler.queued_work(engine, priority)
-            )
-            busy = self.scheduler.in_flight(engine) >= slots
-            return (ahead + (self.router.estimate(engine, chars, language) if busy else 0.0)) / slots
-
         def estimate_wait(priority: Priority, _chars: int) -> float:
-            return min(wait_on(e, priority) for e in candidates)
+            return min(self.router.queue_wait(e, priority, language) for e in candidates)
 
         try:
             await self.admission.admit(

@@ -18,7 +18,7 @@ from voxgate.jobs.assemble import CHAPTER_PAUSE_S
 from voxgate.jobs.chapters import ChapterText
 from voxgate.jobs.files import JobFiles
 from voxgate.settings import Settings
-from voxgate.types import AudioFormat
+from voxgate.types import AudioFormat, Priority
 from voxgate.wiring import build_synthesizer
 
 SENTENCES = [
@@ -109,6 +109,25 @@ def test_job_renders_chapters_and_book_within_its_capacity_share(data_dir: Path,
             path = (await jobs.audio(status["id"], None, chapter["n"])).path
             chapter_audio, chapter_rate = decode(path.read_bytes(), AudioFormat.FLAC)
             assert len(chapter_audio) / chapter_rate == pytest.approx(chapter["duration_s"], abs=0.01)
+
+    _run(_settings(data_dir, tmp_path, piper_workers=2), body)
+
+
+def test_a_job_waits_while_interactive_work_holds_its_share(data_dir: Path, tmp_path: Path) -> None:
+    """Piper (2 workers, job share 1) holds an interactive lease: the job waits holding nothing, then runs."""
+
+    async def body(jobs: JobService) -> None:
+        synth = jobs.runner.synth
+        lease = synth.scheduler.slot("piper", priority=Priority.INTERACTIVE, deadline=time.monotonic() + 60)
+        async with lease:
+            status, _ = await jobs.submit(JobSpec(BOOK[:1], voice="joe", format="wav"), owner="me")
+            await _until(jobs, status["id"], lambda s: s["status"] == "running")
+            await asyncio.sleep(1.0)
+            now = await jobs.status(status["id"], None)
+            assert now["progress"]["segments_done"] == 0
+            assert synth.scheduler.in_flight("piper") == 1  # the interactive lease alone
+            assert synth.scheduler.queued("piper") == 0  # no job segment waits for a worker either
+        await _until(jobs, status["id"], lambda s: s["status"] == "done", limit_s=10)
 
     _run(_settings(data_dir, tmp_path, piper_workers=2), body)
 

@@ -49,13 +49,13 @@ class ApiKeyAuth:
         return match
 
 
-def get_synthesizer(request: Request) -> Synthesizer:
+async def get_synthesizer(request: Request) -> Synthesizer:
     """The Synthesizer the lifespan started."""
     synth: Synthesizer = request.state.synth
     return synth
 
 
-def get_client_id(request: Request) -> str:
+async def get_client_id(request: Request) -> str:
     """The caller's client id (API key name or remote address)."""
     auth: ApiKeyAuth = request.state.auth
     return auth.identify(request)

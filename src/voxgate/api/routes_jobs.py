@@ -96,13 +96,13 @@ def _request_body_doc() -> dict[str, Any]:
     }
 
 
-def get_jobs(request: Request) -> JobService:
+async def get_jobs(request: Request) -> JobService:
     """The jobs facade the lifespan opened."""
     jobs: JobService = request.state.jobs
     return jobs
 
 
-def get_viewer(request: Request, client_id: ClientId) -> str | None:
+async def get_viewer(request: Request, client_id: ClientId) -> str | None:
     """Whose jobs the caller may see: its own when API keys are on, everyone's otherwise."""
     auth: ApiKeyAuth = request.state.auth
     return client_id if auth.enabled else None

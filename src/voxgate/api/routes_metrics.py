@@ -19,7 +19,7 @@ _EXPOSITION: dict[int | str, dict[str, Any]] = {
 }
 
 
-def get_metrics(request: Request) -> Metrics:
+async def get_metrics(request: Request) -> Metrics:
     """The app's metrics, attached to the Synthesizer by the lifespan."""
     metrics: Metrics = request.state.metrics
     return metrics

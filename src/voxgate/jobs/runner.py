@@ -2,8 +2,12 @@
 
 One asyncio task per active job. A job walks its chapters in order; each chapter's pending
 segments go to :meth:`Synthesizer.synthesize` at ``Priority.BATCH`` (interactive and API
-requests are scheduled first) and never more at once, over all jobs, than the engine's
-``jobs.capacity_share`` (at most ``jobs.max_concurrent_segments``). A segment's WAV answer is
+requests are scheduled first). Jobs use only capacity the others leave idle: a segment starts
+only while the engine's busy workers, job segments included, are fewer than its
+``jobs.capacity_share`` (rounded down, at least one; at most ``jobs.max_concurrent_segments``).
+A running segment cannot be pre-empted, so this keeps a worker free for the next interactive
+request rather than only queueing it first. Load is re-read when a request ends or a worker
+becomes ready, and at least every ``_RECHECK_S``. A segment's WAV answer is
 written and fsynced to its file before its row is committed DONE, so after a crash (kill -9)
 the job resumes at its first unfinished segment with nothing lost, repeated or torn. When a
 chapter's segments are all done its file is rendered; after the last chapter, the book.
@@ -34,6 +38,7 @@ from voxgate.jobs.progress import Waiting
 from voxgate.jobs.slots import Slots
 from voxgate.jobs.store import JobStore
 from voxgate.qos.events import EventBus
+from voxgate.qos.sla import RequestOutcome
 from voxgate.service import SynthesisRequest, Synthesizer
 from voxgate.settings import JobsSettings
 from voxgate.types import AudioFormat, Priority
@@ -44,6 +49,9 @@ log = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+_RECHECK_S = 0.25
+"""Longest a waiting job goes without looking at its engine's load (events normally wake it sooner)."""
 
 
 class SegmentGaveUp(Exception):  # noqa: N818 (an outcome, not a bug)
@@ -90,11 +98,15 @@ class JobRunner:
         self._bus = bus if bus is not None else synth.bus
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._slots: dict[str, Slots] = {}
+        self._unsubscribe: Callable[[], None] | None = None
         self.waiting: dict[str, Waiting] = {}
 
     # ---- life cycle ----------------------------------------------------------------------------
     async def start(self) -> None:
         """Resume every job the database says is queued or running."""
+        if self._unsubscribe is None:  # a finished request or a new worker may free capacity for jobs
+            self._unsubscribe = self.synth.bus.subscribe(RequestOutcome, lambda _o: self._wake())
+            self.synth.backend.on_capacity(lambda _engine: self._wake())
         for job in await self._db(self.store.active):
             self.launch(job.id)
         if self._tasks:
@@ -102,6 +114,9 @@ class JobRunner:
 
     async def stop(self) -> None:
         """Stop working (jobs stay queued or running in the database, to resume on the next start)."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
@@ -217,11 +232,16 @@ class JobRunner:
         if engine not in self._slots:
 
             def limit() -> int:
-                share = math.floor(self._config.capacity_share * self.synth.backend.capacity(engine))
-                return min(self._config.max_concurrent_segments, max(1, share))
+                share = max(1, math.floor(self._config.capacity_share * self.synth.backend.capacity(engine)))
+                others = max(0, self.synth.scheduler.in_flight(engine) - slots.used)  # interactive, API
+                return min(self._config.max_concurrent_segments, share - others)
 
-            self._slots[engine] = Slots(limit)
+            slots = self._slots[engine] = Slots(limit, recheck_s=_RECHECK_S)
         return self._slots[engine]
+
+    def _wake(self) -> None:
+        for slots in self._slots.values():
+            slots.wake()
 
     async def _speak(self, job: JobRecord, pending: list[SegmentRecord], files: JobFiles) -> None:
         slots = self._slots_for(job.engine)

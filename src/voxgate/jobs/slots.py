@@ -1,4 +1,4 @@
-"""A counting limiter whose limit is read afresh at every acquire (engine capacity changes at run time)."""
+"""A counting limiter whose limit is read afresh whenever it may have changed (engine load varies)."""
 
 from __future__ import annotations
 
@@ -12,15 +12,22 @@ __all__ = ["Slots"]
 class Slots:
     """At most ``limit()`` holders at once; waiters are served first come, first served.
 
-    ``release`` is synchronous so it can run from a task's done-callback (which runs even for
-    a task cancelled before it started). One event loop; not thread-safe.
+    The limit may drop to zero (the engine is busy with other work) and rise again without any
+    holder releasing: whoever knows calls :meth:`wake`, and every waiter re-reads the limit at
+    least every ``recheck_s`` seconds as a safety net.
+
+    ``release`` and ``wake`` are synchronous so they can run from a task's done-callback (which
+    runs even for a task cancelled before it started) or an event subscriber. One event loop;
+    not thread-safe.
 
     Args:
-        limit: the current number of slots (at least one is always granted).
+        limit: how many slots may be held now (zero or less: none more).
+        recheck_s: longest a waiter goes without re-reading the limit.
     """
 
-    def __init__(self, limit: Callable[[], int]) -> None:
+    def __init__(self, limit: Callable[[], int], *, recheck_s: float = 0.5) -> None:
         self._limit = limit
+        self._recheck_s = recheck_s
         self._used = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
 
@@ -30,7 +37,7 @@ class Slots:
         return self._used
 
     def _free(self) -> bool:
-        return self._used < max(1, self._limit())
+        return self._used < self._limit()
 
     async def acquire(self) -> None:
         """Wait for a slot and take it."""
@@ -41,7 +48,9 @@ class Slots:
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         try:
-            await waiter  # resolved = the slot was handed to us (already counted)
+            while not waiter.done():  # resolved = the slot was handed to us (already counted)
+                await asyncio.wait([waiter], timeout=self._recheck_s)
+                self._grant()
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
                 self.release()  # handed a slot we will not use: pass it on
@@ -52,6 +61,10 @@ class Slots:
     def release(self) -> None:
         """Give a slot back and hand it to the next waiter."""
         self._used -= 1
+        self._grant()
+
+    def wake(self) -> None:
+        """Re-read the limit now and let waiters in if it allows (call when it may have risen)."""
         self._grant()
 
     def _grant(self) -> None:
