@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import cn2an
@@ -42,6 +42,15 @@ class ErrorRate:
     def rate(self) -> float:
         """Errors per reference unit (0.0 is perfect; may exceed 1.0 with many insertions)."""
         return self.errors / self.reference_length if self.reference_length else 0.0
+
+    @classmethod
+    def total(cls, parts: Iterable[ErrorRate]) -> ErrorRate:
+        """Pool error counts: errors and reference lengths summed (``ErrorRate(0, 0)`` for none)."""
+        errors = length = 0
+        for part in parts:
+            errors += part.errors
+            length += part.reference_length
+        return cls(errors, length)
 
 
 def metric_name(language: str) -> str:
@@ -89,25 +98,60 @@ class Scorer:
             ValueError: if the lists differ in length, a reference normalises to nothing,
                 or the language is unknown.
         """
+        output = self._align(references, hypotheses, language)
+        if output is None:
+            return ErrorRate(0, 0)
+        return ErrorRate(
+            output.substitutions + output.deletions + output.insertions,
+            output.substitutions + output.deletions + output.hits,
+        )
+
+    def sentence_errors(
+        self, references: Sequence[str], hypotheses: Sequence[str], language: str
+    ) -> list[ErrorRate]:
+        """WER/CER counts of each sentence; they sum to :meth:`error_rate` of the same lists.
+
+        Args:
+            references: the sentences that were synthesised.
+            hypotheses: what the recogniser heard, one per reference.
+            language: ``en`` (word level) or ``zh`` (character level).
+
+        Returns:
+            One entry per reference, in order: its edit distance and normalised length.
+
+        Raises:
+            ValueError: if the lists differ in length, a reference normalises to nothing,
+                or the language is unknown.
+        """
+        output = self._align(references, hypotheses, language)
+        if output is None:
+            return []
+        per_sentence = []
+        for reference, chunks in zip(output.references, output.alignments, strict=True):
+            errors = 0
+            for chunk in chunks:
+                if chunk.type == "insert":
+                    errors += chunk.hyp_end_idx - chunk.hyp_start_idx
+                elif chunk.type != "equal":  # substitute, delete
+                    errors += chunk.ref_end_idx - chunk.ref_start_idx
+            per_sentence.append(ErrorRate(errors, len(reference)))
+        return per_sentence
+
+    def _align(
+        self, references: Sequence[str], hypotheses: Sequence[str], language: str
+    ) -> jiwer.WordOutput | jiwer.CharacterOutput | None:
+        """jiwer's alignment of the normalised lists (words or characters), ``None`` if empty."""
         if len(references) != len(hypotheses):
             raise ValueError(f"{len(references)} references but {len(hypotheses)} hypotheses")
         refs = [self.normalise(r, language) for r in references]
         hyps = [self.normalise(h, language) for h in hypotheses]
         if not refs:
-            return ErrorRate(0, 0)
+            return None
         if not all(refs):
             raise ValueError("a reference sentence normalises to nothing")
         if language == "zh":
-            chars = jiwer.process_characters(refs, hyps)
-            return ErrorRate(
-                chars.substitutions + chars.deletions + chars.insertions,
-                chars.substitutions + chars.deletions + chars.hits,
-            )
-        words = jiwer.process_words(refs, hyps)
-        return ErrorRate(
-            words.substitutions + words.deletions + words.insertions,
-            words.substitutions + words.deletions + words.hits,
-        )
+            return jiwer.process_characters(refs, hyps)
+        return jiwer.process_words(refs, hyps)
 
     @staticmethod
     def _normalise_en(text: str) -> str:

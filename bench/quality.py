@@ -8,7 +8,14 @@ error rate on everyday Mandarin sentences. DNSMOS adds a rough naturalness score
 Usage::
 
     python bench/quality.py [--engines piper,kokoro,espeak] [--voices jf_alpha,...]
-        [--languages en,zh] [--limit N] [--no-dnsmos] [--details] [--out FILE]
+        [--languages en,zh] [--limit N] [--trials N] [--no-dnsmos] [--details]
+        [--out FILE] [--asr-threads N]
+
+``--trials N`` (default 1) synthesises every sentence N times afresh: piper and kokoro sample
+noise, so each reading differs and one pass over 30 sentences is too noisy to judge a 10 %
+target. The table pools the errors of all trials and adds a 95 % confidence interval from a
+bootstrap over sentences: more trials shrink the synthesis noise in it, but only more sentences
+shrink the part that comes from which sentences the corpus holds.
 
 The default runs each engine on every voice that reads a bench language natively (piper joe in
 English, the five kokoro voices in Chinese plus one kokoro voice in English, espeak-ng en-us and
@@ -31,8 +38,9 @@ import numpy as np
 from _asr import Transcriber, default_cache_dir, ensure_whisper_base, to_asr_rate
 from _corpus import CORPORA, load_sentences
 from _dnsmos import MosScores, rate_clip
-from _metrics import Scorer
-from _report import CaseResult, render_details, render_table, target_misses
+from _metrics import Scorer, metric_name
+from _report import CaseResult, pool_trials, render_details, render_table, target_misses
+from _stats import SentenceError
 from voxgate.engines.base import Engine
 from voxgate.engines.espeak import VOICE_PREFIX as ESPEAK_VOICE_PREFIX
 from voxgate.engines.languages import espeak_voice_for
@@ -154,26 +162,45 @@ class Bench:
         self._with_dnsmos = with_dnsmos
         self._warmed: set[tuple[str, str]] = set()
 
-    def run(self, engine: Engine, case: Case, sentences: Sequence[str]) -> CaseResult:
-        """Measure one case over ``sentences``.
+    def run(self, engine: Engine, case: Case, sentences: Sequence[str], *, trials: int = 1) -> CaseResult:
+        """Measure one case over ``sentences``, ``trials`` times.
 
-        A sentence the engine refuses or fails on scores as silence (every unit deleted)
-        and is counted in ``failures``.
+        Each trial synthesises every sentence afresh and transcribes it; the trials are pooled
+        (see :func:`_report.pool_trials`). A sentence the engine refuses or fails on scores as
+        silence (every unit deleted) and is counted in ``failures``.
 
         Args:
             engine: the loaded engine named by ``case.engine``.
             case: engine, voice and language.
             sentences: the corpus, in ``case.language``.
+            trials: passes over the corpus, at least 1.
 
         Returns:
-            Error rate, mean DNSMOS scores, real-time factor and the transcripts.
+            Error rate, mean DNSMOS scores, real-time factor and the transcripts of all trials.
+
+        Raises:
+            ValueError: if ``trials`` is below 1.
         """
+        if trials < 1:
+            raise ValueError(f"trials must be at least 1, got {trials}")
         opts = SynthesisOptions(speed=1.0, language=case.language)
         if (case.engine, case.language) not in self._warmed:
             # the first call pays lazy set-up (jieba's dictionary, espeak data): keep it out of RTF
             with contextlib.suppress(VoxgateError):  # a failure is recorded by the loop below
                 self._synthesize(engine, case.voice, sentences[0], opts)
             self._warmed.add((case.engine, case.language))
+        results = []
+        for trial in range(1, trials + 1):
+            result = self._run_once(engine, case, sentences, opts)
+            if trials > 1:
+                measured = f"{metric_name(case.language)} {100 * result.error.rate:.1f} %"
+                print(f"  trial {trial}/{trials}: {measured}", file=sys.stderr, flush=True)
+            results.append(result)
+        return pool_trials(results)
+
+    def _run_once(
+        self, engine: Engine, case: Case, sentences: Sequence[str], opts: SynthesisOptions
+    ) -> CaseResult:
         # synthesise everything first, so whisper's and DNSMOS's thread pools do not disturb the timing
         clips: list[Audio | None] = []
         synth_seconds = audio_seconds = 0.0
@@ -197,13 +224,15 @@ class Bench:
             hypotheses.append(self._transcriber.transcribe(clip, case.language))
             if self._with_dnsmos:
                 scores.append(rate_clip(clip))
+        errors = self._scorer.sentence_errors(sentences, hypotheses, case.language)
         return CaseResult(
             engine=case.engine,
             voice=case.voice,
             language=case.language,
             sentences=len(sentences),
+            trials=1,
             failures=sum(clip is None for clip in clips),
-            error=self._scorer.error_rate(sentences, hypotheses, case.language),
+            sentence_errors=tuple(SentenceError(i, e) for i, e in enumerate(errors)),
             scores=tuple(scores),
             synth_seconds=synth_seconds,
             audio_seconds=audio_seconds,
@@ -233,6 +262,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--voices", type=_csv, default=None, help="comma-separated voice ids")
     parser.add_argument("--languages", type=_csv, default=list(CORPORA), help="comma-separated: en,zh")
     parser.add_argument("--limit", type=int, default=None, help="first N sentences of each corpus")
+    parser.add_argument("--trials", type=int, default=1, help="fresh syntheses of every sentence (default 1)")
     parser.add_argument("--no-dnsmos", action="store_true", help="skip the DNSMOS naturalness score")
     parser.add_argument("--details", action="store_true", help="print every mis-heard sentence")
     parser.add_argument("--out", type=Path, default=None, help="also write the Markdown table here")
@@ -243,6 +273,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             parser.error(f"no corpus for language {language!r}; have {', '.join(CORPORA)}")
     if args.limit is not None and args.limit < 1:
         parser.error("--limit must be at least 1")
+    if args.trials < 1:
+        parser.error("--trials must be at least 1")
     return args
 
 
@@ -271,7 +303,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     scorer = Scorer()
     transcriber = Transcriber(ensure_whisper_base(default_cache_dir()), threads=args.asr_threads)
     bench = Bench(service_front_end(settings), transcriber, scorer, with_dnsmos=not args.no_dnsmos)
-    results = list(_run_all(bench, engines, cases, corpora))
+    results = list(_run_all(bench, engines, cases, corpora, args.trials))
     table = render_table(results)
     print(table)
     if args.details:
@@ -285,7 +317,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run_all(
-    bench: Bench, engines: Mapping[str, Engine], cases: Sequence[Case], corpora: Mapping[str, Sequence[str]]
+    bench: Bench,
+    engines: Mapping[str, Engine],
+    cases: Sequence[Case],
+    corpora: Mapping[str, Sequence[str]],
+    trials: int,
 ) -> Iterable[CaseResult]:
     loaded: set[str] = set()
     for case in cases:
@@ -295,7 +331,7 @@ def _run_all(
             loaded.add(case.engine)
         print(f"{case.engine}/{case.voice}/{case.language} ...", file=sys.stderr, flush=True)
         start = time.perf_counter()
-        result = bench.run(engine, case, corpora[case.language])
+        result = bench.run(engine, case, corpora[case.language], trials=trials)
         print(f"  done in {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
         yield result
 

@@ -10,8 +10,9 @@ import pytest
 from _corpus import CORPORA, load_sentences
 from _dnsmos import MosScores
 from _metrics import ErrorRate, Scorer, metric_name
-from _report import CaseResult, pool, render_table, target_misses
-from quality import plan_cases
+from _report import CaseResult, pool, pool_trials, render_table, target_misses
+from _stats import Interval, SentenceError, bootstrap_interval
+from quality import parse_args, plan_cases
 from voxgate.engines.registry import build_engines
 from voxgate.settings import Settings
 
@@ -76,6 +77,38 @@ def test_character_error_rate_across_scripts(scorer):
     assert result == ErrorRate(errors=1, reference_length=8)
 
 
+@pytest.mark.parametrize(
+    ("language", "references", "hypotheses"),
+    [
+        (
+            "en",
+            ["the box was thrown", "read verse", "The 2 blue fish swam.", "a small cup"],
+            ["the fox was thrown away", "", "two blue fish", "the cup was small and cold"],
+        ),
+        (
+            "zh",
+            ["请问地铁站怎么走？", "我今年二十五岁。", "这双鞋可以便宜一点吗"],
+            ["請問地鐵站怎麼做了", "我今年25", "这鞋可以很便宜一点吗吗"],
+        ),
+    ],
+)
+def test_sentence_errors_sum_to_the_corpus_figure(scorer, language, references, hypotheses):
+    """Per-sentence edits and lengths add up to the corpus-level WER/CER counts."""
+    parts = scorer.sentence_errors(references, hypotheses, language)
+    assert len(parts) == len(references)
+    assert ErrorRate.total(parts) == scorer.error_rate(references, hypotheses, language)
+    assert all(p.errors > 0 for p in parts)
+
+
+def test_sentence_errors_are_counted_per_sentence(scorer):
+    """Each sentence gets its own substitutions, deletions and insertions over its own length."""
+    parts = scorer.sentence_errors(
+        ["the box was thrown", "read verse"], ["the fox was thrown away", ""], "en"
+    )
+    assert parts == [ErrorRate(2, 4), ErrorRate(2, 2)]
+    assert scorer.sentence_errors([], [], "en") == []
+
+
 def test_error_rate_rejects_mismatched_lists(scorer):
     """References and hypotheses must pair up one to one."""
     with pytest.raises(ValueError, match="2 references but 1"):
@@ -105,15 +138,26 @@ def test_load_sentences_limit():
 
 
 def _result(
-    engine: str, language: str, errors: int, *, voice: str = "v", scores: tuple[MosScores, ...] = ()
+    engine: str,
+    language: str,
+    errors: int,
+    *,
+    voice: str = "v",
+    scores: tuple[MosScores, ...] = (),
+    failures: int = 0,
 ) -> CaseResult:
+    """One trial over two sentences of 50 units each, ``errors`` split between them."""
     return CaseResult(
         engine=engine,
         voice=voice,
         language=language,
         sentences=2,
-        failures=0,
-        error=ErrorRate(errors, 100),
+        trials=1,
+        failures=failures,
+        sentence_errors=(
+            SentenceError(0, ErrorRate(errors // 2, 50)),
+            SentenceError(1, ErrorRate(errors - errors // 2, 50)),
+        ),
         scores=scores,
         synth_seconds=0.4,
         audio_seconds=10.0,
@@ -121,13 +165,113 @@ def _result(
     )
 
 
+def _readings(errors: list[int], *, length: int = 10, repeat: int = 1) -> list[SentenceError]:
+    """``repeat`` copies of a corpus whose sentence i has ``errors[i]`` edits over ``length`` units."""
+    pattern = errors * repeat
+    return [SentenceError(i, ErrorRate(e, length)) for i, e in enumerate(pattern)]
+
+
+_MIXED = [0, 1, 3, 0, 2, 5, 0, 1, 0, 4]
+
+
+def test_interval_contains_the_point_estimate():
+    """The bootstrap interval of a varied corpus is a proper range around the pooled rate."""
+    readings = _readings(_MIXED, repeat=3)
+    rate = ErrorRate.total(r.error for r in readings).rate
+    interval = bootstrap_interval(readings)
+    assert interval is not None
+    assert interval.low < rate < interval.high
+
+
+def test_interval_is_degenerate_when_every_sentence_has_the_same_rate():
+    """Sentences of different lengths but one error rate leave nothing to resample: low == high == rate."""
+    readings = [SentenceError(i, ErrorRate(i + 1, 10 * (i + 1))) for i in range(6)]
+    assert bootstrap_interval(readings) == Interval(0.1, 0.1)
+
+
+def test_interval_widens_with_fewer_sentences():
+    """The same mix of sentence error rates over a fifth of the sentences gives a wider interval."""
+    wide = bootstrap_interval(_readings(_MIXED))
+    narrow = bootstrap_interval(_readings(_MIXED, repeat=5))
+    assert wide is not None
+    assert narrow is not None
+    assert wide.high - wide.low > 1.5 * (narrow.high - narrow.low)
+
+
+def test_interval_keeps_the_trials_of_a_sentence_together():
+    """Readings of one sentence are resampled as one unit, exactly as if summed beforehand."""
+    trials = [
+        SentenceError(0, ErrorRate(3, 10)),
+        SentenceError(1, ErrorRate(0, 8)),
+        SentenceError(2, ErrorRate(1, 12)),
+        SentenceError(0, ErrorRate(1, 10)),
+        SentenceError(1, ErrorRate(2, 8)),
+        SentenceError(2, ErrorRate(0, 12)),
+    ]
+    summed = [
+        SentenceError(0, ErrorRate(4, 20)),
+        SentenceError(1, ErrorRate(2, 16)),
+        SentenceError(2, ErrorRate(1, 24)),
+    ]
+    assert bootstrap_interval(trials) == bootstrap_interval(summed)
+    assert bootstrap_interval(trials) != bootstrap_interval([*summed, SentenceError(3, ErrorRate(0, 8))])
+
+
+def test_interval_is_reproducible_and_undefined_without_data():
+    """A fixed seed gives the same interval every time; no readings give none."""
+    assert bootstrap_interval(_readings(_MIXED)) == bootstrap_interval(_readings(_MIXED))
+    assert bootstrap_interval([]) is None
+    with pytest.raises(ValueError, match="level"):
+        bootstrap_interval(_readings(_MIXED), level=1.0)
+
+
+def test_pool_trials_sums_runs_of_one_case():
+    """Trials of one case pool into one result: summed edits, failures and time, all readings kept."""
+    first = _result("piper", "en", 6, scores=(MosScores(3.0, 4.0),))
+    second = _result("piper", "en", 14, failures=1, scores=(MosScores(4.0, 3.0),))
+    pooled = pool_trials([first, second])
+    assert (pooled.trials, pooled.sentences, pooled.failures) == (2, 2, 1)
+    assert pooled.error == ErrorRate(20, 200)
+    assert [s.index for s in pooled.sentence_errors] == [0, 1, 0, 1]
+    assert pooled.mos_overall == pytest.approx(3.5)
+    assert pooled.synth_seconds == pytest.approx(0.8)
+    assert pooled.rtf == pytest.approx(0.04)
+    assert len(pooled.transcripts) == 2
+    assert pool_trials([pooled, first]).trials == 3
+
+
+def test_pool_trials_rejects_different_cases():
+    """Only runs of the same engine, voice and language pool as trials."""
+    with pytest.raises(ValueError, match="different cases"):
+        pool_trials([_result("piper", "en", 6), _result("piper", "en", 6, voice="w")])
+    with pytest.raises(ValueError, match="no trials"):
+        pool_trials([])
+
+
+def test_pool_rejects_voices_with_different_trial_counts():
+    """A pooled row over voices needs every voice measured with the same number of trials."""
+    once = _result("kokoro", "zh", 4, voice="a")
+    twice = pool_trials([_result("kokoro", "zh", 4, voice="b")] * 2)
+    with pytest.raises(ValueError, match="trial counts"):
+        pool([once, twice])
+
+
+def test_trials_must_be_positive():
+    """``--trials`` defaults to one pass and refuses zero."""
+    assert parse_args([]).trials == 1
+    assert parse_args(["--trials", "3"]).trials == 3
+    with pytest.raises(SystemExit):
+        parse_args(["--trials", "0"])
+
+
 def test_table_shows_metric_per_language():
     """The table labels English rows WER and Chinese rows CER, with a dash when DNSMOS was skipped."""
     table = render_table(
         [_result("piper", "en", 5), _result("kokoro", "zh", 7, scores=(MosScores(3.0, 3.5),))]
     )
-    assert "| piper | v | en | 2 | WER 5.0 | – | – | 0.040 |" in table
-    assert "| kokoro | v | zh | 2 | CER 7.0 | 3.00 | 3.50 | 0.040 |" in table
+    # sentences at 4 % and 6 % (piper), 6 % and 8 % (kokoro): a resample holds one, the other or both
+    assert "| piper | v | en | 2 | 1 | WER 5.0 | 4.0–6.0 % | – | – | 0.040 |" in table
+    assert "| kokoro | v | zh | 2 | 1 | CER 7.0 | 6.0–8.0 % | 3.00 | 3.50 | 0.040 |" in table
     assert metric_name("zh") == "CER"
 
 
@@ -141,7 +285,13 @@ def test_pool_sums_errors_and_averages_scores_over_voices():
     assert pooled.mos_overall == pytest.approx(3.5)
     assert pooled.rtf == pytest.approx(0.04)
     assert len(pooled.transcripts) == 2
-    assert "| kokoro | *all 2 voices* | zh | 4 | CER 6.0 |" in render_table([a, b])
+    assert "| kokoro | *all 2 voices* | zh | 4 | 1 | CER 6.0 | 6.0–6.0 % |" in render_table([a, b])
+
+
+def test_table_shows_trials_and_failed_syntheses():
+    """A case run three times shows its trial count and the syntheses that failed in any trial."""
+    runs = [_result("piper", "en", 6), _result("piper", "en", 10, failures=1), _result("piper", "en", 8)]
+    assert "| piper | v | en | 2 (1 failed) | 3 | WER 8.0 |" in render_table([pool_trials(runs)])
 
 
 @pytest.mark.parametrize(
@@ -163,8 +313,15 @@ def test_target_is_judged_on_pooled_voices():
     weak, good = _result("kokoro", "zh", 14, voice="a"), _result("kokoro", "zh", 4, voice="b")
     assert target_misses([weak, good]) == []
     assert target_misses([weak, _result("kokoro", "zh", 8, voice="b")]) == [
-        "kokoro/all 2 voices/zh CER 11.0 % > 10 %"
+        "kokoro/all 2 voices/zh CER 11.0 % (95 % CI 11.0–11.0 %, 1 trial) > 10 %"
     ]
+
+
+def test_target_miss_reports_the_interval_and_trials():
+    """A miss is judged on the pooled rate and its message carries the bootstrap interval and trials."""
+    runs = pool_trials([_result("piper", "en", 8), _result("piper", "en", 15)])
+    # sentence 0 read with 4 + 7 errors, sentence 1 with 4 + 8, each over 2 x 50 words
+    assert target_misses([runs]) == ["piper/v/en WER 11.5 % (95 % CI 11.0–12.0 %, 2 trials) > 10 %"]
 
 
 def test_default_plan_covers_the_specified_voices():

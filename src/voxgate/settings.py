@@ -46,7 +46,7 @@ class ChaosSettings(BaseModel):
     seed: int | None = None
     """Random seed per worker (None: fresh randomness)."""
     spare_warmup: bool = True
-    """Let each worker's first call (its warm-up) through untouched, so workers can become ready."""
+    """Let each worker's warm-up calls through untouched, so workers can become ready."""
 
 
 class EngineSettings(BaseModel):
@@ -62,6 +62,12 @@ class EngineSettings(BaseModel):
     """A worker above this resident memory is recycled after its current job."""
     hard_rss_mb: int = Field(default=2500, ge=16)
     """A worker above this resident memory is killed at once."""
+    hang_after_s: float = Field(default=5.0, ge=0)
+    """A call still running this long after its deadline is a hang: its worker is killed and replaced.
+
+    The caller gets its timeout (and its fallback) at the deadline either way; a worker that is
+    merely slow finishes its call and stays, so one late sentence does not cost an engine reload.
+    """
     chaos: ChaosSettings = ChaosSettings()
     """Fault injection (off by default)."""
 

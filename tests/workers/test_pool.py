@@ -19,7 +19,7 @@ from voxgate.errors import EngineCrashed, EngineTimeout, UnknownVoice
 from voxgate.settings import Settings
 from voxgate.types import SynthesisOptions
 from voxgate.workers.events import ExitReason, WorkerEvent, WorkerExited, WorkerStarted
-from voxgate.workers.messages import WorkerSpec
+from voxgate.workers.messages import Warmup, WorkerSpec
 from voxgate.workers.pool import PoolConfig, WorkerPool
 
 TEXT = "Hello from a worker process."
@@ -32,7 +32,7 @@ def _pool(
     settings = Settings.load(
         data_dir=data_dir, engines={"espeak": {"chaos": {"enabled": bool(chaos), **(chaos or {})}}}
     )
-    spec = WorkerSpec("espeak", settings.model_dump_json(), "Ready.", "espeak-en-us")
+    spec = WorkerSpec("espeak", settings.model_dump_json(), (Warmup("Ready.", "espeak-en-us"),))
     return WorkerPool(spec, PoolConfig(**{"size": 2, **config}), SystemClock(), events.append)
 
 
@@ -112,22 +112,46 @@ def test_killed_idle_worker_is_detected_and_replaced(data_dir: Path) -> None:
     assert _exits(events)[0].reason is ExitReason.CRASHED
 
 
-def test_hanging_job_is_killed_at_its_deadline(data_dir: Path) -> None:
-    """A job that never returns raises EngineTimeout at the deadline, and its worker is killed."""
+def test_hanging_job_times_out_at_its_deadline_and_its_worker_is_killed_after_the_grace(
+    data_dir: Path,
+) -> None:
+    """A job that never returns raises EngineTimeout at the deadline; its worker dies hang_after_s later."""
     events: list[WorkerEvent] = []
 
     async def body() -> None:
-        pool = _pool(data_dir, events, chaos={"hang_rate": 1.0}, size=1)
+        pool = _pool(data_dir, events, chaos={"hang_rate": 1.0}, size=1, hang_after_s=0.5)
         await pool.start()
         deadline = time.monotonic() + 1.0
         with pytest.raises(EngineTimeout):
             await pool.run(TEXT, "espeak-en-us", OPTS, deadline)
         assert time.monotonic() - deadline < 0.3
-        await _until(lambda: any(e.reason is ExitReason.DEADLINE for e in _exits(events)), 2)
+        assert not _exits(events)  # not yet: it may only be slow
+        killed = await _until(lambda: any(e.reason is ExitReason.DEADLINE for e in _exits(events)), 2)
+        assert killed > 0.2
         await _until(lambda: pool.ready_count == 1, 5.0)
         await pool.stop(grace_s=0)
 
     _run(body)
+
+
+def test_slow_job_times_out_but_its_worker_finishes_and_stays(data_dir: Path) -> None:
+    """A job 0.6 s late (within the hang grace) fails its caller at the deadline; its worker serves on."""
+    events: list[WorkerEvent] = []
+
+    async def body() -> None:
+        pool = _pool(data_dir, events, chaos={"latency_ms": 800.0}, size=1, hang_after_s=5.0)
+        await pool.start()
+        pid = pool.snapshot()[0].pid
+        with pytest.raises(EngineTimeout):
+            await pool.run(TEXT, "espeak-en-us", OPTS, time.monotonic() + 0.2)
+        chunks = await pool.run(TEXT, "espeak-en-us", OPTS, time.monotonic() + 10.0)
+        assert sum(len(c.audio) for c in chunks) > 0
+        assert pool.snapshot()[0].pid == pid
+        assert pool.restarts == 0
+        await pool.stop(grace_s=0)
+
+    _run(body)
+    assert all(e.reason is ExitReason.SHUTDOWN for e in _exits(events))
 
 
 def test_crash_during_job_is_engine_crashed(data_dir: Path) -> None:
@@ -223,7 +247,7 @@ def test_restarts_back_off_when_a_worker_keeps_dying(data_dir: Path) -> None:
             data_dir=data_dir,
             engines={"espeak": {"chaos": {"enabled": True, "crash_rate": 1.0, "spare_warmup": False}}},
         )
-        spec = WorkerSpec("espeak", settings.model_dump_json(), "Ready.", "espeak-en-us")
+        spec = WorkerSpec("espeak", settings.model_dump_json(), (Warmup("Ready.", "espeak-en-us"),))
         pool = WorkerPool(spec, PoolConfig(size=1, backoff_base_s=1.0), SystemClock(), record)
         await pool.start(wait_ready=False)
         await _until(lambda: len(exits) >= 4, 30)

@@ -36,7 +36,6 @@ class ChaosEngine:
         self._config = config
         self._rng = np.random.default_rng(config.seed)
         self._leaked: list[np.ndarray] = []
-        self._calls = 0
         self.name = inner.name
         self.model_version = inner.model_version
 
@@ -59,9 +58,7 @@ class ChaosEngine:
         Raises:
             EngineError: when an injected error fires.
         """
-        self._calls += 1
-        if self._calls > 1 or not self._config.spare_warmup:
-            self._misbehave()
+        self._misbehave()
         return self._inner.synthesize(text, voice, opts)
 
     def _misbehave(self) -> None:

@@ -25,10 +25,13 @@ def build_engine(name: str, settings: Settings, *, with_chaos: bool = False) -> 
         KeyError: unknown engine name.
     """
     engine = _build(name, settings)
-    chaos = getattr(settings.engines, name).chaos
-    if with_chaos and chaos.enabled:
-        return ChaosEngine(engine, chaos)
-    return engine
+    return with_faults(engine, settings) if with_chaos else engine
+
+
+def with_faults(engine: Engine, settings: Settings) -> Engine:
+    """``engine`` wrapped in fault injection when its chaos settings enable it, else ``engine`` itself."""
+    chaos = getattr(settings.engines, engine.name).chaos
+    return ChaosEngine(engine, chaos) if chaos.enabled else engine
 
 
 def _build(name: str, settings: Settings) -> Engine:

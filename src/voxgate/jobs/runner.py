@@ -2,12 +2,9 @@
 
 One asyncio task per active job. A job walks its chapters in order; each chapter's pending
 segments go to :meth:`Synthesizer.synthesize` at ``Priority.BATCH`` (interactive and API
-requests are scheduled first). Jobs use only capacity the others leave idle: a segment starts
-only while the engine's busy workers, job segments included, are fewer than its
-``jobs.capacity_share`` (rounded down, at least one; at most ``jobs.max_concurrent_segments``).
-A running segment cannot be pre-empted, so this keeps a worker free for the next interactive
-request rather than only queueing it first. Load is re-read when a request ends or a worker
-becomes ready, and at least every ``_RECHECK_S``. A segment's WAV answer is
+requests are scheduled first) and only start in capacity interactive and API work leave idle
+(see :mod:`voxgate.jobs.share`: within ``jobs.capacity_share``, after a grace period of quiet).
+A segment's WAV answer is
 written and fsynced to its file before its row is committed DONE, so after a crash (kill -9)
 the job resumes at its first unfinished segment with nothing lost, repeated or torn. When a
 chapter's segments are all done its file is rendered; after the last chapter, the book.
@@ -23,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn, ParamSpec, TypeVar
@@ -35,10 +31,9 @@ from voxgate.jobs.assemble import render, timeline
 from voxgate.jobs.files import WAV_HEADER_BYTES, JobFiles, atomic_writer, wav_samples
 from voxgate.jobs.models import JobRecord, JobState, SegmentDone, SegmentRecord, SegmentState
 from voxgate.jobs.progress import Waiting
-from voxgate.jobs.slots import Slots
+from voxgate.jobs.share import JobShare
 from voxgate.jobs.store import JobStore
 from voxgate.qos.events import EventBus
-from voxgate.qos.sla import RequestOutcome
 from voxgate.service import SynthesisRequest, Synthesizer
 from voxgate.settings import JobsSettings
 from voxgate.types import AudioFormat, Priority
@@ -49,9 +44,6 @@ log = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-_RECHECK_S = 0.25
-"""Longest a waiting job goes without looking at its engine's load (events normally wake it sooner)."""
 
 
 class SegmentGaveUp(Exception):  # noqa: N818 (an outcome, not a bug)
@@ -97,16 +89,13 @@ class JobRunner:
         self._clock = clock
         self._bus = bus if bus is not None else synth.bus
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._slots: dict[str, Slots] = {}
-        self._unsubscribe: Callable[[], None] | None = None
+        self.share = JobShare(synth, config, clock)
         self.waiting: dict[str, Waiting] = {}
 
     # ---- life cycle ----------------------------------------------------------------------------
     async def start(self) -> None:
         """Resume every job the database says is queued or running."""
-        if self._unsubscribe is None:  # a finished request or a new worker may free capacity for jobs
-            self._unsubscribe = self.synth.bus.subscribe(RequestOutcome, lambda _o: self._wake())
-            self.synth.backend.on_capacity(lambda _engine: self._wake())
+        self.share.attach()
         for job in await self._db(self.store.active):
             self.launch(job.id)
         if self._tasks:
@@ -114,9 +103,7 @@ class JobRunner:
 
     async def stop(self) -> None:
         """Stop working (jobs stay queued or running in the database, to resume on the next start)."""
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
+        self.share.detach()
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
@@ -228,23 +215,8 @@ class JobRunner:
         else:
             await self._db(self.store.set_chapter_ready, job.id, chapter)
 
-    def _slots_for(self, engine: str) -> Slots:
-        if engine not in self._slots:
-
-            def limit() -> int:
-                share = max(1, math.floor(self._config.capacity_share * self.synth.backend.capacity(engine)))
-                others = max(0, self.synth.scheduler.in_flight(engine) - slots.used)  # interactive, API
-                return min(self._config.max_concurrent_segments, share - others)
-
-            slots = self._slots[engine] = Slots(limit, recheck_s=_RECHECK_S)
-        return self._slots[engine]
-
-    def _wake(self) -> None:
-        for slots in self._slots.values():
-            slots.wake()
-
     async def _speak(self, job: JobRecord, pending: list[SegmentRecord], files: JobFiles) -> None:
-        slots = self._slots_for(job.engine)
+        slots = self.share.slots(job.engine)
         try:
             async with asyncio.TaskGroup() as group:
                 for segment in pending:

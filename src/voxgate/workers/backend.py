@@ -18,10 +18,16 @@ from voxgate.engines.registry import build_engines
 from voxgate.settings import Settings
 from voxgate.types import AudioChunk, SynthesisOptions, VoiceInfo
 from voxgate.workers.events import EventSink
-from voxgate.workers.messages import WorkerSpec
+from voxgate.workers.messages import Warmup, WorkerSpec
 from voxgate.workers.pool import PoolConfig, WorkerPool, WorkerSnapshot
 
-WARMUP = {"kokoro": ("Ready.", "jf_alpha"), "piper": ("Ready.", "joe"), "espeak": ("Ready.", "espeak-en-us")}
+WARMUPS: dict[str, tuple[Warmup, ...]] = {
+    # kokoro's Chinese front end (jieba's dictionary, pypinyin) costs ~1 s on its first sentence
+    "kokoro": (Warmup("Ready.", "jf_alpha", "en"), Warmup("准备好了，开始吧。", "jm_kumo", "zh")),
+    "piper": (Warmup("Ready.", "joe", "en"),),
+    "espeak": (Warmup("Ready.", "espeak-en-us", "en"),),
+}
+"""What each engine's workers speak before taking traffic: every language front end once."""
 
 
 class ExecutionBackend(Protocol):
@@ -89,9 +95,13 @@ class LocalBackend:
         self._pools: dict[str, WorkerPool] = {}
         for name in self._catalog:
             cfg = getattr(settings.engines, name)
-            text, voice = WARMUP[name]
-            spec = WorkerSpec(name, settings_json, text, voice)
-            config = PoolConfig(size=cfg.workers, soft_rss_mb=cfg.soft_rss_mb, hard_rss_mb=cfg.hard_rss_mb)
+            spec = WorkerSpec(name, settings_json, WARMUPS[name])
+            config = PoolConfig(
+                size=cfg.workers,
+                soft_rss_mb=cfg.soft_rss_mb,
+                hard_rss_mb=cfg.hard_rss_mb,
+                hang_after_s=cfg.hang_after_s,
+            )
             self._pools[name] = WorkerPool(spec, config, clock, on_event)
 
     @property

@@ -13,7 +13,7 @@ from multiprocessing.connection import Connection
 
 import numpy as np
 
-from voxgate.engines.registry import build_engine
+from voxgate.engines.registry import build_engine, with_faults
 from voxgate.errors import EngineError, EngineUnavailable, VoxgateError
 from voxgate.settings import Settings
 from voxgate.types import SynthesisOptions
@@ -32,12 +32,16 @@ def worker_main(conn: Connection, spec: WorkerSpec) -> None:
     settings = Settings.model_validate_json(spec.settings_json)
     try:
         started = time.perf_counter()
-        engine = build_engine(spec.engine, settings, with_chaos=True)
+        spare_warmup = getattr(settings.engines, spec.engine).chaos.spare_warmup
+        engine = build_engine(spec.engine, settings, with_chaos=not spare_warmup)
         engine.load()
         loaded = time.perf_counter()
-        for _ in engine.synthesize(spec.warmup_text, spec.warmup_voice, SynthesisOptions()):
-            pass
+        for warmup in spec.warmups:
+            for _ in engine.synthesize(warmup.text, warmup.voice, SynthesisOptions(language=warmup.language)):
+                pass
         warm = time.perf_counter()
+        if spare_warmup:  # injected faults start with the first real job
+            engine = with_faults(engine, settings)
     except VoxgateError as exc:
         conn.send(LoadFailed(exc))
         return

@@ -11,7 +11,7 @@ class ExitReason(StrEnum):
     """Why a worker process went away."""
 
     CRASHED = "crashed"  # died on its own (segfault, OOM killer, SIGKILL from outside)
-    DEADLINE = "deadline"  # killed by the pool: overran a job's deadline
+    DEADLINE = "deadline"  # killed by the pool: still running hang_after_s past a job's deadline
     MEMORY_HARD = "memory_hard"  # killed by the watchdog above the hard RSS limit
     RECYCLED = "recycled"  # stopped after a job above the soft RSS limit
     LOAD_FAILED = "load_failed"  # could not load its engine

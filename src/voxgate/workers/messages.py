@@ -14,14 +14,22 @@ class WorkerSpec:
     Attributes:
         engine: engine name (``kokoro``, ``piper``, ``espeak``).
         settings_json: the gateway's settings, serialised (rebuilt without reading the environment).
-        warmup_text: spoken once after loading, before the worker takes traffic.
-        warmup_voice: voice for the warm-up sentence.
+        warmups: spoken once each after loading, before the worker takes traffic; one per
+            language front end the engine has, so no first real request pays for loading one.
     """
 
     engine: str
     settings_json: str
-    warmup_text: str
-    warmup_voice: str
+    warmups: tuple[Warmup, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Warmup:
+    """A sentence a worker speaks before taking traffic."""
+
+    text: str
+    voice: str
+    language: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

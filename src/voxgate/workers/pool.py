@@ -42,6 +42,8 @@ class PoolConfig:
         stable_after_s: a worker that lived this long after becoming ready resets the crash backoff.
         backoff_base_s: restart delay after the second quick death in a row (doubles each time).
         backoff_max_s: longest restart delay.
+        hang_after_s: a job still running this long after its deadline is a hang; its worker is
+            killed (0: kill at the deadline).
     """
 
     size: int = 2
@@ -51,6 +53,7 @@ class PoolConfig:
     stable_after_s: float = 10.0
     backoff_base_s: float = 0.5
     backoff_max_s: float = 30.0
+    hang_after_s: float = 5.0
 
 
 @dataclass(slots=True)
@@ -175,9 +178,11 @@ class WorkerPool:
     async def run(self, text: str, voice: str, opts: SynthesisOptions, deadline: float) -> list[AudioChunk]:
         """Synthesise ``text`` in an idle worker before the monotonic ``deadline``.
 
-        If the worker overruns the deadline it is SIGKILLed at once and replaced in the
-        background. If the caller is cancelled, the job finishes in its worker (its result is
-        dropped), so a cancelled hedge does not cost a restart.
+        At the deadline the caller gets ``EngineTimeout`` (so it can fall back); the job goes on in
+        its worker, whose answer is dropped, and only if it is still running ``hang_after_s`` later
+        is the worker taken as hung, SIGKILLed and replaced in the background. A slow sentence thus
+        costs one worker for a moment, not an engine reload (seconds for kokoro). Likewise if the
+        caller is cancelled (a lost hedge), the job finishes in its worker.
 
         Raises:
             EngineTimeout: no worker was free, or the job overran, before the deadline.
@@ -201,8 +206,20 @@ class WorkerPool:
         try:
             return await asyncio.wait_for(asyncio.shield(pending.future), remaining)
         except TimeoutError:
-            worker.kill(ExitReason.DEADLINE)
+            self._background(self._kill_if_hung(worker, pending.future))
             raise EngineTimeout(self.engine, remaining) from None
+
+    async def _kill_if_hung(self, worker: WorkerProcess, outcome: asyncio.Future[list[AudioChunk]]) -> None:
+        """Kill ``worker`` if the job behind ``outcome`` is still running after the hang grace."""
+        await asyncio.wait([outcome], timeout=self._config.hang_after_s)  # never cancels it
+        if not outcome.done():
+            log.warning(
+                "%s worker %s overran a deadline by %.1f s; killing it",
+                self.engine,
+                worker.pid,
+                self._config.hang_after_s,
+            )
+            worker.kill(ExitReason.DEADLINE)
 
     def _release_unused(self, worker: WorkerProcess) -> None:
         if worker.state is WorkerState.BUSY:

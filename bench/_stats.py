@@ -1,0 +1,93 @@
+"""Uncertainty of the quality bench's error rates: a bootstrap over corpus sentences.
+
+A corpus error rate is a ratio of sums (edits over reference units), so the sentences, not the
+words, are the independent units: one badly read sentence contributes a burst of errors. The
+interval therefore resamples sentence indices with replacement and keeps every reading of a
+resampled sentence (all trials, all voices) together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from _metrics import ErrorRate
+
+RESAMPLES = 2000
+LEVEL = 0.95
+SEED = 0
+"""Defaults of :func:`bootstrap_interval`; the fixed seed makes a report reproducible."""
+
+
+@dataclass(frozen=True, slots=True)
+class SentenceError:
+    """The edit errors of one reading of one corpus sentence.
+
+    Attributes:
+        index: the sentence's position in its corpus; readings with the same index are of the
+            same sentence (another trial or another voice).
+        error: errors and reference length of this reading.
+    """
+
+    index: int
+    error: ErrorRate
+
+
+@dataclass(frozen=True, slots=True)
+class Interval:
+    """A confidence interval of an error rate, as fractions (0.1 is 10 %)."""
+
+    low: float
+    high: float
+
+
+def bootstrap_interval(
+    readings: Iterable[SentenceError],
+    *,
+    level: float = LEVEL,
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
+) -> Interval | None:
+    """Percentile-bootstrap confidence interval of the pooled error rate, resampling sentences.
+
+    The readings are first summed per sentence index; each resample draws as many sentence
+    indices as there are distinct sentences, with replacement, and takes the ratio of the drawn
+    sentences' summed errors to their summed reference lengths.
+
+    Args:
+        readings: per-sentence errors, any number per sentence index.
+        level: coverage of the interval, in (0, 1).
+        resamples: number of bootstrap resamples.
+        seed: seed of the random generator.
+
+    Returns:
+        The interval, or ``None`` when there are no readings or no reference units.
+
+    Raises:
+        ValueError: if ``level`` is not in (0, 1) or ``resamples`` is below 1.
+    """
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    if resamples < 1:
+        raise ValueError(f"resamples must be at least 1, got {resamples}")
+    per_sentence: dict[int, list[int]] = {}
+    for reading in readings:
+        sums = per_sentence.setdefault(reading.index, [0, 0])
+        sums[0] += reading.error.errors
+        sums[1] += reading.error.reference_length
+    if not per_sentence:
+        return None
+    totals = np.array(list(per_sentence.values()), dtype=np.int64)
+    errors, lengths = totals[:, 0], totals[:, 1]
+    if lengths.sum() == 0:
+        return None
+    rng = np.random.default_rng(seed)
+    drawn = rng.integers(0, len(totals), size=(resamples, len(totals)))
+    drawn_lengths = lengths[drawn].sum(axis=1)
+    # a resample of only empty references has no rate; every real corpus sentence has units
+    rates = errors[drawn].sum(axis=1)[drawn_lengths > 0] / drawn_lengths[drawn_lengths > 0]
+    tail = 100.0 * (1.0 - level) / 2.0
+    low, high = np.percentile(rates, [tail, 100.0 - tail])
+    return Interval(float(low), float(high))
