@@ -30,7 +30,7 @@ from voxgate.qos.scheduler import PriorityScheduler
 from voxgate.qos.sla import OutcomeStatus, RequestOutcome, SlaTracker
 from voxgate.settings import DeadlineSettings
 from voxgate.text import PreparedText, prepare
-from voxgate.text.streaming import quick_start
+from voxgate.text.streaming import default_limit, min_limit, quick_start
 from voxgate.types import AudioFormat, Priority, SynthesisOptions, VoiceInfo
 from voxgate.voices import VoiceCatalog
 from voxgate.workers.backend import ExecutionBackend
@@ -38,6 +38,8 @@ from voxgate.workers.backend import ExecutionBackend
 MIN_SPEED, MAX_SPEED = 0.25, 4.0
 DEFAULT_PLAN_CACHE_SIZE = 1024
 """Requests whose prepared text and cache key are remembered (see ``Synthesizer.plans_reused``)."""
+DEFAULT_FIRST_AUDIO_S = 1.0
+"""Streaming: the first segment is cut so the primary's P95 estimate for it fits in this."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +167,7 @@ class Synthesizer:
         max_chars: int,
         max_segment_chars: int,
         plan_cache_size: int = DEFAULT_PLAN_CACHE_SIZE,
+        first_audio_s: float = DEFAULT_FIRST_AUDIO_S,
     ) -> None:
         self.backend = backend
         self.catalog = catalog
@@ -182,6 +185,7 @@ class Synthesizer:
         self._max_segment_chars = max_segment_chars
         self._resolved: OrderedDict[_RequestFields, _Resolved] = OrderedDict()
         self._resolved_max = plan_cache_size
+        self._first_audio_s = first_audio_s
         self.texts_prepared = 0
         self.plans_reused = 0
 
@@ -275,7 +279,7 @@ class Synthesizer:
         if hit is not None:  # a finished answer is already here: send it as one piece
             cached = self._from_cache(request, plan, hit)
             return cached.meta, _once(cached.audio)
-        plan = replace(plan, prepared=quick_start(plan.prepared))
+        plan = replace(plan, prepared=quick_start(plan.prepared, self._first_segment_chars(plan)))
         await self._admit(request, plan)
         segments = plan.prepared.segments
         tasks = [asyncio.ensure_future(self._route_segment(request, plan, i)) for i in range(len(segments))]
@@ -321,6 +325,25 @@ class Synthesizer:
             self._record(request, plan, status, engine, reason)
 
     # ---- steps ---------------------------------------------------------------------------------
+    def _first_segment_chars(self, plan: _Plan) -> int:
+        """The longest first segment the primary engine speaks within the first-audio budget (P95).
+
+        Searches lengths from the language's default limit down to its minimum; the estimate is
+        the router's (learned per engine and language, a prior until then).
+        """
+        language = plan.prepared.segments[0].language
+        engine = self.chains.chain(plan.voice, language)[0].engine
+        low, high = min_limit(language), default_limit(language)
+        if self.router.estimate(engine, high, language) <= self._first_audio_s:
+            return high
+        while low < high:  # the largest n in [low, high) whose estimate fits (low if none does)
+            mid = (low + high + 1) // 2
+            if self.router.estimate(engine, mid, language) <= self._first_audio_s:
+                low = mid
+            else:
+                high = mid - 1
+        return low
+
     def _plan(self, request: SynthesisRequest) -> _Plan:
         arrived = self._clock.monotonic()
         if not MIN_SPEED <= request.speed <= MAX_SPEED:

@@ -168,6 +168,9 @@ class QosSettings(BaseModel):
     """Engines tried after the voice's own, per language (``*`` = any other); espeak must end each."""
     estimate_quantile: float = Field(default=0.95, gt=0, lt=1)
     """Service-time quantile the router compares with the remaining deadline."""
+    first_audio_s: float = Field(default=1.0, gt=0)
+    """Streaming: a long first sentence is cut (clause, else word boundary) so that the primary
+    engine's P95 estimate for the first piece fits in this many seconds."""
     hedge_after: float | None = Field(default=None, gt=0, lt=1)
     """Start the next engine too once an engine has used this share of its budget (None: no hedging)."""
 

@@ -155,4 +155,5 @@ def build_synthesizer(
         deadlines=settings.qos.deadlines,
         max_chars=settings.text.max_chars,
         max_segment_chars=settings.text.max_segment_chars,
+        first_audio_s=settings.qos.first_audio_s,
     )

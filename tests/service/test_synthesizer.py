@@ -210,6 +210,25 @@ def test_stream_sends_a_cached_answer_in_one_piece(data_dir: Path) -> None:
     _serve(_settings(data_dir), body)
 
 
+@pytest.mark.parametrize(("first_audio_s", "first_words"), [(60.0, 8), (0.001, 3)])
+def test_stream_cuts_the_first_sentence_to_the_first_audio_budget(
+    data_dir: Path, first_audio_s: float, first_words: int
+) -> None:
+    """A first sentence the primary speaks within the budget streams whole; else it is cut between words."""
+
+    async def body(synth: Synthesizer) -> None:
+        request = SynthesisRequest(EN, voice="joe", format=AudioFormat.PCM, use_cache=False)
+        meta, pieces = await synth.stream(request)
+        first = await anext(pieces)
+        rest = b"".join([p async for p in pieces])
+        assert meta.engine == "piper"
+        words_per_second = 8 / ((len(first) + len(rest)) / 2 / 22050)
+        first_seconds = len(first) / 2 / 22050
+        assert abs(first_seconds * words_per_second - first_words) < 1.5, (first_seconds, words_per_second)
+
+    _serve(_settings(data_dir, first_audio_s=first_audio_s), body)
+
+
 def test_job_segments_skip_rate_limits_and_the_cache(data_dir: Path) -> None:
     """Requests marked as job segments are neither rate limited nor cached; normal ones are both."""
 
