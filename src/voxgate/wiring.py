@@ -7,6 +7,7 @@ import logging
 from voxgate.audio.cache import cache_from_url
 from voxgate.chains import ChainBuilder
 from voxgate.clock import Clock, SystemClock
+from voxgate.planning import Planner
 from voxgate.qos.admission import Admission, AdmissionConfig
 from voxgate.qos.breaker import BreakerConfig, BreakerRegistry, BreakerTransition
 from voxgate.qos.estimator import LatencyEstimator, LatencyPrior
@@ -152,8 +153,15 @@ def build_synthesizer(
         breakers=breakers,
         bus=bus,
         clock=clock,
-        deadlines=settings.qos.deadlines,
-        max_chars=settings.text.max_chars,
-        max_segment_chars=settings.text.max_segment_chars,
-        first_audio_s=settings.qos.first_audio_s,
+        planner=Planner(
+            backend=backend,
+            catalog=catalog,
+            chains=chains,
+            router=router,
+            clock=clock,
+            deadlines=settings.qos.deadlines,
+            max_chars=settings.text.max_chars,
+            max_segment_chars=settings.text.max_segment_chars,
+            first_audio_s=settings.qos.first_audio_s,
+        ),
     )

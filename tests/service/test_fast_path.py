@@ -11,6 +11,7 @@ import pytest
 from voxgate.audio.decode import decode
 from voxgate.clock import SystemClock
 from voxgate.errors import TextTooLong
+from voxgate.planning import Planner
 from voxgate.service import SynthesisRequest, Synthesizer
 from voxgate.settings import Settings
 from voxgate.types import AudioFormat
@@ -44,10 +45,17 @@ def _with_plan_cache(synth: Synthesizer, settings: Settings, size: int) -> Synth
         breakers=synth.breakers,
         bus=synth.bus,
         clock=SystemClock(),
-        deadlines=settings.qos.deadlines,
-        max_chars=settings.text.max_chars,
-        max_segment_chars=settings.text.max_segment_chars,
-        plan_cache_size=size,
+        planner=Planner(
+            backend=synth.backend,
+            catalog=synth.catalog,
+            chains=synth.chains,
+            router=synth.router,
+            clock=SystemClock(),
+            deadlines=settings.qos.deadlines,
+            max_chars=settings.text.max_chars,
+            max_segment_chars=settings.text.max_segment_chars,
+            plan_cache_size=size,
+        ),
     )
 
 
@@ -64,7 +72,7 @@ def _serve(settings: Settings, body: Callable[[Synthesizer], Awaitable[None]]) -
 
 
 def _counts(synth: Synthesizer) -> tuple[int, int]:
-    return synth.texts_prepared, synth.plans_reused
+    return synth.planner.texts_prepared, synth.planner.plans_reused
 
 
 def test_repeat_reuses_the_plan_and_any_changed_field_prepares_again(data_dir: Path) -> None:

@@ -1,0 +1,215 @@
+"""Planning a request: text front end, voice, output rate, cache key, deadline, first segment.
+
+A plan is a pure function of the request fields and the configuration, apart from the deadline
+(arrival time) and the primary engine's model version (reported by its workers). Preparations are
+remembered per distinct request, so a repeat (the usual audio-cache hit) skips the text front end.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from voxgate.audio.cache import cache_key
+from voxgate.audio.formats import format_spec
+from voxgate.chains import ChainBuilder
+from voxgate.clock import Clock
+from voxgate.errors import InvalidOption
+from voxgate.qos.router import Router
+from voxgate.requests import SynthesisRequest
+from voxgate.settings import DeadlineSettings
+from voxgate.text import PreparedText, prepare
+from voxgate.text.streaming import default_limit, min_limit
+from voxgate.types import AudioFormat, Priority, SynthesisOptions, VoiceInfo
+from voxgate.voices import VoiceCatalog
+from voxgate.workers.backend import ExecutionBackend
+
+__all__ = ["DEFAULT_FIRST_AUDIO_S", "DEFAULT_PLAN_CACHE_SIZE", "MAX_SPEED", "MIN_SPEED", "Plan", "Planner"]
+
+MIN_SPEED, MAX_SPEED = 0.25, 4.0
+DEFAULT_PLAN_CACHE_SIZE = 1024
+"""Requests whose prepared text and cache key are remembered (see ``Planner.plans_reused``)."""
+DEFAULT_FIRST_AUDIO_S = 1.0
+"""Streaming: the first segment is cut so the primary's P95 estimate for it fits in this."""
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """How one request will be answered.
+
+    Attributes:
+        prepared: normalised text and its segments.
+        voice: the voice that speaks.
+        opts: engine options (speed).
+        out_rate: output sample rate.
+        key: audio cache key.
+        deadline: monotonic time by which the answer is due.
+        arrived: monotonic arrival time.
+    """
+
+    prepared: PreparedText
+    voice: VoiceInfo
+    opts: SynthesisOptions
+    out_rate: int
+    key: str
+    deadline: float
+    arrived: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Resolved:
+    """What a request's text, voice, speed, format and rate resolve to: the same for every repeat."""
+
+    prepared: PreparedText
+    voice: VoiceInfo
+    out_rate: int
+    key: str
+    primary: str  # first engine of the chain; its model version is part of ``key``
+    model_version: str
+
+
+_RequestFields = tuple[str, str | None, float, AudioFormat, int | None]
+
+
+class Planner:
+    """Turns requests into plans.
+
+    Args:
+        backend: reports each engine's model version (part of the cache key).
+        catalog: every voice.
+        chains: fallback chains per voice and language.
+        router: service-time estimates (for the streaming first segment).
+        clock: monotonic time.
+        deadlines: default deadlines.
+        max_chars: per-request text limit.
+        max_segment_chars: longest segment sent to an engine.
+        plan_cache_size: how many distinct requests keep their preparation.
+        first_audio_s: streaming first-audio budget.
+
+    Attributes:
+        texts_prepared: requests whose text went through the front end (``prepare``).
+        plans_reused: requests answered with a remembered preparation instead.
+    """
+
+    def __init__(
+        self,
+        *,
+        backend: ExecutionBackend,
+        catalog: VoiceCatalog,
+        chains: ChainBuilder,
+        router: Router,
+        clock: Clock,
+        deadlines: DeadlineSettings,
+        max_chars: int,
+        max_segment_chars: int,
+        plan_cache_size: int = DEFAULT_PLAN_CACHE_SIZE,
+        first_audio_s: float = DEFAULT_FIRST_AUDIO_S,
+    ) -> None:
+        self.backend = backend
+        self.catalog = catalog
+        self.chains = chains
+        self.router = router
+        self._clock = clock
+        self._deadlines = deadlines
+        self._max_chars = max_chars
+        self._max_segment_chars = max_segment_chars
+        self._resolved: OrderedDict[_RequestFields, _Resolved] = OrderedDict()
+        self._resolved_max = plan_cache_size
+        self._first_audio_s = first_audio_s
+        self.texts_prepared = 0
+        self.plans_reused = 0
+
+    def plan(self, request: SynthesisRequest) -> Plan:
+        """Plan ``request`` (its deadline counts from now).
+
+        Raises:
+            InvalidInput: bad text, voice, format, speed, sample rate or deadline.
+        """
+        arrived = self._clock.monotonic()
+        if not MIN_SPEED <= request.speed <= MAX_SPEED:
+            raise InvalidOption("speed", f"speed must be between {MIN_SPEED} and {MAX_SPEED}")
+        resolved = self._resolve(request)
+        deadline_s = (
+            request.deadline_s
+            if request.deadline_s is not None
+            else self._default_deadline(request, resolved.prepared)
+        )
+        if deadline_s <= 0:
+            raise InvalidOption("deadline_ms", "deadline must be positive")
+        opts = SynthesisOptions(speed=request.speed)
+        r = resolved
+        return Plan(r.prepared, r.voice, opts, r.out_rate, r.key, arrived + deadline_s, arrived)
+
+    def _resolve(self, request: SynthesisRequest) -> _Resolved:
+        """Prepare the text, pick the voice and rate, compute the cache key; remembered for repeats.
+
+        The preparation is a pure function of the request fields and the configuration; only the
+        primary engine's model version (reported by its workers) can change, so it is checked on
+        reuse. Requests that bypass the cache (job segments) are not remembered.
+        """
+        fields: _RequestFields = (
+            request.text,
+            request.voice,
+            request.speed,
+            request.format,
+            request.sample_rate,
+        )
+        if request.use_cache:
+            known = self._resolved.get(fields)
+            if known is not None and self.backend.model_version(known.primary) == known.model_version:
+                self._resolved.move_to_end(fields)
+                self.plans_reused += 1
+                return known
+        prepared = prepare(request.text, max_chars=self._max_chars, max_segment_chars=self._max_segment_chars)
+        self.texts_prepared += 1
+        voice = (
+            self.catalog.get(request.voice) if request.voice else self.catalog.default_for(prepared.language)
+        )
+        spec = format_spec(request.format)
+        out_rate = spec.choose_rate(voice.sample_rate, request.sample_rate)
+        chain = self.chains.chain(voice, prepared.language)
+        model_version = self.backend.model_version(chain[0].engine)
+        key = cache_key(
+            normalized_text=prepared.text,
+            voice=voice.id,
+            speed=request.speed,
+            fmt=request.format.value,
+            sample_rate=out_rate,
+            engine=">".join(s.engine for s in chain),
+            model_version=model_version,
+        )
+        resolved = _Resolved(prepared, voice, out_rate, key, chain[0].engine, model_version)
+        if request.use_cache and self._resolved_max > 0:
+            self._resolved[fields] = resolved
+            self._resolved.move_to_end(fields)
+            while len(self._resolved) > self._resolved_max:
+                self._resolved.popitem(last=False)
+        return resolved
+
+    def _default_deadline(self, request: SynthesisRequest, prepared: PreparedText) -> float:
+        base = {
+            Priority.INTERACTIVE: self._deadlines.interactive_s,
+            Priority.API: self._deadlines.api_s,
+            Priority.BATCH: self._deadlines.batch_s,
+        }[request.priority]
+        extra = max(0, len(prepared.text) - self._deadlines.per_char_after) * self._deadlines.per_char_s
+        return base + extra
+
+    def first_segment_chars(self, plan: Plan) -> int:
+        """The longest first segment the primary engine speaks within the first-audio budget (P95).
+
+        Searches lengths from the language's default limit down to its minimum; the estimate is
+        the router's (learned per engine and language, a prior until then).
+        """
+        language = plan.prepared.segments[0].language
+        engine = self.chains.chain(plan.voice, language)[0].engine
+        low, high = min_limit(language), default_limit(language)
+        if self.router.estimate(engine, high, language) <= self._first_audio_s:
+            return high
+        while low < high:  # the largest n in [low, high) whose estimate fits (low if none does)
+            mid = (low + high + 1) // 2
+            if self.router.estimate(engine, mid, language) <= self._first_audio_s:
+                low = mid
+            else:
+                high = mid - 1
+        return low

@@ -1,0 +1,63 @@
+"""What a client asks the Synthesizer for, and what it gets back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from voxgate.types import AudioFormat, Priority
+
+__all__ = ["SynthesisMeta", "SynthesisRequest", "SynthesisResult"]
+
+
+@dataclass(frozen=True, slots=True)
+class SynthesisRequest:
+    """What a client asks for.
+
+    Attributes:
+        text: raw text (cleaned and normalised here).
+        voice: voice id; ``None`` picks the default voice of the text's language.
+        speed: speaking rate, 1.0 = natural.
+        format: output format.
+        sample_rate: output rate; ``None`` = the format's default for the voice.
+        priority: scheduling class.
+        deadline_s: seconds from arrival; ``None`` = the default for the priority and length.
+        client_id: API key or remote address, for rate limits and quotas.
+        rate_limited: count against the client's request-rate limits (the job runner's segments
+            do not: a job is paced by engine capacity and the character quota).
+        use_cache: look up and store the answer in the audio cache (a book's segments would
+            only push interactive answers out of it).
+    """
+
+    text: str
+    voice: str | None = None
+    speed: float = 1.0
+    format: AudioFormat = AudioFormat.WAV
+    sample_rate: int | None = None
+    priority: Priority = Priority.API
+    deadline_s: float | None = None
+    client_id: str = "local"
+    rate_limited: bool = True
+    use_cache: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class SynthesisMeta:
+    """How a request was answered (for response headers, logs and the web UI)."""
+
+    voice: str
+    engine: str
+    degraded: bool
+    fallback_reason: str | None
+    cache_hit: bool
+    media_type: str
+    sample_rate: int
+
+
+@dataclass(frozen=True, slots=True)
+class SynthesisResult:
+    """A finished answer."""
+
+    audio: bytes
+    meta: SynthesisMeta
+    duration_s: float
+    latency_s: float
