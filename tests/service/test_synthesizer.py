@@ -23,12 +23,15 @@ from voxgate.wiring import build_synthesizer
 EN = "The birch canoe slid on the smooth planks."
 
 
-def _settings(data_dir: Path, *, piper_chaos: dict[str, Any] | None = None, **qos: Any) -> Settings:
+def _settings(
+    data_dir: Path, *, piper_chaos: dict[str, Any] | None = None, piper_workers: int = 2, **qos: Any
+) -> Settings:
+    chaos = {"enabled": bool(piper_chaos), **(piper_chaos or {})}
     return Settings.load(
         data_dir=data_dir,
         engines={
             "kokoro": {"enabled": False},
-            "piper": {"workers": 2, "chaos": {"enabled": bool(piper_chaos), **(piper_chaos or {})}},
+            "piper": {"workers": piper_workers, "chaos": chaos},
             "espeak": {"workers": 2},
         },
         qos=qos,
@@ -227,6 +230,24 @@ def test_stream_cuts_the_first_sentence_to_the_first_audio_budget(
         assert abs(first_seconds * words_per_second - first_words) < 1.5, (first_seconds, words_per_second)
 
     _serve(_settings(data_dir, first_audio_s=first_audio_s), body)
+
+
+def test_stream_keeps_only_two_segments_in_synthesis_ahead_of_what_it_sent(data_dir: Path) -> None:
+    """A six-sentence stream never has more than two segments queued or running beyond those sent."""
+    text = " ".join(f"Sentence number {n} is spoken by the only piper worker." for n in range(6))
+
+    async def body(synth: Synthesizer) -> None:
+        request = SynthesisRequest(text, voice="joe", format=AudioFormat.PCM, use_cache=False)
+        _meta, pieces = await synth.stream(request)
+        ahead = []
+        sent = 0
+        async for piece in pieces:
+            sent += 1 if piece else 0
+            ahead.append(synth.scheduler.in_flight("piper") + synth.scheduler.queued("piper", Priority.API))
+        assert sent == 6
+        assert max(ahead) == 2
+
+    _serve(_settings(data_dir, piper_workers=1), body)
 
 
 def test_job_segments_skip_rate_limits_and_the_cache(data_dir: Path) -> None:
