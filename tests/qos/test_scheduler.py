@@ -168,6 +168,34 @@ def test_notify_capacity_dispatches_after_growth_and_shrink_waits_for_releases()
     run(scenario)
 
 
+def test_waiters_with_a_fallback_leave_when_the_engine_loses_its_last_worker() -> None:
+    """At capacity 0, leave_if_down waiters get QueueTimeout at once; the others wait for a restart."""
+
+    async def scenario() -> None:
+        caps = {"e": 1}
+        sched = PriorityScheduler(FakeClock(), caps.__getitem__)
+        harness = Harness(sched)
+        harness.start("running")
+        await settle()
+        leaver = harness.start("leaver", leave_if_down=True, give_up_at=1e9)
+        stayer = harness.start("stayer", give_up_at=1e9)
+        await settle()
+        sched.notify_capacity("e")  # a change that leaves capacity: nobody leaves
+        await settle()
+        assert not leaver.done()
+        caps["e"] = 0  # the last worker died
+        sched.notify_capacity("e")
+        await settle()
+        with pytest.raises(QueueTimeout):
+            await leaver
+        assert not stayer.done()
+        caps["e"] = 1  # restarted
+        await harness.release("running")
+        assert harness.holding == {"stayer"}
+
+    run(scenario)
+
+
 def test_expire_fails_overdue_waiters_with_queue_timeout() -> None:
     """expire() wakes waiters past give_up_at with QueueTimeout; they are never dispatched."""
 

@@ -92,18 +92,21 @@ def test_engine_errors_arrive_typed_and_worker_survives(data_dir: Path) -> None:
 
 
 def test_killed_idle_worker_is_detected_and_replaced(data_dir: Path) -> None:
-    """A worker SIGKILLed from outside is seen within a second and the pool is full again soon."""
+    """A worker SIGKILLed from outside is seen within a second (capacity listeners hear it) and replaced."""
     events: list[WorkerEvent] = []
 
     async def body() -> None:
         pool = _pool(data_dir, events)
         await pool.start()
         await _until(lambda: pool.ready_count == 2, 20)
+        capacities: list[int] = []
+        pool.add_capacity_listener(lambda _engine: capacities.append(pool.ready_count))
         victim = pool.snapshot()[0].pid
         assert victim is not None
         os.kill(victim, signal.SIGKILL)
         detected = await _until(lambda: bool(_exits(events)), 1.0)
         assert detected < 1.0
+        assert capacities[0] == 1
         await _until(lambda: pool.ready_count == 2, 5.0)
         assert pool.restarts == 1
         await pool.stop()

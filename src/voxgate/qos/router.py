@@ -297,7 +297,12 @@ class Router:
         give_up_at = deadline if is_last else deadline - estimate
         try:
             async with self._scheduler.slot(
-                step.engine, priority=priority, deadline=deadline, give_up_at=give_up_at, chars=chars
+                step.engine,
+                priority=priority,
+                deadline=deadline,
+                give_up_at=give_up_at,
+                chars=chars,
+                leave_if_down=not is_last and priority is not Priority.BATCH,  # jobs wait for their primary
             ) as lease:
                 started = self._clock.monotonic()
                 try:

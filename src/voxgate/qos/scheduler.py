@@ -3,7 +3,8 @@
 Dispatch order per engine: priority class (``INTERACTIVE`` > ``API`` > ``BATCH``), then
 earliest deadline first, then arrival order. At most ``capacity(engine)`` leases are in
 flight per engine; capacity is read on every dispatch, so a pool that loses a worker
-simply grants fewer slots, and ``notify_capacity`` dispatches waiters when it grows.
+simply grants fewer slots, and ``notify_capacity`` dispatches waiters when it grows (and lets
+waiters with a fallback leave when it drops to zero).
 
 A waiter may carry ``give_up_at``: once that moment has passed (on the injected clock) it
 is never dispatched and gets ``QueueTimeout`` instead. Expiry is checked lazily at
@@ -103,6 +104,7 @@ class _Waiter:
     seq: int
     enqueued_at: float
     future: asyncio.Future[bool]
+    leave_if_down: bool = False
     state: _State = _State.QUEUED
     timer: asyncio.TimerHandle | None = None
 
@@ -176,6 +178,7 @@ class PriorityScheduler:
         deadline: float,
         give_up_at: float | None = None,
         chars: int = 0,
+        leave_if_down: bool = False,
     ) -> AsyncIterator[Lease]:
         """Wait for a slot of ``engine``, hold it for the ``async with`` body, then free it.
 
@@ -186,12 +189,16 @@ class PriorityScheduler:
             give_up_at: absolute monotonic time after which the waiter must not be
                 dispatched; ``None`` waits indefinitely.
             chars: characters of text the slot will synthesise (for ``queued_work``).
+            leave_if_down: give up at once (``QueueTimeout``) if the engine loses its last
+                worker while this waits, rather than wait out a restart (for a caller that has
+                a fallback).
 
         Yields:
             The granted ``Lease``.
 
         Raises:
-            QueueTimeout: ``give_up_at`` passed while queued.
+            QueueTimeout: ``give_up_at`` passed while queued, or the engine went down (see
+                ``leave_if_down``).
         """
         queue = self._queues.setdefault(engine, _EngineQueue())
         now = self._clock.monotonic()
@@ -205,6 +212,7 @@ class PriorityScheduler:
             seq=next(self._seq),
             enqueued_at=now,
             future=asyncio.get_running_loop().create_future(),
+            leave_if_down=leave_if_down,
         )
         queue.live[waiter.seq] = waiter
         queue.push(waiter)
@@ -230,11 +238,20 @@ class PriorityScheduler:
             self._release(engine)
 
     def notify_capacity(self, engine: str) -> None:
-        """Dispatch waiters of ``engine`` after its capacity grew (a worker became ready).
+        """React to a change in ``engine``'s capacity (a worker became ready, or died).
+
+        Waiters get the slots it gained. If it has none left (every worker dead or still
+        loading), waiters that asked to (``leave_if_down``) give up at once, to fall back now
+        rather than wait out a restart (seconds for kokoro).
 
         Args:
             engine: engine name.
         """
+        queue = self._queues.get(engine)
+        if queue is not None and self._capacity(engine) == 0:
+            for waiter in list(queue.live.values()):
+                if waiter.leave_if_down:
+                    self._expire(queue, waiter)
         self._dispatch(engine)
 
     def expire(self) -> int:

@@ -62,7 +62,7 @@ class ExecutionBackend(Protocol):
         ...
 
     def on_capacity(self, listener: Callable[[str], None]) -> None:
-        """Call ``listener(engine)`` when an engine gains capacity."""
+        """Call ``listener(engine)`` when an engine's capacity changes (a worker ready or dead)."""
         ...
 
     async def run(
@@ -143,7 +143,7 @@ class LocalBackend:
         return pool.ready_count if pool is not None else 0
 
     def on_capacity(self, listener: Callable[[str], None]) -> None:
-        """Subscribe to 'a worker became ready'."""
+        """Subscribe to 'a worker became ready' and 'a worker died'."""
         for pool in self._pools.values():
             pool.add_capacity_listener(listener)
 

@@ -123,7 +123,7 @@ class WorkerPool:
         ]
 
     def add_capacity_listener(self, listener: Callable[[str], None]) -> None:
-        """Call ``listener(engine)`` whenever a worker becomes ready to take a job."""
+        """Call ``listener(engine)`` whenever a worker becomes ready to take a job, or a ready one dies."""
         self._capacity_listeners.append(listener)
 
     # ---- life cycle ----------------------------------------------------------------------------
@@ -285,6 +285,8 @@ class WorkerPool:
         if worker.state is not WorkerState.DEAD:
             worker.move(WorkerState.DEAD)
         self._workers.pop(worker.worker_id, None)
+        for listener in self._capacity_listeners:
+            listener(self.engine)
         for job_id, (owner, pending) in list(self._pending.items()):
             if owner is worker:
                 del self._pending[job_id]
