@@ -16,23 +16,8 @@ from dataclasses import dataclass
 
 import httpx
 
-SENTENCES = (
-    "The birch canoe slid on the smooth planks.",
-    "Glue the sheet to the dark blue background.",
-    "It's easy to tell the depth of a well.",
-    "These days a chicken leg is a rare dish.",
-    "Rice is often served in round bowls.",
-    "The juice of lemons makes fine punch.",
-    "The box was thrown beside the parked truck.",
-    "The hogs were fed chopped corn and garbage.",
-    "Four hours of steady work faced us.",
-    "A large size in stockings is hard to sell.",
-    "The boy was there when the sun rose.",
-    "A rod is used to catch pink salmon.",
-    "The source of the huge river is the clear spring.",
-    "Kick the ball straight and follow through.",
-    "Help the woman get back to her feet.",
-)
+from voxgate.testing import HARVARD_SENTENCES
+
 PRIORITIES = ("interactive", "api", "batch")
 MAX_REQUESTS = 50_000
 """Most requests one schedule may hold, whatever rate and duration ask for."""
@@ -126,7 +111,7 @@ def make_text(rng: random.Random, serial: int, min_chars: int, max_chars: int) -
     target = rng.randint(min_chars, max_chars)
     text = f"Item {serial}."
     while len(text) < target:
-        text = f"{text} {rng.choice(SENTENCES)}"
+        text = f"{text} {rng.choice(HARVARD_SENTENCES)}"
     if len(text) > target:
         text = text[:target].rsplit(" ", 1)[0].rstrip(",.") + "."
     return text

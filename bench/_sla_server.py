@@ -14,7 +14,6 @@ import contextlib
 import os
 import re
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -24,6 +23,8 @@ from typing import Any
 
 import httpx
 import psutil
+
+from voxgate.testing import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 VOXGATE = REPO / ".venv" / "bin" / "voxgate"
@@ -78,14 +79,6 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     raise TypeError(f"no TOML for {value!r}")
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass(slots=True)

@@ -39,8 +39,9 @@ from typing import Any
 
 import httpx
 
-from _server import running_server
-from qos import make_text, quantile
+from _http_server import voxgate_server
+from _sla_stats import quantile
+from qos import make_text
 from voxgate.jobs.files import WAV_HEADER_BYTES, wav_samples
 
 BOOK = Path(__file__).parent / "data" / "founding_and_lincoln.md"
@@ -283,8 +284,8 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind, so the server is stopped too
     with tempfile.TemporaryDirectory(prefix="voxgate-bench-jobs-") as tmp:
         data_dir = Path(tmp) / "data"
-        with running_server(data_dir, env, Path(tmp) / "server.log") as base:
-            result = asyncio.run(run_phases(base, data_dir, args))
+        with voxgate_server(data_dir, Path(tmp) / "server.log", env) as server:
+            result = asyncio.run(run_phases(server.url, data_dir, args))
     print()
     print("\n".join(report(result, args)))
 

@@ -21,31 +21,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
+from _sla_stats import quantile
 from voxgate.errors import NoEngineAvailable, Rejected, VoxgateError
 from voxgate.service import SynthesisRequest, Synthesizer
 from voxgate.settings import Settings
+from voxgate.testing import HARVARD_SENTENCES
 from voxgate.types import AudioFormat, Priority
 from voxgate.wiring import build_synthesizer
 
-SENTENCES = [
-    "The birch canoe slid on the smooth planks.",
-    "Glue the sheet to the dark blue background.",
-    "It's easy to tell the depth of a well.",
-    "These days a chicken leg is a rare dish.",
-    "Rice is often served in round bowls.",
-    "The juice of lemons makes fine punch.",
-    "The box was thrown beside the parked truck.",
-    "The hogs were fed chopped corn and garbage.",
-    "Four hours of steady work faced us.",
-    "A large size in stockings is hard to sell.",
-    "The boy was there when the sun rose.",
-    "A rod is used to catch pink salmon.",
-    "The source of the huge river is the clear spring.",
-    "Kick the ball straight and follow through.",
-    "Help the woman get back to her feet.",
-]
 PRIORITY_MIX = [(Priority.INTERACTIVE, 0.3), (Priority.API, 0.5), (Priority.BATCH, 0.2)]
 
 
@@ -66,7 +49,7 @@ def make_text(rng: random.Random, serial: int) -> str:
     words = f"Item {serial}."
     text = words
     while len(text) < target:
-        text = f"{text} {rng.choice(SENTENCES)}"
+        text = f"{text} {rng.choice(HARVARD_SENTENCES)}"
     return text[: max(target, len(words))].rsplit(" ", 1)[0].rstrip(",") + "."
 
 
@@ -135,11 +118,6 @@ async def open_load(synth: Synthesizer, voice: str, rate: float, seconds: float,
     for task in pending:
         task.cancel()
     return [t.result() for t in done] + [Record(Priority.API, 0, 180.0, "failed", None) for _ in pending]
-
-
-def quantile(values: list[float], q: float) -> float:
-    """Nearest-rank quantile; NaN for no values."""
-    return float(np.quantile(values, q, method="inverted_cdf")) if values else float("nan")
 
 
 def report(load: float, rate: float, seconds: float, records: list[Record]) -> list[str]:

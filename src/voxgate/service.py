@@ -264,7 +264,8 @@ class Synthesizer:
 
     async def _route_all(self, request: SynthesisRequest, plan: Plan) -> list[Routed]:
         count = len(plan.prepared.segments)
-        tasks = [asyncio.ensure_future(self._route_segment(request, plan, i)) for i in range(count)]
+        due = plan.deadline
+        tasks = [asyncio.ensure_future(self._route_segment(request, plan, i, due)) for i in range(count)]
         try:
             return list(await asyncio.gather(*tasks))
         except BaseException:
@@ -273,13 +274,12 @@ class Synthesizer:
             raise
 
     async def _route_segment(
-        self, request: SynthesisRequest, plan: Plan, index: int, deadline: float | None = None
+        self, request: SynthesisRequest, plan: Plan, index: int, deadline: float
     ) -> Routed:
         segment = plan.prepared.segments[index]
         chain = self.chains.chain(plan.voice, segment.language)
         opts = SynthesisOptions(speed=plan.opts.speed, language=segment.language)
-        due = plan.deadline if deadline is None else deadline
-        return await self.router.run(chain, segment.text, opts, priority=request.priority, deadline=due)
+        return await self.router.run(chain, segment.text, opts, priority=request.priority, deadline=deadline)
 
     def _meta(
         self, request: SynthesisRequest, plan: Plan, routed: Sequence[Routed], *, cache_hit: bool

@@ -2,6 +2,38 @@
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from voxgate.service import Synthesizer
+    from voxgate.settings import Settings
+
+READY_TIMEOUT_S = 120.0
+"""Longest a server may take to warm its workers (kokoro loads in a few seconds per worker here)."""
+HARVARD_SENTENCES = (
+    "The birch canoe slid on the smooth planks.",
+    "Glue the sheet to the dark blue background.",
+    "It is easy to tell the depth of a well.",
+    "These days a chicken leg is a rare dish.",
+    "Rice is often served in round bowls.",
+    "The juice of lemons makes fine punch.",
+    "The box was thrown beside the parked truck.",
+    "The hogs were fed chopped corn and garbage.",
+    "Four hours of steady work faced us.",
+    "A large size in stockings is hard to sell.",
+    "The boy was there when the sun rose.",
+    "A rod is used to catch pink salmon.",
+    "The source of the huge river is the clear spring.",
+    "Kick the ball straight and follow through.",
+    "Help the woman get back to her feet.",
+)
+"""Harvard sentences (IEEE 1969, lists 1-2, public domain): short English texts for tests and load."""
+
 
 class FakeClock:
     """A clock that only moves when told to.
@@ -32,3 +64,95 @@ class FakeClock:
         if seconds < 0:
             raise ValueError("time only moves forward")
         self._now += seconds
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_ready(
+    base_url: str, timeout_s: float = READY_TIMEOUT_S, alive: Callable[[], bool] = lambda: True
+) -> None:
+    """Poll ``base_url``'s ``/readyz`` until it answers 200.
+
+    Args:
+        base_url: e.g. ``http://127.0.0.1:8000``.
+        timeout_s: how long to keep trying.
+        alive: whether the server (thread or process) still runs; polling stops when it does not.
+
+    Raises:
+        TimeoutError: not ready within ``timeout_s``, or ``alive()`` turned false meanwhile.
+    """
+    import httpx
+
+    give_up = time.monotonic() + timeout_s
+    while time.monotonic() < give_up and alive():
+        try:
+            if httpx.get(f"{base_url}/readyz", timeout=2.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{base_url} did not become ready within {timeout_s:.0f} s (or its server died)")
+
+
+@contextmanager
+def serve_in_thread(settings: Settings, timeout_s: float = READY_TIMEOUT_S) -> Iterator[str]:
+    """Serve ``create_app(settings)`` with uvicorn on 127.0.0.1 (a free port) in a thread.
+
+    Real sockets and chunked transfer; the lifespan starts and stops the worker processes.
+
+    Args:
+        settings: the server's settings.
+        timeout_s: how long it may take to become ready.
+
+    Yields:
+        Its base URL, once ``/readyz`` answers 200; the server is stopped and joined on exit.
+    """
+    import uvicorn
+
+    from voxgate.api import create_app
+
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(settings), host="127.0.0.1", port=port, log_config=None, access_log=False
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+    thread.start()
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base_url, timeout_s, alive=thread.is_alive)
+        yield base_url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=60)
+
+
+def with_synthesizer(
+    settings: Settings, body: Callable[[Synthesizer], Awaitable[None]], timeout_s: float = 90.0
+) -> None:
+    """Build and start a real Synthesizer (worker processes included), run ``body`` on it, stop it.
+
+    Args:
+        settings: what to build.
+        body: the async test scenario.
+        timeout_s: bound on the whole run (a hang fails instead of blocking the suite).
+    """
+    import asyncio
+
+    from voxgate.wiring import build_synthesizer
+
+    async def main() -> None:
+        synth = build_synthesizer(settings)
+        await synth.start()
+        try:
+            await body(synth)
+        finally:
+            await synth.stop(grace_s=1)
+
+    asyncio.run(asyncio.wait_for(main(), timeout_s))

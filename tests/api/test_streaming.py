@@ -12,21 +12,9 @@ import pytest
 
 from voxgate.audio.decode import decode
 from voxgate.settings import Settings
+from voxgate.testing import HARVARD_SENTENCES
 
-SENTENCES = [
-    "The birch canoe slid on the smooth planks.",
-    "Glue the sheet to the dark blue background.",
-    "It is easy to tell the depth of a well.",
-    "These days a chicken leg is a rare dish.",
-    "Rice is often served in round bowls.",
-    "The juice of lemons makes fine punch.",
-    "The box was thrown beside the parked truck.",
-    "The hogs were fed chopped corn and garbage.",
-    "Four hours of steady work faced us.",
-    "A large size in stockings is hard to sell.",
-    "The boy was there when the sun rose.",
-    "A rod is used to catch pink salmon.",
-]
+SENTENCES = HARVARD_SENTENCES[:12]
 ZH = "今天天气很好。我们去公园散步。孩子们在草地上玩。"
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -19,34 +18,18 @@ import pytest
 from voxgate.audio.assemble import PARAGRAPH_PAUSE_S, SENTENCE_PAUSE_S
 from voxgate.audio.decode import decode
 from voxgate.jobs.assemble import CHAPTER_PAUSE_S
+from voxgate.testing import HARVARD_SENTENCES, free_port
 
-SENTENCES = [
-    "The birch canoe slid on the smooth planks.",
-    "Glue the sheet to the dark blue background.",
-    "It is easy to tell the depth of a well.",
-    "These days a chicken leg is a rare dish.",
-    "Rice is often served in round bowls.",
-    "The juice of lemons makes fine punch.",
-    "The box was thrown beside the parked truck.",
-    "The hogs were fed chopped corn and garbage.",
-    "Four hours of steady work faced us.",
-]
+SENTENCES = HARVARD_SENTENCES[:9]
 CHAPTERS = [
     {"title": f"Chapter {n}", "text": " ".join(SENTENCES)} for n in (1, 2)
 ]  # 2 × (1 + 9) = 20 segments
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextlib.contextmanager
 def _server(data_dir: Path, log: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """`voxgate serve` in its own process group (workers included); killed with the group on exit."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "VOXGATE_DATA_DIR": str(data_dir),

@@ -18,17 +18,11 @@ from voxgate.jobs.assemble import CHAPTER_PAUSE_S
 from voxgate.jobs.chapters import ChapterText
 from voxgate.jobs.files import JobFiles
 from voxgate.settings import Settings
+from voxgate.testing import HARVARD_SENTENCES
 from voxgate.types import AudioFormat, Priority
 from voxgate.wiring import build_synthesizer
 
-SENTENCES = [
-    "The birch canoe slid on the smooth planks.",
-    "Glue the sheet to the dark blue background.",
-    "It is easy to tell the depth of a well.",
-    "These days a chicken leg is a rare dish.",
-    "Rice is often served in round bowls.",
-    "The juice of lemons makes fine punch.",
-]
+SENTENCES = HARVARD_SENTENCES[:6]
 BOOK = (
     ChapterText("Chapter 1", f"{SENTENCES[0]} {SENTENCES[1]}"),
     ChapterText("Chapter 2", f"{SENTENCES[2]}\n\n{SENTENCES[3]} {SENTENCES[4]}"),

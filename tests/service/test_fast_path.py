@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -14,8 +12,8 @@ from voxgate.errors import TextTooLong
 from voxgate.planning import Planner
 from voxgate.service import SynthesisRequest, Synthesizer
 from voxgate.settings import Settings
+from voxgate.testing import with_synthesizer
 from voxgate.types import AudioFormat
-from voxgate.wiring import build_synthesizer
 
 EN = "The birch canoe slid on the smooth planks."
 OTHER = "Glue the sheet to the dark blue background."
@@ -59,18 +57,6 @@ def _with_plan_cache(synth: Synthesizer, settings: Settings, size: int) -> Synth
     )
 
 
-def _serve(settings: Settings, body: Callable[[Synthesizer], Awaitable[None]]) -> None:
-    async def main() -> None:
-        synth = build_synthesizer(settings)
-        await synth.start()
-        try:
-            await body(synth)
-        finally:
-            await synth.stop(grace_s=1)
-
-    asyncio.run(asyncio.wait_for(main(), 90))
-
-
 def _counts(synth: Synthesizer) -> tuple[int, int]:
     return synth.planner.texts_prepared, synth.planner.plans_reused
 
@@ -109,7 +95,7 @@ def test_repeat_reuses_the_plan_and_any_changed_field_prepares_again(data_dir: P
         assert spaced.audio == first.audio
         assert _counts(synth) == (6, 4)
 
-    _serve(_settings(data_dir), body)
+    with_synthesizer(_settings(data_dir), body)
 
 
 def test_evicted_audio_is_synthesised_again_from_the_remembered_plan(data_dir: Path) -> None:
@@ -130,7 +116,7 @@ def test_evicted_audio_is_synthesised_again_from_the_remembered_plan(data_dir: P
         assert _counts(synth) == (2, 2)
 
     # room for one short espeak WAV (~80 KB at 22.05 kHz), not two
-    _serve(_settings(data_dir, cache_url="memory://?max_bytes=120000"), body)
+    with_synthesizer(_settings(data_dir, cache_url="memory://?max_bytes=120000"), body)
 
 
 def test_remembered_plans_are_bounded_least_recently_used_first(data_dir: Path) -> None:
@@ -149,7 +135,7 @@ def test_remembered_plans_are_bounded_least_recently_used_first(data_dir: Path) 
         assert forgotten.meta.cache_hit  # the audio cache still has it: only the preparation is redone
         assert _counts(synth) == (4, 2)
 
-    _serve(_settings(data_dir), body)
+    with_synthesizer(_settings(data_dir), body)
 
 
 def test_uncached_and_invalid_requests_are_not_remembered(data_dir: Path) -> None:
@@ -166,4 +152,4 @@ def test_uncached_and_invalid_requests_are_not_remembered(data_dir: Path) -> Non
         assert _counts(synth) == (2, 0)  # a refused text is never remembered, so never reused
 
     settings = _settings(data_dir)
-    _serve(settings, body)
+    with_synthesizer(settings, body)

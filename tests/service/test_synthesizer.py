@@ -6,7 +6,6 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +16,8 @@ from voxgate.errors import Rejected
 from voxgate.qos.breaker import BreakerState
 from voxgate.service import SynthesisRequest, Synthesizer
 from voxgate.settings import Settings
+from voxgate.testing import with_synthesizer
 from voxgate.types import AudioFormat, Priority
-from voxgate.wiring import build_synthesizer
 
 EN = "The birch canoe slid on the smooth planks."
 
@@ -38,18 +37,6 @@ def _settings(
     )
 
 
-def _serve(settings: Settings, body: Callable[[Synthesizer], Awaitable[None]]) -> None:
-    async def main() -> None:
-        synth = build_synthesizer(settings)
-        await synth.start()
-        try:
-            await body(synth)
-        finally:
-            await synth.stop(grace_s=1)
-
-    asyncio.run(asyncio.wait_for(main(), 90))
-
-
 def test_primary_answers_and_second_call_hits_the_cache(data_dir: Path) -> None:
     """English goes to piper, undegraded; the same request again comes from the cache."""
 
@@ -64,7 +51,7 @@ def test_primary_answers_and_second_call_hits_the_cache(data_dir: Path) -> None:
         assert second.meta.cache_hit
         assert second.audio == first.audio
 
-    _serve(_settings(data_dir), body)
+    with_synthesizer(_settings(data_dir), body)
 
 
 @pytest.mark.parametrize(
@@ -90,7 +77,7 @@ def test_engine_failure_falls_back_marked_degraded(
         again = await synth.synthesize(SynthesisRequest(EN, voice="joe", deadline_s=2.0))
         assert not again.meta.cache_hit  # degraded answers are not cached
 
-    _serve(_settings(data_dir, piper_chaos=chaos), body)
+    with_synthesizer(_settings(data_dir, piper_chaos=chaos), body)
 
 
 def test_breaker_opens_and_skips_the_primary(data_dir: Path) -> None:
@@ -103,7 +90,7 @@ def test_breaker_opens_and_skips_the_primary(data_dir: Path) -> None:
         result = await synth.synthesize(SynthesisRequest(EN + " again", voice="joe"))
         assert result.meta.fallback_reason == "piper:breaker_open"
 
-    _serve(_settings(data_dir, piper_chaos={"error_rate": 1.0}, breaker={"minimum_calls": 5}), body)
+    with_synthesizer(_settings(data_dir, piper_chaos={"error_rate": 1.0}, breaker={"minimum_calls": 5}), body)
 
 
 def test_estimate_over_the_deadline_skips_to_the_fast_engine(data_dir: Path) -> None:
@@ -115,7 +102,7 @@ def test_estimate_over_the_deadline_skips_to_the_fast_engine(data_dir: Path) -> 
         assert result.meta.engine == "espeak"
         assert result.meta.fallback_reason == "piper:too_slow"
 
-    _serve(_settings(data_dir), body)
+    with_synthesizer(_settings(data_dir), body)
 
 
 def test_rate_limit_rejects_with_retry_after(data_dir: Path) -> None:
@@ -130,7 +117,7 @@ def test_rate_limit_rejects_with_retry_after(data_dir: Path) -> None:
         assert 1 <= info.value.retry_after <= 60
         assert await synth.synthesize(SynthesisRequest("Hello three.", client_id="bob"))
 
-    _serve(_settings(data_dir, limits={"default": "2/minute"}), body)
+    with_synthesizer(_settings(data_dir, limits={"default": "2/minute"}), body)
 
 
 def test_workers_killed_and_frozen_under_load_every_request_answered(data_dir: Path) -> None:
@@ -159,7 +146,7 @@ def test_workers_killed_and_frozen_under_load_every_request_answered(data_dir: P
             assert time.monotonic() - recovered < 5.0, pool.snapshot()
             await asyncio.sleep(0.05)
 
-    _serve(_settings(data_dir), body)
+    with_synthesizer(_settings(data_dir), body)
 
 
 def test_priority_is_recorded_in_the_sla_windows(data_dir: Path) -> None:
@@ -172,7 +159,7 @@ def test_priority_is_recorded_in_the_sla_windows(data_dir: Path) -> None:
         assert snap["answered"] == 2
         assert snap["availability"] == 1.0
 
-    _serve(_settings(data_dir), body)
+    with_synthesizer(_settings(data_dir), body)
 
 
 def test_hedge_answers_from_the_next_engine_when_the_primary_is_slow(data_dir: Path) -> None:
@@ -187,7 +174,7 @@ def test_hedge_answers_from_the_next_engine_when_the_primary_is_slow(data_dir: P
         assert elapsed < 2.5  # did not wait for the slow primary's 3 s
 
     settings = _settings(data_dir, piper_chaos={"latency_ms": 3000, "latency_sigma": 0}, hedge_after=0.3)
-    _serve(settings, body)
+    with_synthesizer(settings, body)
 
 
 def test_hedge_not_started_when_the_primary_is_quick(data_dir: Path) -> None:
@@ -197,7 +184,7 @@ def test_hedge_not_started_when_the_primary_is_quick(data_dir: Path) -> None:
         result = await synth.synthesize(SynthesisRequest(EN, voice="joe", deadline_s=10.0))
         assert (result.meta.engine, result.meta.degraded) == ("piper", False)
 
-    _serve(_settings(data_dir, hedge_after=0.5), body)
+    with_synthesizer(_settings(data_dir, hedge_after=0.5), body)
 
 
 def test_stream_sends_a_cached_answer_in_one_piece(data_dir: Path) -> None:
@@ -210,7 +197,7 @@ def test_stream_sends_a_cached_answer_in_one_piece(data_dir: Path) -> None:
         assert meta.cache_hit
         assert b"".join([p async for p in pieces]) == first.audio
 
-    _serve(_settings(data_dir), body)
+    with_synthesizer(_settings(data_dir), body)
 
 
 @pytest.mark.parametrize(("first_audio_s", "first_words"), [(60.0, 8), (0.001, 3)])
@@ -229,7 +216,7 @@ def test_stream_cuts_the_first_sentence_to_the_first_audio_budget(
         first_seconds = len(first) / 2 / 22050
         assert abs(first_seconds * words_per_second - first_words) < 1.5, (first_seconds, words_per_second)
 
-    _serve(_settings(data_dir, first_audio_s=first_audio_s), body)
+    with_synthesizer(_settings(data_dir, first_audio_s=first_audio_s), body)
 
 
 def test_stream_keeps_only_two_segments_in_synthesis_ahead_of_what_it_sent(data_dir: Path) -> None:
@@ -247,7 +234,7 @@ def test_stream_keeps_only_two_segments_in_synthesis_ahead_of_what_it_sent(data_
         assert sent == 6
         assert max(ahead) == 2
 
-    _serve(_settings(data_dir, piper_workers=1), body)
+    with_synthesizer(_settings(data_dir, piper_workers=1), body)
 
 
 def test_job_segments_skip_rate_limits_and_the_cache(data_dir: Path) -> None:
@@ -261,4 +248,4 @@ def test_job_segments_skip_rate_limits_and_the_cache(data_dir: Path) -> None:
             assert not result.meta.cache_hit
         assert (await synth.cache.stats()).items == 0
 
-    _serve(_settings(data_dir, limits={"default": "2/minute"}), body)
+    with_synthesizer(_settings(data_dir, limits={"default": "2/minute"}), body)

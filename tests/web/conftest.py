@@ -6,19 +6,14 @@ downloads a browser here. Both the server and the browser are module-scoped and 
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from voxgate.api.app import create_app
 from voxgate.settings import Settings
+from voxgate.testing import serve_in_thread
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -30,27 +25,6 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-sync",
 ]
-READY_TIMEOUT_S = 120.0
-"""Longest the server may take to warm its workers (kokoro loads in a few seconds here)."""
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _wait_ready(base_url: str, thread: threading.Thread) -> None:
-    give_up = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < give_up and thread.is_alive():
-        try:
-            if httpx.get(f"{base_url}/readyz", timeout=2.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"{base_url} was not ready within {READY_TIMEOUT_S:.0f} s")
 
 
 @pytest.fixture(scope="module")
@@ -68,20 +42,8 @@ def ui_server(data_dir: Path) -> Iterator[str]:
         },
         qos={"deadlines": {"interactive_s": 15}, "limits": {"default": "100000/minute"}},
     )
-    port = _free_port()
-    config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, log_config=None, access_log=False
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name=f"uvicorn-ui-{port}", daemon=True)
-    thread.start()
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(base_url, thread)
+    with serve_in_thread(settings) as base_url:
         yield base_url
-    finally:
-        server.should_exit = True
-        thread.join(timeout=60)
 
 
 @pytest.fixture(scope="module")

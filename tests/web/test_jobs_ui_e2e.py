@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-import uvicorn
 from playwright.sync_api import Page, expect
 
-from voxgate.api.app import create_app
 from voxgate.audio.decode import decode
 from voxgate.settings import Settings
+from voxgate.testing import HARVARD_SENTENCES, serve_in_thread
 
 DONE_WAIT_MS = 60_000
 """Longest a two-chapter book may take to render (about 2 s here when the machine is quiet)."""
@@ -30,14 +25,7 @@ BOOK = (
     "# The Crow and the Pitcher\n\n"
     "A Crow, half-dead with thirst, came upon a Pitcher which had once been full of water.\n"
 )
-SENTENCES = [
-    "The birch canoe slid on the smooth planks.",
-    "Glue the sheet to the dark blue background.",
-    "It is easy to tell the depth of a well.",
-    "These days a chicken leg is a rare dish.",
-    "Rice is often served in round bowls.",
-    "The juice of lemons makes fine punch.",
-]
+SENTENCES = HARVARD_SENTENCES[:6]
 
 
 def _long_book() -> str:
@@ -48,13 +36,6 @@ def _long_book() -> str:
     )
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Overrides the conftest server: piper and espeak only (kokoro off, to keep jobs fast), own jobs DB."""
@@ -63,29 +44,8 @@ def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         engines={"kokoro": {"enabled": False}, "piper": {"workers": 1}, "espeak": {"workers": 1}},
         qos={"limits": {"default": "100000/minute"}},
     )
-    port = _free_port()
-    config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, log_config=None, access_log=False
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name=f"uvicorn-jobs-ui-{port}", daemon=True)
-    thread.start()
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        give_up = time.monotonic() + 60
-        while True:
-            assert thread.is_alive(), "the server thread died while starting"
-            assert time.monotonic() < give_up, "the server did not become ready within 60 s"
-            try:
-                if httpx.get(f"{base_url}/readyz", timeout=2.0).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
+    with serve_in_thread(settings) as base_url:
         yield base_url
-    finally:
-        server.should_exit = True
-        thread.join(timeout=60)
 
 
 def _open_jobs(page: Page) -> None:

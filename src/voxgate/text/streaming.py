@@ -17,7 +17,14 @@ from voxgate.text import PreparedSegment, PreparedText
 from voxgate.text.language import split_language_runs
 from voxgate.text.segment import fit
 
-__all__ = ["DEFAULT_FIRST_SEGMENT_CHARS", "FIRST_SEGMENT_CHARS", "MIN_FIRST_SEGMENT_CHARS", "quick_start"]
+__all__ = [
+    "DEFAULT_FIRST_SEGMENT_CHARS",
+    "FIRST_SEGMENT_CHARS",
+    "MIN_FIRST_SEGMENT_CHARS",
+    "default_limit",
+    "min_limit",
+    "quick_start",
+]
 
 FIRST_SEGMENT_CHARS = {"zh": 12, "ja": 12}
 """Default first-segment limit by language (a CJK character is ~3-4x the speech of a Latin one)."""
