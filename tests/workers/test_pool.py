@@ -263,6 +263,30 @@ def test_restarts_back_off_when_a_worker_keeps_dying(data_dir: Path) -> None:
     assert all(e.reason is ExitReason.CRASHED for e in _exits(events)[:4])
 
 
+def test_workers_killed_after_serving_restart_without_backoff(
+    data_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Workers SIGKILLed from outside after doing work are not a crash loop: no restart delay,
+    however many deaths in a row (an external kill every few seconds once escalated it to 30 s)."""
+    events: list[WorkerEvent] = []
+
+    async def body() -> None:
+        pool = _pool(data_dir, events, size=1, backoff_base_s=30.0)
+        await pool.start()
+        for _ in range(4):
+            assert await pool.run(TEXT, "espeak-en-us", OPTS, time.monotonic() + 10)
+            (victim,) = [w.pid for w in pool.snapshot()]
+            assert victim is not None
+            os.kill(victim, signal.SIGKILL)
+            await _until(lambda v=victim: pool.ready_count == 1 and pool.snapshot()[0].pid != v, 20)
+        await pool.stop()
+
+    with caplog.at_level("WARNING", logger="voxgate.workers.pool"):
+        _run(body)
+    assert [e.reason for e in _exits(events)][:4] == [ExitReason.CRASHED] * 4
+    assert not [r for r in caplog.records if "restarting in" in r.getMessage()]
+
+
 def test_expired_deadline_is_refused_without_touching_a_worker(data_dir: Path) -> None:
     """A call whose deadline has already passed fails at once and no worker is killed for it."""
     events: list[WorkerEvent] = []

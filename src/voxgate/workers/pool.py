@@ -39,8 +39,9 @@ class PoolConfig:
         soft_rss_mb: recycle a worker after its job above this RSS.
         hard_rss_mb: kill a worker at once above this RSS.
         watchdog_interval_s: seconds between RSS samples.
-        stable_after_s: a worker that lived this long after becoming ready resets the crash backoff.
-        backoff_base_s: restart delay after the second quick death in a row (doubles each time).
+        stable_after_s: a worker that lived this long after becoming ready resets the crash backoff
+            (so does one that finished a job: only deaths before any work count as a crash loop).
+        backoff_base_s: restart delay after the second crash-loop death in a row (doubles each time).
         backoff_max_s: longest restart delay.
         hang_after_s: a job still running this long after its deadline is a hang; its worker is
             killed (0: kill at the deadline).
@@ -307,12 +308,10 @@ class WorkerPool:
         )
         if self._stopping:
             return
-        lived = self._clock.monotonic() - worker.ready_at if worker.ready_at is not None else 0.0
-        planned = reason in (ExitReason.RECYCLED, ExitReason.MEMORY_HARD)
-        if planned or lived >= self._config.stable_after_s:
-            self._quick_deaths = 0
-        else:
+        if self._is_crash_loop(worker, reason):
             self._quick_deaths += 1
+        else:
+            self._quick_deaths = 0
         delay = 0.0
         if self._quick_deaths >= 2:
             delay = min(
@@ -329,6 +328,20 @@ class WorkerPool:
         if not self._stopping:
             self.restarts += 1
             await self._spawn()
+
+    def _is_crash_loop(self, worker: WorkerProcess, reason: ExitReason) -> bool:
+        """Whether this death looks like a crash loop, which restarts back off from.
+
+        A worker that finished a job before dying was killed from outside (an operator, the OOM
+        killer, the hang watchdog) or by a rare input; restarting it at once is right, however
+        often it happens (SIGKILL every 5 s used to escalate the delay to 30 s, leaving piper
+        down most of the time). A worker that dies while loading, warming up or on its first job,
+        soon after start, is what a restart cannot fix: those deaths back off.
+        """
+        if reason in (ExitReason.RECYCLED, ExitReason.MEMORY_HARD) or worker.jobs_done > 0:
+            return False
+        lived = self._clock.monotonic() - worker.ready_at if worker.ready_at is not None else 0.0
+        return lived < self._config.stable_after_s
 
     async def _spawn(self) -> None:
         worker = WorkerProcess(
