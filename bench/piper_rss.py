@@ -20,7 +20,7 @@ Variants (session options, the espeak bridge, the allocator environment of the p
 - ``voxgate-worker``: a real voxgate piper worker process (``WorkerPool``, size 1, the service's
   settings and warm-up), one call per sentence as the service's planner sends them.
 
-    .venv/bin/python bench/piper_rss.py                          # all variants, 2 at a time, ~45 min
+    .venv/bin/python bench/piper_rss.py                          # all 8 variants, 2 at a time, ~60 min
     .venv/bin/python bench/piper_rss.py --variants piper-as-is,bridge-fixed-no-mem-pattern
 """
 
