@@ -221,11 +221,13 @@ def test_hard_limit_kills_at_once(data_dir: Path) -> None:
     events: list[WorkerEvent] = []
 
     async def body() -> None:
+        # no soft limit in reach: a sample in the soft band would recycle the worker gracefully
+        # if its call ended before the next sample (the race that made this test flaky)
         pool = _pool(
-            data_dir, events, chaos={"leak_mb_per_call": 300}, size=1, soft_rss_mb=100, hard_rss_mb=250
+            data_dir, events, chaos={"leak_mb_per_call": 300}, size=1, soft_rss_mb=10_000, hard_rss_mb=250
         )
         await pool.start()
-        # the call leaks 300 MB: the watchdog kills the worker during it or right after
+        # the call leaks 300 MB and keeps it: the watchdog kills the worker during it or right after
         with contextlib.suppress(EngineCrashed):
             await pool.run(TEXT, "espeak-en-us", OPTS, time.monotonic() + 10)
         await pool.watchdog_once()

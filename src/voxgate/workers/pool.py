@@ -275,7 +275,7 @@ class WorkerPool:
                 entry[1].future.set_exception(message.error)
         worker.jobs_done += 1
         if worker.state is WorkerState.DRAINING:
-            worker.kill_reason = ExitReason.RECYCLED
+            worker.kill_reason = worker.kill_reason or ExitReason.RECYCLED  # a hard-limit kill stays one
             worker.send(None)  # exits after this; the exit handler spawns a replacement
         elif worker.state is WorkerState.BUSY:
             worker.move(WorkerState.IDLE)
@@ -389,6 +389,7 @@ class WorkerPool:
                 worker.kill(ExitReason.CRASHED)
             elif rss > self._config.hard_rss_mb:
                 log.warning("%s worker %s at %.0f MiB > hard limit; killing", self.engine, worker.pid, rss)
+                worker.kill_reason = ExitReason.MEMORY_HARD  # even if it was on its way out as a recycle
                 worker.kill(ExitReason.MEMORY_HARD)
             elif rss > self._config.soft_rss_mb:
                 self._recycle(worker)
