@@ -35,7 +35,9 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,9 +99,14 @@ def _voice(variant: Variant) -> Any:
     return PiperVoice(session=session, config=PiperConfig.from_dict(config))
 
 
-async def _worker_child(sentences: int, every: int, seed: int) -> None:
-    import psutil
+@contextmanager
+def _voxgate_worker() -> Iterator[tuple[Callable[[str], None], int]]:
+    """A real voxgate piper worker (WorkerPool of one, the service's settings and warm-up).
 
+    Yields:
+        A blocking ``speak(text)`` that sends one call per sentence, as the planner does, and
+        the worker's pid.
+    """
     from voxgate.clock import SystemClock
     from voxgate.settings import Settings
     from voxgate.text.segment import segment
@@ -110,39 +117,29 @@ async def _worker_child(sentences: int, every: int, seed: int) -> None:
 
     settings = Settings.load(engines={"piper": {"workers": 1}})
     spec = WorkerSpec("piper", settings.model_dump_json(), WARMUPS["piper"])
-    pool = WorkerPool(
-        spec, PoolConfig(size=1, soft_rss_mb=1e6, hard_rss_mb=1e6), SystemClock(), lambda _: None
-    )
-    await pool.start()
-    (pid,) = [w.pid for w in pool.snapshot()]
-    process = psutil.Process(pid)
+    config = PoolConfig(size=1, soft_rss_mb=1e6, hard_rss_mb=1e6)  # no recycling: we watch it grow
+    loop = asyncio.new_event_loop()
+    pool = WorkerPool(spec, config, SystemClock(), lambda _: None)
+    loop.run_until_complete(pool.start())
     opts = SynthesisOptions(language="en")
-    rng = random.Random(seed)
-    busy = 0.0
+
+    def speak(text: str) -> None:
+        for piece in segment(text, 250):
+            loop.run_until_complete(pool.run(piece.text, "joe", opts, time.monotonic() + 60))
+
+    (pid,) = [w.pid for w in pool.snapshot()]
+    assert pid is not None
     try:
-        for n in range(sentences + 1):
-            if n % every == 0:
-                print(json.dumps({"n": n, "rss_mb": process.memory_info().rss / 2**20}), flush=True)
-            if n == sentences:
-                break
-            started = time.perf_counter()
-            for piece in segment(make_text(rng, n, 20, 300), 250):
-                await pool.run(piece.text, "joe", opts, time.monotonic() + 60)
-            busy += time.perf_counter() - started
+        yield speak, pid
     finally:
-        await pool.stop(grace_s=5)
-    print(json.dumps({"mean_call_ms": 1000 * busy / sentences}), flush=True)
+        loop.run_until_complete(pool.stop(grace_s=5))
+        loop.close()
 
 
-def child(variant: Variant, sentences: int, every: int, seed: int) -> None:
-    """Run in a subprocess: print one JSON line per sample, then a summary line."""
-    if variant.voxgate_worker:
-        asyncio.run(_worker_child(sentences, every, seed))
-        return
-    import psutil
+def _piper_speaker(variant: Variant) -> Callable[[str], None]:
+    """``speak(text)`` with piper in this process, warmed up as a worker is."""
     from piper.config import SynthesisConfig
 
-    process = psutil.Process()
     voice = _voice(variant)
     config = SynthesisConfig(noise_scale=0.333, noise_w_scale=0.333, volume=0.95)
 
@@ -154,6 +151,14 @@ def child(variant: Variant, sentences: int, every: int, seed: int) -> None:
                 pass
 
     speak("Voxgate is warming up this voice.")  # what a worker's warm-up says
+    return speak
+
+
+def _measure(speak: Callable[[str], None], pid: int, sentences: int, every: int, seed: int) -> None:
+    """Speak the soak's texts; print RSS of ``pid`` every ``every`` texts, then the time per text."""
+    import psutil
+
+    process = psutil.Process(pid)
     rng = random.Random(seed)
     busy = 0.0
     for n in range(sentences + 1):
@@ -166,6 +171,15 @@ def child(variant: Variant, sentences: int, every: int, seed: int) -> None:
         speak(text)
         busy += time.perf_counter() - started
     print(json.dumps({"mean_call_ms": 1000 * busy / sentences}), flush=True)
+
+
+def child(variant: Variant, sentences: int, every: int, seed: int) -> None:
+    """Run in a subprocess: print one JSON line per sample, then a summary line."""
+    if variant.voxgate_worker:
+        with _voxgate_worker() as (speak, pid):
+            _measure(speak, pid, sentences, every, seed)
+    else:
+        _measure(_piper_speaker(variant), os.getpid(), sentences, every, seed)
 
 
 def _slope_per_1000(points: list[tuple[int, float]]) -> float:

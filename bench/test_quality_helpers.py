@@ -1,6 +1,6 @@
 """Fast checks of the quality bench's scoring, corpora and report (no models loaded).
 
-Run with ``.venv/bin/python -m pytest bench/test_quality_helpers.py -q -p no:cacheprovider``.
+Run with ``scripts/check bench/test_quality_helpers.py`` (needs ``scripts/setup bench``).
 """
 
 from __future__ import annotations

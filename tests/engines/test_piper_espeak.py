@@ -5,6 +5,9 @@ from __future__ import annotations
 import gc
 import sys
 import tracemalloc
+from typing import Any
+
+import pytest
 
 from voxgate.engines import _piper_espeak
 from voxgate.engines.piper import PiperEngine
@@ -12,8 +15,10 @@ from voxgate.testing import HARVARD_SENTENCES
 from voxgate.types import SynthesisOptions
 
 
-def _bridge() -> object:
-    PiperEngine(threads=1).load()  # installs the wrapper, as a worker does
+@pytest.fixture(scope="module")
+def bridge() -> Any:
+    """piper's espeak bridge as a worker has it: wrapped by ``PiperEngine.load()``, initialised."""
+    PiperEngine(threads=1).load()
     from piper import espeakbridge
     from piper.phonemize_espeak import EspeakPhonemizer
 
@@ -22,10 +27,9 @@ def _bridge() -> object:
     return espeakbridge
 
 
-def test_returned_clauses_are_owned_by_their_list_only() -> None:
+def test_returned_clauses_are_owned_by_their_list_only(bridge: Any) -> None:
     """Without the wrapper each clause tuple carries one reference too many (it never dies)."""
-    bridge = _bridge()
-    clauses = bridge.get_phonemes("Hello there. How are you?")  # type: ignore[attr-defined]
+    clauses = bridge.get_phonemes("Hello there. How are you?")
     assert [c[1] for c in clauses] == [".", "?"]
     assert [sys.getrefcount(clauses[i]) for i in range(len(clauses))] == [2, 2]
 
@@ -37,9 +41,9 @@ def test_release_leaves_correctly_counted_items_alone() -> None:
     assert items == [(0, 1, 2), (0, 1, 2, 3)]
 
 
+@pytest.mark.usefixtures("bridge")
 def test_phonemizing_many_texts_keeps_no_python_objects() -> None:
     """500 texts: the leak kept ~1 KB of tuples and strings per text; now next to nothing stays."""
-    _bridge()
     from piper.phonemize_espeak import EspeakPhonemizer
 
     phonemizer = EspeakPhonemizer()
@@ -58,9 +62,9 @@ def test_phonemizing_many_texts_keeps_no_python_objects() -> None:
     assert grown < 50_000, f"{grown} bytes still held after 500 texts"
 
 
+@pytest.mark.usefixtures("bridge")
 def test_voice_changes_still_reach_espeak() -> None:
     """Skipping repeated set_voice calls must not skip real changes of voice."""
-    _bridge()
     from piper.phonemize_espeak import EspeakPhonemizer
 
     phonemizer = EspeakPhonemizer()

@@ -3,7 +3,7 @@
 1. ``get_phonemes`` builds each ``(phonemes, terminator, end_of_sentence)`` tuple with
    ``Py_BuildValue`` and hands it to ``PyList_Append``, which takes a reference of its own; the
    builder's reference is never released, so every clause's tuple and its two strings live as
-   long as the process (``bench/piper_rss.py --variants phonemize-only``: +1.2 MB per 1000 texts;
+   long as the process (``bench/piper_rss.py --variants phonemize-as-is``: +1.25 MB per 1000 texts;
    this was the piper workers' RSS creep in the soak).
 2. ``set_voice``, which piper calls before every text, reloads the voice inside espeak-ng and
    leaks about 1.3 KB of C memory each time.
@@ -62,7 +62,7 @@ def install() -> None:
         get_phonemes: Callable[[str], list[tuple[str, str, bool]]] = espeakbridge.get_phonemes
         set_voice: Callable[[str], None] = espeakbridge.set_voice
         initialize: Callable[[str], None] = espeakbridge.initialize
-        current: list[str | None] = [None]
+        current: str | None = None
 
         def get_phonemes_without_leak(text: str) -> list[tuple[str, str, bool]]:
             clauses = get_phonemes(text)
@@ -70,12 +70,14 @@ def install() -> None:
             return clauses
 
         def set_voice_once(voice: str) -> None:
-            if current[0] != voice:
+            nonlocal current
+            if current != voice:
                 set_voice(voice)
-                current[0] = voice
+                current = voice
 
         def initialize_and_forget_voice(data_dir: str) -> None:
-            current[0] = None
+            nonlocal current
+            current = None
             initialize(data_dir)
 
         espeakbridge.get_phonemes = get_phonemes_without_leak
