@@ -8,6 +8,12 @@ this process (asyncio + httpx; pinned to one core so it cannot starve the server
   1 steady 50 % and 100 %            4 primary workers SIGSTOPped (a hang)
   2 overload 200 % and 400 %         5 the primary leaks memory (chaos); the watchdog must act
   3 primary workers SIGKILLed        6 batch floods the queue while interactive traffic runs
+  7 every 10 s all workers of one engine (the last resort too) are SIGKILLed, at 70 %
+  8 hostile clients (huge bodies, pathological Markdown, poison texts, clients that leave
+    mid-stream, slow loris) beside interactive traffic at 50 %
+
+Scenarios 7 and 8 also probe /healthz every 100 ms (P99 target); 8 counts the attackers' answers
+apart from the legitimate traffic's (legitimate requests must not fail, attackers must not get 5xx).
 
 Every request goes to a CSV per scenario; the report directory gets summary.md (table, targets,
 resources), summary.json and one PNG per scenario (latency with fault moments, engine mix,
@@ -17,6 +23,7 @@ worker RSS). Targets are printed pass/fail per scenario; the exit status is 1 if
     nice .venv/bin/python bench/sla.py --full           # release: 90 s per scenario (≈ 18 minutes)
     nice .venv/bin/python bench/sla.py --soak           # 30 min at 70 %: RSS slope, latency drift
     nice .venv/bin/python bench/sla.py --short --only kill,freeze --publish docs/sla
+    nice .venv/bin/python bench/sla.py --only kill-all,hostile --seconds 60
 """
 
 from __future__ import annotations
@@ -35,12 +42,26 @@ from typing import Any
 import httpx
 import psutil
 
-from _sla_chaos import FaultEvent, RssSample, inject, restart_delta, restarts, sample_rss
+from _sla_attack import POISON_MARKER, AttackRecord, attack_checks, attack_stats
+from _sla_chaos import (
+    FaultEvent,
+    RssSample,
+    inject,
+    kill_all,
+    outcomes,
+    restart_delta,
+    restarts,
+    sample_rss,
+)
+from _sla_hostile import attack
 from _sla_load import Planned, RequestRecord, measure_capacity, plan, run_open, send
+from _sla_probe import HealthProbe, health_check, health_stats, probe_health
 from _sla_report import plot_scenario, render_soak, render_summary, write_records
+from _sla_report_hostile import write_attacks
 from _sla_scenarios import (
     HARD_RSS_MB,
     MODES,
+    OWN_SERVER,
     SCENARIOS,
     SOAK_LOAD,
     SOFT_RSS_MB,
@@ -124,7 +145,7 @@ class Bench:
             self.say(f"warning: server not settled before {scenario.key}")
         seed = 1000 + SCENARIOS.index(scenario) if scenario in SCENARIOS else 999
         schedule = plan(scenario.mixes, capacity * scenario.load, duration, seed)
-        before = await restarts(control)
+        before, served_before = await restarts(control), await outcomes(control)
         my_cpu, server_cpu, wall = _cpu(self.me), server.cpu_seconds(), time.perf_counter()
         t0 = time.perf_counter()
         stop = asyncio.Event()
@@ -143,14 +164,35 @@ class Bench:
                     duration_s=duration,
                 )
             )
+        elif scenario.fault == "kill-all":
+            faults = asyncio.ensure_future(
+                kill_all(
+                    control,
+                    server,
+                    list(self.workers),
+                    t0,
+                    every_s=self.mode.kill_all_every_s,
+                    duration_s=duration,
+                    seed=seed,
+                )
+            )
+        probing = asyncio.ensure_future(probe_health(server.url, t0, duration)) if scenario.probe else None
+        hostile = scenario.fault == "hostile"
+        attackers = asyncio.ensure_future(attack(server.url, self.voice, t0, duration)) if hostile else None
         records = await run_open(load, self.voice, schedule)
         events = await faults if faults is not None else []
+        probes = await probing if probing is not None else []
+        attacks = await attackers if attackers is not None else []
         stop.set()
         rss = await sampler
         wall = time.perf_counter() - wall
         my_cpu = 100 * (_cpu(self.me) - my_cpu) / wall
         server_cpu = 100 * (server.cpu_seconds() - server_cpu) / wall
         delta = restart_delta(before, await restarts(control))
+        served = restart_delta(served_before, await outcomes(control))
+        health = health_stats(probes) if scenario.probe else None
+        extra = [health_check(health)] if health is not None else []
+        extra += attack_checks(attacks, served) if hostile else []
         summary = summarize(
             records,
             key=scenario.key,
@@ -162,8 +204,13 @@ class Bench:
             rss=rss,
             generator_cpu_pct=my_cpu,
             server_cpu_pct=server_cpu,
+            health=health,
+            attacks=attack_stats(attacks),
+            server_outcomes=served,
+            extra_checks=extra,
         )
         self.save(scenario, records, events, rss, summary, duration)
+        self.save_hostile(scenario, probes, attacks)
         self.last_records, self.last_rss = records, rss
         return summary
 
@@ -191,14 +238,26 @@ class Bench:
             )
         verdict = "PASS" if summary.passed else "FAIL"
         misses = "; ".join(f"{c.name}: {c.detail}" for c in summary.checks if not c.ok)
+        health = summary.health
         self.say(
             f"{verdict} {scenario.title}: {summary.requests} requests, {summary.ok_pct:.1f} % 2xx, "
-            f"{summary.rejected_pct:.1f} % 429, {summary.server_error_pct:.1f} % 5xx, "
+            f"{summary.rejected_pct:.1f} % 429, {summary.server_errors} × 5xx, "
             f"{summary.dropped_pct:.1f} % dropped, "
             f"interactive P95 {summary.latency['interactive'].p95:.2f} s, "
             f"availability {summary.availability_pct:.2f} %, restarts {summary.restarts or 0}"
+            + (f", /healthz P99 {health.p99_ms:.0f} ms max {health.max_ms:.0f} ms" if health else "")
+            + (f", {sum(a.n for a in summary.attacks)} attacker attempts" if summary.attacks else "")
             + (f" — {misses}" if misses else "")
         )
+
+    def save_hostile(
+        self, scenario: Scenario, probes: list[HealthProbe], attacks: list[AttackRecord]
+    ) -> None:
+        """Write the scenario's ``/healthz`` probes and attacker attempts, if it had any."""
+        if probes:
+            (self.out / f"{scenario.key}-healthz.json").write_text(json.dumps([asdict(p) for p in probes]))
+        if attacks:
+            write_attacks(self.out / f"{scenario.key}-attacks.csv", attacks)
 
     def say(self, line: str) -> None:
         """Print a progress line with the minutes and seconds since the start."""
@@ -232,8 +291,9 @@ async def main_async(args: argparse.Namespace, out: Path) -> list[Summary]:
         capacity, summaries = await bench.run_server("soak", server_settings(bench.primary), [soak], None)
         summaries = [soak_report(bench, summaries[0], args.soak_minutes)]
     else:
-        main = [s for s in chosen if s.fault != "leak"]
+        main = [s for s in chosen if s.fault not in OWN_SERVER]
         leak = [s for s in chosen if s.fault == "leak"]
+        hostile = [s for s in chosen if s.fault == "hostile"]
         capacity, summaries = await bench.run_server("main", server_settings(bench.primary), main, None)
         if leak:
             leak_mb = leak_mb_per_call(capacity, leak[0].load, bench.workers[bench.primary], bench.duration_s)
@@ -243,6 +303,14 @@ async def main_async(args: argparse.Namespace, out: Path) -> list[Summary]:
             context["leak scenario"] = (
                 f"{leak_mb:.1f} MB leaked per engine call (one call per sentence), "
                 f"soft/hard RSS limit {SOFT_RSS_MB}/{HARD_RSS_MB} MB"
+            )
+        if hostile:
+            settings = server_settings(bench.primary, poison=POISON_MARKER)
+            _, more = await bench.run_server("hostile", settings, hostile, capacity)
+            summaries += more
+            context["hostile scenario"] = (
+                f"own server; {bench.primary}'s chaos wrapper crashes its worker on {POISON_MARKER!r} "
+                "(engines.<primary>.chaos.poison_text, poison_effect crash)"
             )
         order = [s.key for s in SCENARIOS]
         summaries.sort(key=lambda s: order.index(s.key))
