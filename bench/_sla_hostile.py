@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Collection, Iterator
 
 import httpx
 
@@ -46,9 +46,15 @@ class Attackers:
         voice: the voice legitimate traffic uses (attackers ask for it too).
         t0: the scenario's start (``time.perf_counter()``).
         duration_s: the scenario's arrival window; no attempt starts after it.
+        kinds: the attackers to run (default: all of ``ATTACKS``).
+
+    Raises:
+        ValueError: a URL other than 127.0.0.1, or an unknown attacker.
     """
 
-    def __init__(self, base_url: str, voice: str, t0: float, duration_s: float) -> None:
+    def __init__(
+        self, base_url: str, voice: str, t0: float, duration_s: float, kinds: Collection[str] = ()
+    ) -> None:
         if not base_url.startswith("http://127.0.0.1:"):
             raise ValueError(f"attackers only talk to 127.0.0.1, not {base_url}")
         self.base_url = base_url
@@ -56,6 +62,11 @@ class Attackers:
         self.voice = voice
         self.t0 = t0
         self.duration_s = duration_s
+        known = [spec.kind for spec in ATTACKS]
+        unknown = set(kinds) - set(known)
+        if unknown:
+            raise ValueError(f"unknown attackers {sorted(unknown)}; known: {', '.join(known)}")
+        self.specs = [spec for spec in ATTACKS if not kinds or spec.kind in kinds]
         self.records: list[AttackRecord] = []
         self.jobs: list[str] = []
 
@@ -66,7 +77,7 @@ class Attackers:
     async def run(self) -> list[AttackRecord]:
         """Run every attacker to its end; cancel the jobs they created; every attempt's record."""
         async with httpx.AsyncClient(base_url=self.base_url, limits=_LIMITS, timeout=ATTACK_TIMEOUT_S) as c:
-            await asyncio.gather(*(self._loop(c, spec) for spec in ATTACKS))
+            await asyncio.gather(*(self._loop(c, spec) for spec in self.specs))
             for job_id in self.jobs:
                 with contextlib.suppress(httpx.HTTPError):
                     await c.delete(f"/api/v1/jobs/{job_id}", timeout=10.0)
@@ -222,6 +233,8 @@ def _answer(response: httpx.Response) -> tuple[int, str]:
         return response.status_code, "http"
 
 
-async def attack(base_url: str, voice: str, t0: float, duration_s: float) -> list[AttackRecord]:
-    """Run every hostile client against ``base_url`` for one scenario; their records."""
-    return await Attackers(base_url, voice, t0, duration_s).run()
+async def attack(
+    base_url: str, voice: str, t0: float, duration_s: float, kinds: Collection[str] = ()
+) -> list[AttackRecord]:
+    """Run the hostile clients (``kinds``; default all) against ``base_url``; their records."""
+    return await Attackers(base_url, voice, t0, duration_s, kinds).run()

@@ -35,6 +35,7 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,7 @@ from typing import Any
 import httpx
 import psutil
 
-from _sla_attack import POISON_MARKER, AttackRecord, attack_checks, attack_stats
+from _sla_attack import ATTACKS, POISON_MARKER, AttackRecord, attack_checks, attack_stats
 from _sla_chaos import (
     FaultEvent,
     RssSample,
@@ -178,7 +179,10 @@ class Bench:
             )
         probing = asyncio.ensure_future(probe_health(server.url, t0, duration)) if scenario.probe else None
         hostile = scenario.fault == "hostile"
-        attackers = asyncio.ensure_future(attack(server.url, self.voice, t0, duration)) if hostile else None
+        kinds = [k for k in self.args.attackers.split(",") if k]
+        attackers = (
+            asyncio.ensure_future(attack(server.url, self.voice, t0, duration, kinds)) if hostile else None
+        )
         records = await run_open(load, self.voice, schedule)
         events = await faults if faults is not None else []
         probes = await probing if probing is not None else []
@@ -188,8 +192,8 @@ class Bench:
         wall = time.perf_counter() - wall
         my_cpu = 100 * (_cpu(self.me) - my_cpu) / wall
         server_cpu = 100 * (server.cpu_seconds() - server_cpu) / wall
-        delta = restart_delta(before, await restarts(control))
-        served = restart_delta(served_before, await outcomes(control))
+        delta = restart_delta(before, await _counters(restarts, control))
+        served = restart_delta(served_before, await _counters(outcomes, control))
         health = health_stats(probes) if scenario.probe else None
         extra = [health_check(health)] if health is not None else []
         extra += attack_checks(attacks, served) if hostile else []
@@ -263,6 +267,17 @@ class Bench:
         """Print a progress line with the minutes and seconds since the start."""
         elapsed = time.perf_counter() - self.started
         print(f"[{int(elapsed // 60):02d}:{elapsed % 60:04.1f}] {line}", flush=True)
+
+
+async def _counters(
+    read: Callable[[httpx.AsyncClient], Awaitable[dict[str, float]]], control: httpx.AsyncClient
+) -> dict[str, float]:
+    """A counter reading after a scenario, or none if the server does not answer (e.g. its loop is stuck)."""
+    try:
+        return await read(control)
+    except httpx.HTTPError as exc:
+        print(f"warning: no counters after the scenario ({type(exc).__name__})", flush=True)
+        return {}
 
 
 def _cpu(proc: psutil.Process) -> float:
@@ -358,12 +373,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--only", default="", help="comma-separated scenario keys or faults (kill, leak, ...)"
     )
+    parser.add_argument(
+        "--attackers",
+        default="",
+        help="scenario 8: comma-separated attackers to run (default all: "
+        + ", ".join(spec.kind for spec in ATTACKS)
+        + ")",
+    )
     parser.add_argument("--voice", default="joe", help="joe: piper primary; a kokoro voice: kokoro primary")
     parser.add_argument("--out", type=Path, default=None, help="report directory (default bench/reports/...)")
     parser.add_argument("--publish", type=Path, default=None, help="also copy summary.md and PNGs here")
     parser.add_argument("--no-plots", action="store_true")
     parser.add_argument("--no-pin", action="store_true", help="do not pin this process to one core")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    unknown = {k for k in args.attackers.split(",") if k} - {spec.kind for spec in ATTACKS}
+    if unknown:
+        parser.error(f"unknown attackers: {', '.join(sorted(unknown))}")
+    return args
 
 
 def main() -> None:

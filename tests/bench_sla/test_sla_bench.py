@@ -65,6 +65,7 @@ from _sla_stats import (
     slope_per_hour,
     summarize,
 )
+from sla import parse_args
 from voxgate.settings import ChaosSettings, Settings
 
 
@@ -550,6 +551,8 @@ def test_attack_checks_want_no_5xx_413_for_huge_bodies_and_no_failed_request():
     assert not checks["huge bodies refused with 413"].ok
     assert checks["huge bodies refused with 413"].detail.startswith("1 of 2")
     assert not checks["server records 0 failed (leavers: cancelled)"].ok
+    unknown = {c.name: c.ok for c in attack_checks(good, {})}
+    assert not unknown["server records 0 failed (leavers: cancelled)"]  # no reading is no evidence
 
 
 def test_healthz_stats_count_failed_probes_with_their_time():
@@ -613,10 +616,18 @@ def test_hostile_report_shows_probe_attackers_and_server_outcomes():
     assert "## /healthz" not in render_summary([plain], {})
 
 
-def test_attackers_talk_only_to_localhost():
-    """The attackers refuse any base URL other than 127.0.0.1."""
+def test_attackers_talk_only_to_localhost_and_can_be_chosen():
+    """The attackers refuse any host but 127.0.0.1; a subset can be chosen, an unknown one is refused."""
     with pytest.raises(ValueError, match=r"127\.0\.0\.1"):
         Attackers("http://example.com:80", "joe", 0.0, 10.0)
+    chosen = Attackers("http://127.0.0.1:9", "joe", 0.0, 10.0, ["poison", "loris-body"])
+    assert [s.kind for s in chosen.specs] == ["poison", "loris-body"]
+    assert len(Attackers("http://127.0.0.1:9", "joe", 0.0, 10.0).specs) == len(ATTACKS)
+    with pytest.raises(ValueError, match="unknown attackers"):
+        Attackers("http://127.0.0.1:9", "joe", 0.0, 10.0, ["teapot"])
+    with pytest.raises(SystemExit):
+        parse_args(["--attackers", "poison,teapot"])
+    assert parse_args(["--only", "hostile", "--attackers", "poison"]).attackers == "poison"
 
 
 def test_huge_attempts_stream_64_mb_with_and_without_a_length():
