@@ -230,7 +230,7 @@ def attack_checks(records: Sequence[AttackRecord], server_outcomes: Mapping[str,
             (``ok``, ``degraded``, ``failed``, ``cancelled``, ...).
 
     Returns:
-        Attackers get no 5xx; every huge body gets 413; the server records no failed request
+        Attackers get no 5xx; every huge body (if any was sent) gets 413; the server records no failed request
         (a client that leaves is ``cancelled``; a poison text ends ``degraded``).
     """
     a_5xx = [a for a in records if a.status >= 500]
@@ -240,12 +240,9 @@ def attack_checks(records: Sequence[AttackRecord], server_outcomes: Mapping[str,
     slowest = max((a.latency_s for a in huge), default=math.nan)
     recorded_none_failed = bool(server_outcomes) and server_outcomes.get("failed", 0) == 0
     outcomes = ", ".join(f"{k} {v}" for k, v in server_outcomes.items()) or "none scraped"
-    return [
-        Check("attackers: 0 × 5xx", not a_5xx, f"{len(a_5xx)} 5xx" + (f" ({kinds})" if kinds else "")),
-        Check(
-            "huge bodies refused with 413",
-            bool(huge) and refused == len(huge),
-            f"{refused} of {len(huge)}, slowest answer {slowest:.1f} s",
-        ),
-        Check("server records 0 failed (leavers: cancelled)", recorded_none_failed, outcomes),
-    ]
+    checks = [Check("attackers: 0 × 5xx", not a_5xx, f"{len(a_5xx)} 5xx" + (f" ({kinds})" if kinds else ""))]
+    if huge:  # unless --attackers left them out
+        detail = f"{refused} of {len(huge)}, slowest answer {slowest:.1f} s"
+        checks.append(Check("huge bodies refused with 413", refused == len(huge), detail))
+    checks.append(Check("server records 0 failed (leavers: cancelled)", recorded_none_failed, outcomes))
+    return checks

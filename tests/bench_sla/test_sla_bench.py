@@ -551,6 +551,8 @@ def test_attack_checks_want_no_5xx_413_for_huge_bodies_and_no_failed_request():
     assert not checks["huge bodies refused with 413"].ok
     assert checks["huge bodies refused with 413"].detail.startswith("1 of 2")
     assert not checks["server records 0 failed (leavers: cancelled)"].ok
+    no_huge = [c.name for c in attack_checks([good[2]], {"cancelled": 1})]
+    assert "huge bodies refused with 413" not in no_huge  # --attackers left them out
     unknown = {c.name: c.ok for c in attack_checks(good, {})}
     assert not unknown["server records 0 failed (leavers: cancelled)"]  # no reading is no evidence
 
