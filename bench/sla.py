@@ -19,7 +19,7 @@ Every request goes to a CSV per scenario; the report directory gets summary.md (
 resources), summary.json and one PNG per scenario (latency with fault moments, engine mix,
 worker RSS). Targets are printed pass/fail per scenario; the exit status is 1 if one failed.
 
-    nice .venv/bin/python bench/sla.py --short          # ≤ 5 minutes
+    nice .venv/bin/python bench/sla.py --short          # ≈ 7 minutes (three servers: main, leak, hostile)
     nice .venv/bin/python bench/sla.py --full           # release: 90 s per scenario (≈ 18 minutes)
     nice .venv/bin/python bench/sla.py --soak           # 30 min at 70 %: RSS slope, latency drift
     nice .venv/bin/python bench/sla.py --short --only kill,freeze --publish docs/sla
@@ -365,7 +365,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--short", action="store_true", help="≤ 5 minutes (default)")
+    group.add_argument("--short", action="store_true", help="16 s a scenario, ≈ 7 minutes (default)")
     group.add_argument("--full", action="store_true", help="release run: 90 s per scenario")
     group.add_argument("--soak", action="store_true", help="a long run at 70 %% of capacity")
     parser.add_argument("--soak-minutes", type=float, default=30.0)
