@@ -20,7 +20,7 @@ resources), summary.json and one PNG per scenario (latency with fault moments, e
 worker RSS). Targets are printed pass/fail per scenario; the exit status is 1 if one failed.
 
     nice .venv/bin/python bench/sla.py --short          # ≈ 7 minutes (three servers: main, leak, hostile)
-    nice .venv/bin/python bench/sla.py --full           # release: 90 s per scenario (≈ 18 minutes)
+    nice .venv/bin/python bench/sla.py --full           # release: 90 s per scenario (≈ 22 minutes)
     nice .venv/bin/python bench/sla.py --soak           # 30 min at 70 %: RSS slope, latency drift
     nice .venv/bin/python bench/sla.py --short --only kill,freeze --publish docs/sla
     nice .venv/bin/python bench/sla.py --only kill-all,hostile --seconds 60
