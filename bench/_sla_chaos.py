@@ -1,7 +1,8 @@
 """The SLA bench's fault injector and metrics sampler, run beside the load.
 
 Faults hit the primary engine's worker processes with real signals: SIGKILL (a crash) or
-SIGSTOP (a hang: the process is alive, holds its job and answers nothing). A frozen worker is
+SIGSTOP (a hang: the process is alive, holds its job and answers nothing). Scenario 7 instead
+SIGKILLs every worker of one engine at a time, the last resort included (:func:`kill_all`). A frozen worker is
 sent SIGCONT after ``thaw_after_s`` if it is still there; the pool's watchdog is expected to
 have killed it long before. Only PIDs that are children of the server under test are touched.
 """
@@ -10,9 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
+import random
 import signal
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import httpx
@@ -97,6 +101,80 @@ async def inject(
     return events
 
 
+def kill_rounds(
+    engines: Sequence[str], every_s: float, duration_s: float, seed: int
+) -> list[tuple[float, str]]:
+    """When to kill all workers of which engine: a shuffled round-robin over ``engines``.
+
+    Each round is a fresh shuffle (never the same engine twice in a row across rounds, when there
+    are two or more), so every engine is hit once per round. The interval shrinks below ``every_s``
+    when needed to give every engine at least one hit within ``duration_s``.
+
+    Args:
+        engines: the engines whose workers may be killed (the last resort among them).
+        every_s: seconds between two kills at most; the first comes half an interval in.
+        duration_s: no kill at or after this offset.
+        seed: randomness of the shuffles.
+
+    Returns:
+        ``(offset_s, engine)`` in time order.
+
+    Raises:
+        ValueError: no engines, or a non-positive ``every_s`` or ``duration_s``.
+    """
+    if not engines or every_s <= 0 or duration_s <= 0:
+        raise ValueError(f"need engines and positive times, got {list(engines)}, {every_s}, {duration_s}")
+    step = min(every_s, duration_s / len(engines))
+    rng = random.Random(seed)
+    order: list[str] = []
+    count = math.ceil(duration_s / step - 0.5)
+    while len(order) < count:
+        shuffled = list(engines)
+        rng.shuffle(shuffled)
+        if order and len(shuffled) > 1 and shuffled[0] == order[-1]:
+            shuffled[0], shuffled[-1] = shuffled[-1], shuffled[0]
+        order += shuffled
+    return [(step / 2 + k * step, engine) for k, engine in enumerate(order[:count])]
+
+
+async def kill_all(
+    client: httpx.AsyncClient,
+    server: Server,
+    engines: Sequence[str],
+    t0: float,
+    *,
+    every_s: float,
+    duration_s: float,
+    seed: int,
+) -> list[FaultEvent]:
+    """SIGKILL every worker of one engine at each time of :func:`kill_rounds` (busy, idle or starting).
+
+    Args:
+        client: talks to the server (worker PIDs come from ``/api/v1/sla``).
+        server: the server whose children may be signalled.
+        engines: the engines to take turns on.
+        t0: the scenario's start (``time.perf_counter()``).
+        every_s: seconds between two rounds of kills at most.
+        duration_s: no kill at or after this offset.
+        seed: randomness of the order.
+
+    Returns:
+        Every signal sent, in order (``none`` when an engine had no worker to kill).
+    """
+    events: list[FaultEvent] = []
+    for at, engine in kill_rounds(engines, every_s, duration_s, seed):
+        await asyncio.sleep(max(0.0, at - (time.perf_counter() - t0)))
+        victims = await workers(client, server, engine)
+        if not victims:
+            events.append(FaultEvent(time.perf_counter() - t0, "none", 0, f"no {engine} worker"))
+        for victim in victims:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(victim["pid"]), signal.SIGKILL)
+                note = f"all {engine} workers ({len(victims)}): {victim['state']}"
+                events.append(FaultEvent(time.perf_counter() - t0, "SIGKILL", int(victim["pid"]), note))
+    return events
+
+
 async def _thaw(pid: int, after_s: float, t0: float, events: list[FaultEvent]) -> None:
     await asyncio.sleep(after_s)
     try:
@@ -142,6 +220,16 @@ async def restarts(client: httpx.AsyncClient) -> dict[str, float]:
     for labels, value in metrics.get("voxgate_worker_restarts_total", {}).items():
         named = dict(labels)
         out[f"{named.get('engine', '')}/{named.get('reason', '')}"] = value
+    return out
+
+
+async def outcomes(client: httpx.AsyncClient) -> dict[str, float]:
+    """Requests the server has recorded so far per outcome (``voxgate_synthesis_duration_seconds``)."""
+    metrics = await scrape(client)
+    out: dict[str, float] = {}
+    for labels, value in metrics.get("voxgate_synthesis_duration_seconds_count", {}).items():
+        outcome = dict(labels).get("outcome", "")
+        out[outcome] = out.get(outcome, 0.0) + value
     return out
 
 

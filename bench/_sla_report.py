@@ -14,6 +14,7 @@ from pathlib import Path
 
 from _sla_chaos import FaultEvent, RssSample
 from _sla_load import PRIORITIES, RequestRecord
+from _sla_report_hostile import render_hostile
 from _sla_stats import Latency, RssTrend, Summary
 
 _PRIORITY_COLOURS = {"interactive": "#1f77b4", "api": "#2ca02c", "batch": "#ff7f0e"}
@@ -85,19 +86,21 @@ def render_summary(summaries: Sequence[Summary], context: Mapping[str, str]) -> 
         "",
         "Latency: P50 / P95 / P99 in seconds of the 2xx answers, from sending the request to the last",
         "body byte. Percentages are of all requests of the scenario, except degraded (of 2xx answers).",
-        "Availability = 2xx answers / admitted (every request that did not get 429).",
+        "Availability = 2xx answers / admitted (every request that did not get 429). 5xx: how many",
+        "(target 0 in every scenario). In scenario 8 these columns count the legitimate traffic only.",
         "",
         "| scenario | offered req/s | requests | goodput req/s | interactive | api | batch "
-        "| 2xx % | 429 % | 5xx % | dropped % | degraded % | availability % | worker restarts "
+        "| 2xx % | 429 % | 5xx % | 5xx | dropped % | degraded % | availability % | worker restarts "
         "| max worker RSS MB | targets |",
-        "|---|---:|---:|---:|---|---|---|---:|---:|---:|---:|---:|---:|---|---:|---|",
+        "|---|---:|---:|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---|",
     ]
     for s in summaries:
         restarts = _counts(s.restarts) if s.restarts else "0"
         lines.append(
             f"| {s.title} | {s.offered_rps:.2f} | {s.requests} | {s.goodput_rps:.2f} "
             f"| {_lat(s.latency['interactive'])} | {_lat(s.latency['api'])} | {_lat(s.latency['batch'])} "
-            f"| {s.ok_pct:.1f} | {s.rejected_pct:.1f} | {s.server_error_pct:.1f} | {s.dropped_pct:.1f} "
+            f"| {s.ok_pct:.1f} | {s.rejected_pct:.1f} | {s.server_error_pct:.1f} | {s.server_errors} "
+            f"| {s.dropped_pct:.1f} "
             f"| {s.degraded_pct:.1f} | {s.availability_pct:.2f} | {restarts} | {_num(s.max_rss_mb)} "
             f"| {'PASS' if s.passed else '**FAIL**'} |"
         )
@@ -133,7 +136,7 @@ def render_summary(summaries: Sequence[Summary], context: Mapping[str, str]) -> 
     ]
     for s in summaries:
         lines.append(f"| {s.title} | {_counts(s.engines)} | {_counts(s.fallbacks)} | {_counts(s.errors)} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + render_hostile(summaries)
 
 
 def render_soak(trends: Sequence[RssTrend], first: Latency, last: Latency, limit_mb_per_h: float) -> str:

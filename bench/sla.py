@@ -8,15 +8,22 @@ this process (asyncio + httpx; pinned to one core so it cannot starve the server
   1 steady 50 % and 100 %            4 primary workers SIGSTOPped (a hang)
   2 overload 200 % and 400 %         5 the primary leaks memory (chaos); the watchdog must act
   3 primary workers SIGKILLed        6 batch floods the queue while interactive traffic runs
+  7 every 10 s all workers of one engine (the last resort too) are SIGKILLed, at 70 %
+  8 hostile clients (huge bodies, pathological Markdown, poison texts, clients that leave
+    mid-stream, slow loris) beside interactive traffic at 50 %
+
+Scenarios 7 and 8 also probe /healthz every 100 ms (P99 target); 8 counts the attackers' answers
+apart from the legitimate traffic's (legitimate requests must not fail, attackers must not get 5xx).
 
 Every request goes to a CSV per scenario; the report directory gets summary.md (table, targets,
 resources), summary.json and one PNG per scenario (latency with fault moments, engine mix,
 worker RSS). Targets are printed pass/fail per scenario; the exit status is 1 if one failed.
 
-    nice .venv/bin/python bench/sla.py --short          # ≤ 5 minutes
-    nice .venv/bin/python bench/sla.py --full           # release: 90 s per scenario (≈ 18 minutes)
+    nice .venv/bin/python bench/sla.py --short          # ≈ 7 minutes (three servers: main, leak, hostile)
+    nice .venv/bin/python bench/sla.py --full           # release: 90 s per scenario (≈ 22 minutes)
     nice .venv/bin/python bench/sla.py --soak           # 30 min at 70 %: RSS slope, latency drift
     nice .venv/bin/python bench/sla.py --short --only kill,freeze --publish docs/sla
+    nice .venv/bin/python bench/sla.py --only kill-all,hostile --seconds 60
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -35,12 +43,26 @@ from typing import Any
 import httpx
 import psutil
 
-from _sla_chaos import FaultEvent, RssSample, inject, restart_delta, restarts, sample_rss
+from _sla_attack import ATTACKS, POISON_MARKER, AttackRecord, attack_checks, attack_stats
+from _sla_chaos import (
+    FaultEvent,
+    RssSample,
+    inject,
+    kill_all,
+    outcomes,
+    restart_delta,
+    restarts,
+    sample_rss,
+)
+from _sla_hostile import attack
 from _sla_load import Planned, RequestRecord, measure_capacity, plan, run_open, send
+from _sla_probe import HealthProbe, health_check, health_stats, probe_health
 from _sla_report import plot_scenario, render_soak, render_summary, write_records
+from _sla_report_hostile import write_attacks
 from _sla_scenarios import (
     HARD_RSS_MB,
     MODES,
+    OWN_SERVER,
     SCENARIOS,
     SOAK_LOAD,
     SOFT_RSS_MB,
@@ -124,7 +146,7 @@ class Bench:
             self.say(f"warning: server not settled before {scenario.key}")
         seed = 1000 + SCENARIOS.index(scenario) if scenario in SCENARIOS else 999
         schedule = plan(scenario.mixes, capacity * scenario.load, duration, seed)
-        before = await restarts(control)
+        before, served_before = await restarts(control), await outcomes(control)
         my_cpu, server_cpu, wall = _cpu(self.me), server.cpu_seconds(), time.perf_counter()
         t0 = time.perf_counter()
         stop = asyncio.Event()
@@ -143,14 +165,38 @@ class Bench:
                     duration_s=duration,
                 )
             )
+        elif scenario.fault == "kill-all":
+            faults = asyncio.ensure_future(
+                kill_all(
+                    control,
+                    server,
+                    list(self.workers),
+                    t0,
+                    every_s=self.mode.kill_all_every_s,
+                    duration_s=duration,
+                    seed=seed,
+                )
+            )
+        probing = asyncio.ensure_future(probe_health(server.url, t0, duration)) if scenario.probe else None
+        hostile = scenario.fault == "hostile"
+        kinds = [k for k in self.args.attackers.split(",") if k]
+        attackers = (
+            asyncio.ensure_future(attack(server.url, self.voice, t0, duration, kinds)) if hostile else None
+        )
         records = await run_open(load, self.voice, schedule)
         events = await faults if faults is not None else []
+        probes = await probing if probing is not None else []
+        attacks = await attackers if attackers is not None else []
         stop.set()
         rss = await sampler
         wall = time.perf_counter() - wall
         my_cpu = 100 * (_cpu(self.me) - my_cpu) / wall
         server_cpu = 100 * (server.cpu_seconds() - server_cpu) / wall
-        delta = restart_delta(before, await restarts(control))
+        delta = restart_delta(before, await _counters(restarts, control))
+        served = restart_delta(served_before, await _counters(outcomes, control))
+        health = health_stats(probes) if scenario.probe else None
+        extra = [health_check(health)] if health is not None else []
+        extra += attack_checks(attacks, served) if hostile else []
         summary = summarize(
             records,
             key=scenario.key,
@@ -162,8 +208,13 @@ class Bench:
             rss=rss,
             generator_cpu_pct=my_cpu,
             server_cpu_pct=server_cpu,
+            health=health,
+            attacks=attack_stats(attacks),
+            server_outcomes=served,
+            extra_checks=extra,
         )
         self.save(scenario, records, events, rss, summary, duration)
+        self.save_hostile(scenario, probes, attacks)
         self.last_records, self.last_rss = records, rss
         return summary
 
@@ -191,19 +242,42 @@ class Bench:
             )
         verdict = "PASS" if summary.passed else "FAIL"
         misses = "; ".join(f"{c.name}: {c.detail}" for c in summary.checks if not c.ok)
+        health = summary.health
         self.say(
             f"{verdict} {scenario.title}: {summary.requests} requests, {summary.ok_pct:.1f} % 2xx, "
-            f"{summary.rejected_pct:.1f} % 429, {summary.server_error_pct:.1f} % 5xx, "
+            f"{summary.rejected_pct:.1f} % 429, {summary.server_errors} × 5xx, "
             f"{summary.dropped_pct:.1f} % dropped, "
             f"interactive P95 {summary.latency['interactive'].p95:.2f} s, "
             f"availability {summary.availability_pct:.2f} %, restarts {summary.restarts or 0}"
+            + (f", /healthz P99 {health.p99_ms:.0f} ms max {health.max_ms:.0f} ms" if health else "")
+            + (f", {sum(a.n for a in summary.attacks)} attacker attempts" if summary.attacks else "")
             + (f" — {misses}" if misses else "")
         )
+
+    def save_hostile(
+        self, scenario: Scenario, probes: list[HealthProbe], attacks: list[AttackRecord]
+    ) -> None:
+        """Write the scenario's ``/healthz`` probes and attacker attempts, if it had any."""
+        if probes:
+            (self.out / f"{scenario.key}-healthz.json").write_text(json.dumps([asdict(p) for p in probes]))
+        if attacks:
+            write_attacks(self.out / f"{scenario.key}-attacks.csv", attacks)
 
     def say(self, line: str) -> None:
         """Print a progress line with the minutes and seconds since the start."""
         elapsed = time.perf_counter() - self.started
         print(f"[{int(elapsed // 60):02d}:{elapsed % 60:04.1f}] {line}", flush=True)
+
+
+async def _counters(
+    read: Callable[[httpx.AsyncClient], Awaitable[dict[str, float]]], control: httpx.AsyncClient
+) -> dict[str, float]:
+    """A counter reading after a scenario, or none if the server does not answer (e.g. its loop is stuck)."""
+    try:
+        return await read(control)
+    except httpx.HTTPError as exc:
+        print(f"warning: no counters after the scenario ({type(exc).__name__})", flush=True)
+        return {}
 
 
 def _cpu(proc: psutil.Process) -> float:
@@ -232,8 +306,9 @@ async def main_async(args: argparse.Namespace, out: Path) -> list[Summary]:
         capacity, summaries = await bench.run_server("soak", server_settings(bench.primary), [soak], None)
         summaries = [soak_report(bench, summaries[0], args.soak_minutes)]
     else:
-        main = [s for s in chosen if s.fault != "leak"]
+        main = [s for s in chosen if s.fault not in OWN_SERVER]
         leak = [s for s in chosen if s.fault == "leak"]
+        hostile = [s for s in chosen if s.fault == "hostile"]
         capacity, summaries = await bench.run_server("main", server_settings(bench.primary), main, None)
         if leak:
             leak_mb = leak_mb_per_call(capacity, leak[0].load, bench.workers[bench.primary], bench.duration_s)
@@ -243,6 +318,14 @@ async def main_async(args: argparse.Namespace, out: Path) -> list[Summary]:
             context["leak scenario"] = (
                 f"{leak_mb:.1f} MB leaked per engine call (one call per sentence), "
                 f"soft/hard RSS limit {SOFT_RSS_MB}/{HARD_RSS_MB} MB"
+            )
+        if hostile:
+            settings = server_settings(bench.primary, poison=POISON_MARKER)
+            _, more = await bench.run_server("hostile", settings, hostile, capacity)
+            summaries += more
+            context["hostile scenario"] = (
+                f"own server; {bench.primary}'s chaos wrapper crashes its worker on {POISON_MARKER!r} "
+                "(engines.<primary>.chaos.poison_text, poison_effect crash)"
             )
         order = [s.key for s in SCENARIOS]
         summaries.sort(key=lambda s: order.index(s.key))
@@ -282,7 +365,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--short", action="store_true", help="≤ 5 minutes (default)")
+    group.add_argument("--short", action="store_true", help="16 s a scenario, ≈ 7 minutes (default)")
     group.add_argument("--full", action="store_true", help="release run: 90 s per scenario")
     group.add_argument("--soak", action="store_true", help="a long run at 70 %% of capacity")
     parser.add_argument("--soak-minutes", type=float, default=30.0)
@@ -290,12 +373,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--only", default="", help="comma-separated scenario keys or faults (kill, leak, ...)"
     )
+    parser.add_argument(
+        "--attackers",
+        default="",
+        help="scenario 8: comma-separated attackers to run (default all: "
+        + ", ".join(spec.kind for spec in ATTACKS)
+        + ")",
+    )
     parser.add_argument("--voice", default="joe", help="joe: piper primary; a kokoro voice: kokoro primary")
     parser.add_argument("--out", type=Path, default=None, help="report directory (default bench/reports/...)")
     parser.add_argument("--publish", type=Path, default=None, help="also copy summary.md and PNGs here")
     parser.add_argument("--no-plots", action="store_true")
     parser.add_argument("--no-pin", action="store_true", help="do not pin this process to one core")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    unknown = {k for k in args.attackers.split(",") if k} - {spec.kind for spec in ATTACKS}
+    if unknown:
+        parser.error(f"unknown attackers: {', '.join(sorted(unknown))}")
+    return args
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import math
 import random
 import sys
@@ -16,7 +17,29 @@ import pytest
 
 sys.path.append(str(Path(__file__).resolve().parents[2] / "bench"))
 
-from _sla_chaos import FaultEvent, RssSample, restart_delta
+from _sla_attack import (
+    ATTACK_TIMEOUT_S,
+    ATTACKS,
+    CHUNK_BYTES,
+    HUGE_BODY_BYTES,
+    MULTIPART_BOUNDARY,
+    POISON_MARKER,
+    POISON_TEXTS,
+    AttackRecord,
+    AttackSpec,
+    attack_checks,
+    attack_stats,
+    attack_times,
+    filled_chunks,
+    huge_json,
+    huge_multipart,
+    loris_body_request,
+    loris_headers_request,
+    pathological_markdown,
+    status_of,
+)
+from _sla_chaos import FaultEvent, RssSample, kill_rounds, restart_delta
+from _sla_hostile import Attackers
 from _sla_load import (
     MAX_REQUESTS,
     Mix,
@@ -28,6 +51,7 @@ from _sla_load import (
     plan,
     run_open,
 )
+from _sla_probe import HealthProbe, health_check, health_stats, probe_times
 from _sla_report import plot_scenario, read_records, render_soak, render_summary, write_records
 from _sla_scenarios import SCENARIOS, leak_mb_per_call, server_settings
 from _sla_server import parse_metrics, toml_config, total
@@ -41,7 +65,8 @@ from _sla_stats import (
     slope_per_hour,
     summarize,
 )
-from voxgate.settings import Settings
+from sla import parse_args
+from voxgate.settings import ChaosSettings, Settings
 
 
 def rec(
@@ -185,7 +210,9 @@ def test_summary_counts_outcomes_and_availability():
     assert s.latency["interactive"].n == 7
     assert not s.passed
     failing = {c.name for c in s.checks if not c.ok}
-    assert failing == {"no failed request", "availability ≥ 99.9 %"}
+    assert failing == {"0 × 5xx", "nothing dropped", "availability ≥ 99.9 %"}
+    assert s.server_errors == 1
+    assert next(c for c in s.checks if c.name == "0 × 5xx").detail == "1 5xx"
 
 
 def test_summary_counts_fallback_reasons_and_error_codes():
@@ -209,7 +236,7 @@ def test_overload_targets_want_retry_after_and_no_5xx():
     s = summarize(bad, key="k", title="t", kind=OVERLOAD, offered_rps=1, duration_s=1)
     assert [c.name for c in s.checks if not c.ok] == ["429 carries Retry-After"]
     s = summarize([*good, rec(98, 500)], key="k", title="t", kind=OVERLOAD, offered_rps=1, duration_s=1)
-    assert [c.name for c in s.checks if not c.ok] == ["never 5xx", "availability ≥ 99.9 %"]
+    assert [c.name for c in s.checks if not c.ok] == ["0 × 5xx", "availability ≥ 99.9 %"]
 
 
 def test_interactive_p95_target_uses_answered_interactive_requests():
@@ -329,7 +356,8 @@ def test_summary_markdown_shows_rows_targets_and_resources():
     assert "| 1.50 | 10 | 1.00 | 0.50 / 0.50 / 0.50 |" in row
     assert row.endswith("| PASS |")
     assert next(line for line in text.splitlines() if line.startswith("| 3 SIGKILL |")).endswith("**FAIL** |")
-    assert "| 3 SIGKILL | no failed request | **FAIL** | 1 5xx, 0 dropped |" in text
+    assert "| 3 SIGKILL | 0 × 5xx | **FAIL** | 1 5xx |" in text
+    assert "| 1 steady 50 % | 0 × 5xx | pass | 0 5xx |" in text
 
 
 def test_soak_section_judges_each_worker_slope():
@@ -344,9 +372,16 @@ def test_soak_section_judges_each_worker_slope():
     assert "first window 0.40 / 0.40 / 0.40 (n=1)" in text
 
 
-def test_scenarios_cover_the_six_kinds_of_the_issue():
-    """Steady, overload, kill, freeze, leak and mixed priorities are all planned."""
-    assert {s.fault for s in SCENARIOS} == {"none", "kill", "freeze", "leak"}
+def test_scenarios_cover_the_eight_kinds_of_the_issues():
+    """Steady, overload, kill, freeze, leak, mixed priorities, all workers lost and hostile clients."""
+    assert {s.fault for s in SCENARIOS} == {"none", "kill", "freeze", "leak", "kill-all", "hostile"}
+    by_key = {s.key: s for s in SCENARIOS}
+    assert (by_key["kill-all"].load, by_key["kill-all"].probe) == (0.7, True)
+    hostile = by_key["hostile"]
+    assert hostile.probe
+    assert hostile.offered_share == pytest.approx(0.5)
+    assert {m.priority for m in hostile.mixes} == {"interactive"}
+    assert [s.key[0:4] for s in SCENARIOS if s.probe] == ["kill", "host"]
     assert [s.load for s in SCENARIOS if s.key.startswith(("steady", "overload"))] == [0.5, 1.0, 2.0, 4.0]
     assert any(
         s.kind == OVERLOAD and {m.priority for m in s.mixes} == {"interactive", "batch"} for s in SCENARIOS
@@ -364,3 +399,289 @@ def test_plot_has_three_panels_and_marks_faults(tmp_path):
     plot_scenario(path, "kill", records, faults, rss, 20.0, [("soft limit", 600)])
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert path.stat().st_size > 20_000
+
+
+# ---- scenario 7: any engine loses all workers ---------------------------------------------------------
+
+
+def test_kill_rounds_hit_every_engine_in_shuffled_rounds():
+    """Each round kills every engine once in a fresh order, never one engine twice in a row, 10 s apart."""
+    engines = ["piper", "espeak", "kokoro"]
+    rounds = kill_rounds(engines, 10.0, 95.0, seed=3)
+    assert [t for t, _ in rounds] == [5.0 + 10.0 * k for k in range(9)]
+    order = [e for _, e in rounds]
+    for k in range(0, 9, 3):
+        assert sorted(order[k : k + 3]) == sorted(engines)
+    assert all(a != b for a, b in itertools.pairwise(order))
+    assert len({tuple(order[k : k + 3]) for k in range(0, 9, 3)}) > 1  # shuffled, not a fixed cycle
+    assert kill_rounds(engines, 10.0, 95.0, seed=3) == rounds
+
+
+def test_kill_rounds_hit_the_last_resort_even_in_a_short_run():
+    """A run too short for 10 s steps still kills every engine, espeak included, once."""
+    rounds = kill_rounds(["piper", "espeak"], 10.0, 16.0, seed=1)
+    assert sorted(e for _, e in rounds) == ["espeak", "piper"]
+    assert all(0 < t < 16.0 for t, _ in rounds)
+    assert kill_rounds(["espeak"], 10.0, 30.0, seed=1) == [
+        (5.0, "espeak"),
+        (15.0, "espeak"),
+        (25.0, "espeak"),
+    ]
+    with pytest.raises(ValueError, match="positive"):
+        kill_rounds([], 10.0, 30.0, seed=1)
+    with pytest.raises(ValueError, match="positive"):
+        kill_rounds(["piper"], 0.0, 30.0, seed=1)
+
+
+# ---- scenario 8: hostile clients ----------------------------------------------------------------------
+
+
+def test_attack_times_are_bounded_in_count_and_time():
+    """Every attacker stops by itself: at most max_count attempts, none at or after the window's end."""
+    spec = AttackSpec("x", 1.0, 2.0, 5, False, "")
+    assert attack_times(spec, 6.0) == [1.0, 3.0, 5.0]
+    assert attack_times(spec, 100.0) == [1.0, 3.0, 5.0, 7.0, 9.0]
+    assert attack_times(spec, 0.5) == []
+    assert all(len(attack_times(a, 3600.0)) == a.max_count for a in ATTACKS)
+    with pytest.raises(ValueError, match="positive"):
+        attack_times(AttackSpec("x", 0.0, 0.0, 5, False, ""), 6.0)
+
+
+def test_huge_bodies_are_exact_size_and_streamed_in_small_pieces():
+    """The 64 MB JSON body is valid JSON of exactly its size, produced 64 KB at a time."""
+    small = b"".join(huge_json("joe", total=1000))
+    assert len(small) == 1000
+    assert json.loads(small)["voice"] == "joe"
+    sizes = [len(piece) for piece in huge_json("joe")]
+    assert sum(sizes) == HUGE_BODY_BYTES == 64 * 2**20
+    assert max(sizes) <= CHUNK_BYTES
+    assert b"".join(filled_chunks(b"<" * 5, b">", 12, chunk=4)) == b"<<<<<aaaaaa>"
+    with pytest.raises(ValueError, match="cannot fill"):
+        list(filled_chunks(b"abc", b"def", 5))
+
+
+def test_huge_multipart_is_a_well_formed_upload():
+    """The multipart body names the voice and a file part and ends with the closing boundary."""
+    body = b"".join(huge_multipart("joe", total=2000))
+    assert len(body) == 2000
+    assert body.startswith(f"--{MULTIPART_BOUNDARY}\r\n".encode())
+    assert b'name="voice"\r\n\r\njoe\r\n' in body
+    assert b'name="file"; filename="huge.txt"' in body
+    assert body.endswith(f"\r\n--{MULTIPART_BOUNDARY}--\r\n".encode())
+
+
+def test_pathological_markdown_has_the_issues_shape():
+    """About 30 KB: heading lines '# a' + 3000 spaces + '#' + 3000 spaces + 'b', then '**a ' × 4000."""
+    text = pathological_markdown()
+    heading = "# a" + " " * 3000 + "#" + " " * 3000 + "b"
+    assert 25_000 <= len(text.encode()) <= 31_000
+    assert text.splitlines()[0] == heading
+    assert text.count(heading) >= 2
+    assert "**a " * 4000 in text
+
+
+def test_poison_texts_carry_the_marker_and_the_server_is_told_about_it(tmp_path):
+    """Every poison text holds the marker; the hostile server's chaos settings crash on exactly it."""
+    assert all(POISON_MARKER in t for t in POISON_TEXTS)
+    assert POISON_MARKER.isalpha()
+    assert POISON_MARKER.islower()
+    settings = server_settings("piper", poison=POISON_MARKER)
+    chaos = settings["engines"]["piper"]["chaos"]
+    assert chaos == {"enabled": True, "poison_text": POISON_MARKER, "poison_effect": "crash"}
+    assert "chaos" not in settings["engines"]["espeak"]
+    path = tmp_path / "voxgate.toml"
+    path.write_text(toml_config(settings))
+    loaded = Settings.load(path)
+    assert loaded.engines.piper.chaos.enabled
+    assert loaded.engines.piper.chaos.error_rate == 0.0  # poison only: no random faults
+    if "poison_text" in ChaosSettings.model_fields:  # once the poison fields have landed (h-exec)
+        assert getattr(loaded.engines.piper.chaos, "poison_text") == POISON_MARKER  # noqa: B009
+        assert str(getattr(loaded.engines.piper.chaos, "poison_effect")) == "crash"  # noqa: B009
+
+
+def test_slow_loris_requests_are_valid_http_that_never_finish_at_loris_pace():
+    """The slow body matches its Content-Length, the header block ends properly, both outlast the hold."""
+    head, body = loris_body_request("127.0.0.1:8000", "joe")
+    assert head.endswith(b"\r\n\r\n")
+    assert f"Content-Length: {len(body)}\r\n".encode() in head
+    assert json.loads(body)["voice"] == "joe"
+    headers = loris_headers_request("127.0.0.1:8000")
+    assert headers.startswith(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n")
+    assert headers.endswith(b"\r\n\r\n")
+    assert min(len(body), len(headers)) > 2.0 * 30.0 * 2  # twice what 30 s at 2 B/s sends
+    assert status_of(b"HTTP/1.1 408 Request Timeout\r\n\r\n") == 408
+    assert status_of(b"") == 0
+    assert status_of(b"garbage") == 0
+
+
+def atk(kind: str, status: int, error: str = "", latency: float = 0.1, seq: int = 0) -> AttackRecord:
+    return AttackRecord(kind, seq, 1.0, 1.0 + latency, status, error, 100)
+
+
+def test_attack_stats_group_outcomes_per_attacker():
+    """Attempts are grouped per kind in the plan's order, with outcome counts, P50 and max seconds."""
+    records = [
+        atk("poison", 200, latency=0.5),
+        atk("huge-json", 413, "body_too_large", latency=33.7),
+        atk("huge-json", 413, "body_too_large", latency=0.2),
+        atk("poison", 503, "no_engine", latency=2.0),
+        atk("poison", 200, latency=0.4),
+    ]
+    stats = attack_stats(records)
+    assert [s.kind for s in stats] == ["huge-json", "poison"]
+    assert stats[0].outcomes == {"413 body_too_large": 2}
+    assert (stats[0].p50_s, stats[0].max_s) == pytest.approx((0.2, 33.7))
+    assert stats[1].outcomes == {"200": 2, "503 no_engine": 1}
+    assert stats[1].n == 3
+
+
+def test_attack_checks_want_no_5xx_413_for_huge_bodies_and_no_failed_request():
+    """An attacker's 5xx, a huge body not refused with 413, or a failed request on the server each fail."""
+    good = [
+        atk("huge-json", 413),
+        atk("huge-chunked", 413),
+        atk("leave-native", 200, "left after first chunk"),
+    ]
+    checks = attack_checks(good, {"ok": 40, "cancelled": 10})
+    assert all(c.ok for c in checks)
+    bad = [atk("huge-json", 413), atk("huge-chunked", 500), atk("poison", 503)]
+    checks = {c.name: c for c in attack_checks(bad, {"ok": 30, "failed": 10})}
+    assert not checks["attackers: 0 × 5xx"].ok
+    assert checks["attackers: 0 × 5xx"].detail == "2 5xx (huge-chunked, poison)"
+    assert not checks["huge bodies refused with 413"].ok
+    assert checks["huge bodies refused with 413"].detail.startswith("1 of 2")
+    assert not checks["server records 0 failed (leavers: cancelled)"].ok
+    no_huge = [c.name for c in attack_checks([good[2]], {"cancelled": 1})]
+    assert "huge bodies refused with 413" not in no_huge  # --attackers left them out
+    unknown = {c.name: c.ok for c in attack_checks(good, {})}
+    assert not unknown["server records 0 failed (leavers: cancelled)"]  # no reading is no evidence
+
+
+def test_healthz_stats_count_failed_probes_with_their_time():
+    """P99 is nearest-rank over every probe; a probe stuck 10 s and a non-200 fail the target."""
+    fast = [HealthProbe(0.1 * k, 0.002 + 0.0001 * (k % 10), 200) for k in range(200)]
+    stats = health_stats(fast)
+    assert (stats.n, stats.failed) == (200, 0)
+    assert stats.p99_ms == pytest.approx(2.9)
+    assert stats.ok
+    assert health_check(stats).ok
+    stuck = [*fast[:190], *[HealthProbe(19.0 + k / 10, 10.0, 0) for k in range(10)]]
+    stats = health_stats(stuck)
+    assert (stats.failed, stats.max_ms) == (10, 10_000.0)
+    assert stats.p99_ms == 10_000.0
+    check = health_check(stats)
+    assert not check.ok
+    assert check.detail == "P99 10000 ms, max 10000 ms over 200 probes, 10 failed"
+    assert not health_stats([HealthProbe(0.0, 0.001, 503)]).ok
+    assert not health_stats([]).ok
+
+
+def test_probe_times_every_100_ms_bounded():
+    """The probe is planned every 100 ms within the window, and never more than 20 000 times."""
+    assert probe_times(0.1, 2.0) == pytest.approx([0.1 * k for k in range(20)])
+    assert len(probe_times(0.1, 1e6)) == 20_000
+    with pytest.raises(ValueError, match="positive"):
+        probe_times(0.0, 2.0)
+
+
+def test_hostile_report_shows_probe_attackers_and_server_outcomes():
+    """Scenarios 7 and 8 get a /healthz row, attacker rows with expectations, and the server's outcomes."""
+    legit = [rec(i, latency=0.3) for i in range(20)]
+    probes = health_stats([HealthProbe(0.1 * k, 0.004, 200) for k in range(50)])
+    attacks = [
+        atk("huge-json", 413, "body_too_large", 0.3),
+        atk("leave-native", 200, "left after first chunk"),
+    ]
+    served = {"ok": 20, "cancelled": 1}
+    s = summarize(
+        legit,
+        key="hostile",
+        title="8 hostile clients",
+        kind=STRICT,
+        offered_rps=1.0,
+        duration_s=10,
+        health=probes,
+        attacks=attack_stats(attacks),
+        server_outcomes=served,
+        extra_checks=[health_check(probes), *attack_checks(attacks, served)],
+    )
+    assert s.passed
+    text = render_summary([s], {"mode": "short"})
+    assert "| 8 hostile clients | 50 | 0 | 4 | 4 | 4 |" in text
+    assert (
+        "| 8 hostile clients | huge-json | 1 | 413 body_too_large × 1 | 0.30 / 0.30 | 413 at once |" in text
+    )
+    assert "- 8 hostile clients: ok 20, cancelled 1" in text
+    assert "| 8 hostile clients | /healthz P99 ≤ 100 ms, every probe 200 | pass |" in text
+    plain = summarize(legit, key="a", title="1 steady", kind=STRICT, offered_rps=1.0, duration_s=10)
+    assert "## Hostile clients" not in render_summary([plain], {})
+    assert "## /healthz" not in render_summary([plain], {})
+
+
+def test_attackers_talk_only_to_localhost_and_can_be_chosen():
+    """The attackers refuse any host but 127.0.0.1; a subset can be chosen, an unknown one is refused."""
+    with pytest.raises(ValueError, match=r"127\.0\.0\.1"):
+        Attackers("http://example.com:80", "joe", 0.0, 10.0)
+    chosen = Attackers("http://127.0.0.1:9", "joe", 0.0, 10.0, ["poison", "loris-body"])
+    assert [s.kind for s in chosen.specs] == ["poison", "loris-body"]
+    assert len(Attackers("http://127.0.0.1:9", "joe", 0.0, 10.0).specs) == len(ATTACKS)
+    with pytest.raises(ValueError, match="unknown attackers"):
+        Attackers("http://127.0.0.1:9", "joe", 0.0, 10.0, ["teapot"])
+    with pytest.raises(SystemExit):
+        parse_args(["--attackers", "poison,teapot"])
+    assert parse_args(["--only", "hostile", "--attackers", "poison"]).attackers == "poison"
+
+
+def test_huge_attempts_stream_64_mb_with_and_without_a_length():
+    """huge-json declares its 64 MB length, huge-chunked sends it chunked without one; 413 is recorded."""
+    seen: list[tuple[str | None, str | None, int]] = []
+
+    async def server(request: httpx.Request) -> httpx.Response:
+        size = 0
+        async for piece in request.stream:  # type: ignore[union-attr]
+            size += len(piece)
+        seen.append((request.headers.get("content-length"), request.headers.get("transfer-encoding"), size))
+        return httpx.Response(413, json={"error": {"code": "body_too_large"}})
+
+    async def go() -> list[AttackRecord]:
+        attackers = Attackers("http://127.0.0.1:9", "joe", time.perf_counter(), 10.0)
+        async with httpx.AsyncClient(transport=httpx.MockTransport(server), base_url=attackers.base_url) as c:
+            await attackers._attempt(c, "huge-json", 0)
+            await attackers._attempt(c, "huge-chunked", 0)
+        return attackers.records
+
+    records = asyncio.run(go())
+    assert seen == [(str(HUGE_BODY_BYTES), None, HUGE_BODY_BYTES), (None, "chunked", HUGE_BODY_BYTES)]
+    assert [(r.status, r.error, r.sent_bytes) for r in records] == [
+        (413, "body_too_large", HUGE_BODY_BYTES)
+    ] * 2
+    assert all(r.latency_s < ATTACK_TIMEOUT_S for r in records)
+
+
+def test_leaving_clients_read_one_chunk_and_go():
+    """A leaver stops after the first audio chunk of a native or OpenAI stream (status kept)."""
+    served: list[bytes] = []
+
+    async def body():
+        for k in range(50):
+            served.append(b"x")
+            yield b"chunk %d" % k
+            await asyncio.sleep(0)
+
+    async def server(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=body())
+
+    async def go() -> list[AttackRecord]:
+        attackers = Attackers("http://127.0.0.1:9", "joe", time.perf_counter(), 10.0)
+        async with httpx.AsyncClient(transport=httpx.MockTransport(server), base_url=attackers.base_url) as c:
+            for kind in ("leave-native", "leave-openai", "leave-openai-sse"):
+                await attackers._attempt(c, kind, 0)
+        return attackers.records
+
+    records = asyncio.run(go())
+    assert [(r.kind, r.status, r.error) for r in records] == [
+        ("leave-native", 200, "left after first chunk"),
+        ("leave-openai", 200, "left after first chunk"),
+        ("leave-openai-sse", 200, "left after first chunk"),
+    ]
+    assert len(served) < 10
