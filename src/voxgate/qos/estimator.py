@@ -156,6 +156,47 @@ class LatencyEstimator:
             series = self._series[engine] = _Series(self._window)
         series.add(chars, seconds)
 
+    def observe_censored(self, engine: str, chars: int, at_least_s: float) -> None:
+        """Record a call that was given up after ``at_least_s`` (a timeout): it took at least that.
+
+        A right-censored observation. Dropping it (learning from successes only) keeps the
+        estimate optimistic exactly when an engine slows down, since the slow calls are the ones
+        that time out; recording it as if it had finished at ``at_least_s`` is right only for a
+        timeout above the current median, and drags the line down for one below it (a client
+        that sends a 100 ms deadline). So it is imputed with the median of the current model
+        *conditional on exceeding* ``at_least_s`` (and never less than ``at_least_s``): if the
+        observed ratio ``at_least_s / fitted`` sits at position ``p`` of the residual ratios,
+        the imputed ratio is their ``(1 + p) / 2`` quantile. A timeout beyond every ratio seen
+        (``p = 1``) adds ``at_least_s`` itself, a lower bound that raises the upper quantiles as
+        an engine slows down; a timeout well below the median adds about the median, which
+        leaves the estimate where it was. Before the engine is known, the prior stands in.
+
+        Args:
+            engine: engine name.
+            chars: characters in the text the engine was given.
+            at_least_s: seconds the call ran before it was given up.
+
+        Raises:
+            KeyError: if the engine has no prior and there is no default prior.
+            ValueError: if ``chars`` is negative or ``at_least_s`` negative or not finite.
+        """
+        prior = self._prior(engine)
+        _check_chars(chars)
+        if not (math.isfinite(at_least_s) and at_least_s >= 0):
+            raise ValueError(f"at_least_s must be finite and ≥ 0, got {at_least_s}")
+        series = self._series.get(engine)
+        if series is None or len(series) < self._min_observations:
+            imputed = max(at_least_s, prior.seconds(chars))
+        else:
+            fit = series.fit(prior)
+            fitted = fit.intercept + fit.slope * chars
+            imputed = at_least_s
+            if fitted > 0:
+                ratios = fit.sorted_ratios
+                below = int(np.searchsorted(ratios, at_least_s / fitted, side="right"))
+                imputed = max(at_least_s, fit.quantile(chars, (1.0 + below / len(ratios)) / 2.0))
+        self.observe(engine, chars, imputed)
+
     def knows(self, engine: str) -> bool:
         """Tell whether ``engine`` has enough observations to replace its prior.
 
