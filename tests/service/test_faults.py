@@ -207,3 +207,20 @@ def test_timeouts_on_deadlines_below_the_median_do_not_open_the_breaker(data_dir
 
     espeak = {"workers": 2, "chaos": {"enabled": True, "latency_ms": 400, "latency_sigma": 0}}
     with_synthesizer(_settings(data_dir, espeak=espeak), body, timeout_s=90)
+
+
+def test_a_primary_timeout_leaves_the_last_resort_time_to_answer_when_it_is_slowed(
+    data_dir: Path,
+) -> None:
+    """Piper hangs; espeak is slowed (as on a saturated machine) beyond its estimate: piper's
+    timeout still leaves espeak enough of the deadline to answer (50 ms of reserve did not: 503s
+    under 3x overload)."""
+
+    async def body(synth: Synthesizer) -> None:
+        for i in range(4):
+            result = await synth.synthesize(SynthesisRequest(EN.format(i), voice="joe", deadline_s=2.0))
+            assert result.meta.engine == "espeak"  # piper: timeout, or queue_timeout once both hang
+
+    piper = {"hang_after_s": 0.2, "chaos": {"enabled": True, "hang_rate": 1.0}}
+    espeak = {"chaos": {"enabled": True, "latency_ms": 250, "latency_sigma": 0}}  # its prior: 0.14 s
+    with_synthesizer(_settings(data_dir, piper=piper, espeak=espeak), body, timeout_s=90)
