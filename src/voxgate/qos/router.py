@@ -17,14 +17,16 @@ short: a dead worker's replacement is spawned at once, crash-loop backoff never 
 worker killed from outside, and a failed spawn is retried (``voxgate.workers.restart``). The
 alternatives were weighed: a warm spare dies with the others when "every worker" is killed; an
 in-process emergency engine would put the one stateful C library the workers isolate (and its
-crashes) into the gateway. Waiting for the restart costs one restart (measured in the PR:
-~1.5 s for espeak on this 2-core box, mostly Python start-up), which an interactive deadline
-(3 s) covers.
+crashes) into the gateway. Waiting for the restart costs one restart: with workers forked from a
+preloaded forkserver (``voxgate.workers.process``), 0.3-0.4 s from SIGKILL of both espeak
+workers to the first ready replacement on a 2-core box at load 8 (it was 2.4 s, and up to 17 s
+once the old crash-loop backoff escalated), which an interactive deadline (3 s) covers.
 
 When the last resort is down *and* an earlier engine was skipped as too slow, the router still
 waits for the last resort rather than trying that engine: it was skipped because its P95 plus
-its queue did not fit, so it would more likely miss the deadline than the restart would, and
-running it anyway would take CPU that the restart itself needs on a small machine.
+its queue did not fit, so it would more likely miss the deadline than a sub-second restart
+would, a timeout there would leave the last resort less time than waiting does, and running it
+anyway would take CPU that the restart itself needs on a small machine.
 
 An engine in front of the last resort gets the deadline minus a reserve for the last resort
 (its estimate plus ``last_resort_margin_s``), so a timeout there still leaves the last resort
