@@ -60,3 +60,14 @@ def test_bad_construction_is_rejected() -> None:
         PoisonMemory(EventBus(), capacity=0)
     with pytest.raises(ValueError, match="≥ 1"):
         PoisonMemory(EventBus(), thresholds={Priority.BATCH: 0})
+
+
+def test_the_last_resort_needs_two_deaths_even_for_batch() -> None:
+    """Without a fallback one death does not poison a batch input: a wrong guess would fail it."""
+    memory = PoisonMemory(EventBus())
+    key = memory.key("espeak", "espeak-en-us", "en", "x")
+    memory.record_death(key, "espeak")
+    assert memory.is_poisoned(key, Priority.BATCH)
+    assert not memory.is_poisoned(key, Priority.BATCH, has_fallback=False)
+    memory.record_death(key, "espeak")
+    assert memory.is_poisoned(key, Priority.BATCH, has_fallback=False)

@@ -16,7 +16,8 @@ retried on an engine that died on it: jobs retry on their own, have a fallback t
 quality, and one retry of a poison segment already cost a worker), **2 otherwise** (one death may
 be a coincidence — a worker killed from outside while it happened to run this text — and an
 interactive request deserves the better engine; a second death of the same input is not a
-coincidence). Only deaths that may be the input's fault count (``EngineCrashed.blames_input``):
+coincidence); on the chain's last resort 2 for every class, since there a wrong guess fails
+the request. Only deaths that may be the input's fault count (``EngineCrashed.blames_input``):
 a worker frozen from outside or shut down does not poison what it was running.
 
 Concurrency: one asyncio event loop, no locks.
@@ -100,13 +101,23 @@ class PoisonMemory:
         """Worker deaths recorded for ``key``."""
         return self._deaths.get(key, 0)
 
-    def is_poisoned(self, key: str, priority: Priority) -> bool:
-        """Whether the input behind ``key`` must not be given to its engine for a ``priority`` request."""
+    def is_poisoned(self, key: str, priority: Priority, *, has_fallback: bool = True) -> bool:
+        """Whether the input behind ``key`` must not be given to its engine for a ``priority`` request.
+
+        Args:
+            key: from :meth:`key`.
+            priority: the request's class (chooses the threshold).
+            has_fallback: another engine comes after this one. Without one (the chain's last
+                resort) the threshold is at least 2 whatever the priority: a wrong guess there (a
+                worker killed from outside while it ran this input) fails the request instead of
+                degrading it.
+        """
         deaths = self._deaths.get(key)
         if deaths is None:
             return False
         self._deaths.move_to_end(key)
-        return deaths >= self._thresholds.get(priority, 2)
+        threshold = self._thresholds.get(priority, 2)
+        return deaths >= (threshold if has_fallback else max(threshold, 2))
 
     def record_death(self, key: str, engine: str) -> None:
         """Record that ``engine``'s worker died running the input behind ``key``."""

@@ -346,7 +346,7 @@ class Router:
         is_last: bool,
     ) -> _Tried:
         poison_key = self.poison.key(step.engine, step.voice, opts.language, text)
-        if self.poison.is_poisoned(poison_key, priority):
+        if self.poison.is_poisoned(poison_key, priority, has_fallback=not is_last):
             return Outcome.POISONED, None
         if not is_last and not self._backend.is_ready(step.engine):
             return Outcome.NOT_READY, None  # the last resort waits for its restart instead
