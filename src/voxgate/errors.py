@@ -121,7 +121,16 @@ class EngineTimeout(EngineError):  # noqa: N818
 
 
 class EngineCrashed(EngineError):  # noqa: N818
-    """The worker process running the engine died during the call."""
+    """The worker process running the engine died during the call.
+
+    ``blames_input`` is true when the death may have been caused by the call's input (the worker
+    crashed, hung past its deadline or blew its memory limit while running it), false when it was
+    not (frozen from outside, shut down): the router remembers inputs that kill an engine.
+    """
+
+    def __init__(self, engine: str, message: str, *, blames_input: bool = True) -> None:
+        super().__init__(engine, message)
+        self.blames_input = blames_input
 
 
 class Unauthorized(VoxgateError):  # noqa: N818

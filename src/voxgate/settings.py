@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from pydantic_settings import (
@@ -47,6 +47,12 @@ class ChaosSettings(BaseModel):
     """Random seed per worker (None: fresh randomness)."""
     spare_warmup: bool = True
     """Let each worker's warm-up calls through untouched, so workers can become ready."""
+    poison_text: str = ""
+    """A call whose text contains this non-empty string misbehaves as ``poison_effect`` says (fault
+    injection for poison-input tests; empty = off). Works with every probability above at zero."""
+    poison_effect: Literal["crash", "hang", "oom"] = "crash"
+    """What a poison call does: ``crash`` = SIGKILL itself; ``hang`` = sleep forever; ``oom`` =
+    allocate and touch memory until the hard RSS limit kills it (capped at twice that limit)."""
 
 
 class EngineSettings(BaseModel):

@@ -189,3 +189,42 @@ def test_bad_construction_is_rejected(make) -> None:
     """Windows smaller than the minimum, a minimum below 2 and empty or negative priors raise ValueError."""
     with pytest.raises(ValueError, match=r"min_observations|prior"):
         make()
+
+
+def test_censored_timeouts_make_the_p95_follow_a_slowdown(rng: np.random.Generator) -> None:
+    """After the engine slows down 3x and most calls time out at 1.5x the old P95, the P95 learned
+    from the timeouts ("at least this long") is no longer optimistic: it reaches the cut-off."""
+    estimator = LatencyEstimator(PRIORS)
+    feed(estimator, rng, 200)
+    before = estimator.estimate("piper", 200)
+    cutoff = 1.5 * before
+    chars = rng.integers(190, 211, 200)
+    for c in chars:
+        seconds = 3 * (0.05 + 0.004 * int(c) * float(rng.lognormal(0.0, SIGMA)))
+        if seconds > cutoff:
+            estimator.observe_censored("piper", int(c), cutoff)
+        else:
+            estimator.observe("piper", int(c), seconds)
+    assert estimator.estimate("piper", 200) >= 0.95 * cutoff
+
+
+def test_censored_timeout_below_the_median_does_not_drag_the_estimate_down(
+    rng: np.random.Generator,
+) -> None:
+    """Timeouts of tiny deadlines (far below the median) leave the median and P95 where they were,
+    where recording them as durations would pull both down."""
+    estimator = LatencyEstimator(PRIORS)
+    feed(estimator, rng, 200)
+    median, p95 = estimator.estimate("piper", 200, 0.5), estimator.estimate("piper", 200)
+    for _ in range(100):
+        estimator.observe_censored("piper", 200, 0.1 * median)
+    assert estimator.estimate("piper", 200, 0.5) >= 0.97 * median  # as durations: 0.36 x median
+    assert estimator.estimate("piper", 200) >= 0.93 * p95
+
+
+def test_censored_observation_before_data_uses_the_prior() -> None:
+    """Before the engine is known, a timeout counts as at least the prior's estimate."""
+    estimator = LatencyEstimator(PRIORS, min_observations=2)
+    estimator.observe_censored("piper", 100, 0.01)
+    estimator.observe_censored("piper", 100, 0.01)
+    assert estimator.estimate("piper", 100, 0.5) == pytest.approx(PRIORS["piper"].seconds(100))

@@ -446,3 +446,30 @@ def test_random_acquire_release_cancel_never_leaks_a_slot(seed: int) -> None:
         assert [(sched.in_flight(e), sched.queued(e)) for e in caps] == [(0, 0), (0, 0)]
 
     run(scenario)
+
+
+def test_kept_lease_holds_its_slot_until_freed_once() -> None:
+    """A lease kept past its body (work its engine goes on with) stays in flight, so the next
+    waiter is not granted until the kept slot is freed; freeing twice frees once."""
+
+    async def scenario() -> None:
+        sched = PriorityScheduler(FakeClock(), fixed(1))
+        async with sched.slot("e", deadline=10.0) as lease:
+            free = lease.keep()
+        assert sched.in_flight("e") == 1
+        waiter = asyncio.ensure_future(_enter_and_leave(sched))
+        await settle()
+        assert not waiter.done()
+        assert sched.queued("e") == 1
+        free()
+        free()
+        await settle()
+        assert waiter.done()
+        assert sched.in_flight("e") == 0
+
+    run(scenario)
+
+
+async def _enter_and_leave(sched: PriorityScheduler) -> None:
+    async with sched.slot("e", deadline=10.0):
+        pass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import itertools
 import os
 import signal
@@ -15,12 +16,13 @@ from typing import Any
 import pytest
 
 from voxgate.clock import SystemClock
-from voxgate.errors import EngineCrashed, EngineTimeout, UnknownVoice
+from voxgate.errors import EngineCrashed, EngineError, EngineTimeout, UnknownVoice
 from voxgate.settings import Settings
 from voxgate.types import SynthesisOptions
 from voxgate.workers.events import ExitReason, WorkerEvent, WorkerExited, WorkerStarted
 from voxgate.workers.messages import Warmup, WorkerSpec
 from voxgate.workers.pool import PoolConfig, WorkerPool
+from voxgate.workers.process import WorkerProcess
 
 TEXT = "Hello from a worker process."
 OPTS = SynthesisOptions(language="en")
@@ -303,3 +305,124 @@ def test_expired_deadline_is_refused_without_touching_a_worker(data_dir: Path) -
 
     _run(body)
     assert [e.reason for e in _exits(events)] == [ExitReason.SHUTDOWN]
+
+
+def test_warm_idle_workers_killed_from_outside_restart_at_once(
+    data_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Warm workers SIGKILLed while idle, before serving anything, are not a crash loop: both are
+    replaced at once, round after round (the last resort's restart once backed off to 30 s)."""
+    events: list[WorkerEvent] = []
+
+    async def body() -> None:
+        pool = _pool(data_dir, events, size=2, backoff_base_s=30.0)
+        await pool.start()
+        for _ in range(3):
+            await _until(lambda: pool.ready_count == 2, 20)
+            victims = [w.pid for w in pool.snapshot() if w.pid is not None]
+            for pid in victims:
+                os.kill(pid, signal.SIGKILL)
+            await _until(
+                lambda v=victims: pool.ready_count == 2 and not {w.pid for w in pool.snapshot()} & set(v), 20
+            )
+        await pool.stop()
+
+    with caplog.at_level("WARNING", logger="voxgate.workers.pool"):
+        _run(body)
+    assert not [r for r in caplog.records if "restarting in" in r.getMessage()]
+
+
+def test_failed_spawn_is_retried(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A spawn the OS refuses (EAGAIN) is tried again with backoff until a worker starts."""
+    events: list[WorkerEvent] = []
+    real_start = WorkerProcess.start
+    refusals = [OSError(errno.EAGAIN, "Resource temporarily unavailable")] * 3
+
+    def start(self: WorkerProcess) -> None:  # fault injection at the OS edge: fork fails 3 times
+        if refusals:
+            raise refusals.pop()
+        real_start(self)
+
+    monkeypatch.setattr(WorkerProcess, "start", start)
+
+    async def body() -> None:
+        pool = _pool(data_dir, events, size=1)
+        await pool.start(timeout_s=20)
+        assert not refusals
+        assert await pool.run(TEXT, "espeak-en-us", OPTS, time.monotonic() + 10)
+        await pool.stop()
+
+    _run(body)
+
+
+def test_cancelled_caller_still_gets_its_hung_worker_killed(data_dir: Path) -> None:
+    """A caller cancelled while its job hangs: the worker is killed hang_after_s past the job's
+    deadline (it used to stay busy forever) and on_settled reports the death, blaming the input."""
+    events: list[WorkerEvent] = []
+    settled: list[EngineError | None] = []
+
+    async def body() -> None:
+        pool = _pool(data_dir, events, chaos={"hang_rate": 1.0}, size=1, hang_after_s=0.3)
+        await pool.start()
+        call = asyncio.ensure_future(
+            pool.run(TEXT, "espeak-en-us", OPTS, time.monotonic() + 0.5, settled.append)
+        )
+        await asyncio.sleep(0.2)
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        assert settled == []  # the worker still runs the abandoned job
+        await _until(lambda: any(e.reason is ExitReason.DEADLINE for e in _exits(events)), 5)
+        await _until(lambda: bool(settled), 1)
+        assert isinstance(settled[0], EngineCrashed)
+        assert settled[0].blames_input
+        await pool.stop(grace_s=0)
+
+    _run(body)
+
+
+def test_on_settled_waits_for_the_job_that_outlived_its_caller(data_dir: Path) -> None:
+    """A job that overran its deadline keeps its worker; on_settled fires (with None) only when the
+    job has finished there, and at once for a call that completed."""
+    events: list[WorkerEvent] = []
+    settled: list[EngineError | None] = []
+
+    async def body() -> None:
+        pool = _pool(data_dir, events, chaos={"latency_ms": 600, "latency_sigma": 0}, size=1)
+        await pool.start()
+        with pytest.raises(EngineTimeout):
+            await pool.run(TEXT, "espeak-en-us", OPTS, time.monotonic() + 0.2, settled.append)
+        assert settled == []
+        await _until(lambda: settled == [None], 5)
+        assert await pool.run(TEXT, "espeak-en-us", OPTS, time.monotonic() + 10, settled.append)
+        assert settled == [None, None]
+        await pool.stop(grace_s=0)
+
+    _run(body)
+
+
+def test_frozen_worker_death_does_not_blame_the_input(data_dir: Path) -> None:
+    """A busy worker frozen from outside is killed as FROZEN and its job's EngineCrashed says the
+    input is not to blame, while a poison input's crash is."""
+    events: list[WorkerEvent] = []
+
+    async def body() -> None:
+        chaos = {"latency_ms": 1500, "latency_sigma": 0, "poison_text": "POISON"}
+        pool = _pool(data_dir, events, chaos=chaos, size=1)
+        await pool.start()
+        call = asyncio.ensure_future(pool.run(TEXT, "espeak-en-us", OPTS, time.monotonic() + 20))
+        await asyncio.sleep(0.2)
+        pid = pool.snapshot()[0].pid
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)
+        with pytest.raises(EngineCrashed) as frozen:
+            await call
+        assert not frozen.value.blames_input
+        await _until(lambda: pool.ready_count == 1, 10)
+        with pytest.raises(EngineCrashed) as poisoned:
+            await pool.run("A POISON text.", "espeak-en-us", OPTS, time.monotonic() + 20)
+        assert poisoned.value.blames_input
+        await pool.stop(grace_s=0)
+
+    _run(body)
+    assert [e.reason for e in _exits(events)][:2] == [ExitReason.FROZEN, ExitReason.CRASHED]

@@ -1,4 +1,4 @@
-"""Fault injection around a real engine: latency, errors, hangs, crashes, memory leaks.
+"""Fault injection around a real engine: latency, errors, hangs, crashes, memory leaks, poison inputs.
 
 For tests, benchmarks and operators' game days; configured per engine in settings and off by
 default. It runs inside a worker process, so a "crash" really kills that process and a "leak"
@@ -21,6 +21,9 @@ from voxgate.settings import ChaosSettings
 from voxgate.types import AudioChunk, SynthesisOptions, VoiceInfo
 
 _HANG_SECONDS = 3600.0
+_OOM_BLOCK_MB = 16
+_OOM_PAUSE_S = 0.02
+"""Growth step of a poison "oom" call: ~0.8 GB/s, so the memory watchdog sees it on its way up."""
 
 
 class ChaosEngine:
@@ -29,11 +32,14 @@ class ChaosEngine:
     Args:
         inner: the real engine.
         config: probabilities and magnitudes of each fault.
+        memory_cap_mb: a poison "oom" call stops growing here (and hangs) if nothing killed it
+            before, so a disabled watchdog cannot take the machine down.
     """
 
-    def __init__(self, inner: Engine, config: ChaosSettings) -> None:
+    def __init__(self, inner: Engine, config: ChaosSettings, *, memory_cap_mb: float = 8192.0) -> None:
         self._inner = inner
         self._config = config
+        self._memory_cap_mb = memory_cap_mb
         self._rng = np.random.default_rng(config.seed)
         self._leaked: list[np.ndarray] = []
         self.name = inner.name
@@ -58,8 +64,21 @@ class ChaosEngine:
         Raises:
             EngineError: when an injected error fires.
         """
+        if self._config.poison_text and self._config.poison_text in text:
+            self._poisoned()
         self._misbehave()
         return self._inner.synthesize(text, voice, opts)
+
+    def _poisoned(self) -> None:
+        """Misbehave as a poison input does: die, hang, or grow until the memory watchdog kills us."""
+        effect = self._config.poison_effect
+        if effect == "crash":
+            os.kill(os.getpid(), signal.SIGKILL)
+        elif effect == "oom":
+            while self.leaked_mb < self._memory_cap_mb:
+                self._leaked.append(np.ones(_OOM_BLOCK_MB * 10**6, dtype=np.uint8))  # ones: pages touched
+                time.sleep(_OOM_PAUSE_S)
+        time.sleep(_HANG_SECONDS)
 
     def _misbehave(self) -> None:
         cfg = self._config

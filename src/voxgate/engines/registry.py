@@ -30,8 +30,11 @@ def build_engine(name: str, settings: Settings, *, with_chaos: bool = False) -> 
 
 def with_faults(engine: Engine, settings: Settings) -> Engine:
     """``engine`` wrapped in fault injection when its chaos settings enable it, else ``engine`` itself."""
-    chaos = getattr(settings.engines, engine.name).chaos
-    return ChaosEngine(engine, chaos) if chaos.enabled else engine
+    engine_settings = getattr(settings.engines, engine.name)
+    chaos = engine_settings.chaos
+    if not chaos.enabled:
+        return engine
+    return ChaosEngine(engine, chaos, memory_cap_mb=2 * engine_settings.hard_rss_mb)
 
 
 def _build(name: str, settings: Settings) -> Engine:

@@ -33,6 +33,8 @@ _Floats = NDArray[np.float64]
 
 _MIN_SPREAD: float = 1.5
 """Longest / shortest observed length below which the slope is not fitted."""
+_GOLDEN: float = (math.sqrt(5.0) - 1.0) / 2.0
+"""Step of the low-discrepancy sequence that spreads censored imputations over (0, 1)."""
 _IRLS_ITERATIONS: int = 60
 _IRLS_TOLERANCE: float = 1e-9
 
@@ -134,6 +136,7 @@ class LatencyEstimator:
         self._window = window
         self._min_observations = min_observations
         self._series: dict[str, _Series] = {}
+        self._imputed = 0.0  # last point of the golden-ratio sequence used by observe_censored
 
     def observe(self, engine: str, chars: int, seconds: float) -> None:
         """Record that ``engine`` took ``seconds`` to speak ``chars`` characters.
@@ -155,6 +158,51 @@ class LatencyEstimator:
         if series is None:
             series = self._series[engine] = _Series(self._window)
         series.add(chars, seconds)
+
+    def observe_censored(self, engine: str, chars: int, at_least_s: float) -> None:
+        """Record a call that was given up after ``at_least_s`` (a timeout): it took at least that.
+
+        A right-censored observation. Dropping it (learning from successes only) keeps the
+        estimate optimistic exactly when an engine slows down, since the slow calls are the ones
+        that time out; recording it as if it had finished at ``at_least_s`` is right only for a
+        timeout above the current quantiles, and drags the line down for one below them (a client
+        that sends a 100 ms deadline). So it is imputed from the current model *conditional on
+        exceeding* ``at_least_s``, and never below ``at_least_s``: if the ratio ``at_least_s /
+        fitted`` sits at position ``p`` of the residual ratios, the imputed ratio is their
+        ``p + (1 - p)·u`` quantile, with ``u`` walking (0, 1) by the golden-ratio sequence so that
+        many imputations spread like the conditional distribution instead of piling up on its
+        median (which would shrink the upper quantiles). A timeout beyond every ratio seen
+        (``p = 1``) adds ``at_least_s`` itself, a lower bound that raises the upper quantiles as
+        an engine slows down; timeouts far below the median add draws of the current
+        distribution and leave the estimate where it was. Before the engine is known, the prior
+        stands in.
+
+        Args:
+            engine: engine name.
+            chars: characters in the text the engine was given.
+            at_least_s: seconds the call ran before it was given up.
+
+        Raises:
+            KeyError: if the engine has no prior and there is no default prior.
+            ValueError: if ``chars`` is negative or ``at_least_s`` negative or not finite.
+        """
+        prior = self._prior(engine)
+        _check_chars(chars)
+        if not (math.isfinite(at_least_s) and at_least_s >= 0):
+            raise ValueError(f"at_least_s must be finite and ≥ 0, got {at_least_s}")
+        series = self._series.get(engine)
+        if series is None or len(series) < self._min_observations:
+            imputed = max(at_least_s, prior.seconds(chars))
+        else:
+            fit = series.fit(prior)
+            fitted = fit.intercept + fit.slope * chars
+            imputed = at_least_s
+            if fitted > 0:
+                ratios = fit.sorted_ratios
+                p = int(np.searchsorted(ratios, at_least_s / fitted, side="right")) / len(ratios)
+                self._imputed = (self._imputed + _GOLDEN) % 1.0
+                imputed = max(at_least_s, fit.quantile(chars, p + (1.0 - p) * self._imputed))
+        self.observe(engine, chars, imputed)
 
     def knows(self, engine: str) -> bool:
         """Tell whether ``engine`` has enough observations to replace its prior.

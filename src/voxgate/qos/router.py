@@ -1,11 +1,49 @@
 """The router: walk a voice's engine chain until one engine answers in time.
 
-For each engine in turn: skip it if it is not ready or its breaker is open; skip it if its
-estimated service time (a high quantile) does not fit in what is left of the deadline; else
-queue for one of its slots and run it. Timeouts, crashes and errors are recorded on the
-engine's breaker and the router moves on. The last engine of every chain is the one that
-practically never fails (espeak); it is tried even with an open breaker, since trying beats
-failing. Every answer says which engine spoke, whether it was degraded and why.
+For each engine in turn: skip it if this input killed its workers before (poisoned), if it is
+not ready or its breaker is open; skip it if its estimated service time (a high quantile) does
+not fit in what is left of the deadline; else queue for one of its slots and run it. Timeouts,
+crashes and errors are recorded on the engine's breaker and the router moves on. Every answer
+says which engine spoke, whether it was degraded and why.
+
+**The last resort cannot be down.** The chain's last engine (espeak, which practically never
+fails) is tried even with an open breaker, since trying beats failing; and it is never skipped
+as "not ready": a request that reaches it while its workers restart (all killed, or frozen and
+killed by the watchdog) queues for its slot until its deadline, and the scheduler dispatches it
+the moment a replacement is ready (capacity events). A call that the last resort loses to a
+worker dying under it (killed from outside) is tried again on the replacement while the
+deadline allows, unless the input itself is what kills it (poisoned). The pool makes the wait
+short: a dead worker's replacement is spawned at once, crash-loop backoff never delays a warm
+worker killed from outside, and a failed spawn is retried (``voxgate.workers.restart``). The
+alternatives were weighed: a warm spare dies with the others when "every worker" is killed; an
+in-process emergency engine would put the one stateful C library the workers isolate (and its
+crashes) into the gateway. Waiting for the restart costs one restart: with workers forked from a
+preloaded forkserver (``voxgate.workers.process``), 0.3-0.4 s from SIGKILL of both espeak
+workers to the first ready replacement on a 2-core box at load 8 (it was 2.4 s, and up to 17 s
+once the old crash-loop backoff escalated), which an interactive deadline (3 s) covers.
+
+When the last resort is down *and* an earlier engine was skipped as too slow, the router still
+waits for the last resort rather than trying that engine: it was skipped because its P95 plus
+its queue did not fit, so it would more likely miss the deadline than a sub-second restart
+would, a timeout there would leave the last resort less time than waiting does, and running it
+anyway would take CPU that the restart itself needs on a small machine.
+
+An engine in front of the last resort gets the deadline minus a reserve for the last resort
+(its estimate plus ``last_resort_margin_s``), so a timeout there still leaves the last resort
+time to answer — also when the machine is saturated and the event loop lags (the reserve used to
+be 50 ms, and under 3x overload the last resort sometimes missed it: 503s).
+
+**Abandoned calls keep their slot.** A call that times out or is cancelled (a lost hedge, a
+client that left) may go on in its worker; its scheduler slot is kept (``Lease.keep``) until the
+backend says the engine is done with it (``on_settled``), so the scheduler never grants more
+calls than the engine can run. What the abandoned call did next is learned too: a finish gives
+the estimator its true duration, a death (crash, hang kill, memory kill) counts against the
+input (``voxgate.qos.poison``) and, for a timeout, is a censored observation ("at least this
+long") for the estimator.
+
+**Short deadlines are not the engine's fault.** A timeout on a call whose budget was below the
+engine's own median estimate does not count against its breaker (its permit is given back): a
+client sending ``deadline_ms=100`` cannot open an engine's breaker for everyone.
 """
 
 from __future__ import annotations
@@ -28,12 +66,14 @@ from voxgate.errors import (
 from voxgate.qos.breaker import BreakerRegistry, CircuitBreaker
 from voxgate.qos.estimator import LatencyEstimator
 from voxgate.qos.events import EventBus
+from voxgate.qos.poison import PoisonMemory
 from voxgate.qos.scheduler import PriorityScheduler, QueueTimeout
 from voxgate.types import AudioChunk, Priority, SynthesisOptions
 from voxgate.workers.backend import ExecutionBackend
 
-# Time kept back for the last-resort engine when an earlier engine runs, beyond its own estimate.
-_LAST_RESORT_MARGIN_S = 0.05
+LAST_RESORT_MARGIN_S = 0.25
+"""Time kept back for the last-resort engine when an earlier engine runs, beyond its own estimate."""
+_MEDIAN = 0.5
 
 
 class Outcome(StrEnum):
@@ -48,6 +88,7 @@ class Outcome(StrEnum):
     QUEUE_TIMEOUT = "queue_timeout"  # waited for a slot past the point it could still finish
     NOT_READY = "not_ready"
     HEDGED = "hedged"  # overtaken: a hedge on the next engine answered first
+    POISONED = "poisoned"  # this input killed the engine's workers before (see voxgate.qos.poison)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +154,9 @@ class Router:
         quantile: estimator quantile used for the deadline check.
         hedge_after: if set, when an engine has used this share of its budget the next engine
             of the chain is started too and the first good answer wins; ``None`` = no hedging.
+        poison: inputs that killed engines' workers; a fresh memory publishing on ``bus`` if omitted.
+        last_resort_margin_s: time kept back for the last resort, beyond its estimate, when an
+            earlier engine runs.
     """
 
     def __init__(
@@ -126,6 +170,8 @@ class Router:
         *,
         quantile: float = 0.95,
         hedge_after: float | None = None,
+        poison: PoisonMemory | None = None,
+        last_resort_margin_s: float = LAST_RESORT_MARGIN_S,
     ) -> None:
         self._backend = backend
         self._scheduler = scheduler
@@ -135,6 +181,8 @@ class Router:
         self._bus = bus
         self._quantile = quantile
         self._hedge_after = hedge_after
+        self.poison = poison if poison is not None else PoisonMemory(bus)
+        self._margin_s = last_resort_margin_s
 
     def estimate(self, engine: str, chars: int, language: str | None = None) -> float:
         """The estimated service time of ``engine`` for ``chars`` characters of ``language``."""
@@ -173,7 +221,7 @@ class Router:
         attempts: list[Attempt] = []
         chars = len(text)
         last = len(chain) - 1
-        reserve = self.estimate(chain[last].engine, chars, opts.language) + _LAST_RESORT_MARGIN_S
+        reserve = self.estimate(chain[last].engine, chars, opts.language) + self._margin_s
 
         def deadline_of(index: int) -> float:
             # an engine in front of others must leave time for the last resort to run after it
@@ -219,7 +267,7 @@ class Router:
             if not next(iter(tasks)).done():
                 nxt = index + 1
                 started[nxt] = self._clock.monotonic()
-                hedge = self._try(
+                hedge = self._try_step(
                     chain[nxt], text, opts, priority, deadline_of(nxt), chars, nxt == len(chain) - 1
                 )
                 tasks[asyncio.ensure_future(hedge)] = nxt
@@ -262,7 +310,7 @@ class Router:
         attempts: list[Attempt],
     ) -> tuple[int, tuple[list[AudioChunk], float]] | None:
         started = self._clock.monotonic()
-        outcome, routed = await self._try(
+        outcome, routed = await self._try_step(
             chain[index], text, opts, priority, deadline_of(index), chars, index == len(chain) - 1
         )
         attempts.append(Attempt(chain[index].engine, outcome, self._clock.monotonic() - started))
@@ -270,6 +318,22 @@ class Router:
             return index, routed
         self._bus.publish(EngineSkipped(chain[index].engine, outcome, priority))
         return None
+
+    async def _try_step(
+        self,
+        step: ChainStep,
+        text: str,
+        opts: SynthesisOptions,
+        priority: Priority,
+        deadline: float,
+        chars: int,
+        is_last: bool,
+    ) -> _Tried:
+        """Try one engine; the last resort again on a replacement worker if one died under it."""
+        while True:
+            outcome, routed = await self._try(step, text, opts, priority, deadline, chars, is_last)
+            if not (is_last and outcome is Outcome.CRASHED and self._clock.monotonic() < deadline):
+                return outcome, routed
 
     async def _try(
         self,
@@ -281,8 +345,11 @@ class Router:
         chars: int,
         is_last: bool,
     ) -> _Tried:
-        if not self._backend.is_ready(step.engine):
-            return Outcome.NOT_READY, None
+        poison_key = self.poison.key(step.engine, step.voice, opts.language, text)
+        if self.poison.is_poisoned(poison_key, priority, has_fallback=not is_last):
+            return Outcome.POISONED, None
+        if not is_last and not self._backend.is_ready(step.engine):
+            return Outcome.NOT_READY, None  # the last resort waits for its restart instead
         breaker = self._breakers.get(step.engine)
         permitted = breaker.try_acquire()
         if not permitted and not is_last:
@@ -295,6 +362,7 @@ class Router:
             _give_back(breaker, permitted)
             return Outcome.TOO_SLOW, None
         give_up_at = deadline if is_last else deadline - estimate
+        key = estimator_key(step.engine, opts.language)
         try:
             async with self._scheduler.slot(
                 step.engine,
@@ -304,20 +372,42 @@ class Router:
                 chars=chars,
                 leave_if_down=not is_last and priority is not Priority.BATCH,  # jobs wait for their primary
             ) as lease:
-                started = self._clock.monotonic()
+                call = _Call(
+                    step.engine,
+                    key,
+                    poison_key,
+                    chars,
+                    lease.keep(),
+                    self._clock,
+                    self._estimator,
+                    self.poison,
+                )
                 try:
-                    chunks = await self._backend.run(step.engine, text, step.voice, opts, deadline)
+                    chunks = await self._backend.run(
+                        step.engine, text, step.voice, opts, deadline, call.settled
+                    )
                 except InvalidInput:
                     _give_back(breaker, permitted)
                     raise
-                except (EngineTimeout, EngineCrashed, EngineError) as exc:
+                except EngineTimeout as exc:
+                    call.abandon()  # its true duration, or its death, is learned when it settles
                     if permitted:
-                        breaker.on_failure(self._clock.monotonic() - started)
+                        if deadline - call.started < self._estimator.estimate(key, chars, _MEDIAN):
+                            breaker.release()  # the deadline was too short, not the engine too slow
+                        else:
+                            breaker.on_failure(self._clock.monotonic() - call.started)
                     return _outcome_of(exc), None
-                seconds = self._clock.monotonic() - started
+                except (EngineCrashed, EngineError) as exc:
+                    if permitted:
+                        breaker.on_failure(self._clock.monotonic() - call.started)
+                    return _outcome_of(exc), None
+                except asyncio.CancelledError:
+                    call.abandon()
+                    raise
+                seconds = self._clock.monotonic() - call.started
                 if permitted:
                     breaker.on_success(seconds)
-                self._estimator.observe(estimator_key(step.engine, opts.language), chars, seconds)
+                self._estimator.observe(key, chars, seconds)
                 return Outcome.OK, (chunks, lease.waited_s)
         except QueueTimeout:
             _give_back(breaker, permitted)
@@ -325,6 +415,43 @@ class Router:
         except asyncio.CancelledError:
             _give_back(breaker, permitted)  # no outcome to report: the call was abandoned (hedge lost)
             raise
+
+
+@dataclass(eq=False, slots=True)
+class _Call:
+    """One engine call, also after the router let go of it: frees its slot and learns from it.
+
+    ``settled`` is the backend's ``on_settled``: called once, when the engine is done with the call.
+    """
+
+    engine: str
+    key: str
+    poison_key: str
+    chars: int
+    free_slot: Callable[[], None]
+    clock: Clock
+    estimator: LatencyEstimator
+    poison: PoisonMemory
+    started: float = 0.0
+    abandoned: bool = False
+
+    def __post_init__(self) -> None:
+        self.started = self.clock.monotonic()
+
+    def abandon(self) -> None:
+        """The caller stopped waiting (timeout or cancellation); the engine may go on."""
+        self.abandoned = True
+
+    def settled(self, error: EngineError | None) -> None:
+        self.free_slot()
+        if isinstance(error, EngineCrashed) and error.blames_input:
+            self.poison.record_death(self.poison_key, self.engine)
+        if self.abandoned and (error is None or isinstance(error, EngineCrashed)):
+            ran = self.clock.monotonic() - self.started
+            if error is None:  # the abandoned call finished: its true duration
+                self.estimator.observe(self.key, self.chars, ran)
+            else:  # killed (hang, memory) or crashed while abandoned: it took at least this long
+                self.estimator.observe_censored(self.key, self.chars, ran)
 
 
 def _answer(

@@ -18,7 +18,8 @@ promoted to ``API`` once, keeping its deadline and arrival order.
 Concurrency: one asyncio event loop, no locks. No method awaits except ``slot()``, so
 bookkeeping is atomic with respect to other coroutines. Cancellation never leaks a slot:
 a waiter cancelled while queued is removed, a waiter cancelled after being granted (but
-before it resumed) hands its slot back, and a holder always releases on exit.
+before it resumed) hands its slot back, and a holder releases on exit unless it kept the
+lease (``Lease.keep``) for work its engine goes on with, which it then frees exactly once.
 """
 
 from __future__ import annotations
@@ -44,6 +45,20 @@ _TIMER_FLOOR_S = 0.001
 """Smallest delay for a re-armed safety-net timer (loop timers may fire a tick early)."""
 
 
+@dataclass(eq=False, slots=True)
+class _Grant:
+    """The scheduler's side of a lease: frees its slot once."""
+
+    release: Callable[[], None]
+    kept: bool = False
+    freed: bool = False
+
+    def free(self) -> None:
+        if not self.freed:
+            self.freed = True
+            self.release()
+
+
 @dataclass(frozen=True, slots=True)
 class Lease:
     """A granted slot, yielded by ``PriorityScheduler.slot``.
@@ -59,6 +74,18 @@ class Lease:
     priority: Priority
     deadline: float
     waited_s: float
+    _grant: _Grant = field(repr=False, compare=False)
+
+    def keep(self) -> Callable[[], None]:
+        """Hold the slot past the ``async with`` body; return the function that frees it.
+
+        For work the engine goes on with after its caller left (a timed-out or cancelled call
+        still running in a worker): the slot stays counted in ``in_flight`` until the returned
+        function is called (once is enough; further calls do nothing), so the engine is not
+        granted more calls than it can run.
+        """
+        self._grant.kept = True
+        return self._grant.free
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,10 +259,12 @@ class PriorityScheduler:
             raise
         if not granted:
             raise QueueTimeout(engine, self._clock.monotonic() - waiter.enqueued_at)
+        grant = _Grant(lambda: self._release(engine))
         try:
-            yield Lease(engine, priority, deadline, self._clock.monotonic() - waiter.enqueued_at)
+            yield Lease(engine, priority, deadline, self._clock.monotonic() - waiter.enqueued_at, grant)
         finally:
-            self._release(engine)
+            if not grant.kept:
+                grant.free()
 
     def notify_capacity(self, engine: str) -> None:
         """React to a change in ``engine``'s capacity (a worker became ready, or died).

@@ -19,7 +19,7 @@ from voxgate.settings import Settings
 from voxgate.types import AudioChunk, SynthesisOptions, VoiceInfo
 from voxgate.workers.events import EventSink
 from voxgate.workers.messages import Warmup, WorkerSpec
-from voxgate.workers.pool import PoolConfig, WorkerPool, WorkerSnapshot
+from voxgate.workers.pool import PoolConfig, Settled, WorkerPool, WorkerSnapshot
 
 WARMUPS: dict[str, tuple[Warmup, ...]] = {
     # kokoro's Chinese front end (jieba's dictionary, pypinyin) costs ~1 s on its first sentence
@@ -54,7 +54,7 @@ class ExecutionBackend(Protocol):
         ...
 
     def is_ready(self, engine: str) -> bool:
-        """Whether the engine has at least one warm worker."""
+        """Whether the engine has at least one warm worker (a dead one is being replaced at once)."""
         ...
 
     def capacity(self, engine: str) -> int:
@@ -66,12 +66,29 @@ class ExecutionBackend(Protocol):
         ...
 
     async def run(
-        self, engine: str, text: str, voice: str, opts: SynthesisOptions, deadline: float
+        self,
+        engine: str,
+        text: str,
+        voice: str,
+        opts: SynthesisOptions,
+        deadline: float,
+        on_settled: Settled | None = None,
     ) -> list[AudioChunk]:
         """Synthesise on ``engine`` before the monotonic ``deadline``.
 
+        The caller gets its answer, or its error, at the deadline at the latest, and a cancelled
+        caller is released at once; but the engine may go on with an abandoned call (a job in a
+        worker process cannot be interrupted, only killed). ``on_settled`` is the engine's side of
+        the story: it is called exactly once, when the engine has stopped working on this call —
+        right away if the call never started or ended before ``run`` returned, else when the
+        abandoned work ends. Whoever counts the engine's busy slots (the scheduler) releases the
+        slot there, not when ``run`` returns, so an engine still busy with abandoned work is never
+        given more calls than it can run. The argument is ``None`` if the work finished, else the
+        error that ended it (``EngineCrashed.blames_input``: the input may have killed a worker).
+
         Raises:
-            EngineTimeout, EngineCrashed, EngineUnavailable, EngineError, InvalidInput.
+            EngineTimeout, EngineCrashed, EngineUnavailable, EngineError, InvalidInput;
+            asyncio.CancelledError when the caller is cancelled (nothing is left held).
         """
         ...
 
@@ -148,10 +165,16 @@ class LocalBackend:
             pool.add_capacity_listener(listener)
 
     async def run(
-        self, engine: str, text: str, voice: str, opts: SynthesisOptions, deadline: float
+        self,
+        engine: str,
+        text: str,
+        voice: str,
+        opts: SynthesisOptions,
+        deadline: float,
+        on_settled: Settled | None = None,
     ) -> list[AudioChunk]:
         """Run in the engine's pool (see :meth:`WorkerPool.run`)."""
-        return await self._pools[engine].run(text, voice, opts, deadline)
+        return await self._pools[engine].run(text, voice, opts, deadline, on_settled)
 
     def workers(self) -> Mapping[str, Sequence[WorkerSnapshot]]:
         """Per-engine worker snapshots."""

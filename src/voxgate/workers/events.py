@@ -11,6 +11,7 @@ class ExitReason(StrEnum):
     """Why a worker process went away."""
 
     CRASHED = "crashed"  # died on its own (segfault, OOM killer, SIGKILL from outside)
+    FROZEN = "frozen"  # killed by the watchdog: stopped (SIGSTOP) from outside
     DEADLINE = "deadline"  # killed by the pool: still running hang_after_s past a job's deadline
     MEMORY_HARD = "memory_hard"  # killed by the watchdog above the hard RSS limit
     RECYCLED = "recycled"  # stopped after a job above the soft RSS limit

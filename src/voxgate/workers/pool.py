@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from voxgate.clock import Clock
-from voxgate.errors import EngineCrashed, EngineTimeout, EngineUnavailable
+from voxgate.errors import EngineCrashed, EngineError, EngineTimeout, EngineUnavailable
 from voxgate.types import AudioChunk, SynthesisOptions
 from voxgate.workers.events import EventSink, ExitReason, WorkerExited, WorkerRss, WorkerStarted
 from voxgate.workers.messages import (
@@ -26,8 +26,15 @@ from voxgate.workers.messages import (
     WorkerSpec,
 )
 from voxgate.workers.process import WorkerProcess, WorkerState
+from voxgate.workers.restart import Death, RestartPolicy
 
 log = logging.getLogger(__name__)
+
+Settled = Callable[[EngineError | None], None]
+"""Told once, when a worker no longer runs a call: ``None`` if it finished, else why not."""
+
+_BLAMES_INPUT = frozenset({ExitReason.CRASHED, ExitReason.DEADLINE, ExitReason.MEMORY_HARD})
+"""Deaths during a job that its input may have caused (crash, hang, memory blow-up)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,10 +46,11 @@ class PoolConfig:
         soft_rss_mb: recycle a worker after its job above this RSS.
         hard_rss_mb: kill a worker at once above this RSS.
         watchdog_interval_s: seconds between RSS samples.
-        stable_after_s: a worker that lived this long after becoming ready resets the crash backoff
-            (so does one that finished a job: only deaths before any work count as a crash loop).
+        stable_after_s: a worker dying on its first job this long after becoming ready is not a
+            crash loop (see :mod:`voxgate.workers.restart`: only deaths before or on the first job
+            back off; a warm worker killed from outside is replaced at once).
         backoff_base_s: restart delay after the second crash-loop death in a row (doubles each time).
-        backoff_max_s: longest restart delay.
+        backoff_max_s: longest restart delay, and longest delay between retries of a failed spawn.
         hang_after_s: a job still running this long after its deadline is a hang; its worker is
             killed (0: kill at the deadline).
     """
@@ -97,9 +105,10 @@ class WorkerPool:
         self._job_ids = itertools.count(1)
         self._idle_changed: asyncio.Condition | None = None
         self._capacity_listeners: list[Callable[[str], None]] = []
-        self._quick_deaths = 0
+        self._restart = RestartPolicy(config.backoff_base_s, config.backoff_max_s, config.stable_after_s)
         self._stopping = False
         self._tasks: set[asyncio.Task[None]] = set()
+        self._respawns: set[asyncio.Task[None]] = set()
         self._watchdog: asyncio.Future[None] | None = None
         self.restarts = 0
         self.model_version: str | None = None
@@ -158,6 +167,8 @@ class WorkerPool:
         self._stopping = True
         if self._watchdog is not None:
             self._watchdog.cancel()
+        for respawn in list(self._respawns):  # a backoff or spawn-retry delay must not hold up the stop
+            respawn.cancel()
         running = [p.future for _, p in self._pending.values()]
         if running:
             await asyncio.wait(running, timeout=grace_s)
@@ -176,43 +187,73 @@ class WorkerPool:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     # ---- the one call --------------------------------------------------------------------------
-    async def run(self, text: str, voice: str, opts: SynthesisOptions, deadline: float) -> list[AudioChunk]:
+    async def run(
+        self,
+        text: str,
+        voice: str,
+        opts: SynthesisOptions,
+        deadline: float,
+        on_settled: Settled | None = None,
+    ) -> list[AudioChunk]:
         """Synthesise ``text`` in an idle worker before the monotonic ``deadline``.
 
         At the deadline the caller gets ``EngineTimeout`` (so it can fall back); the job goes on in
         its worker, whose answer is dropped, and only if it is still running ``hang_after_s`` later
         is the worker taken as hung, SIGKILLed and replaced in the background. A slow sentence thus
         costs one worker for a moment, not an engine reload (seconds for kokoro). Likewise if the
-        caller is cancelled (a lost hedge), the job finishes in its worker.
+        caller is cancelled (a lost hedge, a client that left): the job finishes in its worker, and
+        a worker still on it ``hang_after_s`` past its deadline is killed.
+
+        Args:
+            text, voice, opts: what to say, and how.
+            deadline: absolute monotonic time by which the caller wants the audio.
+            on_settled: called exactly once, when no worker runs this call any more: at once if it
+                never started or ended with this call, else when the abandoned job ends in its
+                worker (finished, failed, or its worker died). Its argument is ``None`` when the job
+                finished, else the error that ended it: ``EngineCrashed.blames_input`` says whether
+                the input may have killed the worker, even after the caller left.
 
         Raises:
             EngineTimeout: no worker was free, or the job overran, before the deadline.
             EngineCrashed: the worker died during the job.
             InvalidInput / EngineError: raised by the engine inside the worker.
         """
-        if deadline - self._clock.monotonic() <= 0:  # never start (and then kill) a job that is already late
-            raise EngineTimeout(self.engine, 0.0)
-        worker = await self._acquire(deadline)
-        remaining = deadline - self._clock.monotonic()
-        if remaining <= 0:
-            self._release_unused(worker)
-            raise EngineTimeout(self.engine, 0.0)
-        job = Job(next(self._job_ids), text, voice, opts.speed, opts.language)
-        pending = _PendingJob(job, asyncio.get_running_loop().create_future())
-        # a dropped caller (hedge lost, deadline) never reads the outcome: consume it so a later
-        # worker death is not reported as "Future exception was never retrieved"
-        pending.future.add_done_callback(_consume)
-        self._pending[job.job_id] = (worker, pending)
-        worker.send(job)
+        outcome: asyncio.Future[list[AudioChunk]] | None = None
         try:
-            return await asyncio.wait_for(asyncio.shield(pending.future), remaining)
-        except TimeoutError:
-            self._background(self._kill_if_hung(worker, pending.future))
-            raise EngineTimeout(self.engine, remaining) from None
+            if deadline - self._clock.monotonic() <= 0:  # never start (and then kill) a late job
+                raise EngineTimeout(self.engine, 0.0)
+            worker = await self._acquire(deadline)
+            remaining = deadline - self._clock.monotonic()
+            if remaining <= 0:
+                self._release_unused(worker)
+                raise EngineTimeout(self.engine, 0.0)
+            job = Job(next(self._job_ids), text, voice, opts.speed, opts.language)
+            pending = _PendingJob(job, asyncio.get_running_loop().create_future())
+            # a dropped caller (hedge lost, deadline) never reads the outcome: consume it so a later
+            # worker death is not reported as "Future exception was never retrieved"
+            pending.future.add_done_callback(_consume)
+            outcome = pending.future
+            self._pending[job.job_id] = (worker, pending)
+            worker.send(job)
+            try:
+                return await asyncio.wait_for(asyncio.shield(outcome), remaining)
+            except TimeoutError:
+                self._background(self._kill_if_hung(worker, outcome, deadline))
+                raise EngineTimeout(self.engine, remaining) from None
+            except asyncio.CancelledError:
+                if not outcome.done():
+                    self._background(self._kill_if_hung(worker, outcome, deadline))
+                raise
+        finally:
+            if on_settled is not None:
+                _settle_when_done(outcome, on_settled)
 
-    async def _kill_if_hung(self, worker: WorkerProcess, outcome: asyncio.Future[list[AudioChunk]]) -> None:
-        """Kill ``worker`` if the job behind ``outcome`` is still running after the hang grace."""
-        await asyncio.wait([outcome], timeout=self._config.hang_after_s)  # never cancels it
+    async def _kill_if_hung(
+        self, worker: WorkerProcess, outcome: asyncio.Future[list[AudioChunk]], deadline: float
+    ) -> None:
+        """Kill ``worker`` if the job behind ``outcome`` still runs ``hang_after_s`` past ``deadline``."""
+        grace = max(0.0, deadline + self._config.hang_after_s - self._clock.monotonic())
+        await asyncio.wait([outcome], timeout=grace)  # never cancels it
         if not outcome.done():
             log.warning(
                 "%s worker %s overran a deadline by %.1f s; killing it",
@@ -283,67 +324,59 @@ class WorkerPool:
 
     def _on_exit(self, worker: WorkerProcess) -> None:
         reason = worker.kill_reason or ExitReason.CRASHED
+        previous = worker.state
         if worker.state is not WorkerState.DEAD:
             worker.move(WorkerState.DEAD)
         self._workers.pop(worker.worker_id, None)
+        death = Death(
+            reason,
+            became_ready=worker.ready_at is not None,
+            on_first_job=worker.jobs_done == 0 and previous in (WorkerState.BUSY, WorkerState.DRAINING),
+            lived_s=self._clock.monotonic() - worker.ready_at if worker.ready_at is not None else 0.0,
+        )
+        if not self._stopping:  # the replacement starts before anything else: capacity comes back first
+            self._respawn(self._restart.after_death(death))
         for listener in self._capacity_listeners:
             listener(self.engine)
         for job_id, (owner, pending) in list(self._pending.items()):
-            if owner is worker:
+            if owner is worker:  # the death is the job's outcome: attributed to the input it ran
                 del self._pending[job_id]
                 if not pending.future.done():
                     pending.future.set_exception(
                         EngineCrashed(
-                            self.engine, f"worker {worker.pid} died during the job ({reason.value})"
+                            self.engine,
+                            f"worker {worker.pid} died during the job ({reason.value})",
+                            blames_input=reason in _BLAMES_INPUT,
                         )
                     )
-        self._background(self._reap_and_replace(worker, reason))
+        self._background(self._reap(worker, reason))
 
-    async def _reap_and_replace(self, worker: WorkerProcess, reason: ExitReason) -> None:
+    async def _reap(self, worker: WorkerProcess, reason: ExitReason) -> None:
         await asyncio.to_thread(worker.join, 5.0)
         self._emit(
             WorkerExited(
                 self.engine, worker.worker_id, worker.pid, reason, worker.exitcode, worker.last_rss_mb
             )
         )
-        if self._stopping:
-            return
-        if self._is_crash_loop(worker, reason):
-            self._quick_deaths += 1
-        else:
-            self._quick_deaths = 0
-        delay = 0.0
-        if self._quick_deaths >= 2:
-            delay = min(
-                self._config.backoff_max_s, self._config.backoff_base_s * 2 ** (self._quick_deaths - 2)
-            )
-        if delay:
-            log.warning(
-                "%s worker died %d times in a row; restarting in %.1f s",
-                self.engine,
-                self._quick_deaths,
-                delay,
-            )
-            await asyncio.sleep(delay)
-        if not self._stopping:
-            self.restarts += 1
-            await self._spawn()
 
-    def _is_crash_loop(self, worker: WorkerProcess, reason: ExitReason) -> bool:
-        """Whether this death looks like a crash loop, which restarts back off from.
+    def _respawn(self, delay: float, *, replaces_dead: bool = True) -> None:
+        """Spawn a worker after ``delay`` seconds, in the background (cancelled by ``stop``)."""
+        if delay and replaces_dead:
+            log.warning("%s workers keep dying before they serve; restarting in %.1f s", self.engine, delay)
 
-        A worker that finished a job before dying was killed from outside (an operator, the OOM
-        killer, the hang watchdog) or by a rare input; restarting it at once is right, however
-        often it happens (SIGKILL every 5 s used to escalate the delay to 30 s, leaving piper
-        down most of the time). A worker that dies while loading, warming up or on its first job,
-        soon after start, is what a restart cannot fix: those deaths back off.
-        """
-        if reason in (ExitReason.RECYCLED, ExitReason.MEMORY_HARD) or worker.jobs_done > 0:
-            return False
-        lived = self._clock.monotonic() - worker.ready_at if worker.ready_at is not None else 0.0
-        return lived < self._config.stable_after_s
+        async def respawn() -> None:
+            if delay:
+                await asyncio.sleep(delay)
+            if not self._stopping:
+                self.restarts += replaces_dead
+                await self._spawn()
+
+        task = asyncio.ensure_future(respawn())
+        self._respawns.add(task)
+        task.add_done_callback(self._respawns.discard)
 
     async def _spawn(self) -> None:
+        """Start one worker; if the OS refuses (fork/exec failed), try again later with backoff."""
         worker = WorkerProcess(
             next(self._ids), self._spec, asyncio.get_running_loop(), self._on_message, self._on_exit
         )
@@ -352,7 +385,13 @@ class WorkerPool:
             await asyncio.to_thread(worker.start)
         except OSError as exc:
             self._workers.pop(worker.worker_id, None)
-            log.error("cannot spawn a %s worker: %s", self.engine, exc)
+            if self._stopping:
+                return
+            delay = self._restart.after_spawn_failed()
+            log.error("cannot spawn a %s worker (%s); trying again in %.1f s", self.engine, exc, delay)
+            self._respawn(delay, replaces_dead=False)
+        else:
+            self._restart.after_spawned()
 
     def _notify_idle(self) -> None:
         if self._idle_changed is None:
@@ -386,7 +425,7 @@ class WorkerPool:
             self._emit(WorkerRss(self.engine, worker.worker_id, worker.pid or 0, rss))
             if stopped:
                 log.warning("%s worker %s is stopped (SIGSTOP); killing it", self.engine, worker.pid)
-                worker.kill(ExitReason.CRASHED)
+                worker.kill(ExitReason.FROZEN)
             elif rss > self._config.hard_rss_mb:
                 log.warning("%s worker %s at %.0f MiB > hard limit; killing", self.engine, worker.pid, rss)
                 worker.kill_reason = ExitReason.MEMORY_HARD  # even if it was on its way out as a recycle
@@ -406,3 +445,23 @@ class WorkerPool:
 def _consume(future: asyncio.Future[list[AudioChunk]]) -> None:
     if not future.cancelled():
         future.exception()
+
+
+def _settle_when_done(outcome: asyncio.Future[list[AudioChunk]] | None, on_settled: Settled) -> None:
+    """Call ``on_settled`` once the job behind ``outcome`` has ended (at once if there is none)."""
+
+    def settle(future: asyncio.Future[list[AudioChunk]] | None) -> None:
+        error: EngineError | None = None
+        if future is not None and not future.cancelled():
+            exc = future.exception()
+            if isinstance(exc, EngineError):
+                error = exc
+        try:
+            on_settled(error)
+        except Exception:
+            log.exception("on_settled callback failed")
+
+    if outcome is None or outcome.done():
+        settle(outcome)
+    else:
+        outcome.add_done_callback(settle)
