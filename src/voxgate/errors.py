@@ -8,7 +8,8 @@ VoxgateError
 │   ├── UnknownVoice(voice)
 │   ├── UnsupportedLanguage(voice, language)
 │   ├── UnsupportedFormat(format)
-│   └── InvalidOption                         speed, sample rate, ... out of range
+│   ├── InvalidOption                         speed, sample rate, ... out of range
+│   └── NotEntitled                           a priority or deadline the client may not ask for
 ├── EngineError(engine)                       an engine could not produce audio
 │   ├── EngineUnavailable                     not installed / failed to load
 │   ├── EngineTimeout(deadline_s)             overran its deadline
@@ -122,6 +123,10 @@ class EngineTimeout(EngineError):  # noqa: N818
 
 class EngineCrashed(EngineError):  # noqa: N818
     """The worker process running the engine died during the call."""
+
+
+class NotEntitled(InvalidInput):
+    """The client may not ask for this value of ``field`` (a priority or a deadline its key lacks)."""
 
 
 class Unauthorized(VoxgateError):  # noqa: N818
