@@ -8,8 +8,8 @@ route runs, for every route the app has (so a new route cannot be left open by f
 dependency); ``/metrics`` also accepts ``server.metrics_token``.
 
 Entitlements: each key names the priorities it may ask for and its shortest deadline; keyless
-requests get ``server.keyless``'s, and the web UI (a browser request whose ``Origin`` is this
-server) may also use ``interactive`` when ``server.keyless.ui_interactive`` is on.
+requests get ``server.keyless``'s, and the web UI (a browser request from a page of this server,
+:func:`same_origin`) may also use ``interactive`` when ``server.keyless.ui_interactive`` is on.
 """
 
 from __future__ import annotations
@@ -91,7 +91,13 @@ def _bearer(headers: Headers) -> bytes | None:
 
 
 def same_origin(headers: Headers) -> bool:
-    """Whether the request's ``Origin`` names the host it was sent to (a page this server served)."""
+    """Whether a browser sent the request from a page this server served.
+
+    Browsers say so with ``Sec-Fetch-Site: same-origin`` on every request, and with an ``Origin``
+    naming the host the request was sent to on POSTs (older browsers send only the latter).
+    """
+    if headers.get("sec-fetch-site") == "same-origin":
+        return True
     origin, host = headers.get("origin"), headers.get("host")
     if not origin or not host or origin == "null":
         return False
