@@ -110,12 +110,12 @@ class BrowserGuardMiddleware:
             return None
         origin = headers.get("origin")
         if origin is not None and not self._origin_ok(origin, host):
-            message = f"requests from the web origin {origin!r} are not allowed (server.allowed_origins)"
+            message = f"Origin {origin!r} may not send this request (see server.allowed_origins)"
             return _refuse(403, "origin_not_allowed", message, "Origin")
         media = _media_type(headers)
         if (_has_body(headers) or media) and not _json_or_multipart(media):
             sent = repr(media) if media else "no type"
-            message = f"send the body as application/json (or multipart/form-data for uploads), not {sent}"
+            message = f"Content-Type must be application/json (multipart/form-data for uploads), not {sent}"
             return _refuse(415, "unsupported_media_type", message, "Content-Type")
         return None
 
