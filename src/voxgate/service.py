@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import asdict, replace
 from typing import Any
 
@@ -207,11 +207,14 @@ class Synthesizer:
             self._refund(admitted)
             raise
         meta = self._meta(request, plan, [first], cache_hit=False)
-        return meta, self._stream_body(request, plan, first, admitted)
+        body = self._stream_body(request, plan, first, admitted)
+        # Start the body (encode the first piece) here: a started generator is closed (and its
+        # request recorded and refunded) even if the client leaves before reading a byte.
+        return meta, _prepend(await anext(body), body)
 
     async def _stream_body(
         self, request: SynthesisRequest, plan: Plan, first: Routed, admitted: Admitted
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes]:
         segments = plan.prepared.segments
         routed = [first]
         pending: deque[asyncio.Future[Routed]] = deque()
@@ -362,6 +365,16 @@ def _ended_by(exc: BaseException) -> OutcomeStatus:
     if isinstance(exc, asyncio.CancelledError | GeneratorExit):
         return OutcomeStatus.CANCELLED
     return OutcomeStatus.FAILED
+
+
+async def _prepend(first: bytes, rest: AsyncGenerator[bytes]) -> AsyncIterator[bytes]:
+    """``first``, then ``rest``; closing this closes ``rest``."""
+    try:
+        yield first
+        async for piece in rest:
+            yield piece
+    finally:
+        await rest.aclose()  # its cleanup never awaits: this does not suspend
 
 
 async def _once(data: bytes) -> AsyncIterator[bytes]:
