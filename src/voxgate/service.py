@@ -319,7 +319,11 @@ class Synthesizer:
         """
         if not admitted.charged:
             return
-        task = asyncio.get_running_loop().create_task(self.admission.refund(admitted))
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # a stream collected after its loop ended: nothing left to refund to
+            return
+        task = loop.create_task(self.admission.refund(admitted))
         self._refunds.add(task)
         task.add_done_callback(self._refunds.discard)
 
