@@ -82,7 +82,10 @@ class BrowserGuardMiddleware:
         check_host: bool = True,
     ) -> None:
         self.app = app
-        extra = {_hostname(h) for h in allowed_hosts}
+        # an IPv6 bind address ("::1") appears in Host headers in brackets ("[::1]:8000")
+        extra = {
+            _hostname(f"[{h}]" if h.count(":") > 1 and not h.startswith("[") else h) for h in allowed_hosts
+        }
         self._any_host = "*" in extra
         self._hosts = LOCAL_HOSTS | extra
         self._origins = {o.strip().rstrip("/").lower() for o in allowed_origins}
