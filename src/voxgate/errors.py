@@ -8,7 +8,8 @@ VoxgateError
 │   ├── UnknownVoice(voice)
 │   ├── UnsupportedLanguage(voice, language)
 │   ├── UnsupportedFormat(format)
-│   └── InvalidOption                         speed, sample rate, ... out of range
+│   ├── InvalidOption                         speed, sample rate, ... out of range
+│   └── NotEntitled                           a priority or deadline the client may not ask for
 ├── EngineError(engine)                       an engine could not produce audio
 │   ├── EngineUnavailable                     not installed / failed to load
 │   ├── EngineTimeout(deadline_s)             overran its deadline
@@ -131,6 +132,10 @@ class EngineCrashed(EngineError):  # noqa: N818
     def __init__(self, engine: str, message: str, *, blames_input: bool = True) -> None:
         super().__init__(engine, message)
         self.blames_input = blames_input
+
+
+class NotEntitled(InvalidInput):
+    """The client may not ask for this value of ``field`` (a priority or a deadline its key lacks)."""
 
 
 class Unauthorized(VoxgateError):  # noqa: N818

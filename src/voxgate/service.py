@@ -2,13 +2,20 @@
 
 One request: prepare the text → audio cache → admission → per segment, router (scheduler,
 breakers, fallback chain, deadlines) → assemble and encode → cache → SLA record.
+
+What a request that ends without audio costs its client: nothing. A request that fails (no engine
+could answer) or is cancelled (the client went away: its task is cancelled, or its stream is
+closed) gets its characters back from the daily quota and is recorded ``failed`` or ``cancelled``
+(cancelled does not count against availability). A stream that ends early gets back the
+characters it had not yet sent; its segments in synthesis are cancelled and its encoder closed.
+Rate-limit hits are not given back: a rate limit counts attempts, whatever their outcome.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import asdict, replace
 from typing import Any
 
@@ -21,9 +28,9 @@ from voxgate.audio.formats import format_spec
 from voxgate.audio.stream import open_stream_encoder
 from voxgate.chains import ChainBuilder
 from voxgate.clock import Clock
-from voxgate.errors import NoEngineAvailable, Rejected
+from voxgate.errors import Rejected
 from voxgate.planning import Plan, Planner
-from voxgate.qos.admission import Admission
+from voxgate.qos.admission import Admission, Admitted
 from voxgate.qos.breaker import BreakerRegistry
 from voxgate.qos.events import EventBus
 from voxgate.qos.router import Routed, Router
@@ -87,6 +94,7 @@ class Synthesizer:
         self.bus = bus
         self._clock = clock
         self.planner = planner
+        self._refunds: set[asyncio.Task[None]] = set()  # strong references until each is done
 
     # ---- life cycle ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -128,6 +136,9 @@ class Synthesizer:
     async def synthesize(self, request: SynthesisRequest) -> SynthesisResult:
         """Answer a request with one encoded audio file.
 
+        A request that fails after admission, or is cancelled (``CancelledError``: the client
+        left), is recorded ``failed`` or ``cancelled`` and its characters are refunded.
+
         Raises:
             InvalidInput: bad text, voice, format, speed or sample rate.
             Rejected: admission refused (rate limit, quota, overload).
@@ -137,14 +148,12 @@ class Synthesizer:
         hit = await self.cache.get(plan.key) if request.use_cache else None
         if hit is not None:
             return self._from_cache(request, plan, hit)
-        await self._admit(request, plan)
+        admitted = await self._admit(request, plan)
         try:
             routed = await self._route_all(request, plan)
-        except NoEngineAvailable:
-            self._record(request, plan, OutcomeStatus.FAILED, None, None)
-            raise
-        except asyncio.CancelledError:
-            self._record(request, plan, OutcomeStatus.CANCELLED, None, None)
+        except BaseException as exc:
+            self._record(request, plan, _ended_by(exc), None, None)
+            self._refund(admitted)
             raise
         audio = assemble(
             [r.chunks for r in routed],
@@ -174,6 +183,13 @@ class Synthesizer:
         would run out at playback speed (or at the request's deadline, if later). Later segments
         that degrade are marked in the log and the SLA record.
 
+        The body must be iterated to its end or closed (``aclose``). A client that goes away
+        mid-stream, whether its task is cancelled while the body awaits a segment
+        (``CancelledError``) or the body is closed between pieces (``GeneratorExit``), ends it
+        as ``cancelled``: the segments in synthesis are cancelled, the encoder is closed and the
+        characters not yet sent are refunded. A later segment that fails ends it as ``failed``,
+        with the same refund.
+
         Raises:
             InvalidInput, Rejected, NoEngineAvailable: as :meth:`synthesize`, for the first segment.
         """
@@ -183,23 +199,26 @@ class Synthesizer:
             cached = self._from_cache(request, plan, hit)
             return cached.meta, _once(cached.audio)
         plan = replace(plan, prepared=quick_start(plan.prepared, self.planner.first_segment_chars(plan)))
-        await self._admit(request, plan)
+        admitted = await self._admit(request, plan)
         try:
             first = await self._route_segment(request, plan, 0, plan.deadline)
-        except BaseException:
-            self._record(request, plan, OutcomeStatus.FAILED, None, None)
+        except BaseException as exc:
+            self._record(request, plan, _ended_by(exc), None, None)
+            self._refund(admitted)
             raise
         meta = self._meta(request, plan, [first], cache_hit=False)
-        return meta, self._stream_body(request, plan, first)
+        body = self._stream_body(request, plan, first, admitted)
+        # Start the body (encode the first piece) here: a started generator is closed (and its
+        # request recorded and refunded) even if the client leaves before reading a byte.
+        return meta, _prepend(await anext(body), body)
 
     async def _stream_body(
-        self, request: SynthesisRequest, plan: Plan, first: Routed
-    ) -> AsyncIterator[bytes]:
-        encoder = open_stream_encoder(request.format, plan.out_rate, out_rate=plan.out_rate)
+        self, request: SynthesisRequest, plan: Plan, first: Routed, admitted: Admitted
+    ) -> AsyncGenerator[bytes]:
         segments = plan.prepared.segments
         routed = [first]
         pending: deque[asyncio.Future[Routed]] = deque()
-        status = OutcomeStatus.FAILED
+        status: OutcomeStatus | None = None  # known once the last piece is encoded, or it ends early
         first_audio_at = self._clock.monotonic()
         sent_s = 0.0  # seconds of audio handed to the client so far
 
@@ -209,7 +228,9 @@ class Synthesizer:
                 index = len(routed) + len(pending)
                 pending.append(asyncio.ensure_future(self._route_segment(request, plan, index, due)))
 
+        encoder = None
         try:
+            encoder = open_stream_encoder(request.format, plan.out_rate, out_rate=plan.out_rate)
             piece = assemble([first.chunks], plan.out_rate)
             sent_s += len(piece) / plan.out_rate
             launch()
@@ -223,20 +244,29 @@ class Synthesizer:
                 sent_s += len(piece) / plan.out_rate
                 launch()
                 yield await asyncio.to_thread(encoder.feed, piece, plan.out_rate)
-            yield await asyncio.to_thread(encoder.finish)
+            tail = await asyncio.to_thread(encoder.finish)
             meta = self._meta(request, plan, routed, cache_hit=False)
             status = OutcomeStatus.DEGRADED if meta.degraded else OutcomeStatus.OK
-        except GeneratorExit:
-            status = OutcomeStatus.CANCELLED
+            yield tail  # every piece is out: closing the stream after this loses nothing
+        except BaseException as exc:
+            status = status or _ended_by(exc)
             raise
         finally:
+            # No await in here: a cancelled task (anyio cancel scopes cancel again at every
+            # await) or a closing generator must still clean up entirely.
             for task in pending:
                 task.cancel()
+            if encoder is not None:
+                encoder.close()
             reason = next((r.fallback_reason for r in routed if r.fallback_reason), None)
+            status = status or OutcomeStatus.FAILED
             self._record(request, plan, status, first.step.engine, reason)
+            if status not in (OutcomeStatus.OK, OutcomeStatus.DEGRADED):
+                unsent = sum(len(s.text) for s in segments[len(routed) :])
+                self._refund(replace(admitted, charged=min(admitted.charged, unsent)))
 
     # ---- steps ---------------------------------------------------------------------------------
-    async def _admit(self, request: SynthesisRequest, plan: Plan) -> None:
+    async def _admit(self, request: SynthesisRequest, plan: Plan) -> Admitted:
         chars = len(plan.prepared.text)
         language = plan.prepared.language
         chain = self.chains.chain(plan.voice, language)
@@ -249,7 +279,7 @@ class Synthesizer:
             return min(self.router.queue_wait(e, priority, language) for e in candidates)
 
         try:
-            await self.admission.admit(
+            return await self.admission.admit(
                 request.client_id,
                 request.priority,
                 chars,
@@ -280,6 +310,22 @@ class Synthesizer:
         chain = self.chains.chain(plan.voice, segment.language)
         opts = SynthesisOptions(speed=plan.opts.speed, language=segment.language)
         return await self.router.run(chain, segment.text, opts, priority=request.priority, deadline=deadline)
+
+    def _refund(self, admitted: Admitted) -> None:
+        """Give ``admitted``'s characters back, in a task of its own.
+
+        A task, not an await: the caller may be a cancelled task or a closing generator, where an
+        await would be cancelled again (or is not allowed), and the refund must still happen.
+        """
+        if not admitted.charged:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # a stream collected after its loop ended: nothing left to refund to
+            return
+        task = loop.create_task(self.admission.refund(admitted))
+        self._refunds.add(task)
+        task.add_done_callback(self._refunds.discard)
 
     def _meta(
         self, request: SynthesisRequest, plan: Plan, routed: Sequence[Routed], *, cache_hit: bool
@@ -316,6 +362,23 @@ class Synthesizer:
         self.sla.record(outcome)
         self.bus.publish(outcome)  # metrics subscribe
         return latency
+
+
+def _ended_by(exc: BaseException) -> OutcomeStatus:
+    """How a request that raised ``exc`` ended: the client left (cancelled, closed) or it failed."""
+    if isinstance(exc, asyncio.CancelledError | GeneratorExit):
+        return OutcomeStatus.CANCELLED
+    return OutcomeStatus.FAILED
+
+
+async def _prepend(first: bytes, rest: AsyncGenerator[bytes]) -> AsyncIterator[bytes]:
+    """``first``, then ``rest``; closing this closes ``rest``."""
+    try:
+        yield first
+        async for piece in rest:
+            yield piece
+    finally:
+        await rest.aclose()  # its cleanup never awaits: this does not suspend
 
 
 async def _once(data: bytes) -> AsyncIterator[bytes]:

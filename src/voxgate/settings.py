@@ -20,6 +20,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from voxgate.types import Priority
+
 
 def _default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
@@ -214,6 +216,33 @@ class ApiKeySettings(BaseModel):
     """Overrides ``qos.limits.default`` for this client, e.g. ``"600/minute"``."""
     daily_chars: int | None = Field(default=None, ge=0)
     """Overrides ``qos.limits.daily_chars`` for this client."""
+    priorities: list[Priority] = Field(default=[Priority.API, Priority.BATCH], min_length=1)
+    """Priorities this client may ask for; asking for another is refused (403 naming ``priority``).
+    Give ``interactive`` only to the keys of people waiting for the answer (the web UI's users)."""
+    min_deadline_ms: int = Field(default=1000, ge=100, le=600_000)
+    """Shortest ``deadline_ms`` this client may ask for (a shorter one is refused, 403 naming
+    ``deadline_ms``): tiny deadlines only make engines time out for everyone."""
+
+
+class KeylessSettings(BaseModel):
+    """What a request may ask for when no API keys are configured (one local user, no accounts).
+
+    Without keys there is no security boundary, only fairness between one's own programs: any
+    local program can send whatever headers it likes.
+    """
+
+    priorities: list[Priority] = Field(
+        default=[Priority.INTERACTIVE, Priority.API, Priority.BATCH], min_length=1
+    )
+    """Priorities a keyless request may ask for. Narrow it (e.g. to ``["api", "batch"]``) to keep
+    scripts out of the interactive class; the web UI (a same-origin browser request, see
+    ``ui_interactive``) may still use it."""
+    ui_interactive: bool = True
+    """The web UI may ask for ``interactive`` even when ``priorities`` leaves it out. The UI is
+    told apart by its ``Origin`` header naming this server, which any non-browser client can
+    forge: a convenience for keyless mode, not a control."""
+    min_deadline_ms: int = Field(default=1000, ge=100, le=600_000)
+    """Shortest ``deadline_ms`` a keyless request may ask for."""
 
 
 class JobsSettings(BaseModel):
@@ -244,7 +273,23 @@ class ServerSettings(BaseModel):
     """Bind address; localhost by default (an open server must be exposed on purpose)."""
     port: int = Field(default=8000, ge=1, le=65535)
     api_keys: dict[str, ApiKeySettings] = {}
-    """Client name → key and limits. Empty: no authentication (keep the server on localhost)."""
+    """Client name → key, limits and entitlements. Empty: no authentication (keep the server on
+    localhost). With keys, every route except ``/healthz``, ``/readyz`` and the web UI's static
+    files (HTML, JS, CSS: no data) needs one."""
+    metrics_token: str | None = Field(default=None, min_length=16)
+    """A bearer token accepted on ``/metrics`` only (for a Prometheus scraper), besides the API
+    keys. When set, ``/metrics`` needs it (or a key) even without API keys."""
+    allowed_hosts: list[str] = []
+    """Host names (without port) this server answers to, besides ``localhost`` (and
+    ``*.localhost``), ``127.0.0.1``, ``[::1]`` and ``host``. Requests naming another ``Host`` are
+    refused (421): a web page cannot reach this server through a DNS name it controls (DNS
+    rebinding). Checked when no API keys are configured, or whenever this list is not empty;
+    ``["*"]`` accepts any host."""
+    allowed_origins: list[str] = []
+    """Web origins (``https://app.example.com``) besides this server's own that may send
+    state-changing requests (POST, PUT, PATCH, DELETE); any other ``Origin`` is refused (403)."""
+    keyless: KeylessSettings = KeylessSettings()
+    """Entitlements of requests when no API keys are configured."""
     shutdown_grace_s: float = Field(default=20.0, ge=0)
     """On SIGTERM, in-flight requests get this long to finish."""
     log_json: bool = True

@@ -197,7 +197,7 @@ def test_bad_uploads_get_4xx_naming_the_problem(
         ({"json": {"text": "x " * MAX_CHARS}}, 413, "text"),
         ({"json": {"chapters": []}}, 422, "chapters"),
         ({"content": b"{not json", "headers": {"content-type": "application/json"}}, 400, "body"),
-        ({"content": b"Hello.", "headers": {"content-type": "text/plain"}}, 415, None),
+        ({"content": b"Hello.", "headers": {"content-type": "text/plain"}}, 415, "Content-Type"),
         ({"files": {"other": ("a.txt", b"Hi.")}}, 422, "file"),
     ],
 )

@@ -36,12 +36,15 @@ def client(
     make_client: Callable[[Settings], TestClient], api_settings: Callable[..., Settings]
 ) -> TestClient:
     """piper and espeak (one worker each); key "main" is unlimited, key "tiny" may make 1 request a minute."""
-    keys = {"main": {"key": MAIN_KEY}, "tiny": {"key": TINY_KEY, "rate_limit": "1/minute"}}
+    keys = {
+        "main": {"key": MAIN_KEY, "priorities": list(PRIORITIES)},
+        "tiny": {"key": TINY_KEY, "rate_limit": "1/minute"},
+    }
     return make_client(api_settings(server={"api_keys": keys}))
 
 
 def _scrape(client: TestClient) -> dict[str, Any]:
-    response = client.get("/metrics")
+    response = client.get("/metrics", headers=MAIN)
     assert response.status_code == 200
     return {family.name: family for family in text_string_to_metric_families(response.text)}
 
@@ -115,7 +118,7 @@ def test_bus_events_feed_the_counters(data_dir: Path) -> None:
 
 def test_exposition_parses_with_state_gauges(client: TestClient) -> None:
     """/metrics is Prometheus text with queue, in-flight, breaker, readiness and cache series per engine."""
-    response = client.get("/metrics")
+    response = client.get("/metrics", headers=MAIN)
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
     families = {f.name: f for f in text_string_to_metric_families(response.text)}
     assert families["voxgate_http_request_duration_seconds"].type == "histogram"
@@ -139,7 +142,9 @@ def test_exposition_parses_with_state_gauges(client: TestClient) -> None:
 
 def test_openmetrics_on_request(client: TestClient) -> None:
     """A scraper that asks for OpenMetrics gets it."""
-    response = client.get("/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"})
+    response = client.get(
+        "/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0", **MAIN}
+    )
     assert response.headers["content-type"].startswith("application/openmetrics-text")
     assert response.text.rstrip().endswith("# EOF")
 
@@ -241,7 +246,7 @@ def test_sigkilled_worker_counts_as_a_crashed_restart(client: TestClient) -> Non
     """A worker killed from outside shows up in the restarts counter (reason crashed) within seconds."""
     labels = {"engine": "espeak", "reason": "crashed"}
     before = _value(client, "voxgate_worker_restarts", "voxgate_worker_restarts_total", **labels)
-    workers = client.get("/api/v1/sla").json()["engines"]["espeak"]["workers"]
+    workers = client.get("/api/v1/sla", headers=MAIN).json()["engines"]["espeak"]["workers"]
     victim = next(w for w in workers if w["pid"] is not None)
     os.kill(victim["pid"], signal.SIGKILL)
 

@@ -153,12 +153,12 @@ ERRORS: list[tuple[str, dict[str, Any], int, str | None]] = [
         "body",
     ),
     ("JSON array", {"json": ["Hi."]}, 422, None),
-    ("form body", {"data": {"text": "Hi."}}, 415, "body"),
+    ("form body", {"data": {"text": "Hi."}}, 415, "Content-Type"),
     (
         "text/plain body",
         {"content": b'{"text": "Hi."}', "headers": {"content-type": "text/plain"}},
         415,
-        "body",
+        "Content-Type",
     ),
 ]
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import struct
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -171,3 +173,28 @@ def test_stream_rejects_unknown_format_and_bad_rates() -> None:
     encoder = open_stream_encoder("wav", 22050)
     with pytest.raises(InvalidOption):
         encoder.feed(_tone(440, 22050, 0.1), 0)
+
+
+@pytest.mark.parametrize("fmt", [AudioFormat.MP3, AudioFormat.OPUS, AudioFormat.WAV])
+def test_close_from_another_thread_while_a_feed_encodes_is_safe(fmt: AudioFormat) -> None:
+    """Closed by the event loop while a thread encodes: the feed ends cleanly, then the stream closes."""
+    encoder = open_stream_encoder(fmt, 22050)
+    outcome: list[object] = []
+
+    def feed() -> None:
+        try:
+            outcome.append(encoder.feed(_tone(440, 22050, 30.0), 22050))
+        except RuntimeError as exc:  # close() won the race: refused before any encoding
+            outcome.append(exc)
+
+    thread = threading.Thread(target=feed)
+    thread.start()
+    time.sleep(0.005)
+    encoder.close()
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], bytes | RuntimeError)
+    with pytest.raises(RuntimeError):
+        encoder.finish()
+    encoder.close()

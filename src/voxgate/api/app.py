@@ -13,8 +13,9 @@ from starlette.staticfiles import StaticFiles
 
 from voxgate import __version__
 from voxgate.api import routes_jobs, routes_metrics, routes_openai, routes_ops, routes_tts
-from voxgate.api.deps import ApiKeyAuth
+from voxgate.api.auth import ApiKeyAuth, RequireKeyMiddleware
 from voxgate.api.errors import install_error_handlers
+from voxgate.api.guard import BrowserGuardMiddleware
 from voxgate.api.metrics import Metrics
 from voxgate.api.middleware import RequestContextMiddleware
 from voxgate.clock import Clock, SystemClock
@@ -46,7 +47,7 @@ def create_app(
         shutdown, lets in-flight work finish before stopping them.
     """
     build = synthesizer_factory or (lambda s: build_synthesizer(s, clock=clock or SystemClock()))
-    auth = ApiKeyAuth({name: k.key for name, k in settings.server.api_keys.items()})
+    auth = ApiKeyAuth(settings.server)
     metrics = Metrics()
 
     @asynccontextmanager
@@ -69,6 +70,14 @@ def create_app(
         version=__version__,
         description="Self-hosted text-to-speech with guaranteed quality of service.",
         lifespan=lifespan,
+    )
+    server = settings.server
+    app.add_middleware(RequireKeyMiddleware, auth=auth)
+    app.add_middleware(
+        BrowserGuardMiddleware,
+        allowed_hosts=[server.host, *server.allowed_hosts],
+        allowed_origins=server.allowed_origins,
+        check_host=not auth.enabled or bool(server.allowed_hosts),
     )
     app.add_middleware(RequestContextMiddleware, observers=[metrics.observe_http])
     install_error_handlers(app)

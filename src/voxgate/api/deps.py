@@ -2,51 +2,14 @@
 
 from __future__ import annotations
 
-import hmac
-from collections.abc import Mapping
 from typing import Annotated
 
 from fastapi import Depends, Request
 
-from voxgate.errors import Unauthorized
+from voxgate.api.auth import ApiKeyAuth, Caller
 from voxgate.service import Synthesizer
 
-
-class ApiKeyAuth:
-    """Identifies the client: the name of its API key, or its address when no keys are configured.
-
-    Args:
-        keys: client name → bearer token. Empty: the server is open.
-    """
-
-    def __init__(self, keys: Mapping[str, str]) -> None:
-        self._keys = [(name, token.encode()) for name, token in keys.items()]
-
-    @property
-    def enabled(self) -> bool:
-        """Whether requests must carry a key."""
-        return bool(self._keys)
-
-    def identify(self, request: Request) -> str:
-        """Return the client id of a request.
-
-        Raises:
-            Unauthorized: keys are configured and the request has no valid one.
-        """
-        if not self._keys:
-            return request.client.host if request.client else "local"
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
-        presented = token.strip().encode()
-        match = None
-        for name, secret in self._keys:  # compare against every key: no timing hint of which exists
-            if hmac.compare_digest(presented, secret):
-                match = name
-        if match is None:
-            raise Unauthorized("invalid API key")
-        return match
+__all__ = ["ApiKeyAuth", "CallerDep", "ClientId", "Synth", "get_caller", "get_client_id", "get_synthesizer"]
 
 
 async def get_synthesizer(request: Request) -> Synthesizer:
@@ -55,11 +18,21 @@ async def get_synthesizer(request: Request) -> Synthesizer:
     return synth
 
 
+async def get_caller(request: Request) -> Caller:
+    """The caller: its client id (API key name or remote address) and entitlements.
+
+    Raises:
+        Unauthorized: keys are configured and the request has no valid one.
+    """
+    auth: ApiKeyAuth = request.state.auth
+    return auth.identify(request.headers, request.client.host if request.client else None)
+
+
 async def get_client_id(request: Request) -> str:
     """The caller's client id (API key name or remote address)."""
-    auth: ApiKeyAuth = request.state.auth
-    return auth.identify(request)
+    return (await get_caller(request)).client_id
 
 
 Synth = Annotated[Synthesizer, Depends(get_synthesizer)]
+CallerDep = Annotated[Caller, Depends(get_caller)]
 ClientId = Annotated[str, Depends(get_client_id)]

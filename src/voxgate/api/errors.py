@@ -24,6 +24,7 @@ from voxgate.errors import (
     EngineError,
     InvalidInput,
     NoEngineAvailable,
+    NotEntitled,
     QueueTimeout,
     Rejected,
     TextTooLong,
@@ -45,6 +46,7 @@ _TABLE: list[tuple[type[VoxgateError], int, str, str]] = [
     (UnknownVoice, 400, "invalid_request_error", "unknown_voice"),
     (UnsupportedFormat, 400, "invalid_request_error", "unsupported_format"),
     (UnsupportedLanguage, 400, "invalid_request_error", "unsupported_language"),
+    (NotEntitled, 403, "permission_error", "not_entitled"),
     (InvalidInput, 422, "invalid_request_error", "invalid_value"),
     (Unauthorized, 401, "authentication_error", "invalid_api_key"),
     (JobNotFound, 404, "invalid_request_error", "not_found"),  # and JobNotReady: no such audio yet

@@ -28,11 +28,12 @@ from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from voxgate.api.deps import ClientId, Synth
+from voxgate.api.deps import CallerDep, ClientId, Synth
+from voxgate.api.disconnect import client_gone, unless_disconnected
 from voxgate.api.errors import error_body, response_for
 from voxgate.api.headers import voxgate_headers
 from voxgate.api.openai_voices import LEGACY_MODELS, model_names, parse_model, resolve_voice
@@ -131,8 +132,11 @@ def _model_not_found(model: str, status: int = 400) -> JSONResponse:
 
 
 @router.post("/v1/audio/speech", responses=_AUDIO, response_class=Response)
-async def speech(body: SpeechRequest, synth: Synth, client_id: ClientId) -> Response:
-    """Speak ``input`` as OpenAI's speech endpoint does: chunked audio bytes, or SSE events."""
+async def speech(body: SpeechRequest, synth: Synth, caller: CallerDep, http: Request) -> Response:
+    """Speak ``input`` as OpenAI's speech endpoint does: chunked audio bytes, or SSE events.
+
+    Priority ``api`` (``batch`` for a key allowed only that): OpenAI's clients are programs.
+    """
     started = time.perf_counter()
     choice = parse_model(body.model, synth.backend.engines())
     if choice is None:
@@ -149,10 +153,13 @@ async def speech(body: SpeechRequest, synth: Synth, client_id: ClientId) -> Resp
             speed=body.speed,
             format=fmt,
             sample_rate=PCM_RATE if fmt is AudioFormat.PCM else None,
-            priority=Priority.API,
-            client_id=client_id,
+            priority=caller.entitlements.best(Priority.API, Priority.BATCH),
+            client_id=caller.client_id,
         )
-        meta, chunks = await synth.stream(request)
+        streamed = await unless_disconnected(http, synth.stream(request))
+    if streamed is None:
+        return client_gone()
+    meta, chunks = streamed
     headers = voxgate_headers(meta, time.perf_counter() - started)
     if body.instructions:
         headers["X-Voxgate-Unsupported"] = "instructions"

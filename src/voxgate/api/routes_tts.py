@@ -8,12 +8,14 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
 
-from voxgate.api.deps import ClientId, Synth
+from voxgate.api.deps import CallerDep, Synth
+from voxgate.api.disconnect import client_gone, unless_disconnected
 from voxgate.api.headers import voxgate_headers
 from voxgate.api.schemas import TtsRequest
 from voxgate.audio.formats import parse_format
 from voxgate.service import SynthesisRequest
 from voxgate.settings import Settings
+from voxgate.types import Priority
 
 router = APIRouter(tags=["native"])
 
@@ -23,9 +25,14 @@ _AUDIO: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/api/v1/tts", responses=_AUDIO, response_class=Response)
-async def tts(body: TtsRequest, synth: Synth, client_id: ClientId) -> Response:
-    """Speak ``text``; answer with audio bytes (or a chunked stream) and how it was made."""
+async def tts(body: TtsRequest, synth: Synth, caller: CallerDep, http: Request) -> Response:
+    """Speak ``text``; answer with audio bytes (or a chunked stream) and how it was made.
+
+    403 naming ``priority`` or ``deadline_ms`` when the caller may not ask for them. A client that
+    leaves before the answer cancels the synthesis.
+    """
     started = time.perf_counter()
+    caller.check(body.priority, body.deadline_ms)
     request = SynthesisRequest(
         text=body.text,
         voice=body.voice,
@@ -34,13 +41,18 @@ async def tts(body: TtsRequest, synth: Synth, client_id: ClientId) -> Response:
         sample_rate=body.sample_rate,
         priority=body.priority,
         deadline_s=body.deadline_ms / 1000 if body.deadline_ms is not None else None,
-        client_id=client_id,
+        client_id=caller.client_id,
     )
     if body.stream:
-        meta, chunks = await synth.stream(request)
+        streamed = await unless_disconnected(http, synth.stream(request))
+        if streamed is None:
+            return client_gone()
+        meta, chunks = streamed
         headers = voxgate_headers(meta, time.perf_counter() - started)
         return StreamingResponse(chunks, media_type=meta.media_type, headers=headers)
-    result = await synth.synthesize(request)
+    result = await unless_disconnected(http, synth.synthesize(request))
+    if result is None:
+        return client_gone()
     return Response(
         result.audio,
         media_type=result.meta.media_type,
@@ -49,11 +61,20 @@ async def tts(body: TtsRequest, synth: Synth, client_id: ClientId) -> Response:
 
 
 @router.get("/api/v1/voices")
-async def voices(synth: Synth, request: Request) -> dict[str, Any]:
-    """Every voice with its languages, gender, engine, sample rate and fallback chain per language."""
+async def voices(synth: Synth, request: Request, caller: CallerDep) -> dict[str, Any]:
+    """Every voice with its languages, gender, engine, sample rate and fallback chain per language.
+
+    ``limits`` are the caller's: the text limit, the priorities it may ask for (most urgent
+    first) and its shortest deadline.
+    """
     settings: Settings = request.state.settings
+    allowed = caller.entitlements.priorities
     return {
-        "limits": {"max_chars": settings.text.max_chars},
+        "limits": {
+            "max_chars": settings.text.max_chars,
+            "priorities": [p.value for p in Priority if p in allowed],
+            "min_deadline_ms": caller.entitlements.min_deadline_ms,
+        },
         "voices": [
             {
                 "id": v.id,

@@ -15,6 +15,7 @@ keep the encoder delay, ~50 ms of leading silence), FLAC's header lacks the samp
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from typing import Protocol, runtime_checkable
 
@@ -37,7 +38,11 @@ __all__ = [
 class StreamEncoder(Protocol):
     """Turns a sequence of audio chunks into the bytes of one file, incrementally.
 
-    Implementations are not thread-safe: one stream, one encoder, one caller at a time.
+    Implementations are not thread-safe: one stream, one encoder, one caller at a time, with one
+    exception: :meth:`close` may be called from any thread at any time, even while :meth:`feed`
+    or :meth:`finish` runs in another (a stream whose client left is closed by the event loop
+    while a worker thread encodes its last piece); the encoder is then released when that call
+    returns.
     """
 
     @property
@@ -78,7 +83,7 @@ class StreamEncoder(Protocol):
         ...
 
     def close(self) -> None:
-        """Abandon the stream (client went away) and release the encoder; idempotent."""
+        """Abandon the stream (client went away) and release the encoder; idempotent, any thread."""
         ...
 
 
@@ -89,6 +94,9 @@ class _BaseStreamEncoder(ABC):
         self._format = fmt
         self._adapter = RateAdapter(sample_rate)
         self._done = False
+        self._lock = threading.Lock()  # guards the three flags only; never held while encoding
+        self._busy = False  # a feed() or finish() is encoding
+        self._release_after = False  # close() came while busy: release when that call returns
 
     @property
     def format(self) -> AudioFormat:
@@ -115,10 +123,13 @@ class _BaseStreamEncoder(ABC):
             RuntimeError: after :meth:`finish` or :meth:`close`.
             ValueError: if ``chunk`` is not one-dimensional.
         """
-        self._check_open("feed")
         if chunk.ndim != 1:
             raise ValueError(f"expected mono 1-D samples, got shape {chunk.shape}")
-        return self._write(self._adapter.convert(chunk, sample_rate))
+        self._enter("feed")
+        try:
+            return self._write(self._adapter.convert(chunk, sample_rate))
+        finally:
+            self._leave()
 
     def finish(self) -> bytes:
         """End the stream (see :meth:`StreamEncoder.finish`).
@@ -129,19 +140,42 @@ class _BaseStreamEncoder(ABC):
         Raises:
             RuntimeError: after :meth:`close`, or when called twice.
         """
-        self._check_open("finish")
+        self._enter("finish")
         try:
             return self._write(self._adapter.flush()) + self._end()
         finally:
+            self._leave()
             self.close()
 
     def close(self) -> None:
-        """Abandon the stream and release the encoder; idempotent."""
-        self._done = True
+        """Abandon the stream and release the encoder; idempotent, safe from any thread.
 
-    def _check_open(self, method: str) -> None:
-        if self._done:
-            raise RuntimeError(f"{type(self).__name__}.{method}() after the stream ended")
+        While a :meth:`feed` or :meth:`finish` runs in another thread, the release waits for it
+        to return (this call does not block).
+        """
+        with self._lock:
+            self._done = True
+            if self._busy:
+                self._release_after = True
+                return
+        self._release()
+
+    def _enter(self, method: str) -> None:
+        with self._lock:
+            if self._done:
+                raise RuntimeError(f"{type(self).__name__}.{method}() after the stream ended")
+            self._busy = True
+
+    def _leave(self) -> None:
+        with self._lock:
+            self._busy = False
+            release, self._release_after = self._release_after, False
+        if release:
+            self._release()
+
+    def _release(self) -> None:
+        """Free the encoder's resources (called once nothing encodes; may be called again)."""
+        return  # numpy-only encoders hold nothing to free
 
     @abstractmethod
     def _write(self, audio: Audio) -> bytes:
@@ -195,10 +229,8 @@ class AvStreamEncoder(_BaseStreamEncoder):
         self._sink = ByteSink()
         self._muxer = AvMuxer(fmt, sample_rate, self._sink, streaming=True)
 
-    def close(self) -> None:
-        """Abandon the stream and release the encoder; idempotent."""
-        super().close()
-        self._muxer.close()
+    def _release(self) -> None:
+        self._muxer.close()  # idempotent; frees the PyAV container and its codec
 
     def _write(self, audio: Audio) -> bytes:
         self._muxer.write(audio)

@@ -5,6 +5,7 @@
 const TITLES = {
   400: "The request was not accepted",
   401: "An API key is needed",
+  403: "Not allowed for this client",
   413: "The text is too long",
   422: "The request was not accepted",
   429: "voxgate is busy",
@@ -32,7 +33,7 @@ export async function requestError(response) {
   if (response.status === 429 && retryAfter !== null) {
     message = `${message}. Try again in ${retryAfter} second${retryAfter === 1 ? "" : "s"}.`;
   }
-  if (response.status === 401) message = `${message}. Enter your key under “API key” below the text box.`;
+  if (response.status === 401) message = `${message}. This server needs an API key: enter it under “API key”.`;
   const title = TITLES[response.status] ?? `The server answered ${response.status}`;
   return { title, message, field, status: response.status, retryAfter };
 }

@@ -1,11 +1,13 @@
 // voxgate web UI: the Speak view. No build step: ES modules served as they are.
 //
-// One request: POST /api/v1/tts {text, voice, speed, format, priority: "interactive", stream: true};
+// One request: POST /api/v1/tts {text, voice, speed, format, priority, stream: true}, priority
+// "interactive" unless the caller's limits (GET /api/v1/voices) leave it out;
 // the X-Voxgate-* headers say which engine spoke, whether it degraded and why, cache and latency;
 // the body plays as it arrives (see player.js). Errors ({"error": {message, field}}) go to the
 // alert region, never silently.
 
 import { clearAlert, requestError, showAlert } from "./alerts.js";
+import { bindKeyField, onKeyChange, withKey } from "./key.js";
 import { canStream, playResponse } from "./player.js";
 import { formatMs, startSlaPanel } from "./sla.js";
 import { ENGINE_NAMES, describeVoice, scriptLanguage, voiceOptions } from "./voices.js";
@@ -39,6 +41,7 @@ const els = {
 
 const state = {
   maxChars: DEFAULT_MAX_CHARS, counterLevel: "ok", answers: 0, voices: new Map(), controller: null,
+  priority: "interactive", // the most urgent class the server lets this caller use
   urls: { player: null, file: null },
 };
 const number = new Intl.NumberFormat("en");
@@ -104,10 +107,14 @@ function updateVoiceInfo() {
 
 async function loadVoices() {
   try {
-    const response = await fetch("/api/v1/voices", { headers: { Accept: "application/json" } });
+    const response = await fetch("/api/v1/voices", { headers: withKey({ Accept: "application/json" }) });
     if (!response.ok) throw await requestError(response);
     const body = await response.json();
     if (Number.isInteger(body.limits?.max_chars)) state.maxChars = body.limits.max_chars;
+    const allowed = body.limits?.priorities;
+    if (Array.isArray(allowed) && allowed.length) {
+      state.priority = allowed.includes("interactive") ? "interactive" : allowed[0];
+    }
     for (const voice of body.voices) state.voices.set(voice.id, voice);
     els.voice.replaceChildren(voiceOptions(body.voices, navigator.languages));
     const remembered = prefs.get("voice");
@@ -136,12 +143,17 @@ function updateFormat() {
 
 // ---- errors ------------------------------------------------------------------------------------------
 function showError(error) {
-  showAlert(els.alert, error, (name) => (FIELDS.includes(name) ? $(name) : null));
+  if (error.status === 401) { // no key, or a wrong one: open the key field and offer to go there
+    els.apiKey.closest("details").open = true;
+    error = { ...error, field: "API key" };
+  }
+  showAlert(els.alert, error, (name) => (name === "API key" ? els.apiKey : FIELDS.includes(name) ? $(name) : null));
 }
 
 function clearError() {
   clearAlert(els.alert);
   for (const id of FIELDS) if (id !== "text") $(id).removeAttribute("aria-invalid");
+  els.apiKey.removeAttribute("aria-invalid");
 }
 
 // ---- speaking ------------------------------------------------------------------------------------
@@ -203,11 +215,9 @@ async function speak() {
   const format = els.format.value;
   const payload = {
     text, voice: els.voice.value || null, speed: Number(els.speed.value), format,
-    priority: "interactive", stream: true,
+    priority: state.priority, stream: true,
   };
-  const headers = { "Content-Type": "application/json", Accept: "audio/*, application/json" };
-  const key = els.apiKey?.value.trim();
-  if (key) headers.Authorization = `Bearer ${key}`;
+  const headers = withKey({ "Content-Type": "application/json", Accept: "audio/*, application/json" });
 
   state.controller = new AbortController();
   setBusy(true);
@@ -300,6 +310,13 @@ els.format.addEventListener("change", () => {
   updateFormat();
 });
 window.addEventListener("hashchange", showView);
+
+bindKeyField(els.apiKey);
+onKeyChange(() => { // a new key may open what was refused: load again
+  clearError();
+  loadVoices();
+  sla?.refresh();
+});
 
 const savedSpeed = prefs.get("speed");
 if (savedSpeed !== null) els.speed.value = savedSpeed;

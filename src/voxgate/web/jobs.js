@@ -7,6 +7,7 @@
 // done, a chapter ready), never every percent.
 
 import { clearAlert, requestError, showAlert } from "./alerts.js";
+import { apiKey, bindKeyField, onKeyChange, withKey } from "./key.js";
 import { JobCard, jobName } from "./job-card.js";
 import { voiceOptions } from "./voices.js";
 
@@ -24,7 +25,7 @@ const els = {
   fileInfo: $("job-file-info"), text: $("job-text"), textCount: $("job-text-count"),
   markdown: $("job-markdown"), title: $("job-title"), voice: $("job-narrator"), speed: $("job-rate"),
   speedValue: $("job-rate-value"), format: $("job-kind"), speakTitles: $("job-titles"), key: $("job-key"),
-  speakKey: $("api-key"), submit: $("job-submit"), submitLabel: $("job-submit-label"),
+  submit: $("job-submit"), submitLabel: $("job-submit-label"),
   progress: $("job-progress"), list: $("jobs-list"), empty: $("jobs-empty"), updated: $("jobs-updated"),
   live: $("jobs-live"),
 };
@@ -48,10 +49,7 @@ const prefs = {
   },
 };
 
-function authHeaders(extra = {}) {
-  const key = els.key.value.trim();
-  return key ? { ...extra, Authorization: `Bearer ${key}` } : extra;
-}
+const authHeaders = withKey;
 
 function source() {
   return els.form.querySelector('input[name="job-source"]:checked').value;
@@ -62,12 +60,18 @@ function announce(message) {
 }
 
 function showError(error) {
-  showAlert(els.alert, error, (name) => (FIELD_CONTROLS[name] ? $(FIELD_CONTROLS[name]) : null));
+  if (error.status === 401) { // no key, or a wrong one: open the key field and offer to go there
+    els.key.closest("details").open = true;
+    error = { ...error, field: "API key" };
+  }
+  const control = (name) => (name === "API key" ? els.key : FIELD_CONTROLS[name] ? $(FIELD_CONTROLS[name]) : null);
+  showAlert(els.alert, error, control);
 }
 
 function clearError() {
   clearAlert(els.alert);
   for (const id of new Set(Object.values(FIELD_CONTROLS))) $(id).removeAttribute("aria-invalid");
+  els.key.removeAttribute("aria-invalid");
 }
 
 // ---- the form ------------------------------------------------------------------------------------
@@ -102,7 +106,7 @@ function updateSpeed() {
 async function loadVoices() {
   const automatic = new Option("Automatic (the book’s language)", "");
   try {
-    const response = await fetch("/api/v1/voices", { headers: { Accept: "application/json" } });
+    const response = await fetch("/api/v1/voices", { headers: withKey({ Accept: "application/json" }) });
     if (!response.ok) throw await requestError(response);
     const body = await response.json();
     els.voice.replaceChildren(automatic, voiceOptions(body.voices, navigator.languages));
@@ -308,7 +312,7 @@ async function cancel(job) {
 // With an API key, a plain link cannot authenticate: fetch the file and save it from a Blob.
 async function authDownload(event) {
   const anchor = event.target.closest("a[data-auth-download]");
-  if (!anchor || !els.key.value.trim() || event.button !== 0) return;
+  if (!anchor || !apiKey() || event.button !== 0) return;
   event.preventDefault();
   try {
     const response = await fetch(anchor.href, { headers: authHeaders() });
@@ -351,12 +355,12 @@ els.voice.addEventListener("change", () => {
   prefs.set("job-voice", `${option.value}@${option.dataset.lang ?? ""}`);
 });
 els.format.addEventListener("change", () => prefs.set("job-format", els.format.value));
-for (const [from, to] of [[els.key, els.speakKey], [els.speakKey, els.key]]) {
-  from?.addEventListener("input", () => { // one key for the whole page, whichever field it is typed in
-    if (to) to.value = from.value;
-  });
-}
-els.key.addEventListener("change", refresh);
+bindKeyField(els.key); // the same key as the Speak view's field (key.js keeps one for the page)
+onKeyChange(() => {
+  clearError();
+  loadVoices();
+  refresh();
+});
 els.list.addEventListener("click", authDownload);
 window.addEventListener("hashchange", () => (visible() ? refresh() : schedule()));
 document.addEventListener("visibilitychange", () => (visible() ? refresh() : schedule()));

@@ -2,7 +2,10 @@
 //
 // The JSON is Synthesizer.status(): {windows: {"300": SlaSnapshot, "3600": ...}, breakers:
 // {engine: {state, failure_rate, slow_rate}}, engines: {engine: {ready, capacity, in_flight,
-// queued: {interactive, api, batch}, workers}}, cache: {hits, misses, ...}}.
+// queued: {interactive, api, batch}, workers}}, cache: {hits, misses, ...}}. With API keys on, it
+// needs the key too (key.js).
+
+import { withKey } from "./key.js";
 
 const POLL_MS = 2000;
 const PRIORITIES = ["interactive", "api", "batch"];
@@ -115,7 +118,8 @@ export function startSlaPanel(root) {
     if (inFlight) return;
     inFlight = true;
     try {
-      const response = await fetch("/api/v1/sla", { headers: { Accept: "application/json" } });
+      const response = await fetch("/api/v1/sla", { headers: withKey({ Accept: "application/json" }) });
+      if (response.status === 401) throw new Error("an API key is needed: enter it under “API key”");
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       status = await response.json();
       render();
