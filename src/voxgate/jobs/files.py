@@ -12,21 +12,64 @@ with ``os.replace`` and the directory fsynced: readers see the old file or the w
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import sqlite3
 import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
+from voxgate.audio.formats import format_spec
 from voxgate.audio.pcm import from_s16le
+from voxgate.jobs.models import NewJob
 from voxgate.types import Audio
 
-__all__ = ["WAV_HEADER_BYTES", "JobFiles", "atomic_writer", "read_wav", "wav_samples"]
+__all__ = [
+    "SECONDS_PER_CHAR",
+    "WAV_HEADER_BYTES",
+    "JobFiles",
+    "atomic_writer",
+    "disk_full",
+    "estimate_bytes",
+    "read_wav",
+    "wav_samples",
+]
 
 WAV_HEADER_BYTES = 44
 _TMP_SUFFIX = ".part"
+
+SECONDS_PER_CHAR = 0.1
+"""Speech per character at speed 1.0, pauses included, on the generous side (measured: piper and
+espeak speak 14-17 characters a second of English), for the disk estimate of a job."""
+_ENCODED_SHARE = 0.5
+"""Upper bound of a lossy chapter or book file's size relative to 16-bit PCM (FLAC: about 0.6)."""
+
+
+def estimate_bytes(job: NewJob) -> int:
+    """The most disk a job will use at once: its segment WAVs, then chapter and book files beside them.
+
+    Args:
+        job: the planned job.
+
+    Returns:
+        Bytes, from characters → seconds (``SECONDS_PER_CHAR`` / speed) → 16-bit samples at the job's rate.
+    """
+    chars = job.chars
+    segments = sum(len(chapter.segments) for chapter in job.chapters)
+    pcm = int(chars * SECONDS_PER_CHAR / job.speed * job.sample_rate * 2)
+    spec = format_spec(job.format)
+    share = _ENCODED_SHARE if spec.lossy else (1.0 if spec.extension == "wav" else 0.7)
+    return pcm + segments * WAV_HEADER_BYTES + int(2 * share * pcm)  # segments + chapters + book
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether an error means the disk (or the database's disk) is full."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    return isinstance(exc, sqlite3.OperationalError) and "full" in str(exc).lower()
 
 
 class JobFiles:
@@ -69,6 +112,16 @@ class JobFiles:
     def remove_all(self) -> None:
         """Delete every file of the job."""
         shutil.rmtree(self.dir, ignore_errors=True)
+
+    def remove_segments(self) -> None:
+        """Delete the segment files (once every chapter and the book are rendered)."""
+        shutil.rmtree(self.dir / "segments", ignore_errors=True)
+
+    def size(self) -> int:
+        """Bytes of every file of the job now."""
+        if not self.dir.is_dir():
+            return 0
+        return sum(p.stat().st_size for p in self.dir.rglob("*") if p.is_file())
 
 
 def _fsync_dir(directory: Path) -> None:
