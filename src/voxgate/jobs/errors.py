@@ -33,7 +33,10 @@ __all__ = [
     "TooManyActiveJobs",
 ]
 
-_GIB = 2**30
+
+def _size(n: int) -> str:
+    n = max(n, 0)
+    return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
 
 
 class JobTooLarge(TextTooLong):
@@ -87,8 +90,8 @@ class DiskBudgetExceeded(InvalidInput):
     def __init__(self, needed: int, left: int, field: str = "text") -> None:
         super().__init__(
             field,
-            f"the job's audio needs about {needed / _GIB:.2f} GiB of disk but only "
-            f"{max(left, 0) / _GIB:.2f} GiB is left of the jobs' disk budget (setting jobs.max_disk_bytes): "
+            f"the job's audio needs about {_size(needed)} of disk but only {_size(left)} is left "
+            "of the jobs' disk budget (setting jobs.max_disk_bytes): "
             "delete finished jobs (DELETE /api/v1/jobs/{id}) or submit a shorter text",
         )
         self.needed = needed
