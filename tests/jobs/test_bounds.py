@@ -94,6 +94,7 @@ def test_active_jobs_per_owner_and_the_disk_budget_are_refused_before_a_job_star
         assert b"jobs.max_active_per_owner" in response.body
         other, _ = await jobs.submit(_spec(1), owner="you")  # the cap is per owner
         await jobs.cancel(first["id"], None)
+        assert not (JobFiles(jobs.runner.audio_dir, first["id"]).dir / "segments").exists()  # runs no more
         again, created = await jobs.submit(_spec(1), owner="me")
         assert created
         for job_id in (other["id"], again["id"]):
@@ -176,7 +177,7 @@ def test_keep_segments_keeps_them(data_dir: Path, tmp_path: Path) -> None:
 
 
 class _Disk:
-    """A directory whose disk can be filled and freed: a 2 MiB tmpfs (as root), else ENOSPC at fsync.
+    """A directory whose disk can be filled and freed: a 4 MiB tmpfs (as root), else ENOSPC at fsync.
 
     The fallback is fault injection at the OS edge: ``os.fsync`` raises ENOSPC for files under the
     directory while it is "full", as it does on a full disk with delayed allocation.
@@ -188,7 +189,7 @@ class _Disk:
         self._full = False
         path.mkdir()
         mounted = subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(path)], capture_output=True, check=False
+            ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(path)], capture_output=True, check=False
         )
         self.tmpfs = mounted.returncode == 0
         if not self.tmpfs:
@@ -245,8 +246,8 @@ def test_a_full_disk_pauses_the_job_which_resumes_when_space_returns(
         admission = jobs.runner.synth.admission
         before = await admission.quota_left("me")
         assert before is not None
+        status, _ = await jobs.submit(_spec(6), owner="me")  # refused if the disk were full already
         small_disk.fill()
-        status, _ = await jobs.submit(_spec(3), owner="me")
         waiting = await _until(jobs, status["id"], lambda s: s["waiting"] is not None)
         assert waiting["waiting"]["reason"] == "disk full"
         assert waiting["status"] == "running"
@@ -254,8 +255,12 @@ def test_a_full_disk_pauses_the_job_which_resumes_when_space_returns(
         assert (await jobs.status(status["id"], None))["status"] == "running"
         small_disk.free()
         done = await _until(jobs, status["id"], lambda s: s["status"] == "done")
-        assert done["progress"]["segments_done"] == 3
+        assert done["progress"]["segments_done"] == 6
         assert await admission.quota_left("me") == before - done["progress"]["chars_total"]  # charged once
+        if small_disk.tmpfs:  # a job whose audio cannot fit in the free space is refused up front
+            small_disk.fill()
+            with pytest.raises(DiskBudgetExceeded, match="free on the"):
+                await jobs.submit(_spec(1), owner="me")
 
     settings = Settings.load(
         data_dir=data_dir,

@@ -85,13 +85,15 @@ class JobNotReady(JobNotFound):
 
 
 class DiskBudgetExceeded(InvalidInput):
-    """The job's estimated audio does not fit in what is left of ``jobs.max_disk_bytes``."""
+    """The job's estimated audio does not fit in what is left of ``jobs.max_disk_bytes`` (or of the disk)."""
 
-    def __init__(self, needed: int, left: int, field: str = "text") -> None:
+    def __init__(self, needed: int, left: int, field: str = "text", *, free_space: bool = False) -> None:
+        where = (
+            "free on the jobs' disk" if free_space else "left of the jobs' disk budget (jobs.max_disk_bytes)"
+        )
         super().__init__(
             field,
-            f"the job's audio needs about {_size(needed)} of disk but only {_size(left)} is left "
-            "of the jobs' disk budget (setting jobs.max_disk_bytes): "
+            f"the job's audio needs about {_size(needed)} of disk but only {_size(left)} is {where}: "
             "delete finished jobs (DELETE /api/v1/jobs/{id}) or submit a shorter text",
         )
         self.needed = needed

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from voxgate.audio.formats import format_spec
+from voxgate.audio.muxer import AV_CODECS
 from voxgate.audio.pcm import from_s16le
 from voxgate.jobs.models import NewJob
 from voxgate.types import Audio
@@ -41,28 +42,37 @@ __all__ = [
 WAV_HEADER_BYTES = 44
 _TMP_SUFFIX = ".part"
 
-SECONDS_PER_CHAR = 0.1
-"""Speech per character at speed 1.0, pauses included, on the generous side (measured: piper and
-espeak speak 14-17 characters a second of English), for the disk estimate of a job."""
-_ENCODED_SHARE = 0.5
-"""Upper bound of a lossy chapter or book file's size relative to 16-bit PCM (FLAC: about 0.6)."""
+SECONDS_PER_CHAR = 0.08
+"""Speech per character at speed 1.0, pauses included, on the generous side (piper and espeak speak
+about 15 characters of English a second), for the disk estimate of a job."""
+_FLAC_SHARE = 0.7
+"""Upper bound of a FLAC file's size relative to 16-bit PCM (speech compresses to about half)."""
 
 
 def estimate_bytes(job: NewJob) -> int:
     """The most disk a job will use at once: its segment WAVs, then chapter and book files beside them.
 
+    A 2 M-character book (``jobs.max_total_chars``) in MP3 comes to about 9.2 GiB: 6.6 GiB of
+    segment WAVs (removed once the job is done) and 1.3 GiB each for the chapters and the book.
+
     Args:
         job: the planned job.
 
     Returns:
-        Bytes, from characters → seconds (``SECONDS_PER_CHAR`` / speed) → 16-bit samples at the job's rate.
+        Bytes, from characters → seconds (``SECONDS_PER_CHAR`` / speed) → 16-bit samples at the
+        job's rate for the segments, and the codec's bit rate for chapters and book.
     """
-    chars = job.chars
+    seconds = job.chars * SECONDS_PER_CHAR / job.speed
     segments = sum(len(chapter.segments) for chapter in job.chapters)
-    pcm = int(chars * SECONDS_PER_CHAR / job.speed * job.sample_rate * 2)
-    spec = format_spec(job.format)
-    share = _ENCODED_SHARE if spec.lossy else (1.0 if spec.extension == "wav" else 0.7)
-    return pcm + segments * WAV_HEADER_BYTES + int(2 * share * pcm)  # segments + chapters + book
+    pcm = int(seconds * job.sample_rate * 2) + segments * WAV_HEADER_BYTES
+    codec = AV_CODECS.get(job.format)
+    if codec is None:  # WAV
+        encoded = pcm
+    elif codec.bit_rate:
+        encoded = int(seconds * codec.bit_rate_for(format_spec(job.format).choose_rate(job.sample_rate)) / 8)
+    else:
+        encoded = int(pcm * _FLAC_SHARE)
+    return pcm + 2 * encoded  # segments + chapters + book
 
 
 def disk_full(exc: BaseException) -> bool:

@@ -173,12 +173,12 @@ class JobRunner:
             await self._verify(job, files)
             await self._work(job, files)
             await self._transition(job_id, JobState.DONE)
-            await self._tidy(job_id, files, keep_segments=self._config.keep_segments)
+            await self.tidy(job_id)
         except SegmentGaveUp as exc:  # one transaction: the segment and its job fail together
             event = await self._db(self.store.fail, job_id, exc.seq, exc.reason, now=self._clock.wall())
             self._bus.publish(event)
             log.info("job failed", extra={"job_id": job_id, "error": exc.reason})
-            await self._tidy(job_id, JobFiles(self.audio_dir, job_id), keep_segments=True)
+            await self.tidy(job_id)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # disk full, a damaged file: fail the job visibly rather than stall
@@ -187,9 +187,12 @@ class JobRunner:
         finally:
             self.waiting.pop(job_id, None)
 
-    async def _tidy(self, job_id: str, files: JobFiles, *, keep_segments: bool) -> None:
-        """After the job finished: drop its segment files unless kept, record what it holds on disk."""
-        if not keep_segments:
+    async def tidy(self, job_id: str) -> None:
+        """After a job finished (done, failed, cancelled): drop its segment files unless
+        ``jobs.keep_segments`` (it never runs again; its chapter files, index and captions do not need
+        them), and record what it holds on disk in place of its estimate."""
+        files = JobFiles(self.audio_dir, job_id)
+        if not self._config.keep_segments:
             await asyncio.to_thread(files.remove_segments)
         await self._db(self.store.set_disk_bytes, job_id, await asyncio.to_thread(files.size))
 

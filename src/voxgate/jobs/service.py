@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -22,7 +23,13 @@ from voxgate.audio.formats import format_spec
 from voxgate.clock import Clock
 from voxgate.jobs.assemble import Timeline, timeline
 from voxgate.jobs.captions import book_file_name, chapter_file_name, chapter_index, srt, webvtt
-from voxgate.jobs.errors import JobNotFound, JobNotReady, JobQuotaExceeded, JobsUnavailable
+from voxgate.jobs.errors import (
+    DiskBudgetExceeded,
+    JobNotFound,
+    JobNotReady,
+    JobQuotaExceeded,
+    JobsUnavailable,
+)
 from voxgate.jobs.files import JobFiles, estimate_bytes
 from voxgate.jobs.models import IllegalJobTransition, JobRecord, JobState, JobStateChanged
 from voxgate.jobs.plan import JobSpec, plan_job
@@ -129,17 +136,15 @@ class JobService:
             await asyncio.sleep(self._config.retention_sweep_s)
 
     async def sweep(self) -> list[str]:
-        """Delete finished jobs older than ``jobs.retention_days``; drop leftover segment files of done jobs.
+        """Delete jobs finished more than ``jobs.retention_days`` ago; drop segment files left behind.
 
         Returns:
             The ids of the jobs deleted.
         """
-        if not self._config.keep_segments:  # a crash between DONE and removing them leaves them behind
+        if not self._config.keep_segments:  # a crash between finishing and removing them leaves them behind
             for job_id in await asyncio.to_thread(self.store.finished):
-                files = JobFiles(self.runner.audio_dir, job_id)
-                if (files.dir / "segments").is_dir():
-                    await asyncio.to_thread(files.remove_segments)
-                    await asyncio.to_thread(self.store.set_disk_bytes, job_id, files.size())
+                if (JobFiles(self.runner.audio_dir, job_id).dir / "segments").is_dir():
+                    await self.runner.tidy(job_id)
         if self._config.retention_days <= 0:
             return []
         cutoff = self._clock.wall() - self._config.retention_days * SECONDS_PER_DAY
@@ -197,6 +202,7 @@ class JobService:
         )
         if not retried:
             await self._check_quota(job.chars, owner)
+            await asyncio.to_thread(self._check_free_space, estimate_bytes(job), field)
         record, created = await asyncio.to_thread(
             self.store.create,
             job,
@@ -211,6 +217,13 @@ class JobService:
             synth.bus.publish(JobStateChanged(record.id, None, JobState.QUEUED))
             self.runner.launch(record.id)
         return await self._status(record), created
+
+    def _check_free_space(self, needed: int, field: str) -> None:
+        """Refuse a job whose estimated audio is more than the disk has free right now."""
+        self.runner.audio_dir.mkdir(parents=True, exist_ok=True)
+        free = shutil.disk_usage(self.runner.audio_dir).free
+        if needed > free:
+            raise DiskBudgetExceeded(needed, free, field, free_space=True)
 
     async def _check_quota(self, chars: int, owner: str) -> None:
         """Refuse a job whose characters the owner's quota left today cannot cover (with its other jobs)."""
@@ -279,8 +292,7 @@ class JobService:
                 pass  # it finished (or failed) just before we stopped it
             else:
                 self.runner.synth.bus.publish(event)
-                size = await asyncio.to_thread(JobFiles(self.runner.audio_dir, job_id).size)
-                await asyncio.to_thread(self.store.set_disk_bytes, job_id, size)
+                await self.runner.tidy(job_id)
         return await self.status(job_id, viewer)
 
     async def delete(self, job_id: str, viewer: str | None) -> dict[str, Any]:

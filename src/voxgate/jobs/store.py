@@ -257,8 +257,8 @@ class JobStore:
         return [str(r[0]) for r in rows]
 
     def finished(self) -> list[str]:
-        """Ids of every DONE job (whose segment files may be left over from a crash)."""
-        return [str(r[0]) for r in self._read("SELECT id FROM jobs WHERE state = ?", (JobState.DONE.value,))]
+        """Ids of every DONE, FAILED or CANCELLED job (whose segment files may be left over from a crash)."""
+        return [str(r[0]) for r in self._read("SELECT id FROM jobs WHERE state NOT IN (?, ?)", _ACTIVE)]
 
     def delete(self, job_id: str) -> bool:
         """Delete a finished job's record, chapters and segments.
