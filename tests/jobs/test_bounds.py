@@ -31,6 +31,7 @@ from voxgate.wiring import build_synthesizer
 
 SENTENCES = HARVARD_SENTENCES[:6]
 DAY = 86_400.0
+RETRY_S = 8.0
 
 
 def _settings(data_dir: Path, tmp: Path, jobs: dict[str, Any] | None = None, **qos: Any) -> Settings:
@@ -240,7 +241,7 @@ def small_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[_Dis
 def test_a_full_disk_pauses_the_job_which_resumes_when_space_returns(
     data_dir: Path, tmp_path: Path, small_disk: _Disk
 ) -> None:
-    """ENOSPC writing a segment: the job waits ("disk full"), keeps its audio, finishes once space is back."""
+    """ENOSPC: the job waits ("disk full"), keeps its audio, resumes once there is space (DELETE wakes it)."""
 
     async def body(jobs: JobService) -> None:
         admission = jobs.runner.synth.admission
@@ -253,10 +254,18 @@ def test_a_full_disk_pauses_the_job_which_resumes_when_space_returns(
         assert waiting["status"] == "running"
         await asyncio.sleep(0.5)  # it retries and still waits; it does not fail
         assert (await jobs.status(status["id"], None))["status"] == "running"
-        small_disk.free()
+        small_disk.free()  # the next retry (disk_full_retry_s later) finds space
         done = await _until(jobs, status["id"], lambda s: s["status"] == "done")
         assert done["progress"]["segments_done"] == 6
         assert await admission.quota_left("me") == before - done["progress"]["chars_total"]  # charged once
+
+        second, _ = await jobs.submit(_spec(6), owner="me")
+        small_disk.fill()
+        await _until(jobs, second["id"], lambda s: s["waiting"] is not None)
+        small_disk.free()
+        await jobs.delete(status["id"], None)  # deleting a job wakes the jobs waiting for space
+        await _until(jobs, second["id"], lambda s: s["waiting"] is None, limit_s=RETRY_S / 2)
+        await _until(jobs, second["id"], lambda s: s["status"] == "done")
         if small_disk.tmpfs:  # a job whose audio cannot fit in the free space is refused up front
             small_disk.fill()
             with pytest.raises(DiskBudgetExceeded, match="free on the"):
@@ -265,7 +274,7 @@ def test_a_full_disk_pauses_the_job_which_resumes_when_space_returns(
     settings = Settings.load(
         data_dir=data_dir,
         engines={"kokoro": {"enabled": False}, "piper": {"workers": 1}, "espeak": {"workers": 1}},
-        jobs={"database": tmp_path / "jobs.sqlite3", "audio_dir": small_disk.path, "disk_full_retry_s": 0.1},
+        jobs={"database": tmp_path / "db", "audio_dir": small_disk.path, "disk_full_retry_s": RETRY_S},
     )
     _run(settings, body)
 

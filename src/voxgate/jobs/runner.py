@@ -16,7 +16,8 @@ Synthesizer refunds a segment that fails). Once the job is DONE its segment file
 only the segment lengths, which are in the database.
 
 Disk full (ENOSPC) is not a failure either: the job waits ``jobs.disk_full_retry_s`` with the
-reason ``disk full`` (shown in its status) and writes again, keeping the audio it already has.
+reason ``disk full`` (shown in its status) and writes again, keeping the audio it already has; deleting a
+job (``DELETE`` or the retention sweep) wakes it at once.
 
 Failures: ``Rejected`` (admission: rate limit, quota, overload) is not a failure; the segment
 waits ``retry_after`` and tries again. ``NoEngineAvailable`` is retried with exponential backoff
@@ -27,6 +28,7 @@ Any other voxgate error (the voice is gone) fails the job at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
 import logging
@@ -105,6 +107,7 @@ class JobRunner:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self.share = JobShare(synth, config, clock)
         self.waiting: dict[str, Waiting] = {}
+        self._space_freed = asyncio.Event()
 
     # ---- life cycle ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -210,7 +213,7 @@ class JobRunner:
                     self._config.disk_full_retry_s,
                     extra={"job_id": job_id},
                 )
-                await self._pause(job_id, DISK_FULL, self._config.disk_full_retry_s)
+                await self._pause(job_id, DISK_FULL, self._config.disk_full_retry_s, self._space_freed)
 
     async def _verify(self, job: JobRecord, files: JobFiles) -> None:
         """Send DONE segments whose file is missing or of the wrong size back to PENDING."""
@@ -332,9 +335,20 @@ class JobRunner:
         reason = f"segment {segment.seq} (chapter {segment.chapter}) failed: {exc}"
         raise SegmentGaveUp(segment.seq, reason) from exc
 
-    async def _pause(self, job_id: str, reason: str, seconds: float) -> None:
+    async def _pause(
+        self, job_id: str, reason: str, seconds: float, wake: asyncio.Event | None = None
+    ) -> None:
         self.waiting[job_id] = Waiting(reason, self._clock.wall() + seconds)
         try:
-            await asyncio.sleep(seconds)
+            if wake is None:
+                await asyncio.sleep(seconds)
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), seconds)
         finally:
             self.waiting.pop(job_id, None)
+
+    def space_freed(self) -> None:
+        """Wake the jobs waiting for disk space now (a job was deleted), not at their next retry."""
+        self._space_freed.set()
+        self._space_freed = asyncio.Event()

@@ -163,6 +163,7 @@ class JobService:
         size = await asyncio.to_thread(files.size)
         await asyncio.to_thread(files.remove_all)
         await asyncio.to_thread(self.store.delete, job_id)
+        self.runner.space_freed()
         return size
 
     async def submit(
