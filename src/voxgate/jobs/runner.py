@@ -187,6 +187,8 @@ class JobRunner:
         except Exception as exc:  # disk full, a damaged file: fail the job visibly rather than stall
             log.exception("job %s broke", job_id)
             await self._transition(job_id, JobState.FAILED, f"internal error: {type(exc).__name__}: {exc}")
+            with contextlib.suppress(OSError):  # best effort: the trouble may be the disk itself
+                await self.tidy(job_id)
         finally:
             self.waiting.pop(job_id, None)
 
