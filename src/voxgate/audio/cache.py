@@ -357,12 +357,8 @@ class FailOpenCache:
         if self._logged_at is not None and now - self._logged_at < self._log_every_s:
             self._suppressed += 1
             return
-        log.warning(
-            "audio cache %s failed; going on without the cache: %s (%d more failures since the last line)",
-            op,
-            error.error,
-            self._suppressed,
-        )
+        more = f" ({self._suppressed} more failures since the last line)" if self._suppressed else ""
+        log.warning("audio cache %s failed; going on without the cache: %s%s", op, error.error, more)
         self._logged_at, self._suppressed = now, 0
 
     async def get(self, key: str) -> CachedAudio | None:
