@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from voxgate.jobs.errors import DiskBudgetExceeded, IdempotencyKeyReused, TooManyActiveJobs
+from voxgate.jobs.lock import JobsLock
 from voxgate.jobs.models import (
     JOB_TRANSITIONS,
     IllegalJobTransition,
@@ -20,7 +21,7 @@ from voxgate.jobs.models import (
     NewSegment,
     SegmentState,
 )
-from voxgate.jobs.store import JobsLock, JobStore
+from voxgate.jobs.store import JobStore
 from voxgate.types import AudioFormat
 
 
@@ -271,7 +272,7 @@ def test_a_second_open_of_the_jobs_lock_is_refused_until_the_first_lets_go(tmp_p
     assert first.held
     assert not second.acquire()
     assert not second.held
-    probe = "import sys; from pathlib import Path; from voxgate.jobs.store import JobsLock; "
+    probe = "import sys; from pathlib import Path; from voxgate.jobs.lock import JobsLock; "
     probe += "print(JobsLock(Path(sys.argv[1])).acquire())"
     other = subprocess.run(
         [sys.executable, "-c", probe, str(tmp_path / "jobs.lock")], capture_output=True, text=True, timeout=60

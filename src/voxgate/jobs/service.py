@@ -31,11 +31,12 @@ from voxgate.jobs.errors import (
     JobsUnavailable,
 )
 from voxgate.jobs.files import JobFiles, estimate_bytes
+from voxgate.jobs.lock import JobsLock
 from voxgate.jobs.models import IllegalJobTransition, JobRecord, JobState, JobStateChanged
 from voxgate.jobs.plan import JobSpec, plan_job
 from voxgate.jobs.progress import job_status
 from voxgate.jobs.runner import JobRunner
-from voxgate.jobs.store import JobsLock, JobStore
+from voxgate.jobs.store import JobStore
 from voxgate.qos.admission import Shed, ShedReason
 from voxgate.service import Synthesizer
 from voxgate.settings import JobsSettings, Settings

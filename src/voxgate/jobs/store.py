@@ -2,8 +2,7 @@
 
 Durability: ``synchronous=FULL``, so a committed state change survives kill -9 and power loss.
 A failed COMMIT (disk full, I/O error) is rolled back, so the connection is usable again and
-the change is not half-applied. One process per database: :class:`JobsLock` (``<database>.lock``,
-``flock``) tells a second process on the same data directory not to run its jobs.
+the change is not half-applied. One process per database runs its jobs: see :mod:`voxgate.jobs.lock`.
 
 A segment is only committed DONE after its audio file was written, fsynced and renamed into
 place (the runner's job), so a DONE row always has its audio.
@@ -14,8 +13,6 @@ Threads: the store is synchronous; one connection guarded by a lock, usable from
 
 from __future__ import annotations
 
-import fcntl
-import os
 import sqlite3
 import threading
 import uuid
@@ -38,7 +35,7 @@ from voxgate.jobs.models import (
 )
 from voxgate.types import AudioFormat
 
-__all__ = ["JobStore", "JobsLock"]
+__all__ = ["JobStore"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -483,50 +480,3 @@ class JobStore:
             (job_id, SegmentState.DONE.value, limit),
         )
         return [(int(r[0]), float(r[1])) for r in rows]
-
-
-class JobsLock:
-    """An exclusive ``flock`` on ``<database>.lock``: one process runs a data directory's jobs.
-
-    ``flock`` locks belong to an open file description, so a second open of the file, in another
-    process or in this one, is refused while the first holds it; the kernel drops the lock when its
-    holder exits, even by kill -9, so a crash never leaves a stale lock.
-
-    Args:
-        path: the lock file (created if missing).
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._fd: int | None = None
-
-    def acquire(self) -> bool:
-        """Take the lock without waiting.
-
-        Returns:
-            Whether this object holds it now (False: another holder has it).
-        """
-        if self._fd is not None:
-            return True
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return False
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        self._fd = fd
-        return True
-
-    def release(self) -> None:
-        """Give the lock up (closing the file releases it)."""
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-
-    @property
-    def held(self) -> bool:
-        """Whether this object holds the lock."""
-        return self._fd is not None
