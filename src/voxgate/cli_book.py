@@ -153,10 +153,10 @@ async def _collect(
 async def _local_jobs(settings: Settings, work: Path) -> AsyncIterator[JobService]:
     limits = settings.qos.limits.model_copy(
         update={
-            "per_client": {**settings.qos.limits.per_client, f"job:{LOCAL_CLIENT}": ""},
+            "per_client": {**settings.qos.limits.per_client, LOCAL_CLIENT: ""},
             "daily_chars_per_client": {
                 **settings.qos.limits.daily_chars_per_client,
-                f"job:{LOCAL_CLIENT}": 0,
+                LOCAL_CLIENT: 0,
             },
         }
     )

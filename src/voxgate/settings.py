@@ -264,6 +264,20 @@ class JobsSettings(BaseModel):
     """Wait before the first retry; each further retry waits twice as long."""
     retry_backoff_max_s: float = Field(default=60.0, gt=0)
     """Longest wait between two retries of a segment."""
+    max_active_per_owner: int = Field(default=3, ge=1)
+    """Most queued or running jobs one client may have; one more submission gets 429."""
+    max_disk_bytes: int = Field(default=10 * 2**30, ge=0)
+    """Disk budget of all jobs' audio (10 GiB); a submission whose estimated audio would not fit in
+    what is left gets 413 before it starts. 0: no budget."""
+    retention_days: float = Field(default=7.0, ge=0)
+    """Finished, failed and cancelled jobs older than this are deleted (record and files). 0: keep forever."""
+    retention_sweep_s: float = Field(default=3600.0, gt=0)
+    """How often the retention sweep runs."""
+    keep_segments: bool = False
+    """Keep each segment's WAV file after the job is done (they are only needed to re-render; the chapter
+    and book files, the index and the captions do not need them)."""
+    disk_full_retry_s: float = Field(default=30.0, gt=0)
+    """A job that could not write for lack of space (ENOSPC) waits this long, then tries again."""
 
 
 class ServerSettings(BaseModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from voxgate.audio.cache import cache_from_url
+from voxgate.audio.cache import FailOpenCache, cache_from_url
 from voxgate.chains import ChainBuilder
 from voxgate.clock import Clock, SystemClock
 from voxgate.planning import Planner
@@ -148,7 +148,7 @@ def build_synthesizer(
         router=router,
         scheduler=scheduler,
         admission=admission,
-        cache=cache_from_url(settings.cache.url),
+        cache=FailOpenCache(cache_from_url(settings.cache.url), bus.publish, clock=clock),
         sla=SlaTracker(clock),
         breakers=breakers,
         bus=bus,

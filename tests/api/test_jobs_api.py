@@ -45,13 +45,17 @@ def _jobs_settings(api_settings: Callable[..., Settings], tmp: Path, **extra: An
 
 
 @pytest.fixture(scope="module")
-def server(
-    make_server: Callable[[Settings], str],
-    api_settings: Callable[..., Settings],
-    tmp_path_factory: pytest.TempPathFactory,
-) -> str:
+def server_settings(
+    api_settings: Callable[..., Settings], tmp_path_factory: pytest.TempPathFactory
+) -> Settings:
+    """The settings of the module's server: its own jobs database."""
+    return _jobs_settings(api_settings, tmp_path_factory.mktemp("jobs-api"))
+
+
+@pytest.fixture(scope="module")
+def server(make_server: Callable[[Settings], str], server_settings: Settings) -> str:
     """A real uvicorn server (piper + espeak, one worker each) with its own jobs database."""
-    return make_server(_jobs_settings(api_settings, tmp_path_factory.mktemp("jobs-api")))
+    return make_server(server_settings)
 
 
 @pytest.fixture
@@ -160,9 +164,43 @@ def test_cancel_a_running_job(http: httpx.Client) -> None:
     missing = http.get(f"/api/v1/jobs/{job_id}/audio")
     assert missing.status_code == 404
     assert "is not ready: the job is cancelled" in missing.json()["error"]["message"]
-    assert http.delete(f"/api/v1/jobs/{job_id}").json()["status"] == "cancelled"
     assert http.get(f"/api/v1/jobs/{job_id}/chapters/9/audio").status_code == 404
     assert http.get("/api/v1/jobs/nope").json()["error"]["code"] == "not_found"
+
+
+def test_delete_a_finished_job_removes_it_and_its_files(
+    http: httpx.Client, server_settings: Settings
+) -> None:
+    """DELETE on a done job frees its files and forgets it: the job, its audio and a second DELETE are 404."""
+    job_id = http.post("/api/v1/jobs", json={"chapters": CHAPTERS[:1], "voice": "joe"}).json()["id"]
+    assert _wait(http, job_id)["status"] == "done"
+    folder = server_settings.jobs.audio_dir / job_id  # type: ignore[operator]
+    assert (folder / "book.mp3").is_file()
+    assert not (folder / "segments").exists()  # segment files go once the book is made
+    deleted = http.delete(f"/api/v1/jobs/{job_id}")
+    assert deleted.status_code == 200
+    assert deleted.json()["status"] == "deleted"
+    assert deleted.json()["freed_bytes"] > 0
+    assert not folder.exists()
+    assert http.get(f"/api/v1/jobs/{job_id}").status_code == 404
+    assert http.get(f"/api/v1/jobs/{job_id}/audio").status_code == 404
+    assert http.delete(f"/api/v1/jobs/{job_id}").status_code == 404
+
+
+def test_a_second_server_on_the_same_data_dir_refuses_to_run_jobs(
+    server: str, server_settings: Settings, make_client: Callable[[Settings], TestClient]
+) -> None:
+    """The jobs lock: a second app on the server's database reads jobs but answers 503 to a submission."""
+    second = make_client(server_settings)
+    refused = second.post("/api/v1/jobs", json={"text": "Hello."})
+    assert refused.status_code == 503
+    error = refused.json()["error"]
+    assert error["code"] == "jobs_unavailable"
+    assert "another voxgate process" in error["message"]
+    assert second.get("/api/v1/jobs").status_code == 200
+    with httpx.Client(base_url=server, timeout=30) as first:  # the first server still runs jobs
+        job_id = first.post("/api/v1/jobs", json={"text": "Still here.", "voice": "joe"}).json()["id"]
+        assert _wait(first, job_id)["status"] == "done"
 
 
 @pytest.mark.parametrize(

@@ -1,25 +1,37 @@
-"""Audio cache: key canonicalisation, memory LRU, disk tier, tiering, and the URL factory."""
+"""Audio cache: key canonicalisation, memory LRU, disk tier, tiering, failing open, and the URL factory."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import errno
+import logging
+import os
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from voxgate.api.metrics import Metrics
 from voxgate.audio.cache import (
     DEFAULT_DISK_MAX_BYTES,
     DEFAULT_MEMORY_MAX_BYTES,
     CachedAudio,
+    CacheError,
+    CacheStats,
     CacheStore,
+    FailOpenCache,
     MemoryCache,
     TieredCache,
     cache_from_url,
     cache_key,
 )
 from voxgate.audio.cache_disk import DiskCache
+from voxgate.requests import SynthesisRequest
+from voxgate.service import Synthesizer
+from voxgate.settings import Settings
+from voxgate.testing import FakeClock, with_synthesizer
 from voxgate.types import AudioFormat
 
 KEY_FIELDS: dict[str, Any] = {
@@ -382,6 +394,130 @@ def test_disk_refuses_keys_that_are_not_digests(tmp_path):
             await cache.put(key(1).upper(), audio(10))
 
     asyncio.run(body())
+
+
+# --- failing open -----------------------------------------------------------------------------------------
+
+
+def test_fail_open_turns_store_errors_into_misses_and_dropped_puts(tmp_path):
+    """A disk tier that cannot work (its directory is a file): get misses, put is dropped, stats go on."""
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_bytes(b"x")
+    errors: list[CacheError] = []
+
+    async def body() -> None:
+        raw = DiskCache(blocker / "audio", 100_000)
+        with pytest.raises(OSError, match=r"Not a directory|File exists"):
+            await raw.get(key(1))  # what Synthesizer.synthesize used to see
+        cache = FailOpenCache(
+            TieredCache(MemoryCache(10_000), DiskCache(blocker / "audio", 100_000)), errors.append
+        )
+        assert await cache.get(key(1)) is None
+        await cache.put(key(1), audio(10))
+        assert await cache.stats() == CacheStats(0, 0, 0, 0, 0, 0)
+        assert cache.errors == {"get": 1, "put": 1, "stats": 1}
+
+    asyncio.run(body())
+    assert [e.op for e in errors] == ["get", "put", "stats"]
+    assert all(e.error.startswith(("NotADirectoryError", "FileExistsError")) for e in errors), errors
+
+
+class _Broken:
+    """Fault injection: a store whose every operation raises ENOSPC."""
+
+    async def get(self, key: str) -> CachedAudio | None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    async def put(self, key: str, value: CachedAudio) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    async def stats(self) -> CacheStats:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_fail_open_logs_once_per_burst(caplog):
+    """Many failures within a minute make one log line; the next line, after the quiet, counts the rest."""
+    clock = FakeClock()
+    cache = FailOpenCache(_Broken(), clock=clock, log_every_s=60)
+
+    async def body() -> None:
+        for _ in range(50):
+            await cache.get(key(1))
+            clock.advance(0.1)
+        clock.advance(60)
+        await cache.put(key(1), audio(1))
+
+    with caplog.at_level(logging.WARNING, logger="voxgate.audio.cache"):
+        asyncio.run(body())
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 2, lines
+    assert "(49 more failures since the last line)" in lines[1]
+    assert cache.errors == {"get": 50, "put": 1}
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A directory on a 1 MiB tmpfs (as root); else ENOSPC injected at ``os.fsync`` for big files under it."""
+    root = tmp_path / "tiny"
+    root.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(root)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        real_fsync = os.fsync
+
+        def fsync(fd: int) -> None:
+            if os.readlink(f"/proc/self/fd/{fd}").startswith(str(root)) and os.fstat(fd).st_size > 2**20:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            real_fsync(fd)
+
+        monkeypatch.setattr(os, "fsync", fsync)
+    try:
+        yield root
+    finally:
+        if mounted.returncode == 0:
+            subprocess.run(["umount", "-l", str(root)], check=False)
+
+
+def test_a_full_disk_drops_the_entry_and_the_cache_keeps_working(full_disk):
+    """ENOSPC writing an entry: the put is dropped (counted), nothing is left over, smaller ones fit."""
+
+    async def body() -> None:
+        disk = DiskCache(full_disk / "audio", DEFAULT_DISK_MAX_BYTES)
+        with pytest.raises(OSError, match="No space left"):
+            await disk.put(key(1), audio(2 * 2**20))
+        cache = FailOpenCache(disk)
+        await cache.put(key(2), audio(2 * 2**20))
+        assert cache.errors == {"put": 1}
+        assert await cache.get(key(2)) is None
+        await cache.put(key(3), audio(100_000))
+        assert await cache.get(key(3)) == audio(100_000)
+        assert not list((full_disk / "audio").glob("*/*.tmp"))
+
+    asyncio.run(body())
+
+
+def test_a_broken_cache_costs_the_cache_not_the_answer(tmp_path):
+    """Synthesis through a disk cache that cannot work still answers; /metrics counts the errors."""
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_bytes(b"x")
+    settings = Settings.load(
+        data_dir=tmp_path / "data",
+        engines={"kokoro": {"enabled": False}, "piper": {"enabled": False}, "espeak": {"workers": 1}},
+        cache={"url": f"disk://{blocker}/audio"},
+    )
+
+    async def body(synth: Synthesizer) -> None:
+        metrics = Metrics()
+        metrics.attach(synth)
+        result = await synth.synthesize(SynthesisRequest("The cache is only an optimisation."))
+        assert result.audio.startswith(b"RIFF")
+        exposition, _ = await metrics.render()
+        text = exposition.decode()
+        assert 'voxgate_cache_errors_total{op="get"} 1.0' in text
+        assert 'voxgate_cache_errors_total{op="put"} 1.0' in text
+
+    with_synthesizer(settings, body)
 
 
 # --- tiered -----------------------------------------------------------------------------------------------

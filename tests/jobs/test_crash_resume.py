@@ -36,6 +36,7 @@ def _server(data_dir: Path, log: Path) -> Iterator[tuple[subprocess.Popen[bytes]
         "VOXGATE_ENGINES__KOKORO__ENABLED": "false",
         "VOXGATE_ENGINES__PIPER__WORKERS": "1",
         "VOXGATE_ENGINES__ESPEAK__WORKERS": "1",
+        "VOXGATE_JOBS__KEEP_SEGMENTS": "true",  # to check every segment file once the job is done
     }
     with log.open("ab") as sink:
         process = subprocess.Popen(

@@ -165,11 +165,15 @@ def test_a_failed_resume_keeps_what_was_done(data_dir: Path, tmp_path: Path) -> 
 
 
 def test_rejected_segments_wait_instead_of_failing(data_dir: Path, tmp_path: Path) -> None:
-    """A refusal from admission (here: the job client's daily quota) makes segments wait, never fail."""
+    """A refusal from admission (the owner spent its daily quota elsewhere meanwhile) makes segments wait."""
 
     async def body(jobs: JobService) -> None:
+        admission = jobs.runner.synth.admission
         spec = JobSpec((ChapterText("", " ".join(SENTENCES[:3])),), voice="joe", format="wav")
-        status, _ = await jobs.submit(spec, owner="me")
+        status, _ = await jobs.submit(spec, owner="me")  # the whole text fits in the quota left
+        left = await admission.quota_left("me")
+        assert left is not None
+        await admission.admit("me", Priority.API, left, 60.0, lambda _p, _c: 0.0, queued=0)  # spent elsewhere
         give_up = time.monotonic() + 30
         while not (now := await jobs.status(status["id"], None))["waiting"]:
             assert time.monotonic() < give_up, now
@@ -177,10 +181,10 @@ def test_rejected_segments_wait_instead_of_failing(data_dir: Path, tmp_path: Pat
             await asyncio.sleep(0.05)
         assert now["waiting"]["reason"] == "quota"
         assert now["status"] == "running"
-        assert now["progress"]["segments_done"] == 1  # 43 characters fit in the quota of 60, then it waits
+        assert now["progress"]["segments_done"] < now["progress"]["segments_total"]
         await jobs.cancel(status["id"], None)
 
-    _run(_settings(data_dir, tmp_path, limits={"daily_chars_per_client": {"job:me": 60}}), body)
+    _run(_settings(data_dir, tmp_path, limits={"daily_chars_per_client": {"me": 200}}), body)
 
 
 def test_cancel_stops_the_job_and_keeps_it_cancelled(data_dir: Path, tmp_path: Path) -> None:

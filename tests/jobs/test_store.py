@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from voxgate.jobs.errors import IdempotencyKeyReused
+from voxgate.jobs.errors import DiskBudgetExceeded, IdempotencyKeyReused, TooManyActiveJobs
+from voxgate.jobs.lock import JobsLock
 from voxgate.jobs.models import (
     JOB_TRANSITIONS,
     IllegalJobTransition,
@@ -150,3 +153,131 @@ def test_failed_attempts_are_counted_and_a_reset_segment_is_pending_again(store:
     with pytest.raises(IllegalJobTransition):
         store.fail(job.id, 3, "again", now=4.0)
     assert store.segments(job.id)[3].state is SegmentState.PENDING
+
+
+def test_a_failed_commit_is_rolled_back_and_the_store_stays_usable(store: JobStore) -> None:
+    """COMMIT refused (fault injected with an authorizer): the change is undone and the next one commits."""
+    job, _ = store.create(_job(), owner="alice", idempotency_key=None, now=100.0)
+    refuse = {"commit": True}
+
+    def authorizer(action: int, arg1: str | None, *_: object) -> int:
+        if action == sqlite3.SQLITE_TRANSACTION and arg1 == "COMMIT" and refuse["commit"]:
+            refuse["commit"] = False
+            return sqlite3.SQLITE_DENY
+        return sqlite3.SQLITE_OK
+
+    store._db.set_authorizer(authorizer)
+    with pytest.raises(sqlite3.DatabaseError):
+        store.transition(job.id, JobState.RUNNING, now=101.0)
+    assert not store._db.in_transaction
+    assert store.get(job.id).state is JobState.QUEUED  # type: ignore[union-attr]
+    store.transition(job.id, JobState.RUNNING, now=102.0)  # before the fix: "cannot start a transaction"
+    assert store.get(job.id).state is JobState.RUNNING  # type: ignore[union-attr]
+
+
+def test_the_progress_polls_use_the_segment_indexes(store: JobStore) -> None:
+    """EXPLAIN QUERY PLAN: per-chapter progress and the ETA's recent segments search an index, not the job."""
+    job, _ = store.create(_job(chapters=3, per_chapter=50), owner="alice", idempotency_key=None, now=100.0)
+    plans: list[str] = []
+    store._db.set_trace_callback(
+        lambda sql: (
+            plans.extend(
+                str(row[3]) for row in sqlite3.connect(store.path).execute(f"EXPLAIN QUERY PLAN {sql}")
+            )
+            if sql.lstrip().upper().startswith("SELECT")
+            else None
+        )
+    )
+    try:
+        store.chapters(job.id)
+        store.recent(job.id)
+    finally:
+        store._db.set_trace_callback(None)
+    assert any("USING INDEX segments_by_chapter (job_id=? AND chapter=?)" in p for p in plans), plans
+    assert any("USING INDEX segments_by_state (job_id=? AND state=?)" in p for p in plans), plans
+
+
+def test_active_jobs_per_owner_and_the_disk_budget_are_checked_when_a_job_is_created(store: JobStore) -> None:
+    """The cap counts queued and running jobs of one owner; the budget counts estimates, then what is left."""
+    first, _ = store.create(_job("a"), owner="alice", idempotency_key="k1", now=1.0, max_active=2)
+    store.create(_job("b"), owner="alice", idempotency_key=None, now=2.0, max_active=2)
+    with pytest.raises(TooManyActiveJobs, match=r"jobs\.max_active_per_owner"):
+        store.create(_job("c"), owner="alice", idempotency_key=None, now=3.0, max_active=2)
+    again, created = store.create(_job("a"), owner="alice", idempotency_key="k1", now=4.0, max_active=2)
+    assert (again.id, created) == (first.id, False)  # a retried submission is not a new job
+    store.create(_job("d"), owner="bob", idempotency_key=None, now=5.0, max_active=2)
+    store.transition(first.id, JobState.CANCELLED, now=6.0)
+    store.create(_job("e"), owner="alice", idempotency_key=None, now=7.0, max_active=2)
+
+    budget = 1000
+    big, _ = store.create(
+        _job("f"), owner="carol", idempotency_key=None, now=8.0, est_bytes=800, max_disk_bytes=budget
+    )
+    with pytest.raises(DiskBudgetExceeded, match=r"jobs\.max_disk_bytes") as refused:
+        store.create(
+            _job("g"), owner="carol", idempotency_key=None, now=9.0, est_bytes=300, max_disk_bytes=budget
+        )
+    assert (refused.value.needed, refused.value.left, refused.value.field) == (300, 200, "text")
+    store.transition(big.id, JobState.CANCELLED, now=10.0)
+    store.set_disk_bytes(big.id, 100)  # what it left on disk replaces its estimate
+    assert store.reserved_bytes() == 100
+    store.create(
+        _job("g"), owner="carol", idempotency_key=None, now=11.0, est_bytes=300, max_disk_bytes=budget
+    )
+
+
+def test_delete_and_expiry_concern_finished_jobs_only(store: JobStore) -> None:
+    """A finished job is listed as expired after its time and deleted with its rows; an active one never."""
+    done, _ = store.create(_job("a"), owner="alice", idempotency_key=None, now=1.0)
+    active, _ = store.create(_job("b"), owner="alice", idempotency_key=None, now=1.0)
+    store.transition(done.id, JobState.RUNNING, now=2.0)
+    store.transition(done.id, JobState.DONE, now=3.0)
+    assert store.expired(3.0) == []
+    assert store.expired(3.5) == [done.id]
+    assert store.outstanding_chars("alice") == active.chars  # the done job's text is no longer owed
+    assert not store.delete(active.id)
+    assert store.delete(done.id)
+    assert store.get(done.id) is None
+    assert store.segments(done.id) == []
+    assert store.chapters(done.id) == []
+    assert store.get(active.id) is not None
+
+
+def test_an_older_database_gains_the_new_columns(tmp_path: Path) -> None:
+    """A database made before est_bytes/disk_bytes existed opens, and its jobs count as reserving nothing."""
+    path = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE jobs (id TEXT PRIMARY KEY, owner TEXT NOT NULL, idempotency_key TEXT, "
+        "request_hash TEXT NOT NULL, title TEXT NOT NULL, state TEXT NOT NULL, voice TEXT NOT NULL, "
+        "speed REAL NOT NULL, format TEXT NOT NULL, sample_rate INTEGER NOT NULL, engine TEXT NOT NULL, "
+        "error TEXT, created_at REAL NOT NULL, finished_at REAL, book_ready INTEGER NOT NULL DEFAULT 0, "
+        "UNIQUE (owner, idempotency_key));"
+        "INSERT INTO jobs VALUES ('x', 'a', NULL, 'h', 't', 'done', 'joe', 1.0, 'mp3', 22050, 'piper', "
+        "NULL, 1.0, 2.0, 1);"
+    )
+    old.close()
+    store = JobStore(path)
+    try:
+        assert store.reserved_bytes() == 0
+        assert store.get("x") is not None
+    finally:
+        store.close()
+
+
+def test_a_second_open_of_the_jobs_lock_is_refused_until_the_first_lets_go(tmp_path: Path) -> None:
+    """flock: two opens conflict (in one process as in two); releasing lets the next holder in."""
+    first, second = JobsLock(tmp_path / "jobs.lock"), JobsLock(tmp_path / "jobs.lock")
+    assert first.acquire()
+    assert first.held
+    assert not second.acquire()
+    assert not second.held
+    probe = "import sys; from pathlib import Path; from voxgate.jobs.lock import JobsLock; "
+    probe += "print(JobsLock(Path(sys.argv[1])).acquire())"
+    other = subprocess.run(
+        [sys.executable, "-c", probe, str(tmp_path / "jobs.lock")], capture_output=True, text=True, timeout=60
+    )
+    assert other.stdout.strip() == "False", other.stderr  # another process is refused too
+    first.release()
+    assert second.acquire()
+    second.release()

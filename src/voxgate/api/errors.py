@@ -34,7 +34,7 @@ from voxgate.errors import (
     UnsupportedLanguage,
     VoxgateError,
 )
-from voxgate.jobs.errors import JobNotFound
+from voxgate.jobs.errors import DiskBudgetExceeded, JobNotFound, JobsUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,7 @@ _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 # (error class, status, error type, code); the first matching row wins, so subclasses come first.
 _TABLE: list[tuple[type[VoxgateError], int, str, str]] = [
     (TextTooLong, 413, "invalid_request_error", "text_too_long"),
+    (DiskBudgetExceeded, 413, "invalid_request_error", "disk_budget_exceeded"),
     (UnknownVoice, 400, "invalid_request_error", "unknown_voice"),
     (UnsupportedFormat, 400, "invalid_request_error", "unsupported_format"),
     (UnsupportedLanguage, 400, "invalid_request_error", "unsupported_language"),
@@ -54,6 +55,7 @@ _TABLE: list[tuple[type[VoxgateError], int, str, str]] = [
     (NoEngineAvailable, 503, "service_unavailable", "no_engine_available"),
     (QueueTimeout, 503, "service_unavailable", "queue_timeout"),
     (EngineError, 503, "service_unavailable", "engine_error"),
+    (JobsUnavailable, 503, "service_unavailable", "jobs_unavailable"),
 ]
 
 

@@ -16,6 +16,7 @@ Series (all prefixed ``voxgate_``), with their labels:
 - ``breaker_transitions_total`` counter: engine, from_state, to_state (``BreakerTransition``).
 - ``worker_restarts_total`` counter: engine, reason (``WorkerExited``, except at shutdown).
 - ``worker_rss_bytes`` gauge: engine, worker (``WorkerRss``; dropped when the worker exits).
+- ``cache_errors_total`` counter: op (get, put, stats) (``CacheError``: the cache failed open).
 - At scrape time: ``engine_ready``, ``engine_capacity``, ``in_flight``, ``breaker_state``
   (0 closed, 1 half-open, 2 open) per engine; ``queue_depth`` per engine and priority;
   ``cache_hits_total``, ``cache_misses_total``, ``cache_evictions_total``, ``cache_bytes``,
@@ -33,7 +34,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from voxgate.api.middleware import AccessRecord
-from voxgate.audio.cache import CacheStats
+from voxgate.audio.cache import CacheError, CacheStats
 from voxgate.qos.admission import Shed
 from voxgate.qos.breaker import BreakerState, BreakerTransition
 from voxgate.qos.router import EngineSkipped
@@ -123,6 +124,12 @@ class Metrics:
             ["engine", "worker"],
             registry=r,
         )
+        self.cache_errors = Counter(
+            "voxgate_cache_errors",
+            "Audio cache operations that failed and were skipped (the request went on uncached).",
+            ["op"],
+            registry=r,
+        )
         self._state = _StateCollector()
         r.register(self._state)
         self._unsubscribe: list[Callable[[], None]] = []
@@ -139,6 +146,7 @@ class Metrics:
             bus.subscribe(BreakerTransition, self._on_transition),
             bus.subscribe(WorkerExited, self._on_exit),
             bus.subscribe(WorkerRss, self._on_rss),
+            bus.subscribe(CacheError, self._on_cache_error),
         ]
         self._state.synth = synth
 
@@ -178,6 +186,9 @@ class Metrics:
             self.worker_rss.remove(event.engine, str(event.worker_id))
         if event.reason is not ExitReason.SHUTDOWN:
             self.worker_restarts.labels(event.engine, event.reason.value).inc()
+
+    def _on_cache_error(self, event: CacheError) -> None:
+        self.cache_errors.labels(event.op).inc()
 
     def _on_rss(self, event: WorkerRss) -> None:
         self.worker_rss.labels(event.engine, str(event.worker_id)).set(event.rss_mb * 2**20)

@@ -1,4 +1,4 @@
-"""Long-form jobs over HTTP: ``/api/v1/jobs`` (submit, follow, download, cancel).
+"""Long-form jobs over HTTP: ``/api/v1/jobs`` (submit, follow, download, cancel, delete).
 
 Routes parse and delegate to :class:`voxgate.jobs.JobService`; errors go through the one table
 in :mod:`voxgate.api.errors`.
@@ -194,9 +194,13 @@ async def get_job(job_id: str, jobs: Jobs, viewer: Viewer) -> dict[str, Any]:
 
 
 @router.delete("/api/v1/jobs/{job_id}")
-async def cancel_job(job_id: str, jobs: Jobs, viewer: Viewer) -> dict[str, Any]:
-    """Cancel a queued or running job (what was rendered is kept); a finished job is returned as is."""
-    return await jobs.cancel(job_id, viewer)
+async def delete_job(job_id: str, jobs: Jobs, viewer: Viewer) -> dict[str, Any]:
+    """Cancel a queued or running job (its status is returned; what was rendered is kept).
+
+    On a finished, failed or cancelled job: delete it with every file
+    (``{"id", "status": "deleted", "freed_bytes"}``); it is gone afterwards (404).
+    """
+    return await jobs.delete(job_id, viewer)
 
 
 def _file(audio: AudioFile) -> FileResponse:

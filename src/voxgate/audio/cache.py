@@ -9,6 +9,9 @@ Stores implement the async :class:`CacheStore` protocol:
 - :class:`MemoryCache`: LRU bounded by the total size of the cached ``data``.
 - :class:`voxgate.audio.cache_disk.DiskCache`: a directory bounded by bytes on disk; survives restarts.
 - :class:`TieredCache`: memory in front of disk; a disk hit is promoted into memory.
+- :class:`FailOpenCache`: wraps any store so that its failures (disk full, permissions, a store
+  that is down) never fail a request: a failed ``get`` is a miss, a failed ``put`` is dropped.
+  The cache is an optimisation; finished audio must reach the client whatever the cache does.
 
 :func:`cache_from_url` builds one from a URL (``memory://``, ``disk://``, ``tiered://``).
 """
@@ -17,22 +20,30 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import parse_qs, urlsplit
 
+from voxgate.clock import Clock, SystemClock
+
 if TYPE_CHECKING:
     from voxgate.audio.cache_disk import DiskCache
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "DEFAULT_DISK_MAX_BYTES",
     "DEFAULT_MEMORY_MAX_BYTES",
+    "CacheError",
     "CacheStats",
     "CacheStore",
     "CachedAudio",
+    "FailOpenCache",
     "MemoryCache",
     "TieredCache",
     "cache_from_url",
@@ -290,6 +301,88 @@ class TieredCache:
             items=sum(t.items for t in tiers),
             max_bytes=sum(t.max_bytes for t in tiers),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class CacheError:
+    """Published when a cache operation failed and was skipped (the request went on without the cache).
+
+    Attributes:
+        op: ``get``, ``put`` or ``stats``.
+        error: the exception's type and message.
+    """
+
+    op: str
+    error: str
+
+
+class FailOpenCache:
+    """A cache store whose failures cost a cache hit, never an answer.
+
+    A ``get`` that raises is a miss, a ``put`` that raises is dropped, ``stats`` that raise give the
+    last good counters. Each failure is handed to ``on_error`` (metrics count them) and logged once
+    per burst: the first failure after a quiet ``log_every_s`` is logged with the count of those
+    suppressed since the last line, so a full disk does not write one line per request.
+
+    Args:
+        store: the wrapped store.
+        on_error: called with a :class:`CacheError` per failure.
+        clock: monotonic time for the log throttle.
+        log_every_s: at most one log line per this many seconds.
+    """
+
+    def __init__(
+        self,
+        store: CacheStore,
+        on_error: Callable[[CacheError], None] | None = None,
+        *,
+        clock: Clock | None = None,
+        log_every_s: float = 60.0,
+    ) -> None:
+        self.store = store
+        self._on_error = on_error
+        self._clock = clock or SystemClock()
+        self._log_every_s = log_every_s
+        self._logged_at: float | None = None
+        self._suppressed = 0
+        self._stats = CacheStats(0, 0, 0, 0, 0, 0)
+        self.errors: dict[str, int] = {}
+
+    def _failed(self, op: str, exc: Exception) -> None:
+        self.errors[op] = self.errors.get(op, 0) + 1
+        error = CacheError(op, f"{type(exc).__name__}: {exc}")
+        if self._on_error is not None:
+            self._on_error(error)
+        now = self._clock.monotonic()
+        if self._logged_at is not None and now - self._logged_at < self._log_every_s:
+            self._suppressed += 1
+            return
+        more = f" ({self._suppressed} more failures since the last line)" if self._suppressed else ""
+        log.warning("audio cache %s failed; going on without the cache: %s%s", op, error.error, more)
+        self._logged_at, self._suppressed = now, 0
+
+    async def get(self, key: str) -> CachedAudio | None:
+        """Return the entry, or ``None`` on a miss or when the store failed."""
+        try:
+            return await self.store.get(key)
+        except Exception as exc:
+            self._failed("get", exc)
+            return None
+
+    async def put(self, key: str, value: CachedAudio) -> None:
+        """Store the entry; a failure is counted and dropped."""
+        try:
+            await self.store.put(key, value)
+        except Exception as exc:
+            self._failed("put", exc)
+
+    async def stats(self) -> CacheStats:
+        """The store's counters, or the last good ones when it fails."""
+        try:
+            self._stats = await self.store.stats()
+        except Exception as exc:
+            self._failed("stats", exc)
+        return self._stats
 
 
 @dataclass(frozen=True, slots=True)

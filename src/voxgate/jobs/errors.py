@@ -6,17 +6,37 @@ VoxgateError
 │   ├── TextTooLong
 │   │   └── JobTooLarge(length, limit)        the job's text exceeds jobs.max_total_chars
 │   ├── BadUpload(field, message)             the uploaded file is not usable UTF-8 text
-│   └── IdempotencyKeyReused(key)             the key was used for a different request
-└── JobNotFound(job_id)                       no such job (or not the caller's)
-    └── JobNotReady(job_id, what, state)      the job's audio does not exist yet
+│   ├── IdempotencyKeyReused(key)             the key was used for a different request
+│   └── DiskBudgetExceeded(needed, left)      the job's estimated audio does not fit jobs.max_disk_bytes
+├── Rejected(reason, retry_after)
+│   ├── TooManyActiveJobs(owner, limit)       the client has jobs.max_active_per_owner active jobs
+│   └── JobQuotaExceeded(needed, left)        the client's daily quota cannot cover the job
+├── JobNotFound(job_id)                       no such job (or not the caller's)
+│   └── JobNotReady(job_id, what, state)      the job's audio does not exist yet
+└── JobsUnavailable                           another process runs this data directory's jobs
 ```
 """
 
 from __future__ import annotations
 
-from voxgate.errors import InvalidInput, TextTooLong, VoxgateError
+from voxgate.errors import InvalidInput, Rejected, TextTooLong, VoxgateError
 
-__all__ = ["BadUpload", "IdempotencyKeyReused", "JobNotFound", "JobNotReady", "JobTooLarge"]
+__all__ = [
+    "BadUpload",
+    "DiskBudgetExceeded",
+    "IdempotencyKeyReused",
+    "JobNotFound",
+    "JobNotReady",
+    "JobQuotaExceeded",
+    "JobTooLarge",
+    "JobsUnavailable",
+    "TooManyActiveJobs",
+]
+
+
+def _size(n: int) -> str:
+    n = max(n, 0)
+    return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
 
 
 class JobTooLarge(TextTooLong):
@@ -62,3 +82,56 @@ class JobNotReady(JobNotFound):
         super().__init__(job_id, f"{what} of job {job_id!r} is not ready: the job is {state}")
         self.what = what
         self.state = state
+
+
+class DiskBudgetExceeded(InvalidInput):
+    """The job's estimated audio does not fit in what is left of ``jobs.max_disk_bytes`` (or of the disk)."""
+
+    def __init__(self, needed: int, left: int, field: str = "text", *, free_space: bool = False) -> None:
+        where = (
+            "free on the jobs' disk" if free_space else "left of the jobs' disk budget (jobs.max_disk_bytes)"
+        )
+        super().__init__(
+            field,
+            f"the job's audio needs about {_size(needed)} of disk but only {_size(left)} is {where}: "
+            "delete finished jobs (DELETE /api/v1/jobs/{id}) or submit a shorter text",
+        )
+        self.needed = needed
+        self.left = left
+
+
+class TooManyActiveJobs(Rejected):
+    """The client already has ``jobs.max_active_per_owner`` queued or running jobs."""
+
+    def __init__(self, owner: str, limit: int, retry_after: float = 60.0) -> None:
+        super().__init__("active_jobs", retry_after)
+        self.args = (
+            f"client {owner!r} already has {limit} active (queued or running) jobs, the most allowed "
+            "(setting jobs.max_active_per_owner): wait for one to finish or cancel one",
+        )
+        self.owner = owner
+        self.limit = limit
+
+
+class JobQuotaExceeded(Rejected):
+    """The client's remaining daily character quota cannot cover the whole job."""
+
+    def __init__(self, needed: int, left: int, retry_after: float) -> None:
+        super().__init__("quota", retry_after)
+        self.args = (
+            f"the job has {needed} characters but only {max(left, 0)} are left of today's quota "
+            "(after this client's other active jobs); the quota resets at UTC midnight",
+        )
+        self.needed = needed
+        self.left = left
+
+
+class JobsUnavailable(VoxgateError):  # noqa: N818 (domain name)
+    """Another process holds this data directory's jobs lock, so this one does not run jobs."""
+
+    def __init__(self, lock: str) -> None:
+        super().__init__(
+            f"jobs are run by another voxgate process on the same data directory (it holds {lock}); "
+            "submit and cancel jobs there"
+        )
+        self.lock = lock

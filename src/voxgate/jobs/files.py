@@ -12,21 +12,74 @@ with ``os.replace`` and the directory fsynced: readers see the old file or the w
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import sqlite3
 import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
+from voxgate.audio.formats import format_spec
+from voxgate.audio.muxer import AV_CODECS
 from voxgate.audio.pcm import from_s16le
+from voxgate.jobs.models import NewJob
 from voxgate.types import Audio
 
-__all__ = ["WAV_HEADER_BYTES", "JobFiles", "atomic_writer", "read_wav", "wav_samples"]
+__all__ = [
+    "SECONDS_PER_CHAR",
+    "WAV_HEADER_BYTES",
+    "JobFiles",
+    "atomic_writer",
+    "disk_full",
+    "estimate_bytes",
+    "read_wav",
+    "wav_samples",
+]
 
 WAV_HEADER_BYTES = 44
 _TMP_SUFFIX = ".part"
+
+SECONDS_PER_CHAR = 0.08
+"""Speech per character at speed 1.0, pauses included, on the generous side (piper and espeak speak
+about 15 characters of English a second), for the disk estimate of a job."""
+_FLAC_SHARE = 0.7
+"""Upper bound of a FLAC file's size relative to 16-bit PCM (speech compresses to about half)."""
+
+
+def estimate_bytes(job: NewJob) -> int:
+    """The most disk a job will use at once: its segment WAVs, then chapter and book files beside them.
+
+    A 2 M-character book (``jobs.max_total_chars``) in MP3 comes to about 9.2 GiB: 6.6 GiB of
+    segment WAVs (removed once the job is done) and 1.3 GiB each for the chapters and the book.
+
+    Args:
+        job: the planned job.
+
+    Returns:
+        Bytes, from characters → seconds (``SECONDS_PER_CHAR`` / speed) → 16-bit samples at the
+        job's rate for the segments, and the codec's bit rate for chapters and book.
+    """
+    seconds = job.chars * SECONDS_PER_CHAR / job.speed
+    segments = sum(len(chapter.segments) for chapter in job.chapters)
+    pcm = int(seconds * job.sample_rate * 2) + segments * WAV_HEADER_BYTES
+    codec = AV_CODECS.get(job.format)
+    if codec is None:  # WAV
+        encoded = pcm
+    elif codec.bit_rate:
+        encoded = int(seconds * codec.bit_rate_for(format_spec(job.format).choose_rate(job.sample_rate)) / 8)
+    else:
+        encoded = int(pcm * _FLAC_SHARE)
+    return pcm + 2 * encoded  # segments + chapters + book
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether an error means the disk (or the database's disk) is full."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    return isinstance(exc, sqlite3.OperationalError) and "full" in str(exc).lower()
 
 
 class JobFiles:
@@ -69,6 +122,16 @@ class JobFiles:
     def remove_all(self) -> None:
         """Delete every file of the job."""
         shutil.rmtree(self.dir, ignore_errors=True)
+
+    def remove_segments(self) -> None:
+        """Delete the segment files (once every chapter and the book are rendered)."""
+        shutil.rmtree(self.dir / "segments", ignore_errors=True)
+
+    def size(self) -> int:
+        """Bytes of every file of the job now."""
+        if not self.dir.is_dir():
+            return 0
+        return sum(p.stat().st_size for p in self.dir.rglob("*") if p.is_file())
 
 
 def _fsync_dir(directory: Path) -> None:

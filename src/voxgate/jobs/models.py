@@ -153,6 +153,11 @@ class NewJob:
     chapters: tuple[NewChapter, ...]
     request_hash: str
 
+    @property
+    def chars(self) -> int:
+        """Characters of every segment (what the owner's quota is charged)."""
+        return sum(len(s.text) for chapter in self.chapters for s in chapter.segments)
+
 
 @dataclass(frozen=True, slots=True)
 class JobRecord:

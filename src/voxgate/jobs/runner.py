@@ -9,6 +9,16 @@ written and fsynced to its file before its row is committed DONE, so after a cra
 the job resumes at its first unfinished segment with nothing lost, repeated or torn. When a
 chapter's segments are all done its file is rendered; after the last chapter, the book.
 
+Segments are admitted under the job owner's own client id, so the owner's daily character quota
+covers its jobs as it covers its requests (a segment is charged when it is synthesised; the
+Synthesizer refunds a segment that fails). Once the job is DONE its segment files are removed
+(unless ``jobs.keep_segments``): the chapter and book files, the index and the captions need
+only the segment lengths, which are in the database.
+
+Disk full (ENOSPC) is not a failure either: the job waits ``jobs.disk_full_retry_s`` with the
+reason ``disk full`` (shown in its status) and writes again, keeping the audio it already has; deleting a
+job (``DELETE`` or the retention sweep) wakes it at once.
+
 Failures: ``Rejected`` (admission: rate limit, quota, overload) is not a failure; the segment
 waits ``retry_after`` and tries again. ``NoEngineAvailable`` is retried with exponential backoff
 ``jobs.segment_retries`` times, then the job is FAILED with the reason, keeping what was done.
@@ -18,9 +28,12 @@ Any other voxgate error (the voice is gone) fails the job at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
+import functools
 import logging
-from collections.abc import Callable
+import sqlite3
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import NoReturn, ParamSpec, TypeVar
 
@@ -28,7 +41,7 @@ from voxgate.audio.formats import format_spec
 from voxgate.clock import Clock
 from voxgate.errors import NoEngineAvailable, Rejected, VoxgateError
 from voxgate.jobs.assemble import render, timeline
-from voxgate.jobs.files import WAV_HEADER_BYTES, JobFiles, atomic_writer, wav_samples
+from voxgate.jobs.files import WAV_HEADER_BYTES, JobFiles, atomic_writer, disk_full, wav_samples
 from voxgate.jobs.models import JobRecord, JobState, SegmentDone, SegmentRecord, SegmentState
 from voxgate.jobs.progress import Waiting
 from voxgate.jobs.share import JobShare
@@ -38,7 +51,10 @@ from voxgate.service import SynthesisRequest, Synthesizer
 from voxgate.settings import JobsSettings
 from voxgate.types import AudioFormat, Priority
 
-__all__ = ["JobRunner", "SegmentGaveUp"]
+__all__ = ["DISK_FULL", "JobRunner", "SegmentGaveUp"]
+
+DISK_FULL = "disk full"
+"""The waiting reason of a job that could not write for lack of space."""
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +107,7 @@ class JobRunner:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self.share = JobShare(synth, config, clock)
         self.waiting: dict[str, Waiting] = {}
+        self._space_freed = asyncio.Event()
 
     # ---- life cycle ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -159,17 +176,46 @@ class JobRunner:
             await self._verify(job, files)
             await self._work(job, files)
             await self._transition(job_id, JobState.DONE)
+            await self.tidy(job_id)
         except SegmentGaveUp as exc:  # one transaction: the segment and its job fail together
             event = await self._db(self.store.fail, job_id, exc.seq, exc.reason, now=self._clock.wall())
             self._bus.publish(event)
             log.info("job failed", extra={"job_id": job_id, "error": exc.reason})
+            await self.tidy(job_id)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # disk full, a damaged file: fail the job visibly rather than stall
             log.exception("job %s broke", job_id)
             await self._transition(job_id, JobState.FAILED, f"internal error: {type(exc).__name__}: {exc}")
+            with contextlib.suppress(OSError):  # best effort: the trouble may be the disk itself
+                await self.tidy(job_id)
         finally:
             self.waiting.pop(job_id, None)
+
+    async def tidy(self, job_id: str) -> None:
+        """After a job finished (done, failed, cancelled): drop its segment files unless
+        ``jobs.keep_segments`` (it never runs again; its chapter files, index and captions do not need
+        them), and record what it holds on disk in place of its estimate."""
+        files = JobFiles(self.audio_dir, job_id)
+        if not self._config.keep_segments:
+            await asyncio.to_thread(files.remove_segments)
+        await self._db(self.store.set_disk_bytes, job_id, await asyncio.to_thread(files.size))
+
+    async def _until_written(self, job_id: str, what: str, write: Callable[[], Awaitable[R]]) -> R:
+        """Run ``write``; while the disk is full, wait ``jobs.disk_full_retry_s`` ("disk full"), retry."""
+        while True:
+            try:
+                return await write()
+            except (OSError, sqlite3.OperationalError) as exc:
+                if not disk_full(exc):
+                    raise
+                log.warning(
+                    "disk full writing %s; the job waits %.0f s and tries again",
+                    what,
+                    self._config.disk_full_retry_s,
+                    extra={"job_id": job_id},
+                )
+                await self._pause(job_id, DISK_FULL, self._config.disk_full_retry_s, self._space_freed)
 
     async def _verify(self, job: JobRecord, files: JobFiles) -> None:
         """Send DONE segments whose file is missing or of the wrong size back to PENDING."""
@@ -197,9 +243,10 @@ class JobRunner:
                 await self._speak(job, pending, files)
             path = files.chapter(chapter.n, extension)
             if pending or not chapter.ready or not path.is_file():
-                await self._render(job, files, chapter.n)
+                render_chapter = functools.partial(self._render, job, files, chapter.n)
+                await self._until_written(job.id, f"chapter {chapter.n}", render_chapter)
         if not job.book_ready or not files.book(extension).is_file():
-            await self._render(job, files, None)
+            await self._until_written(job.id, "the book", lambda: self._render(job, files, None))
 
     async def _render(self, job: JobRecord, files: JobFiles, chapter: int | None) -> None:
         extension = format_spec(job.format).extension
@@ -233,7 +280,7 @@ class JobRunner:
             speed=job.speed,
             format=AudioFormat.WAV,
             priority=Priority.BATCH,
-            client_id=f"job:{job.owner}",
+            client_id=job.owner,  # the owner's own quota covers its jobs
             rate_limited=False,
             use_cache=False,
         )
@@ -258,15 +305,23 @@ class JobRunner:
         if rate != job.sample_rate:
             reason = f"segment {segment.seq}: audio at {rate} Hz, the job is at {job.sample_rate} Hz"
             raise SegmentGaveUp(segment.seq, reason)
-        await asyncio.to_thread(self._write, files.segment(segment.seq), result.audio)
-        await self._db(
-            self.store.complete_segment,
+        path = files.segment(segment.seq)
+        # The audio is kept while the disk is full: it is written later, not synthesised (and charged) again.
+        await self._until_written(
+            job.id, f"segment {segment.seq}", lambda: asyncio.to_thread(self._write, path, result.audio)
+        )
+        await self._until_written(
             job.id,
-            segment.seq,
-            samples=samples,
-            engine=result.meta.engine,
-            degraded=result.meta.degraded,
-            now=self._clock.wall(),
+            f"segment {segment.seq} (database)",
+            lambda: self._db(
+                self.store.complete_segment,
+                job.id,
+                segment.seq,
+                samples=samples,
+                engine=result.meta.engine,
+                degraded=result.meta.degraded,
+                now=self._clock.wall(),
+            ),
         )
         self._bus.publish(
             SegmentDone(job.id, segment.seq, result.meta.engine, result.meta.degraded, samples / rate)
@@ -282,9 +337,20 @@ class JobRunner:
         reason = f"segment {segment.seq} (chapter {segment.chapter}) failed: {exc}"
         raise SegmentGaveUp(segment.seq, reason) from exc
 
-    async def _pause(self, job_id: str, reason: str, seconds: float) -> None:
+    async def _pause(
+        self, job_id: str, reason: str, seconds: float, wake: asyncio.Event | None = None
+    ) -> None:
         self.waiting[job_id] = Waiting(reason, self._clock.wall() + seconds)
         try:
-            await asyncio.sleep(seconds)
+            if wake is None:
+                await asyncio.sleep(seconds)
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), seconds)
         finally:
             self.waiting.pop(job_id, None)
+
+    def space_freed(self) -> None:
+        """Wake the jobs waiting for disk space now (a job was deleted), not at their next retry."""
+        self._space_freed.set()
+        self._space_freed = asyncio.Event()

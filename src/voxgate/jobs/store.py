@@ -1,6 +1,9 @@
 """Jobs, chapters and segments in SQLite (WAL mode, one transaction per state change).
 
 Durability: ``synchronous=FULL``, so a committed state change survives kill -9 and power loss.
+A failed COMMIT (disk full, I/O error) is rolled back, so the connection is usable again and
+the change is not half-applied. One process per database runs its jobs: see :mod:`voxgate.jobs.lock`.
+
 A segment is only committed DONE after its audio file was written, fsynced and renamed into
 place (the runner's job), so a DONE row always has its audio.
 
@@ -18,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from voxgate.jobs.errors import IdempotencyKeyReused
+from voxgate.jobs.errors import DiskBudgetExceeded, IdempotencyKeyReused, TooManyActiveJobs
 from voxgate.jobs.models import (
     ChapterRecord,
     JobRecord,
@@ -54,7 +57,18 @@ CREATE TABLE IF NOT EXISTS segments (
     PRIMARY KEY (job_id, seq)
 );
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, created_at);
+CREATE INDEX IF NOT EXISTS jobs_by_owner ON jobs (owner, state);
+CREATE INDEX IF NOT EXISTS segments_by_chapter ON segments (job_id, chapter);
+CREATE INDEX IF NOT EXISTS segments_by_state ON segments (job_id, state, done_at);
 """
+
+_MIGRATIONS = {  # columns added after the first release: (table, column) -> definition
+    ("jobs", "est_bytes"): "INTEGER NOT NULL DEFAULT 0",
+    ("jobs", "disk_bytes"): "INTEGER",
+}
+_ACTIVE = ("queued", "running")
+_RESERVED = "COALESCE(SUM(CASE WHEN disk_bytes IS NULL THEN est_bytes ELSE disk_bytes END), 0)"
+"""Disk a job holds: its estimate while it may still write, what it left on disk once it is finished."""
 
 _JOB_COLUMNS = """
     j.id, j.owner, j.title, j.state, j.voice, j.speed, j.format, j.sample_rate, j.engine, j.error,
@@ -89,6 +103,10 @@ class JobStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        for (table, column), definition in _MIGRATIONS.items():
+            columns = {r[1] for r in self._db.execute(f"PRAGMA table_info({table})")}
+            if column not in columns:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
 
     def close(self) -> None:
         """Close the connection (checkpointing the WAL)."""
@@ -104,7 +122,12 @@ class JobStore:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
+            try:
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:  # a failed COMMIT leaves the transaction open
+                    self._db.execute("ROLLBACK")
+                raise
 
     def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -112,21 +135,37 @@ class JobStore:
 
     # ---- jobs ----------------------------------------------------------------------------------
     def create(
-        self, job: NewJob, *, owner: str, idempotency_key: str | None, now: float
+        self,
+        job: NewJob,
+        *,
+        owner: str,
+        idempotency_key: str | None,
+        now: float,
+        max_active: int | None = None,
+        est_bytes: int = 0,
+        max_disk_bytes: int | None = None,
     ) -> tuple[JobRecord, bool]:
         """Insert a job with its chapters and segments, QUEUED, in one transaction.
+
+        The limits are checked in the same transaction, so two racing submissions cannot both
+        take the last place; a retried submission (same key) returns its job without checks.
 
         Args:
             job: the planned job.
             owner: the submitting client.
             idempotency_key: the client's key; a second submission with it returns the first job.
             now: wall time.
+            max_active: most active (queued or running) jobs ``owner`` may have; ``None``: no cap.
+            est_bytes: the job's estimated peak disk use, reserved until it finishes.
+            max_disk_bytes: budget of every job's disk use together; ``None``: no budget.
 
         Returns:
             The job, and whether it was created (False: the key named an existing job).
 
         Raises:
             IdempotencyKeyReused: the key names a job created from a different request.
+            TooManyActiveJobs: ``owner`` already has ``max_active`` active jobs.
+            DiskBudgetExceeded: the estimate does not fit in what is left of the budget.
         """
         with self._tx() as db:
             found = db.execute(
@@ -137,13 +176,15 @@ class JobStore:
                 raise IdempotencyKeyReused(str(idempotency_key))
             job_id, created = (str(found[0]), False) if found is not None else ("", True)
             if created:
+                self._check_limits(db, owner, max_active, est_bytes, max_disk_bytes)
                 job_id = uuid.uuid4().hex
                 columns = (job_id, owner, idempotency_key, job.request_hash, job.title, JobState.QUEUED.value)
                 options = (job.voice, job.speed, job.format.value, job.sample_rate, job.engine, now)
                 db.execute(
                     "INSERT INTO jobs (id, owner, idempotency_key, request_hash, title, state, voice, speed, "
-                    "format, sample_rate, engine, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    columns + options,
+                    "format, sample_rate, engine, created_at, est_bytes) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (*columns, *options, est_bytes),
                 )
                 seq = 0
                 for n, chapter in enumerate(job.chapters, start=1):
@@ -164,6 +205,72 @@ class JobStore:
         record = self.get(job_id)
         assert record is not None
         return record, created
+
+    @staticmethod
+    def _check_limits(
+        db: sqlite3.Connection, owner: str, max_active: int | None, est_bytes: int, max_disk_bytes: int | None
+    ) -> None:
+        if max_active is not None:
+            (active,) = db.execute(
+                "SELECT COUNT(*) FROM jobs WHERE owner = ? AND state IN (?, ?)", (owner, *_ACTIVE)
+            ).fetchone()
+            if active >= max_active:
+                raise TooManyActiveJobs(owner, max_active)
+        if max_disk_bytes is not None:
+            (reserved,) = db.execute(f"SELECT {_RESERVED} FROM jobs").fetchone()
+            if reserved + est_bytes > max_disk_bytes:
+                raise DiskBudgetExceeded(est_bytes, max_disk_bytes - reserved)
+
+    def by_key(self, owner: str, idempotency_key: str) -> bool:
+        """Whether ``owner`` already has a job submitted with this idempotency key."""
+        return bool(
+            self._read("SELECT 1 FROM jobs WHERE owner = ? AND idempotency_key = ?", (owner, idempotency_key))
+        )
+
+    def outstanding_chars(self, owner: str) -> int:
+        """Characters of ``owner``'s active jobs not spoken yet (what their quota must still cover)."""
+        rows = self._read(
+            "SELECT COALESCE(SUM(s.chars), 0) FROM jobs j JOIN segments s ON s.job_id = j.id "
+            "WHERE j.owner = ? AND j.state IN (?, ?) AND s.state != ?",
+            (owner, *_ACTIVE, SegmentState.DONE.value),
+        )
+        return int(rows[0][0])
+
+    def reserved_bytes(self) -> int:
+        """Disk every job holds: estimates of unfinished jobs, measured use of finished ones."""
+        return int(self._read(f"SELECT {_RESERVED} FROM jobs")[0][0])
+
+    def set_disk_bytes(self, job_id: str, size: int) -> None:
+        """Record what a finished job left on disk (replaces its estimate in the budget)."""
+        with self._tx() as db:
+            db.execute("UPDATE jobs SET disk_bytes = ? WHERE id = ?", (size, job_id))
+
+    def expired(self, finished_before: float, *, limit: int = 100) -> list[str]:
+        """Ids of DONE, FAILED or CANCELLED jobs that finished before ``finished_before``, oldest first."""
+        rows = self._read(
+            "SELECT id FROM jobs WHERE state NOT IN (?, ?) AND finished_at < ? ORDER BY finished_at LIMIT ?",
+            (*_ACTIVE, finished_before, limit),
+        )
+        return [str(r[0]) for r in rows]
+
+    def finished(self) -> list[str]:
+        """Ids of every DONE, FAILED or CANCELLED job (whose segment files may be left over from a crash)."""
+        return [str(r[0]) for r in self._read("SELECT id FROM jobs WHERE state NOT IN (?, ?)", _ACTIVE)]
+
+    def delete(self, job_id: str) -> bool:
+        """Delete a finished job's record, chapters and segments.
+
+        Returns:
+            Whether it was deleted (False: no such job, or it is still active).
+        """
+        with self._tx() as db:
+            row = db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None or not JobState(row[0]).terminal:
+                return False
+            db.execute("DELETE FROM segments WHERE job_id = ?", (job_id,))
+            db.execute("DELETE FROM chapters WHERE job_id = ?", (job_id,))
+            db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+        return True
 
     def get(self, job_id: str) -> JobRecord | None:
         """The job with this id, or ``None``."""

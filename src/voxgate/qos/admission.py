@@ -253,6 +253,21 @@ class Admission:
             self._refuse(client_id, priority, ShedReason.RATE_LIMIT, retry or 1.0)
         return Admitted(client_id, chars if quota is not None else 0, day)
 
+    async def quota_left(self, client_id: str) -> int | None:
+        """Characters ``client_id`` may still be charged today; ``None`` when it has no quota.
+
+        For a check ahead of many requests (a job's whole text at submission); each request is
+        still charged when it is admitted.
+        """
+        quota = self._config.daily_chars_overrides.get(client_id, self._config.daily_chars)
+        if quota is None:
+            return None
+        return max(0, quota - await self._quota.used(client_id, utc_day(self._clock.wall())))
+
+    def quota_resets_in(self) -> float:
+        """Seconds until the quota day rolls over (UTC midnight)."""
+        return seconds_until_utc_midnight(self._clock.wall())
+
     async def refund(self, admitted: Admitted) -> None:
         """Give back the characters of a request dropped after admission (e.g. shed later).
 
