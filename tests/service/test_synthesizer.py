@@ -143,7 +143,7 @@ def test_workers_killed_and_frozen_under_load_every_request_answered(data_dir: P
         assert max(latency for latency, _ in results) <= deadline_s + 0.5
         recovered = time.monotonic()
         while pool.ready_count < 2 or any(w.pid in pids for w in pool.snapshot()):
-            assert time.monotonic() - recovered < 5.0, pool.snapshot()
+            assert time.monotonic() - recovered < 30.0, pool.snapshot()  # replaced, however loaded the box
             await asyncio.sleep(0.05)
 
     with_synthesizer(_settings(data_dir), body)
