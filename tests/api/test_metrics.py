@@ -116,6 +116,22 @@ def test_bus_events_feed_the_counters(data_dir: Path) -> None:
     assert [s.value for s in skips] == [1.0]
 
 
+def test_poisoned_inputs_are_counted_per_engine_and_classes(data_dir: Path) -> None:
+    """Each threshold an input's worker deaths cross on an engine moves voxgate_poisoned_inputs_total."""
+    synth = build_synthesizer(Settings.load(data_dir=data_dir, engines={"kokoro": {"enabled": False}}))
+    metrics = Metrics()
+    metrics.attach(synth)
+    key = synth.router.poison.key("piper", "joe", "en", "a sentence that kills piper")
+    synth.router.poison.record_death(key, "piper")  # 1 death: batch no longer sends it
+    synth.router.poison.record_death(key, "piper")  # 2 deaths: nobody does
+    poisoned = [s for s in _families(metrics)["voxgate_poisoned_inputs"].samples if s.name.endswith("_total")]
+    assert sorted((s.labels["priorities"], s.value) for s in poisoned) == [
+        ("batch", 1.0),
+        ("interactive,api,batch", 1.0),
+    ]
+    metrics.detach()
+
+
 def test_exposition_parses_with_state_gauges(client: TestClient) -> None:
     """/metrics is Prometheus text with queue, in-flight, breaker, readiness and cache series per engine."""
     response = client.get("/metrics", headers=MAIN)

@@ -17,6 +17,8 @@ Series (all prefixed ``voxgate_``), with their labels:
 - ``worker_restarts_total`` counter: engine, reason (``WorkerExited``, except at shutdown).
 - ``worker_rss_bytes`` gauge: engine, worker (``WorkerRss``; dropped when the worker exits).
 - ``cache_errors_total`` counter: op (get, put, stats) (``CacheError``: the cache failed open).
+- ``poisoned_inputs_total`` counter: engine, priorities (``InputPoisoned``: an input that killed the
+  engine's workers no longer goes to it for these request classes).
 - At scrape time: ``engine_ready``, ``engine_capacity``, ``in_flight``, ``breaker_state``
   (0 closed, 1 half-open, 2 open) per engine; ``queue_depth`` per engine and priority;
   ``cache_hits_total``, ``cache_misses_total``, ``cache_evictions_total``, ``cache_bytes``,
@@ -37,6 +39,7 @@ from voxgate.api.middleware import AccessRecord
 from voxgate.audio.cache import CacheError, CacheStats
 from voxgate.qos.admission import Shed
 from voxgate.qos.breaker import BreakerState, BreakerTransition
+from voxgate.qos.poison import InputPoisoned
 from voxgate.qos.router import EngineSkipped
 from voxgate.qos.sla import RequestOutcome
 from voxgate.types import Priority
@@ -130,6 +133,12 @@ class Metrics:
             ["op"],
             registry=r,
         )
+        self.poisoned = Counter(
+            "voxgate_poisoned_inputs",
+            "Inputs whose worker deaths reached a threshold: they skip the engine for these classes.",
+            ["engine", "priorities"],
+            registry=r,
+        )
         self._state = _StateCollector()
         r.register(self._state)
         self._unsubscribe: list[Callable[[], None]] = []
@@ -147,6 +156,7 @@ class Metrics:
             bus.subscribe(WorkerExited, self._on_exit),
             bus.subscribe(WorkerRss, self._on_rss),
             bus.subscribe(CacheError, self._on_cache_error),
+            bus.subscribe(InputPoisoned, self._on_poisoned),
         ]
         self._state.synth = synth
 
@@ -189,6 +199,9 @@ class Metrics:
 
     def _on_cache_error(self, event: CacheError) -> None:
         self.cache_errors.labels(event.op).inc()
+
+    def _on_poisoned(self, event: InputPoisoned) -> None:
+        self.poisoned.labels(event.engine, ",".join(p.value for p in event.priorities)).inc()
 
     def _on_rss(self, event: WorkerRss) -> None:
         self.worker_rss.labels(event.engine, str(event.worker_id)).set(event.rss_mb * 2**20)
