@@ -173,8 +173,10 @@ class RateLimitSettings(BaseModel):
     """Rate limit of a client without an override, in ``limits`` notation."""
     per_client: dict[str, str] = {}
     """Overrides by client id."""
-    daily_chars: int = Field(default=1_000_000, ge=0)
-    """Characters a client may synthesise per UTC day (0 = unlimited)."""
+    daily_chars: int = Field(default=4_000_000, ge=0)
+    """Characters a client may synthesise per UTC day, its jobs included (0 = unlimited). The
+    default covers two books of ``jobs.max_total_chars``; the 2-core reference machine speaks
+    about 17 M characters a day with piper."""
     daily_chars_per_client: dict[str, int] = {}
     """Quota overrides by client id."""
 

@@ -121,7 +121,8 @@ def test_the_owners_own_quota_covers_its_jobs(data_dir: Path, tmp_path: Path) ->
         done = await _until(jobs, first["id"], lambda s: s["status"] == "done")
         chars = done["progress"]["chars_total"]
         assert await admission.quota_left("me") == 150 - chars  # charged to the owner itself
-        assert await admission.quota_left("job:me") == 1_000_000  # not to a separate job client
+        # and not to a separate job client
+        assert await admission.quota_left("job:me") == Settings().qos.limits.daily_chars
         second, created = await jobs.submit(_spec(1), owner="me")
         assert created
         await _until(jobs, second["id"], lambda s: s["status"] == "done")

@@ -95,7 +95,7 @@ class AdmissionConfig:
     """``limits`` async storage URI, e.g. ``async+redis://localhost:6379``."""
     strategy: RateLimitStrategy = RateLimitStrategy.MOVING_WINDOW
     """How hits are counted."""
-    daily_chars: int | None = 1_000_000
+    daily_chars: int | None = 4_000_000
     """Default characters per client per UTC day; ``None`` = unlimited."""
     daily_chars_overrides: Mapping[str, int | None] = field(default_factory=dict)
     """Client id → daily characters replacing the default (``None`` = unlimited)."""
