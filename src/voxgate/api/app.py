@@ -13,6 +13,7 @@ from starlette.staticfiles import StaticFiles
 
 from voxgate import __version__
 from voxgate.api import routes_jobs, routes_metrics, routes_openai, routes_ops, routes_tts
+from voxgate.api.body_limit import BodyLimitMiddleware, body_limits
 from voxgate.api.deps import ApiKeyAuth
 from voxgate.api.errors import install_error_handlers
 from voxgate.api.metrics import Metrics
@@ -70,6 +71,7 @@ def create_app(
         description="Self-hosted text-to-speech with guaranteed quality of service.",
         lifespan=lifespan,
     )
+    app.add_middleware(BodyLimitMiddleware, limits=body_limits(settings))  # inside: 413s are logged
     app.add_middleware(RequestContextMiddleware, observers=[metrics.observe_http])
     install_error_handlers(app)
     app.include_router(routes_tts.router)

@@ -64,13 +64,14 @@ def _paragraphs(text: str) -> list[str]:
         return [line.strip() for line in text.split("\n") if line.strip()]
     paragraphs = []
     for block in _BLANK_LINE_RE.split(text):
-        joined = ""
+        parts: list[str] = []  # joined once at the end: linear however many lines a block has
         for line in (part.strip() for part in block.split("\n")):
             if line:
-                wide = joined and _is_wide(joined[-1]) and _is_wide(line[0])
-                joined = f"{joined}{line}" if not joined or wide else f"{joined} {line}"
-        if joined:
-            paragraphs.append(joined)
+                if parts and not (_is_wide(parts[-1][-1]) and _is_wide(line[0])):
+                    parts.append(" ")
+                parts.append(line)
+        if parts:
+            paragraphs.append("".join(parts))
     return paragraphs
 
 
@@ -123,8 +124,12 @@ def split_sentences(paragraph: str) -> list[str]:
     Returns:
         The sentences, stripped, in order (empty pieces are dropped).
     """
-    sentences: list[str] = []
-    begin = index = 0
+    # Linear time (issue 11): a sentence is kept as a list of parts (stray punctuation appended to
+    # it) and joined once; speakability is tracked as the text is read, never re-checked from
+    # ``begin`` (". . . . ." used to re-read the whole growing piece at every period).
+    sentences: list[list[str]] = []
+    begin = index = checked = 0
+    speakable = False  # paragraph[begin:checked] has a letter or digit
     while index < len(paragraph):
         if paragraph[index] not in _STOPS:
             index += 1
@@ -136,19 +141,21 @@ def split_sentences(paragraph: str) -> list[str]:
         while end < len(paragraph) and paragraph[end] in _CLOSERS:
             end += 1
         if _is_boundary(paragraph, index, stop, end):
-            piece = paragraph[begin:end]
-            if is_speakable(piece):
-                sentences.append(piece)
-                begin = end
+            speakable = speakable or is_speakable(paragraph[checked:end])
+            checked = end
+            if speakable:
+                sentences.append([paragraph[begin:end]])
+                begin, speakable = end, False
             elif sentences:  # stray punctuation stays with the sentence before it
-                sentences[-1] += piece
+                sentences[-1].append(paragraph[begin:end])
                 begin = end
         index = end
-    if sentences and not is_speakable(paragraph[begin:]):
-        sentences[-1] += paragraph[begin:]
+    tail = paragraph[begin:]
+    if sentences and not (speakable or is_speakable(paragraph[checked:])):
+        sentences[-1].append(tail)
     else:
-        sentences.append(paragraph[begin:])
-    return [s.strip() for s in sentences if s.strip()]
+        sentences.append([tail])
+    return [s for s in ("".join(parts).strip() for parts in sentences) if s]
 
 
 def _pack(pieces: list[str], max_chars: int, refine: Callable[[str, int], list[str]]) -> list[str]:
