@@ -70,6 +70,8 @@ _INLINE = [
     # Emphasis: the delimiter appears in the body only between two word characters (snake_case).
     (re.compile(r"(?<![\w*])([*_])(?=\S)((?:(?!\1).|(?<=\w)\1(?=\w))+?)(?<=\S)\1(?![\w*])"), r"\2"),
     (re.compile(r"~~((?:(?!~~).)+?)~~"), r"\1"),
+    # Delimiters left unmatched are markup too; an engine would read each "*" as "asterisk".
+    (re.compile(r"(?<!\w)[*_]++|[*_]++(?!\w)|~~"), ""),
 ]
 _LINE_PREFIX = re.compile(r"^ {0,3}(?:>[ \t]?+)++|^[ \t]*+(?:[-*+]|\d{1,3}+[.)])[ \t]++")
 _REFERENCE = re.compile(r"^ {0,3}\[[^\]\n]++\]:\s++\S")
