@@ -253,6 +253,10 @@ class LimitsSettings(BaseModel):
     body_timeout_s: float = Field(default=30.0, gt=0)
     """Longest wait for the next piece of a request body (idle time between chunks, not the
     whole upload: a slow but steady upload is fine, a stalled one gets 408)."""
+    body_min_rate: float = Field(default=1024.0, ge=0)
+    """Bytes per second a body must average once it has taken ``body_timeout_s``, else 408: a
+    client trickling a byte every few seconds cannot hold a connection for hours (0: no minimum).
+    At the default a 9 MiB book still has 2.5 hours."""
 
 
 class ServerSettings(BaseModel):

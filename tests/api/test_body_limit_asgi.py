@@ -47,13 +47,15 @@ async def _reading_app(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": str(size).encode()})
 
 
-def _run(app: Any, scope: Scope, receive: Receive, timeout_s: float = 5.0) -> list[Message]:
+def _run(
+    app: Any, scope: Scope, receive: Receive, timeout_s: float = 5.0, min_rate: float = 0.0
+) -> list[Message]:
     sent: list[Message] = []
 
     async def send(message: Message) -> None:
         sent.append(message)
 
-    middleware = BodyLimitMiddleware(app, limits=BodyLimits(LIMIT, timeout_s=timeout_s))
+    middleware = BodyLimitMiddleware(app, limits=BodyLimits(LIMIT, timeout_s=timeout_s, min_rate=min_rate))
     asyncio.run(asyncio.wait_for(middleware(scope, receive, send), 10))
     return sent
 
@@ -94,6 +96,19 @@ def test_stalled_body_is_408_with_connection_close() -> None:
     assert status == 408
     assert json.loads(body)["error"]["code"] == "body_timeout"
     assert (b"connection", b"close") in sent[0]["headers"]
+
+
+def test_trickled_body_under_the_minimum_rate_is_408() -> None:
+    """A byte every 20 ms never trips the idle timeout but is far under 1 000 bytes/s: 408."""
+
+    async def trickle() -> Message:
+        await asyncio.sleep(0.02)
+        return {"type": "http.request", "body": b"x", "more_body": True}
+
+    sent = _run(_reading_app, _scope(), trickle, timeout_s=0.1, min_rate=1000)
+    status, body = _status_and_body(sent)
+    assert status == 408
+    assert "under the minimum of 1000" in json.loads(body)["error"]["message"]
 
 
 def test_app_errors_of_its_own_still_propagate() -> None:

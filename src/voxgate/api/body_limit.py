@@ -5,8 +5,9 @@ every other route the JSON limit. A request whose ``Content-Length`` is over the
 answered 413 before a byte of its body is read; a body without one (chunked) is counted as
 ``receive()`` yields it and answered 413 the moment the count passes the limit. Nothing is
 buffered here: each chunk goes to the app as it arrives, so no route ever parses a body that
-is too large. A body that stalls for ``timeout_s`` between two chunks is answered 408
-(slow-loris uploads hold no connection longer than that per chunk).
+is too large. A body that stalls for ``timeout_s`` between two chunks, or that averages less
+than ``min_rate`` bytes per second once it has taken ``timeout_s``, is answered 408 (a
+slow-loris upload holds a connection for bounded time).
 
 Once the middleware has answered, the app's own reading ends (``receive()`` reports a
 disconnect), whatever it sends is dropped, and what it raises while unwinding is swallowed.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -47,11 +49,13 @@ class BodyLimits:
         default_bytes: the limit of every route without its own.
         routes: ``(method, path)`` → limit, for routes with their own.
         timeout_s: longest wait for the next chunk of a body.
+        min_rate: bytes per second a body must average after its first ``timeout_s`` (0: none).
     """
 
     default_bytes: int
     routes: Mapping[tuple[str, str], int] = field(default_factory=dict)
     timeout_s: float = 30.0
+    min_rate: float = 0.0
 
     def for_scope(self, scope: Scope) -> int:
         """The limit of the request in ``scope``."""
@@ -72,7 +76,7 @@ def body_limits(settings: Settings) -> BodyLimits:
         _JSON_FLOOR, _JSON_BYTES_PER_CHAR * settings.text.max_chars + _JSON_SLACK
     )
     job_bytes = limits.job_body_bytes or _JOB_BYTES_PER_CHAR * settings.jobs.max_total_chars + _JOB_SLACK
-    return BodyLimits(json_bytes, {JOBS_ROUTE: job_bytes}, limits.body_timeout_s)
+    return BodyLimits(json_bytes, {JOBS_ROUTE: job_bytes}, limits.body_timeout_s, limits.body_min_rate)
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -96,13 +100,8 @@ def _too_large(limit: int) -> tuple[int, dict[str, object], list[tuple[bytes, by
     return 413, body, []
 
 
-def _too_slow(timeout_s: float) -> tuple[int, dict[str, object], list[tuple[bytes, bytes]]]:
-    body = error_body(
-        "invalid_request_error",
-        "body_timeout",
-        f"no part of the request body arrived for {timeout_s:g} s; send the body without pauses",
-        "body",
-    )
+def _too_slow(timeout_s: float, why: str) -> tuple[int, dict[str, object], list[tuple[bytes, bytes]]]:
+    body = error_body("invalid_request_error", "body_timeout", f"{why}; send the body without pauses", "body")
     body["error"]["timeout_s"] = timeout_s
     return 408, body, [(b"connection", b"close")]
 
@@ -141,7 +140,8 @@ class BodyLimitMiddleware:
         if declared is not None and declared > limit:
             await _answer(send, _too_large(limit))
             return
-        timeout_s = self._limits.timeout_s
+        timeout_s, min_rate = self._limits.timeout_s, self._limits.min_rate
+        began = time.monotonic()
         received = 0
         body_done = False
         started = False  # the app began its response
@@ -154,15 +154,20 @@ class BodyLimitMiddleware:
             try:
                 message = await asyncio.wait_for(receive(), timeout_s)
             except TimeoutError:
-                answer = _too_slow(timeout_s)
+                answer = _too_slow(timeout_s, f"no part of the request body arrived for {timeout_s:g} s")
             else:
                 if message["type"] != "http.request":
                     return message
                 received += len(message.get("body", b""))
-                if received <= limit:
-                    body_done = not message.get("more_body", False)
+                body_done = not message.get("more_body", False)
+                elapsed = time.monotonic() - began
+                if received > limit:
+                    answer = _too_large(limit)
+                elif not body_done and elapsed > timeout_s and received < min_rate * elapsed:
+                    rate = f"{received / elapsed:.0f} bytes/s, under the minimum of {min_rate:g}"
+                    answer = _too_slow(timeout_s, f"the request body arrives at {rate}")
+                else:
                     return message
-                answer = _too_large(limit)
             if not started:
                 answered = True
                 await _answer(send, answer)
