@@ -11,8 +11,9 @@ slow-loris upload holds a connection for bounded time).
 
 Once the middleware has answered, the app's own reading ends (``receive()`` reports a
 disconnect), whatever it sends is dropped, and what it raises while unwinding is swallowed.
-The server discards the rest of the body as it arrives (the connection is kept open for a 413,
-so a client still sending can read its answer; closed for a 408).
+uvicorn (h11 and httptools alike) reads and discards the rest of the body as it arrives, so a
+client that sends its whole body before reading (httpx does) still gets the 413; a 408 closes
+the connection.
 """
 
 from __future__ import annotations
