@@ -162,6 +162,7 @@ def serve(
     import uvicorn
 
     from voxgate.api import create_app
+    from voxgate.api.server_options import uvicorn_options
     from voxgate.logs import configure_logging
 
     settings = Settings.load(config)
@@ -177,6 +178,7 @@ def serve(
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=math.ceil(settings.server.shutdown_grace_s),  # 0 = do not wait
+        **uvicorn_options(),  # bounded request heads (h11); bodies: BodyLimitMiddleware
     )
 
 

@@ -7,6 +7,7 @@ remembered per distinct request, so a repeat (the usual audio-cache hit) skips t
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -126,9 +127,35 @@ class Planner:
             InvalidInput: bad text, voice, format, speed, sample rate or deadline.
         """
         arrived = self._clock.monotonic()
+        self._check_speed(request)
+        return self._finish(request, arrived, self._resolve(request))
+
+    async def plan_async(self, request: SynthesisRequest) -> Plan:
+        """Like :meth:`plan`, but a text not planned before goes through the front end in a thread.
+
+        The front end is linear but not free: 4 096 adversarial characters (``"a中"`` repeated,
+        one language run per character) take ~0.5-0.9 s here, which must not hold the event
+        loop. A remembered plan (the usual audio-cache hit) is answered on the loop.
+
+        Raises:
+            InvalidInput: bad text, voice, format, speed, sample rate or deadline.
+        """
+        arrived = self._clock.monotonic()
+        self._check_speed(request)
+        resolved = self._known(request)
+        if resolved is None:
+            prepared = await asyncio.to_thread(
+                prepare, request.text, max_chars=self._max_chars, max_segment_chars=self._max_segment_chars
+            )
+            resolved = self._resolve(request, prepared)
+        return self._finish(request, arrived, resolved)
+
+    @staticmethod
+    def _check_speed(request: SynthesisRequest) -> None:
         if not MIN_SPEED <= request.speed <= MAX_SPEED:
             raise InvalidOption("speed", f"speed must be between {MIN_SPEED} and {MAX_SPEED}")
-        resolved = self._resolve(request)
+
+    def _finish(self, request: SynthesisRequest, arrived: float, resolved: _Resolved) -> Plan:
         deadline_s = (
             request.deadline_s
             if request.deadline_s is not None
@@ -140,27 +167,41 @@ class Planner:
         r = resolved
         return Plan(r.prepared, r.voice, opts, r.out_rate, r.key, arrived + deadline_s, arrived)
 
-    def _resolve(self, request: SynthesisRequest) -> _Resolved:
+    @staticmethod
+    def _fields(request: SynthesisRequest) -> _RequestFields:
+        return (request.text, request.voice, request.speed, request.format, request.sample_rate)
+
+    def _known(self, request: SynthesisRequest) -> _Resolved | None:
+        """The remembered resolution of an identical request, if its primary's model is unchanged."""
+        if not request.use_cache:
+            return None
+        fields = self._fields(request)
+        known = self._resolved.get(fields)
+        if known is None or self.backend.model_version(known.primary) != known.model_version:
+            return None
+        self._resolved.move_to_end(fields)
+        self.plans_reused += 1
+        return known
+
+    def _resolve(self, request: SynthesisRequest, prepared: PreparedText | None = None) -> _Resolved:
         """Prepare the text, pick the voice and rate, compute the cache key; remembered for repeats.
 
         The preparation is a pure function of the request fields and the configuration; only the
         primary engine's model version (reported by its workers) can change, so it is checked on
         reuse. Requests that bypass the cache (job segments) are not remembered.
+
+        Args:
+            request: the request.
+            prepared: its text, already through the front end (else it is prepared here).
         """
-        fields: _RequestFields = (
-            request.text,
-            request.voice,
-            request.speed,
-            request.format,
-            request.sample_rate,
-        )
-        if request.use_cache:
-            known = self._resolved.get(fields)
-            if known is not None and self.backend.model_version(known.primary) == known.model_version:
-                self._resolved.move_to_end(fields)
-                self.plans_reused += 1
+        fields = self._fields(request)
+        if prepared is None:
+            known = self._known(request)
+            if known is not None:
                 return known
-        prepared = prepare(request.text, max_chars=self._max_chars, max_segment_chars=self._max_segment_chars)
+            prepared = prepare(
+                request.text, max_chars=self._max_chars, max_segment_chars=self._max_segment_chars
+            )
         self.texts_prepared += 1
         voice = (
             self.catalog.get(request.voice) if request.voice else self.catalog.default_for(prepared.language)

@@ -144,7 +144,7 @@ class Synthesizer:
             Rejected: admission refused (rate limit, quota, overload).
             NoEngineAvailable: no engine could answer a segment in time.
         """
-        plan = self.planner.plan(request)
+        plan = await self.planner.plan_async(request)  # the text front end runs in a thread
         hit = await self.cache.get(plan.key) if request.use_cache else None
         if hit is not None:
             return self._from_cache(request, plan, hit)
@@ -193,7 +193,7 @@ class Synthesizer:
         Raises:
             InvalidInput, Rejected, NoEngineAvailable: as :meth:`synthesize`, for the first segment.
         """
-        plan = self.planner.plan(request)
+        plan = await self.planner.plan_async(request)  # the text front end runs in a thread
         hit = await self.cache.get(plan.key) if request.use_cache else None
         if hit is not None:  # a finished answer is already here: send it as one piece
             cached = self._from_cache(request, plan, hit)

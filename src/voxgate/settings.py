@@ -131,6 +131,9 @@ class TextSettings(BaseModel):
     """Maximum characters in one synchronous request (longer texts belong in a batch job)."""
     max_segment_chars: int = Field(default=250, ge=20)
     """Longest segment (sentence or piece of one) handed to an engine in one call."""
+    max_line_chars: int = Field(default=10_000, ge=100)
+    """A job's text lines longer than this are wrapped (at a space when there is one) before
+    chapter splitting, so no title or per-line step ever sees more."""
 
 
 class DeadlineSettings(BaseModel):
@@ -282,6 +285,31 @@ class JobsSettings(BaseModel):
     """A job that could not write for lack of space (ENOSPC) waits this long, then tries again."""
 
 
+class LimitsSettings(BaseModel):
+    """Request bodies, bounded while they are read (before any parsing).
+
+    A body over its route's limit is answered 413 at once when its ``Content-Length`` says so,
+    else the moment the bytes received pass the limit; nothing is buffered beyond one chunk.
+    """
+
+    json_body_bytes: int | None = Field(default=None, ge=1024)
+    """Largest request body of every route but job submission (the JSON of ``/api/v1/tts`` and
+    ``/v1/audio/speech``). None: 256 KiB, or 12 bytes per ``text.max_chars`` character plus
+    16 KiB when that is more (JSON spends at most 12 bytes on one character, a ``\\uXXXX\\uXXXX``
+    surrogate pair)."""
+    job_body_bytes: int | None = Field(default=None, ge=1024)
+    """Largest body of ``POST /api/v1/jobs`` (JSON or a multipart upload). None: 4 bytes per
+    ``jobs.max_total_chars`` character plus 1 MiB for keys, escapes, options and multipart
+    framing (9 MiB by default)."""
+    body_timeout_s: float = Field(default=30.0, gt=0)
+    """Longest wait for the next piece of a request body (idle time between chunks, not the
+    whole upload: a slow but steady upload is fine, a stalled one gets 408)."""
+    body_min_rate: float = Field(default=1024.0, ge=0)
+    """Bytes per second a body must average once it has taken ``body_timeout_s``, else 408: a
+    client trickling a byte every few seconds cannot hold a connection for hours (0: no minimum).
+    At the default a 9 MiB book still has 2.5 hours."""
+
+
 class ServerSettings(BaseModel):
     """The HTTP server."""
 
@@ -329,6 +357,7 @@ class Settings(BaseSettings):
     server: ServerSettings = ServerSettings()
     cache: CacheSettings = CacheSettings()
     jobs: JobsSettings = JobsSettings()
+    limits: LimitsSettings = LimitsSettings()
 
     @classmethod
     def load(cls, config_file: Path | str | None = None, **overrides: Any) -> Settings:

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from voxgate.jobs.chapters import ChapterText, split_chapters, strip_markdown
+from voxgate.jobs.chapters import (
+    MAX_TITLE_CHARS,
+    ChapterText,
+    split_chapters,
+    strip_markdown,
+    wrap_long_lines,
+)
 
 ENGLISH = """The Voyage
 by A. Writer
@@ -116,4 +122,46 @@ def test_markdown_with_only_second_level_and_setext_headings() -> None:
 )
 def test_strip_markdown_keeps_what_is_read_aloud(line: str, spoken: str) -> None:
     """Inline markup is removed; words with underscores are left alone."""
+    assert strip_markdown(line) == spoken
+
+
+def test_issue_11_heading_lines_become_short_titles() -> None:
+    """The issue's heading line (3 000 spaces around a '#') is a heading titled 'a # b', not a hang."""
+    line = "# a" + " " * 3000 + "#" + " " * 3000 + "b"
+    chapters = split_chapters(f"{line}\nbody one\n{line}\nbody two", markdown=True)
+    assert [(c.title, c.text) for c in chapters] == [("a # b", "body one"), ("a # b", "body two")]
+
+
+def test_heading_titles_are_capped() -> None:
+    """A heading longer than MAX_TITLE_CHARS is cut to it (titles are shown and spoken)."""
+    chapters = split_chapters("# " + "word " * 1000 + "\ntext", markdown=True)
+    assert len(chapters[0].title) <= MAX_TITLE_CHARS
+    assert chapters[0].title.startswith("word word")
+
+
+def test_long_lines_are_wrapped_at_spaces() -> None:
+    """A line over the line cap is wrapped at its last space within it, else cut at the cap."""
+    assert wrap_long_lines("aaaa bbbb cccc", 6) == "aaaa\nbbbb\ncccc"
+    assert wrap_long_lines("abcdefghij", 4) == "abcd\nefgh\nij"
+    book = "Chapter 1\n" + "word " * 5000 + "\n" + "x" * 25_000
+    chapters = split_chapters(book, max_line_chars=1000)
+    assert chapters[0].title == "Chapter 1"
+    assert max(len(line) for line in chapters[0].text.split("\n")) <= 1000
+    assert chapters[0].text.replace("\n", " ").split() == (["word"] * 5000) + ["x" * 1000] * 25
+
+
+@pytest.mark.parametrize(
+    ("line", "spoken"),
+    [
+        ("see [Foo](https://en.wikipedia.org/wiki/Foo_(bar)) now", "see Foo now"),
+        ("**a **a **a", "a a a"),
+        ("an *unclosed emphasis", "an unclosed emphasis"),
+        ("~~gone", "gone"),
+        ("2*3 = 6 and snake_case", "2*3 = 6 and snake_case"),
+        ("_snake_case_ word", "snake_case word"),
+        ("**bold *and italic***", "bold and italic"),
+    ],
+)
+def test_strip_markdown_handles_parentheses_and_unmatched_delimiters(line: str, spoken: str) -> None:
+    """Link targets may hold balanced parentheses; delimiters left unmatched are not read as 'asterisk'."""
     assert strip_markdown(line) == spoken

@@ -14,6 +14,7 @@ from starlette.staticfiles import StaticFiles
 from voxgate import __version__
 from voxgate.api import routes_jobs, routes_metrics, routes_openai, routes_ops, routes_tts
 from voxgate.api.auth import ApiKeyAuth, RequireKeyMiddleware
+from voxgate.api.body_limit import BodyLimitMiddleware, body_limits
 from voxgate.api.errors import install_error_handlers
 from voxgate.api.guard import BrowserGuardMiddleware
 from voxgate.api.metrics import Metrics
@@ -71,7 +72,10 @@ def create_app(
         description="Self-hosted text-to-speech with guaranteed quality of service.",
         lifespan=lifespan,
     )
+    # Last added runs first: request context (ids, access log, metrics), then the Host/Origin/
+    # Content-Type guard, then the key, then the body limit (so 413s are logged and counted).
     server = settings.server
+    app.add_middleware(BodyLimitMiddleware, limits=body_limits(settings))
     app.add_middleware(RequireKeyMiddleware, auth=auth)
     app.add_middleware(
         BrowserGuardMiddleware,

@@ -6,6 +6,7 @@ in :mod:`voxgate.api.errors`.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import PurePath
 from typing import Annotated, Any
 
@@ -18,14 +19,11 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from voxgate.api.deps import ApiKeyAuth, ClientId
 from voxgate.errors import InvalidInput
 from voxgate.jobs import AudioFile, JobService, JobSpec
-from voxgate.jobs.errors import JobTooLarge
 from voxgate.jobs.plan import chapters_from_list, chapters_from_text, decode_upload
 
 router = APIRouter(tags=["jobs"])
 
 _AUDIO: dict[int | str, dict[str, Any]] = {200: {"content": {"audio/*": {}}, "description": "Audio file."}}
-_MAX_JSON_OVERHEAD = 1 << 20
-"""Bytes a JSON body may have beyond 4 bytes per allowed character (keys, escapes, options)."""
 
 
 class JobOptions(BaseModel):
@@ -122,36 +120,44 @@ def _validated(model: type[JobOptions], data: bytes | dict[str, Any]) -> Any:
         raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in errors]) from None
 
 
-async def _json_spec(request: Request, max_chars: int) -> tuple[JobSpec, str]:
-    limit = 4 * max_chars + _MAX_JSON_OVERHEAD
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise JobTooLarge(len(body), max_chars, field="body", in_bytes=True)
-    data: JobCreate = _validated(JobCreate, bytes(body))
+def _parse_json(body: bytes, max_line_chars: int) -> tuple[JobSpec, str]:
+    """Validate a JSON submission and split its chapters (CPU-bound: runs in a thread)."""
+    data: JobCreate = _validated(JobCreate, body)
     if data.chapters is not None:
         chapters, field = chapters_from_list([(c.title, c.text) for c in data.chapters]), "chapters"
     else:
-        chapters, field = chapters_from_text(data.text or "", markdown=data.markdown), "text"
+        text, markdown = data.text or "", data.markdown
+        chapters, field = chapters_from_text(text, markdown=markdown, max_line_chars=max_line_chars), "text"
     return JobSpec(chapters, data.voice, data.speed, data.format, data.title, data.speak_titles), field
 
 
-async def _upload_spec(request: Request, max_chars: int) -> JobSpec:
-    form = await request.form(max_files=1, max_fields=16)
+async def _json_spec(request: Request, max_line_chars: int) -> tuple[JobSpec, str]:
+    body = await request.body()  # bounded while read by BodyLimitMiddleware
+    return await asyncio.to_thread(_parse_json, body, max_line_chars)
+
+
+def _parse_upload(
+    data: bytes, filename: str | None, fields: dict[str, Any], max_chars: int, max_line_chars: int
+) -> JobSpec:
+    """Validate an uploaded book and split its chapters (CPU-bound: runs in a thread)."""
+    options: JobOptions = _validated(JobOptions, fields)
+    text, markdown = decode_upload(data, filename, max_chars=max_chars)
+    title = options.title or PurePath(filename or "").stem
+    chapters = chapters_from_text(text, markdown=markdown, max_line_chars=max_line_chars)
+    return JobSpec(chapters, options.voice, options.speed, options.format, title, options.speak_titles)
+
+
+async def _upload_spec(request: Request, max_chars: int, max_line_chars: int) -> JobSpec:
+    form = await request.form(max_files=1, max_fields=16)  # bounded while read by BodyLimitMiddleware
     try:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise InvalidInput("file", "attach the book as a file field named 'file' (UTF-8 .txt or .md)")
         data = await upload.read(4 * max_chars + 1)
         fields = {k: v for k, v in form.items() if k != "file" and isinstance(v, str)}
-        options: JobOptions = _validated(JobOptions, fields)
-        text, markdown = decode_upload(data, upload.filename, max_chars=max_chars)
     finally:
         await form.close()
-    title = options.title or PurePath(upload.filename or "").stem
-    chapters = chapters_from_text(text, markdown=markdown)
-    return JobSpec(chapters, options.voice, options.speed, options.format, title, options.speak_titles)
+    return await asyncio.to_thread(_parse_upload, data, upload.filename, fields, max_chars, max_line_chars)
 
 
 @router.post("/api/v1/jobs", status_code=201, openapi_extra=_request_body_doc())
@@ -166,11 +172,12 @@ async def create_job(
 ) -> JSONResponse:
     """Submit a book: JSON ``text`` or ``chapters``, or a multipart upload of a UTF-8 .txt / .md ``file``."""
     max_chars = jobs.max_total_chars
+    max_line_chars = request.state.settings.text.max_line_chars
     content_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     if content_type == "multipart/form-data":
-        spec, field = await _upload_spec(request, max_chars), "file"
+        spec, field = await _upload_spec(request, max_chars, max_line_chars), "file"
     elif content_type in ("", "application/json"):
-        spec, field = await _json_spec(request, max_chars)
+        spec, field = await _json_spec(request, max_line_chars)
     else:
         raise HTTPException(
             415, f"send the job as application/json or a multipart/form-data upload, not {content_type!r}"

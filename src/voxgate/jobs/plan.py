@@ -16,7 +16,7 @@ from pathlib import PurePath
 from voxgate.audio.formats import format_spec, parse_format
 from voxgate.chains import ChainBuilder
 from voxgate.errors import EmptyText, InvalidInput, InvalidOption
-from voxgate.jobs.chapters import ChapterText, split_chapters
+from voxgate.jobs.chapters import MAX_LINE_CHARS, ChapterText, split_chapters
 from voxgate.jobs.errors import BadUpload, JobTooLarge
 from voxgate.jobs.models import NewChapter, NewJob, NewSegment
 from voxgate.text import is_speakable, prepare
@@ -188,9 +188,11 @@ def plan_job(
     )
 
 
-def chapters_from_text(text: str, *, markdown: bool) -> tuple[ChapterText, ...]:
-    """Split a whole-book text into chapters (see :func:`split_chapters`)."""
-    return tuple(split_chapters(text, markdown=markdown))
+def chapters_from_text(
+    text: str, *, markdown: bool, max_line_chars: int = MAX_LINE_CHARS
+) -> tuple[ChapterText, ...]:
+    """Split a whole-book text into chapters (see :func:`split_chapters`); CPU-bound, linear."""
+    return tuple(split_chapters(text, markdown=markdown, max_line_chars=max_line_chars))
 
 
 def chapters_from_list(items: Sequence[tuple[str, str]]) -> tuple[ChapterText, ...]:

@@ -47,7 +47,8 @@ _DOTLESS_TITLES = frozenset({"Mr", "Mrs", "Ms", "Dr", "St"})
 _PHRASE_RE = re.compile(rf"(?<![\w.])(?P<abbr>{alternation(PHRASES)})(?=[\s,;:)]|$)", re.IGNORECASE)
 _ENDING_RE = re.compile(rf"(?<![\w.])(?P<abbr>{alternation(ENDINGS)})", re.IGNORECASE)
 _NUMBER_SIGN_RE = re.compile(r"(?:\b[Nn]o\.\s?|#)(?=[0-9])")
-_AMPERSAND_RE = re.compile(r"\s*&\s*")
+_AMPERSAND_RE = re.compile(r"(?<!\s)\s*+&\s*+")
+"""Starts only where a whitespace run starts: from inside a run it would re-read the run each time."""
 
 
 def _title(match: re.Match[str]) -> str:

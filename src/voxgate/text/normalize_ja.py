@@ -68,7 +68,8 @@ def _clock(m: re.Match[str]) -> str:
 
 
 _CLOCK = re.compile(r"(?<![0-9.,:])(?P<h>[0-9]{1,2}):(?P<min>[0-5][0-9])(?![0-9:])")
-_PERCENT = re.compile(rf"{_SIGN}(?P<num>{NUM})\s?%")
+_PERCENT = re.compile(rf"{_SIGN}(?<![0-9])(?P<num>{NUM})\s?%")
+"""Starts at the first digit of a number: from inside a digit run it would re-read the run each time."""
 _NUMBER = re.compile(rf"{_SIGN}(?P<num>{NUM})")
 
 
