@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from voxgate.clock import Clock
+    from voxgate.jobs import JobService
     from voxgate.service import Synthesizer
     from voxgate.settings import Settings
 
@@ -156,3 +158,33 @@ def with_synthesizer(
             await synth.stop(grace_s=1)
 
     asyncio.run(asyncio.wait_for(main(), timeout_s))
+
+
+def with_jobs(
+    settings: Settings,
+    body: Callable[[JobService], Awaitable[None]],
+    *,
+    clock: Clock | None = None,
+    timeout_s: float = 120.0,
+) -> None:
+    """Like :func:`with_synthesizer`, with the job service started on top (unfinished jobs resume).
+
+    Args:
+        settings: what to build.
+        body: the async test scenario, given the running job service.
+        clock: the job service's clock (retention and waits); the system clock by default.
+        timeout_s: bound on the whole run.
+    """
+
+    async def jobs_body(synth: Synthesizer) -> None:
+        from voxgate.clock import SystemClock
+        from voxgate.jobs import open_jobs
+
+        jobs = open_jobs(settings, synth, clock or SystemClock())
+        await jobs.start()
+        try:
+            await body(jobs)
+        finally:
+            await jobs.stop()
+
+    with_synthesizer(settings, jobs_body, timeout_s)

@@ -26,8 +26,7 @@ from voxgate.jobs.errors import (
 )
 from voxgate.jobs.files import JobFiles
 from voxgate.settings import Settings
-from voxgate.testing import HARVARD_SENTENCES, FakeClock
-from voxgate.wiring import build_synthesizer
+from voxgate.testing import HARVARD_SENTENCES, FakeClock, with_jobs
 
 SENTENCES = HARVARD_SENTENCES[:6]
 DAY = 86_400.0
@@ -46,18 +45,7 @@ def _settings(data_dir: Path, tmp: Path, jobs: dict[str, Any] | None = None, **q
 def _run(
     settings: Settings, body: Callable[[JobService], Awaitable[None]], clock: Clock | None = None
 ) -> None:
-    async def main() -> None:
-        synth = build_synthesizer(settings)
-        await synth.start()
-        jobs = open_jobs(settings, synth, clock or SystemClock())
-        await jobs.start()
-        try:
-            await body(jobs)
-        finally:
-            await jobs.stop()
-            await synth.stop(grace_s=1)
-
-    asyncio.run(asyncio.wait_for(main(), 120))
+    with_jobs(settings, body, clock=clock)
 
 
 async def _until(

@@ -12,15 +12,13 @@ import pytest
 
 from voxgate.audio.assemble import PARAGRAPH_PAUSE_S, SENTENCE_PAUSE_S
 from voxgate.audio.decode import decode
-from voxgate.clock import SystemClock
-from voxgate.jobs import JobService, JobSpec, JobState, JobStateChanged, SegmentDone, open_jobs
+from voxgate.jobs import JobService, JobSpec, JobState, JobStateChanged, SegmentDone
 from voxgate.jobs.assemble import CHAPTER_PAUSE_S
 from voxgate.jobs.chapters import ChapterText
 from voxgate.jobs.files import JobFiles
 from voxgate.settings import Settings
-from voxgate.testing import HARVARD_SENTENCES
+from voxgate.testing import HARVARD_SENTENCES, with_jobs
 from voxgate.types import AudioFormat, Priority
-from voxgate.wiring import build_synthesizer
 
 SENTENCES = HARVARD_SENTENCES[:6]
 BOOK = (
@@ -47,18 +45,7 @@ def _settings(
 
 
 def _run(settings: Settings, body: Callable[[JobService], Awaitable[None]]) -> None:
-    async def main() -> None:
-        synth = build_synthesizer(settings)
-        await synth.start()
-        jobs = open_jobs(settings, synth, SystemClock())
-        await jobs.start()
-        try:
-            await body(jobs)
-        finally:
-            await jobs.stop()
-            await synth.stop(grace_s=1)
-
-    asyncio.run(asyncio.wait_for(main(), 90))
+    with_jobs(settings, body, timeout_s=90)
 
 
 async def _until(

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from voxgate.settings import Settings
 from voxgate.testing import serve_in_thread
@@ -18,8 +18,9 @@ SCREENSHOT_401 = Path("/tmp/voxgate-ui-401.png")
 
 
 @pytest.fixture(scope="module")
-def keyed_server(data_dir: Path) -> Iterator[str]:
-    """A real server with one key (default entitlements: api and batch, no interactive); kokoro off."""
+def ui_server(data_dir: Path) -> Iterator[str]:
+    """This module's UI server, which the ``page`` fixture opens: one key (default entitlements, so
+    api and batch but no interactive); kokoro off."""
     settings = Settings.load(
         data_dir=data_dir,
         engines={
@@ -34,24 +35,8 @@ def keyed_server(data_dir: Path) -> Iterator[str]:
         yield base_url
 
 
-@pytest.fixture
-def keyed_page(browser: Browser, keyed_server: str) -> Iterator[Page]:
-    """A fresh browser context (empty storage) at the keyed server's UI; page errors fail the test."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=keyed_server)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto("/")
-    try:
-        yield page
-    finally:
-        context.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
-
-
-def test_the_page_asks_for_the_key_remembers_it_and_speaks_with_it(keyed_page: Page) -> None:
+def test_the_page_asks_for_the_key_remembers_it_and_speaks_with_it(page: Page) -> None:
     """No key: a 401 alert offers the key field; typed once, voices load, speech plays; a reload keeps it."""
-    page = keyed_page
     alert = page.locator("#alert")
     expect(alert).to_contain_text("An API key is needed", timeout=WAIT_MS)
     expect(alert).to_contain_text("enter it under “API key”")
@@ -80,9 +65,8 @@ def test_the_page_asks_for_the_key_remembers_it_and_speaks_with_it(keyed_page: P
     expect(alert).to_be_hidden()
 
 
-def test_a_wrong_key_is_refused_with_a_clear_message(keyed_page: Page) -> None:
+def test_a_wrong_key_is_refused_with_a_clear_message(page: Page) -> None:
     """A wrong key entered in the Jobs view: the page says the key is invalid and where to fix it."""
-    page = keyed_page
     page.goto("/#jobs")
     page.locator("#job-key").evaluate("(el) => el.closest('details').open = true")
     page.locator("#job-key").fill("not-the-key-0123456789")
