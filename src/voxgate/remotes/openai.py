@@ -6,7 +6,8 @@ audio waits for one remote sentence): ``{"model", "input", "voice", "response_fo
 "speed"}``. WAV, not ``pcm``: a WAV says its own rate, sample format and channels, whereas
 OpenAI's ``pcm`` is 24 kHz s16le by convention only and servers differ (Kokoro-FastAPI sends
 24 kHz, others their model's rate), so decoding WAV is right for every server. The audio is
-decoded to float32 at the remote's rate; the pipeline resamples it like any engine's.
+decoded to float32 at the remote's rate (16-bit and float PCM with numpy, in microseconds; any
+other WAV through FFmpeg, off the loop); the pipeline resamples it like any engine's.
 
 Health: ``GET {url}/models`` (OpenAI's model list, which these servers offer; voxgate answers
 it too). The remote is healthy when it answers at all with a status below 500 other than 401 and
@@ -21,11 +22,12 @@ from collections.abc import Sequence
 import httpx
 
 from voxgate.audio.decode import decode
+from voxgate.audio.wav import read_pcm_wav
 from voxgate.errors import EngineError, InvalidInput
 from voxgate.remotes.base import remote_voices
 from voxgate.remotes.http import refusal, transport_error
 from voxgate.settings import RemoteSettings
-from voxgate.types import AudioChunk, AudioFormat, SynthesisOptions, VoiceInfo
+from voxgate.types import Audio, AudioChunk, AudioFormat, SynthesisOptions, VoiceInfo
 
 MAX_ANSWER_BYTES = 256 * 2**20
 """Largest answer read from a remote (a 4096-character segment is a few MB of WAV)."""
@@ -106,13 +108,17 @@ class OpenAIRemote:
             raise transport_error(self._name, exc, timeout_s) from exc
         if not 200 <= status < 300:
             raise refusal(self._name, status, data)
-        try:
-            audio, rate = await asyncio.to_thread(decode, data, AudioFormat.WAV)
-        except InvalidInput as exc:  # the remote's audio is bad, not the client's input
-            raise EngineError(self._name, f"answered undecodable audio: {exc.message}") from exc
+        audio, rate = read_pcm_wav(data) or await self._decode(data)
         if audio.size == 0:
             raise EngineError(self._name, "answered no audio")
         return [AudioChunk(audio, rate, text)]
+
+    async def _decode(self, data: bytes) -> tuple[Audio, int]:
+        """A WAV that is not plain 16-bit/float PCM, through FFmpeg (off the event loop)."""
+        try:
+            return await asyncio.to_thread(decode, data, AudioFormat.WAV)
+        except InvalidInput as exc:  # the remote's audio is bad, not the client's input
+            raise EngineError(self._name, f"answered undecodable audio: {exc.message}") from exc
 
     async def aclose(self) -> None:
         """Close its connections."""
