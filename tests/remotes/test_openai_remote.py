@@ -114,6 +114,17 @@ def test_remote_voice_is_spoken_by_the_remote(gateway: str) -> None:
     assert 0.01 < float(np.sqrt(np.mean(audio**2))) < 0.9
 
 
+def test_remote_voice_streams_in_other_formats(gateway: str) -> None:
+    """B's OpenAI route streams a remote voice as MP3 (model = the remote's engine name), unchanged."""
+    body = {"model": "a", "input": "Four hours of steady work faced us.", "voice": "a-us"}
+    body["response_format"] = "mp3"
+    with httpx.stream("POST", f"{gateway}/v1/audio/speech", json=body, timeout=30) as response:
+        data = response.read()
+    assert response.status_code == 200, data[:200]
+    assert response.headers["X-Voxgate-Engine"] == "a"
+    assert len(data) > 2000
+
+
 def test_remote_voices_are_listed_without_secrets(gateway: str) -> None:
     """Remote voices are in /api/v1/voices with chain remote → local fallbacks; the key is not."""
     response = httpx.get(f"{gateway}/api/v1/voices", timeout=10)
