@@ -189,12 +189,15 @@ def test_remote_down_then_back(tmp_path: Path) -> None:
             assert speak(gateway_url, "a-us", HARVARD_SENTENCES[0]).headers["X-Voxgate-Engine"] == "a"
             first.__exit__(None, None, None)
             running = None
+            reasons = []
             for text in HARVARD_SENTENCES[1:7]:
                 started = time.monotonic()
                 response = speak(gateway_url, "a-us", text, deadline_ms=3000)
                 assert response.status_code == 200, response.text  # a missed deadline would be a 503
                 assert response.headers["X-Voxgate-Engine"] == "espeak"
                 assert time.monotonic() - started < 10
+                reasons.append(response.headers["X-Voxgate-Fallback-Reason"])
+            assert reasons[-1] == "a:not_ready"  # capacity 0 while down: skipped at once, not tried
             with serve_in_thread(settings_a, port=port):
                 engines = []
                 give_up = time.monotonic() + 30
