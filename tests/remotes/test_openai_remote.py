@@ -6,6 +6,7 @@ hang of one poison input on A (``engines/chaos``), used to hold a request there 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import logging
@@ -19,8 +20,12 @@ import httpx
 import numpy as np
 import pytest
 
+from voxgate.clock import SystemClock
+from voxgate.errors import EngineError, EngineTimeout, InvalidInput
+from voxgate.remotes.backend import RemoteBackend, RemoteHealthChanged, build_remotes
 from voxgate.settings import Settings
 from voxgate.testing import HARVARD_SENTENCES, free_port, serve_in_thread
+from voxgate.types import SynthesisOptions
 
 KEY = "gateway-key-0123456789-secret"
 HOLD = "zqxholdzqx"
@@ -210,3 +215,51 @@ def test_remote_down_then_back(tmp_path: Path) -> None:
     finally:
         if running is not None:
             running.__exit__(None, None, None)
+
+
+def test_remote_backend_keeps_the_backend_contract(remote: str, tmp_path: Path) -> None:
+    """on_settled runs once per call (answered, refused, timed out, cancelled); capacity follows health."""
+    settings = gateway_settings(tmp_path, remote)
+    events: list[object] = []
+    clock = SystemClock()
+    opts = SynthesisOptions(language="en")
+
+    async def scenario() -> None:
+        backend = RemoteBackend(build_remotes(settings), clock, events.append)
+        changed: list[str] = []
+        backend.on_capacity(changed.append)
+        assert backend.capacity("a") == 0
+        await backend.start()
+        try:
+            assert (backend.capacity("a"), changed) == (2, ["a"])
+            settled: list[EngineError | None] = []
+            soon = clock.monotonic() + 10
+            chunks = await backend.run("a", "Kick the ball.", "a-us", opts, soon, settled.append)
+            assert chunks[0].sample_rate == 22050  # A's espeak, decoded at the remote's rate
+            assert settled == [None]
+            settled.clear()
+            with pytest.raises(InvalidInput):
+                await backend.run("a", "Help the woman.", "a-nobody", opts, soon, settled.append)
+            assert settled == [None]
+            settled.clear()
+            at_once = clock.monotonic() + 0.001
+            with pytest.raises(EngineTimeout):
+                await backend.run("a", "A rod is used.", "a-us", opts, at_once, settled.append)
+            assert len(settled) == 1
+            assert isinstance(settled[0], EngineTimeout)
+            settled.clear()
+            held = backend.run("a", f"Hold {HOLD} now.", "a-us", opts, clock.monotonic() + 10, settled.append)
+            task = asyncio.ensure_future(held)
+            await asyncio.sleep(0.5)
+            assert not task.done()
+            assert settled == []
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert len(settled) == 1
+            assert isinstance(settled[0], EngineError)
+        finally:
+            await backend.stop(grace_s=1)
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
+    assert events == [RemoteHealthChanged("a", True)]
