@@ -409,12 +409,12 @@ class Settings(BaseSettings):
     """Where voxgate keeps its files: the joined kokoro model, the disk cache, the jobs database."""
     text: TextSettings = TextSettings()
     engines: EnginesSettings = EnginesSettings()
+    remotes: dict[RemoteName, RemoteSettings] = {}
+    """Remote engines by name (``[remotes.NAME]``; env ``VOXGATE_REMOTES__NAME__FIELD``)."""
     qos: QosSettings = QosSettings()
     server: ServerSettings = ServerSettings()
     cache: CacheSettings = CacheSettings()
     jobs: JobsSettings = JobsSettings()
-    remotes: dict[RemoteName, RemoteSettings] = {}
-    """Remote engines by name (``[remotes.NAME]``; env ``VOXGATE_REMOTES__NAME__FIELD``)."""
 
     @classmethod
     def load(cls, config_file: Path | str | None = None, **overrides: Any) -> Settings:
