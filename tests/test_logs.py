@@ -69,3 +69,14 @@ def test_exceptions_render_and_uvicorn_colour_copies_are_dropped(
     assert "ValueError: bad" in failed["exception"]
     assert started["event"] == "Started 1"
     assert "color_message" not in started
+
+
+def test_httpx_request_lines_are_quiet_at_info(lines: Callable[[], list[dict[str, Any]]]) -> None:
+    """httpx's INFO line per request (remote engine calls, health probes) is not written; warnings are."""
+    httpx_log = logging.getLogger("httpx")
+    try:
+        httpx_log.info('HTTP Request: GET http://gpu-box/v1/models "HTTP/1.1 200 OK"')
+        httpx_log.warning("something is wrong")
+        assert [line["event"] for line in lines() if line["logger"] == "httpx"] == ["something is wrong"]
+    finally:
+        httpx_log.setLevel(logging.NOTSET)

@@ -76,6 +76,9 @@ def configure_logging(*, json_logs: bool = True, level: int = logging.INFO) -> N
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    # httpx writes a line per request it sends at INFO: every remote engine call (the access log
+    # already has the request) and every health probe (every few seconds per remote). Warnings stay.
+    logging.getLogger("httpx").setLevel(logging.WARNING if level > logging.DEBUG else level)
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),

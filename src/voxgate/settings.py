@@ -9,10 +9,12 @@ Nothing reads settings at import time: build a ``Settings`` and pass it down.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -340,6 +342,88 @@ class ServerSettings(BaseModel):
     """Structured JSON logs (one object per line); False for human-readable console logs."""
 
 
+REMOTE_KINDS_PLANNED = ("indextts2", "dashscope")
+"""Remote kinds the configuration names but voxgate does not build yet."""
+RESERVED_ENGINE_NAMES = frozenset({"kokoro", "piper", "espeak", "indextts2", "voxgate"})
+"""Names a remote may not take: local engines and voxgate's own model name."""
+_REMOTE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+
+
+class RemoteSettings(BaseModel):
+    """An engine someone else runs, reached over HTTP from the gateway (``[remotes.NAME]``).
+
+    The table's name is the engine's name (in chains, ``qos.fallbacks``, ``X-Voxgate-Engine``,
+    metrics). It runs no subprocess: the gateway holds up to ``max_concurrency`` requests to it at
+    once, and admission, the scheduler, breakers, the estimator and the router treat it like any
+    local engine.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str
+    """``openai``: any server with ``POST {url}/audio/speech`` (Kokoro-FastAPI, LocalAI,
+    openedai-speech, another voxgate). ``indextts2`` and ``dashscope`` are not built yet."""
+    url: str
+    """Base URL the kind's paths are appended to, e.g. ``http://gpu-box:8000/v1``. No credentials
+    in it: use ``api_key_env`` or ``api_key``."""
+    api_key_env: str | None = None
+    """Environment variable holding the key sent as ``Authorization: Bearer``; read at start."""
+    api_key: SecretStr | None = None
+    """The key itself (prefer ``api_key_env``; not both); never logged, shown or sent to worker
+    processes. (Checked when the gateway starts, not here: a model-level validation error would
+    echo the table, key included.)"""
+    model: str = Field(default="tts-1", min_length=1)
+    """The remote's ``model`` field."""
+    languages: list[str] = Field(min_length=1)
+    """Languages its voices read, primary first."""
+    max_concurrency: int = Field(default=4, ge=1, le=256)
+    """Requests in flight to it at once: its slots in the scheduler (0 while its health probe fails)."""
+    voices: dict[str, str] = Field(min_length=1)
+    """voxgate voice id → the remote's voice name. Ids must not clash with other engines' voices."""
+    sample_rate: int = Field(default=24000, ge=8000, le=192000)
+    """Rate its voices are listed with and voxgate's answers use by default (OpenAI speaks 24 kHz);
+    the remote's audio is decoded at whatever rate it sends and resampled."""
+    connect_timeout_s: float = Field(default=2.0, gt=0)
+    """Longest wait for a TCP/TLS connection; a request's whole call is bounded by its deadline."""
+    health_interval_s: float = Field(default=5.0, gt=0)
+    """Seconds between health probes (``GET {url}/models`` for ``openai``)."""
+    prior_per_char_s: float = Field(default=0.02, ge=0)
+    """Assumed seconds per character until its service time has been measured."""
+    prior_overhead_s: float = Field(default=0.3, ge=0)
+    """Assumed fixed seconds per call (network, queueing there) until measured."""
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        if kind in REMOTE_KINDS_PLANNED:
+            raise ValueError(f"remote kind {kind!r} is not built yet; supported: 'openai'")
+        if kind != "openai":
+            raise ValueError(f"unknown remote kind {kind!r}; supported: 'openai'")
+        return kind
+
+    @field_validator("url")
+    @classmethod
+    def _plain_url(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("url must be http:// or https:// with a host")
+        if parts.username is not None or parts.password is not None:
+            raise ValueError("url must not carry credentials; use api_key_env or api_key")
+        return url.rstrip("/")
+
+
+def _remote_name(name: str) -> str:
+    if not _REMOTE_NAME.fullmatch(name) or name in RESERVED_ENGINE_NAMES:
+        raise ValueError(
+            f"remote name {name!r}: use lowercase letters, digits, '-' or '_' (at most 32), "
+            f"not one of {sorted(RESERVED_ENGINE_NAMES)}"
+        )
+    return name
+
+
+RemoteName = Annotated[str, AfterValidator(_remote_name)]
+
+
 class Settings(BaseSettings):
     """Everything voxgate can be configured with."""
 
@@ -353,6 +437,8 @@ class Settings(BaseSettings):
     """Where voxgate keeps its files: the joined kokoro model, the disk cache, the jobs database."""
     text: TextSettings = TextSettings()
     engines: EnginesSettings = EnginesSettings()
+    remotes: dict[RemoteName, RemoteSettings] = {}
+    """Remote engines by name (``[remotes.NAME]``; env ``VOXGATE_REMOTES__NAME__FIELD``)."""
     qos: QosSettings = QosSettings()
     server: ServerSettings = ServerSettings()
     cache: CacheSettings = CacheSettings()

@@ -103,7 +103,9 @@ def wait_ready(
 
 
 @contextmanager
-def serve_in_thread(settings: Settings, timeout_s: float = READY_TIMEOUT_S) -> Iterator[str]:
+def serve_in_thread(
+    settings: Settings, timeout_s: float = READY_TIMEOUT_S, port: int | None = None
+) -> Iterator[str]:
     """Serve ``create_app(settings)`` with uvicorn on 127.0.0.1 (a free port) in a thread.
 
     Real sockets and chunked transfer; the lifespan starts and stops the worker processes.
@@ -111,6 +113,7 @@ def serve_in_thread(settings: Settings, timeout_s: float = READY_TIMEOUT_S) -> I
     Args:
         settings: the server's settings.
         timeout_s: how long it may take to become ready.
+        port: the port to listen on (e.g. to restart a server where it was); a free one if omitted.
 
     Yields:
         Its base URL, once ``/readyz`` answers 200; the server is stopped and joined on exit.
@@ -119,7 +122,7 @@ def serve_in_thread(settings: Settings, timeout_s: float = READY_TIMEOUT_S) -> I
 
     from voxgate.api import create_app
 
-    port = free_port()
+    port = port or free_port()
     config = uvicorn.Config(
         create_app(settings), host="127.0.0.1", port=port, log_config=None, access_log=False
     )

@@ -7,6 +7,7 @@ import logging
 from voxgate.audio.cache import FailOpenCache, cache_from_url
 from voxgate.chains import ChainBuilder
 from voxgate.clock import Clock, SystemClock
+from voxgate.placement import build_backend
 from voxgate.planning import Planner
 from voxgate.qos.admission import Admission, AdmissionConfig
 from voxgate.qos.breaker import BreakerConfig, BreakerRegistry, BreakerTransition
@@ -15,10 +16,11 @@ from voxgate.qos.events import EventBus
 from voxgate.qos.router import Router
 from voxgate.qos.scheduler import PriorityScheduler
 from voxgate.qos.sla import SlaTracker
+from voxgate.remotes.backend import RemoteHealthChanged
 from voxgate.service import Synthesizer
 from voxgate.settings import Settings
 from voxgate.voices import VoiceCatalog
-from voxgate.workers.backend import ExecutionBackend, backend_from_url
+from voxgate.workers.backend import ExecutionBackend
 from voxgate.workers.events import ExitReason, WorkerExited, WorkerStarted
 
 # Service time before an engine/language has been measured (1 ONNX thread per worker, this
@@ -69,9 +71,26 @@ def log_events(bus: EventBus) -> None:
             event.warmup_s,
         )
 
+    def on_remote(event: RemoteHealthChanged) -> None:
+        if event.healthy:
+            log.info("remote engine %s is reachable", event.engine)
+        else:
+            log.warning("remote engine %s is unreachable", event.engine)
+
     bus.subscribe(BreakerTransition, on_transition)
     bus.subscribe(WorkerExited, on_exit)
     bus.subscribe(WorkerStarted, on_start)
+    bus.subscribe(RemoteHealthChanged, on_remote)
+
+
+def priors(settings: Settings) -> dict[str, LatencyPrior]:
+    """:data:`PRIORS`, plus each remote's own (per language and language-free)."""
+    result = dict(PRIORS)
+    for name, remote in settings.remotes.items():
+        prior = LatencyPrior(per_char_s=remote.prior_per_char_s, overhead_s=remote.prior_overhead_s)
+        result[name] = prior
+        result.update({f"{name}/{language}": prior for language in remote.languages})
+    return result
 
 
 def build_synthesizer(
@@ -93,7 +112,7 @@ def build_synthesizer(
     if bus is None:
         bus = EventBus()
         log_events(bus)
-    backend = backend or backend_from_url(settings.qos.backend, settings, clock, bus.publish)
+    backend = backend or build_backend(settings, clock, bus.publish, bus.publish)
     catalog = VoiceCatalog(backend.voices())
     chains = ChainBuilder(catalog, settings.qos.fallbacks, backend.engines())
     scheduler = PriorityScheduler(clock, backend.capacity)
@@ -111,7 +130,7 @@ def build_synthesizer(
         clock=clock,
         bus=bus,
     )
-    estimator = LatencyEstimator(PRIORS, default_prior=DEFAULT_PRIOR)
+    estimator = LatencyEstimator(priors(settings), default_prior=DEFAULT_PRIOR)
     router = Router(
         backend,
         scheduler,
