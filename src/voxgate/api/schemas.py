@@ -28,3 +28,11 @@ class TtsRequest(BaseModel):
         default=None, ge=MIN_DEADLINE_MS, le=600_000, description="Answer within this many ms (at least 100)."
     )
     stream: bool = Field(default=False, description="Chunked transfer, one piece per sentence.")
+    emotion: dict[str, float] | str | None = Field(
+        default=None,
+        description=(
+            "For expressive engines (IndexTTS-2): weights in [0, 1] for happy, angry, sad, afraid, "
+            "disgusted, melancholic, surprised, calm (sum at most 0.8), or a short description "
+            "(at most 200 characters). Other engines ignore it and say so in X-Voxgate-Ignored."
+        ),
+    )
