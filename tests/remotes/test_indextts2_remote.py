@@ -271,8 +271,9 @@ def test_server_error_falls_back_without_its_traceback(
     assert response.headers["X-Voxgate-Ignored"] == "emotion"
     assert server.bodies[-1]["emo_control_method"] == 2  # it did reach the server
     assert SECRET_FRAME not in response.text
-    sla = httpx.get(f"{gateway}/api/v1/sla", timeout=10).text
-    assert SECRET_FRAME not in sla
+    sla = httpx.get(f"{gateway}/api/v1/sla", timeout=10)
+    assert SECRET_FRAME not in sla.text
+    assert sla.json()["breakers"]["itts"]["failure_rate"] > 0  # the remote's failure, on its breaker
     for record in caplog.records:
         assert SECRET_FRAME not in record.getMessage()
         assert "Traceback" not in record.getMessage()
