@@ -21,7 +21,7 @@ from voxgate.requests import SynthesisRequest
 from voxgate.settings import DeadlineSettings
 from voxgate.text import PreparedText, prepare
 from voxgate.text.streaming import default_limit, min_limit
-from voxgate.types import AudioFormat, Priority, SynthesisOptions, VoiceInfo
+from voxgate.types import AudioFormat, Emotion, Priority, SynthesisOptions, VoiceInfo
 from voxgate.voices import VoiceCatalog
 from voxgate.workers.backend import ExecutionBackend
 
@@ -41,7 +41,7 @@ class Plan:
     Attributes:
         prepared: normalised text and its segments.
         voice: the voice that speaks.
-        opts: engine options (speed).
+        opts: engine options (speed, emotion).
         out_rate: output sample rate.
         key: audio cache key.
         deadline: monotonic time by which the answer is due.
@@ -69,7 +69,7 @@ class _Resolved:
     model_version: str
 
 
-_RequestFields = tuple[str, str | None, float, AudioFormat, int | None]
+_RequestFields = tuple[str, str | None, float, AudioFormat, int | None, Emotion | None]
 
 
 class Planner:
@@ -163,13 +163,20 @@ class Planner:
         )
         if deadline_s <= 0:
             raise InvalidOption("deadline_ms", "deadline must be positive")
-        opts = SynthesisOptions(speed=request.speed)
+        opts = SynthesisOptions(speed=request.speed, emotion=request.emotion)
         r = resolved
         return Plan(r.prepared, r.voice, opts, r.out_rate, r.key, arrived + deadline_s, arrived)
 
     @staticmethod
     def _fields(request: SynthesisRequest) -> _RequestFields:
-        return (request.text, request.voice, request.speed, request.format, request.sample_rate)
+        return (
+            request.text,
+            request.voice,
+            request.speed,
+            request.format,
+            request.sample_rate,
+            request.emotion,
+        )
 
     def _known(self, request: SynthesisRequest) -> _Resolved | None:
         """The remembered resolution of an identical request, if its primary's model is unchanged."""
@@ -218,6 +225,7 @@ class Planner:
             sample_rate=out_rate,
             engine=">".join(s.engine for s in chain),
             model_version=model_version,
+            emotion=request.emotion.key() if request.emotion is not None else None,
         )
         resolved = _Resolved(prepared, voice, out_rate, key, chain[0].engine, model_version)
         if request.use_cache and self._resolved_max > 0:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from voxgate.types import AudioFormat, Priority
+from voxgate.types import AudioFormat, Emotion, Priority
 
 __all__ = ["SynthesisMeta", "SynthesisRequest", "SynthesisResult"]
 
@@ -26,6 +26,7 @@ class SynthesisRequest:
             do not: a job is paced by engine capacity and the character quota).
         use_cache: look up and store the answer in the audio cache (a book's segments would
             only push interactive answers out of it).
+        emotion: for engines that honour it (checked: :func:`voxgate.emotion.parse_emotion`).
     """
 
     text: str
@@ -38,6 +39,7 @@ class SynthesisRequest:
     client_id: str = "local"
     rate_limited: bool = True
     use_cache: bool = True
+    emotion: Emotion | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +53,8 @@ class SynthesisMeta:
     cache_hit: bool
     media_type: str
     sample_rate: int
+    ignored: tuple[str, ...] = ()
+    """Request options the answering engine did not act on (``emotion``, ``speed``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -95,6 +95,7 @@ class Synthesizer:
         self._clock = clock
         self.planner = planner
         self._refunds: set[asyncio.Task[None]] = set()  # strong references until each is done
+        self._honours = {v.engine: v.honours for v in catalog.all()}  # every voice of an engine alike
 
     # ---- life cycle ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -308,7 +309,7 @@ class Synthesizer:
     ) -> Routed:
         segment = plan.prepared.segments[index]
         chain = self.chains.chain(plan.voice, segment.language)
-        opts = SynthesisOptions(speed=plan.opts.speed, language=segment.language)
+        opts = SynthesisOptions(speed=plan.opts.speed, language=segment.language, emotion=plan.opts.emotion)
         return await self.router.run(chain, segment.text, opts, priority=request.priority, deadline=deadline)
 
     def _refund(self, admitted: Admitted) -> None:
@@ -336,11 +337,32 @@ class Synthesizer:
         reason = next((r.fallback_reason for r in routed if r.fallback_reason), None)
         spec = format_spec(request.format)
         return SynthesisMeta(
-            plan.voice.id, engine, degraded, reason, cache_hit, spec.mime_type, plan.out_rate
+            plan.voice.id,
+            engine,
+            degraded,
+            reason,
+            cache_hit,
+            spec.mime_type,
+            plan.out_rate,
+            self._ignored(request, engines),
+        )
+
+    def _ignored(self, request: SynthesisRequest, engines: Sequence[str]) -> tuple[str, ...]:
+        """The options ``request`` asked for that an engine which spoke part of it did not act on."""
+        asked = [
+            name
+            for name, on in (("emotion", request.emotion is not None), ("speed", request.speed != 1.0))
+            if on
+        ]
+        return tuple(
+            name for name in asked if any(name not in self._honours.get(e, frozenset()) for e in set(engines))
         )
 
     def _from_cache(self, request: SynthesisRequest, plan: Plan, hit: CachedAudio) -> SynthesisResult:
-        meta = SynthesisMeta(plan.voice.id, hit.engine, False, None, True, hit.media_type, hit.sample_rate)
+        ignored = self._ignored(request, [hit.engine])
+        meta = SynthesisMeta(
+            plan.voice.id, hit.engine, False, None, True, hit.media_type, hit.sample_rate, ignored
+        )
         latency = self._record(request, plan, OutcomeStatus.OK, hit.engine, None, cache_hit=True)
         return SynthesisResult(hit.data, meta, hit.duration_s, latency)
 

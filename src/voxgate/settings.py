@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -342,8 +342,23 @@ class ServerSettings(BaseModel):
     """Structured JSON logs (one object per line); False for human-readable console logs."""
 
 
-REMOTE_KINDS_PLANNED = ("indextts2", "dashscope")
+REMOTE_KINDS = ("openai", "indextts2")
+"""Remote kinds voxgate builds (:mod:`voxgate.remotes`)."""
+REMOTE_KINDS_PLANNED = ("dashscope",)
 """Remote kinds the configuration names but voxgate does not build yet."""
+REMOTE_KIND_DEFAULTS: dict[str, dict[str, Any]] = {
+    "indextts2": {
+        "model": "IndexTTS-2",
+        "sample_rate": 22050,
+        "max_concurrency": 2,
+        # RTF ~0.3 on an RTX 4090 and ~4 Chinese characters a second of speech: ~0.08 s a
+        # character, plus the speaker and emotion conditioning of every call (pessimistic until
+        # measured, so the router skips it for interactive requests it would not finish in time)
+        "prior_per_char_s": 0.08,
+        "prior_overhead_s": 1.5,
+    },
+}
+"""Per kind, the defaults that differ from a remote table's field defaults (a table's own values win)."""
 RESERVED_ENGINE_NAMES = frozenset({"kokoro", "piper", "espeak", "indextts2", "voxgate"})
 """Names a remote may not take: local engines and voxgate's own model name."""
 _REMOTE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
@@ -362,7 +377,11 @@ class RemoteSettings(BaseModel):
 
     kind: str
     """``openai``: any server with ``POST {url}/audio/speech`` (Kokoro-FastAPI, LocalAI,
-    openedai-speech, another voxgate). ``indextts2`` and ``dashscope`` are not built yet."""
+    openedai-speech, another voxgate). ``indextts2``: index-tts-vllm's ``api_server_v2`` for
+    IndexTTS-2 (``url`` is its root, e.g. ``http://gpu-box:6006``; ``voices`` map to speaker
+    reference paths on that server; defaults ``model = "IndexTTS-2"``, ``sample_rate = 22050``,
+    ``max_concurrency = 2``, ``prior_per_char_s = 0.08``, ``prior_overhead_s = 1.5``).
+    ``dashscope`` is not built yet."""
     url: str
     """Base URL the kind's paths are appended to, e.g. ``http://gpu-box:8000/v1``. No credentials
     in it: use ``api_key_env`` or ``api_key``."""
@@ -379,26 +398,39 @@ class RemoteSettings(BaseModel):
     max_concurrency: int = Field(default=4, ge=1, le=256)
     """Requests in flight to it at once: its slots in the scheduler (0 while its health probe fails)."""
     voices: dict[str, str] = Field(min_length=1)
-    """voxgate voice id → the remote's voice name. Ids must not clash with other engines' voices."""
+    """voxgate voice id → the remote's voice name (``indextts2``: the speaker reference audio's path
+    on that server). Ids must not clash with other engines' voices."""
     sample_rate: int = Field(default=24000, ge=8000, le=192000)
     """Rate its voices are listed with and voxgate's answers use by default (OpenAI speaks 24 kHz);
     the remote's audio is decoded at whatever rate it sends and resampled."""
     connect_timeout_s: float = Field(default=2.0, gt=0)
     """Longest wait for a TCP/TLS connection; a request's whole call is bounded by its deadline."""
     health_interval_s: float = Field(default=5.0, gt=0)
-    """Seconds between health probes (``GET {url}/models`` for ``openai``)."""
+    """Seconds between health probes (``GET {url}/models`` for ``openai``, ``GET {url}/health``
+    for ``indextts2``)."""
     prior_per_char_s: float = Field(default=0.02, ge=0)
     """Assumed seconds per character until its service time has been measured."""
     prior_overhead_s: float = Field(default=0.3, ge=0)
     """Assumed fixed seconds per call (network, queueing there) until measured."""
+    max_text_tokens_per_sentence: int = Field(default=120, ge=20, le=600)
+    """``indextts2`` only: the server splits a segment into pieces of at most this many text
+    tokens (its ``max_text_tokens_per_sentence``; the server's default is 120)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("kind"), str):
+            return {**REMOTE_KIND_DEFAULTS.get(data["kind"], {}), **data}
+        return data
 
     @field_validator("kind")
     @classmethod
     def _known_kind(cls, kind: str) -> str:
+        supported = ", ".join(repr(k) for k in REMOTE_KINDS)
         if kind in REMOTE_KINDS_PLANNED:
-            raise ValueError(f"remote kind {kind!r} is not built yet; supported: 'openai'")
-        if kind != "openai":
-            raise ValueError(f"unknown remote kind {kind!r}; supported: 'openai'")
+            raise ValueError(f"remote kind {kind!r} is not built yet; supported: {supported}")
+        if kind not in REMOTE_KINDS:
+            raise ValueError(f"unknown remote kind {kind!r}; supported: {supported}")
         return kind
 
     @field_validator("url")

@@ -73,6 +73,7 @@ class VoiceInfo:
         gender: as stated by the voice's model card.
         sample_rate: native output rate in Hz.
         description: one human-readable line.
+        honours: request options its engine acts on.
     """
 
     id: str
@@ -81,6 +82,34 @@ class VoiceInfo:
     gender: Gender
     sample_rate: int
     description: str = ""
+    honours: frozenset[str] = frozenset({"speed"})
+    """Request options its engine acts on (``speed``, ``emotion``); the others are ignored and
+    listed in the answer's ``X-Voxgate-Ignored`` header."""
+
+
+EMOTIONS = ("happy", "angry", "sad", "afraid", "disgusted", "melancholic", "surprised", "calm")
+"""The emotions an expressive engine can be asked for, in IndexTTS-2's vector order."""
+
+
+@dataclass(frozen=True, slots=True)
+class Emotion:
+    """How an expressive engine should colour the speech: a weight per emotion, or a description.
+
+    Exactly one of the two is set; build it with :func:`voxgate.emotion.parse_emotion`, which checks it.
+
+    Attributes:
+        weights: one weight in [0, 1] per :data:`EMOTIONS` name, in that order.
+        text: a short description (``"quietly furious"``) the engine turns into weights itself.
+    """
+
+    weights: tuple[float, ...] | None = None
+    text: str | None = None
+
+    def key(self) -> str:
+        """A stable string for cache keys (weights rounded to 3 decimals)."""
+        if self.weights is not None:
+            return "v:" + ",".join(f"{round(w, 3) + 0.0:.3f}" for w in self.weights)
+        return f"t:{self.text}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +119,10 @@ class SynthesisOptions:
     Attributes:
         speed: speaking-rate factor, 1.0 = natural.
         language: language of the text; ``None`` lets the engine detect it per run.
+        emotion: for engines that honour it (remote ``indextts2``); the others ignore it (and
+            local worker processes are never sent it).
     """
 
     speed: float = 1.0
     language: LanguageCode | None = None
+    emotion: Emotion | None = None

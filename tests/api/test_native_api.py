@@ -145,6 +145,16 @@ ERRORS: list[tuple[str, dict[str, Any], int, str | None]] = [
     ("deadline -1", {"json": {"text": "Hi.", "deadline_ms": -1}}, 422, "deadline_ms"),
     ("deadline 1 ms", {"json": {"text": "Hi.", "deadline_ms": 1}}, 422, "deadline_ms"),
     ("extra field", {"json": {"text": "Hi.", "volume": 11}}, 422, "volume"),
+    ("emotion unknown name", {"json": {"text": "Hi.", "emotion": {"joy": 0.5}}}, 422, "emotion.joy"),
+    ("emotion weight 2", {"json": {"text": "Hi.", "emotion": {"happy": 2}}}, 422, "emotion.happy"),
+    ("emotion weight -0.1", {"json": {"text": "Hi.", "emotion": {"sad": -0.1}}}, 422, "emotion.sad"),
+    ("emotion sum 0.9", {"json": {"text": "Hi.", "emotion": {"happy": 0.5, "calm": 0.4}}}, 422, "emotion"),
+    ("emotion all zero", {"json": {"text": "Hi.", "emotion": {"happy": 0}}}, 422, "emotion"),
+    ("emotion weight text", {"json": {"text": "Hi.", "emotion": {"happy": "x"}}}, 422, "emotion"),
+    ("emotion weight true", {"json": {"text": "Hi.", "emotion": {"happy": True}}}, 422, "emotion"),
+    ("emotion number", {"json": {"text": "Hi.", "emotion": 5}}, 422, "emotion"),
+    ("emotion text empty", {"json": {"text": "Hi.", "emotion": " "}}, 422, "emotion"),
+    ("emotion text long", {"json": {"text": "Hi.", "emotion": "a" * 201}}, 422, "emotion"),
     ("too long", {"json": {"text": "word " * 1000}}, 413, "text"),
     (
         "malformed JSON",
@@ -257,3 +267,19 @@ def test_health_readiness_and_sla(client: TestClient) -> None:
     assert set(sla["breakers"]) == set(sla["engines"]) == {"kokoro", "piper", "espeak"}
     assert all(b["state"] == "closed" for b in sla["breakers"].values())
     assert {"hits", "misses", "bytes"} <= set(sla["cache"])
+
+
+def test_emotion_ignored_by_a_local_engine_is_said_in_a_header(client: TestClient) -> None:
+    """espeak does not act on ``emotion``: it still answers, with X-Voxgate-Ignored: emotion (only then)."""
+    text = "The juice of lemons makes fine punch."
+    plain = _espeak(client, text=text)
+    assert plain.status_code == 200, plain.text
+    assert "x-voxgate-ignored" not in plain.headers
+    moved = _espeak(client, text=text, emotion={"happy": 0.6})
+    assert moved.status_code == 200, moved.text
+    assert moved.headers["x-voxgate-ignored"] == "emotion"
+    assert moved.headers["x-voxgate-cache"] == "miss"  # another emotion is another cache entry
+    again = _espeak(client, text=text, emotion={"happy": 0.6})
+    assert (again.headers["x-voxgate-cache"], again.headers["x-voxgate-ignored"]) == ("hit", "emotion")
+    described = _espeak(client, text=text, emotion="calm and warm")
+    assert described.headers["x-voxgate-ignored"] == "emotion"

@@ -60,11 +60,11 @@ def test_env_vars_configure_a_remote(monkeypatch: pytest.MonkeyPatch) -> None:
     assert SECRET not in json.dumps(settings.model_dump(mode="json"))
 
 
-@pytest.mark.parametrize("kind", ["indextts2", "dashscope"])
-def test_kinds_not_built_yet_are_refused(kind: str) -> None:
-    """indextts2 and dashscope are refused with a validation error saying they are not built yet."""
+def test_kinds_not_built_yet_are_refused() -> None:
+    """dashscope is refused with a validation error saying it is not built yet; indextts2 is accepted."""
     with pytest.raises(pydantic.ValidationError, match="not built yet"):
-        Settings.load(remotes={"studio": remote(kind=kind)})
+        Settings.load(remotes={"studio": remote(kind="dashscope")})
+    assert Settings.load(remotes={"studio": remote(kind="indextts2")}).remotes["studio"].kind == "indextts2"
 
 
 @pytest.mark.parametrize(
@@ -129,3 +129,14 @@ def test_transport_failures_are_engine_failures() -> None:
     assert isinstance(transport_error("s", httpx.ReadTimeout("slow"), 2.0), EngineTimeout)
     assert type(transport_error("s", httpx.ConnectError("refused"), 2.0)) is EngineUnavailable
     assert type(transport_error("s", httpx.ConnectTimeout("slow"), 2.0)) is EngineUnavailable
+
+
+def test_indextts2_kind_defaults_apply_through_env_vars(monkeypatch: pytest.MonkeyPatch) -> None:
+    """VOXGATE_REMOTES__NAME__KIND=indextts2 gets IndexTTS-2's defaults; a field set by env var wins."""
+    monkeypatch.setenv("VOXGATE_REMOTES__INDEXTTS__KIND", "indextts2")
+    monkeypatch.setenv("VOXGATE_REMOTES__INDEXTTS__URL", "http://gpu-box:6006")
+    monkeypatch.setenv("VOXGATE_REMOTES__INDEXTTS__LANGUAGES", '["zh"]')
+    monkeypatch.setenv("VOXGATE_REMOTES__INDEXTTS__VOICES", '{"indextts-a": "/srv/a.wav"}')
+    monkeypatch.setenv("VOXGATE_REMOTES__INDEXTTS__SAMPLE_RATE", "24000")
+    indextts = Settings.load().remotes["indextts"]
+    assert (indextts.sample_rate, indextts.prior_overhead_s, indextts.model) == (24000, 1.5, "IndexTTS-2")

@@ -12,12 +12,14 @@ EXPOSED = [
     "X-Voxgate-Cache",
     "X-Voxgate-Latency-Ms",
     "X-Voxgate-Sample-Rate",
+    "X-Voxgate-Ignored",
 ]
 
 
 def voxgate_headers(meta: SynthesisMeta, latency_s: float) -> dict[str, str]:
-    """Headers for an answer: engine, voice, degraded, fallback reason, cache, latency, sample rate."""
-    return {
+    """Headers for an answer: engine, voice, degraded, fallback reason, cache, latency, sample rate,
+    and ``X-Voxgate-Ignored`` (comma-separated) when the engine that spoke did not act on an option."""
+    headers = {
         "X-Voxgate-Engine": meta.engine,
         "X-Voxgate-Voice": meta.voice,
         "X-Voxgate-Degraded": "true" if meta.degraded else "false",
@@ -26,3 +28,6 @@ def voxgate_headers(meta: SynthesisMeta, latency_s: float) -> dict[str, str]:
         "X-Voxgate-Latency-Ms": str(round(latency_s * 1000)),
         "X-Voxgate-Sample-Rate": str(meta.sample_rate),  # raw pcm does not say
     }
+    if meta.ignored:
+        headers["X-Voxgate-Ignored"] = ",".join(meta.ignored)
+    return headers

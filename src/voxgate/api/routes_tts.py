@@ -13,6 +13,7 @@ from voxgate.api.disconnect import client_gone, unless_disconnected
 from voxgate.api.headers import voxgate_headers
 from voxgate.api.schemas import TtsRequest
 from voxgate.audio.formats import parse_format
+from voxgate.emotion import parse_emotion
 from voxgate.service import SynthesisRequest
 from voxgate.settings import Settings
 from voxgate.types import Priority
@@ -29,7 +30,8 @@ async def tts(body: TtsRequest, synth: Synth, caller: CallerDep, http: Request) 
     """Speak ``text``; answer with audio bytes (or a chunked stream) and how it was made.
 
     403 naming ``priority`` or ``deadline_ms`` when the caller may not ask for them. A client that
-    leaves before the answer cancels the synthesis.
+    leaves before the answer cancels the synthesis. 422 naming ``emotion`` or ``emotion.<name>``
+    for an emotion that is not one (see :func:`voxgate.emotion.parse_emotion`).
     """
     started = time.perf_counter()
     caller.check(body.priority, body.deadline_ms)
@@ -42,6 +44,7 @@ async def tts(body: TtsRequest, synth: Synth, caller: CallerDep, http: Request) 
         priority=body.priority,
         deadline_s=body.deadline_ms / 1000 if body.deadline_ms is not None else None,
         client_id=caller.client_id,
+        emotion=parse_emotion(body.emotion),
     )
     if body.stream:
         streamed = await unless_disconnected(http, synth.stream(request))

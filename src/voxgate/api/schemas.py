@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from voxgate.types import Priority
 
@@ -28,3 +30,24 @@ class TtsRequest(BaseModel):
         default=None, ge=MIN_DEADLINE_MS, le=600_000, description="Answer within this many ms (at least 100)."
     )
     stream: bool = Field(default=False, description="Chunked transfer, one piece per sentence.")
+    emotion: dict[str, float] | str | None = Field(
+        default=None,
+        description=(
+            "For expressive engines (IndexTTS-2): weights in [0, 1] for happy, angry, sad, afraid, "
+            "disgusted, melancholic, surprised, calm (sum at most 0.8), or a short description "
+            "(at most 200 characters). Other engines ignore it and say so in X-Voxgate-Ignored."
+        ),
+    )
+
+    @field_validator("emotion", mode="before")
+    @classmethod
+    def _emotion_shape(cls, value: Any) -> Any:
+        """Only the shape here (one error naming ``emotion``); names, ranges and the sum are
+        :func:`voxgate.emotion.parse_emotion`'s."""
+        if value is None or isinstance(value, str):
+            return value
+        if isinstance(value, dict) and all(
+            isinstance(w, int | float) and not isinstance(w, bool) for w in value.values()
+        ):
+            return value
+        raise ValueError("must be a map of emotion names to numbers, or a short text")

@@ -111,6 +111,7 @@ def cache_key(
     sample_rate: int,
     engine: str,
     model_version: str,
+    emotion: str | None = None,
 ) -> str:
     """Compute the cache key of one rendering.
 
@@ -128,6 +129,8 @@ def cache_key(
         sample_rate: output sample rate in Hz.
         engine: engine name, or the engine chain.
         model_version: version of the model/voice data, so an upgrade invalidates old audio.
+        emotion: the request's emotion (``Emotion.key()``), if any; without one the key is what
+            it was before emotions existed.
 
     Returns:
         64 lowercase hex characters.
@@ -147,6 +150,8 @@ def cache_key(
         engine,
         model_version,
     ]
+    if emotion is not None:
+        fields.append(emotion)
     encoded = json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     return hashlib.sha256(encoded).hexdigest()
 

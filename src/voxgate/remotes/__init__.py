@@ -7,8 +7,9 @@ flight. :class:`~voxgate.remotes.backend.RemoteBackend` offers remotes through t
 scheduler, breakers, the estimator, the router, the cache and the SLA tracker treat both alike.
 
 The adapters here are async (they live in the gateway); :mod:`voxgate.engines` stays the sync
-adapters that run inside worker processes. Kinds: ``openai`` (:mod:`voxgate.remotes.openai`).
-``indextts2`` and ``dashscope`` are named by the configuration but not built yet.
+adapters that run inside worker processes. Kinds: ``openai`` (:mod:`voxgate.remotes.openai`),
+``indextts2`` (:mod:`voxgate.remotes.indextts2`). ``dashscope`` is named by the configuration but
+not built yet.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from voxgate.clock import Clock
 from voxgate.errors import EngineError, EngineTimeout, EngineUnavailable, InvalidInput
 from voxgate.remotes.base import RemoteEngine, api_key
+from voxgate.remotes.indextts2 import IndexTTS2Remote
 from voxgate.remotes.openai import OpenAIRemote
 from voxgate.settings import Settings
 from voxgate.types import AudioChunk, SynthesisOptions, VoiceInfo
@@ -51,6 +52,8 @@ def build_remotes(settings: Settings) -> list[RemoteEngine]:
         key = api_key(name, remote)
         if remote.kind == "openai":
             remotes.append(OpenAIRemote(name, remote, key))
+        elif remote.kind == "indextts2":
+            remotes.append(IndexTTS2Remote(name, remote, key))
         else:  # settings validation refuses the kinds not built yet
             raise ValueError(f"remotes.{name}: kind {remote.kind!r} is not built yet")
     return remotes

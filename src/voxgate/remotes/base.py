@@ -60,8 +60,18 @@ class RemoteEngine(Protocol):
         ...
 
 
-def remote_voices(name: str, settings: RemoteSettings) -> list[VoiceInfo]:
-    """The voxgate voices of a remote, from its ``voices`` map (the remote's names stay private)."""
+def remote_voices(
+    name: str, settings: RemoteSettings, *, honours: frozenset[str], show_remote_name: bool = True
+) -> list[VoiceInfo]:
+    """The voxgate voices of a remote, from its ``voices`` map.
+
+    Args:
+        name: the engine name.
+        settings: its table.
+        honours: the request options the kind acts on.
+        show_remote_name: put the remote's voice name in the description (not for a path on
+            the remote's file system, which is nobody's business).
+    """
     languages = tuple(settings.languages)
     return [
         VoiceInfo(
@@ -70,7 +80,9 @@ def remote_voices(name: str, settings: RemoteSettings) -> list[VoiceInfo]:
             languages=languages,
             gender=Gender.UNKNOWN,
             sample_rate=settings.sample_rate,
-            description=f"{remote_voice} on remote engine {name} ({settings.kind}, {settings.model})",
+            description=(f"{remote_voice} on " if show_remote_name else "")
+            + f"remote engine {name} ({settings.kind}, {settings.model})",
+            honours=honours,
         )
         for voice_id, remote_voice in settings.voices.items()
     ]

@@ -23,11 +23,21 @@ traceback, which goes nowhere).
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import httpx
 
+from voxgate.audio.decode import decode
+from voxgate.audio.wav import read_pcm_wav
 from voxgate.errors import EngineError, EngineTimeout, EngineUnavailable, InvalidInput, VoxgateError
+from voxgate.settings import RemoteSettings
+from voxgate.types import Audio, AudioChunk, AudioFormat
+
+MAX_ANSWER_BYTES = 256 * 2**20
+"""Largest answer read from a remote (a 4096-character segment is a few MB of WAV)."""
 
 _CONFIG_STATUSES = frozenset({401, 403, 404, 405})
 _ENGINE_STATUSES = frozenset({408, 429})
@@ -71,3 +81,77 @@ def _detail(body: bytes) -> tuple[str | None, str | None]:
     message = error.get("message")
     clean = "".join(c for c in message if c.isprintable())[:_MAX_DETAIL] if isinstance(message, str) else None
     return (param if isinstance(param, str) else None), clean
+
+
+def http_client(settings: RemoteSettings, headers: Mapping[str, str]) -> httpx.AsyncClient:
+    """A client for one remote: ``max_concurrency`` connections plus one for the health probe."""
+    return httpx.AsyncClient(
+        base_url=settings.url,
+        headers=dict(headers),
+        limits=httpx.Limits(
+            max_connections=settings.max_concurrency + 1,
+            max_keepalive_connections=settings.max_concurrency,
+        ),
+        follow_redirects=False,
+    )
+
+
+async def probe(
+    client: httpx.AsyncClient, path: str, settings: RemoteSettings, healthy: Callable[[int], bool]
+) -> bool:
+    """``GET path`` within ``connect_timeout_s``; healthy when it answers a status ``healthy`` accepts."""
+    timeout = settings.connect_timeout_s
+    try:
+        response = await client.get(path, timeout=httpx.Timeout(timeout, connect=timeout))
+    except httpx.HTTPError:
+        return False
+    return healthy(response.status_code)
+
+
+async def post_for_audio(
+    client: httpx.AsyncClient,
+    engine: str,
+    settings: RemoteSettings,
+    path: str,
+    body: Mapping[str, Any],
+    text: str,
+    timeout_s: float,
+) -> list[AudioChunk]:
+    """POST ``body`` as JSON to ``path`` and decode the WAV answer into one chunk speaking ``text``.
+
+    The whole call is bounded by ``timeout_s`` (the connection by ``connect_timeout_s`` too);
+    cancelling it closes the connection. Failures are mapped as in the module table.
+    """
+    timeout = httpx.Timeout(timeout_s, connect=min(timeout_s, settings.connect_timeout_s))
+    try:
+        async with client.stream("POST", path, json=body, timeout=timeout) as response:
+            data = await _read(engine, response)
+            status = response.status_code
+    except httpx.HTTPError as exc:
+        raise transport_error(engine, exc, timeout_s) from exc
+    if not 200 <= status < 300:
+        raise refusal(engine, status, data)
+    audio, rate = read_pcm_wav(data) or await _decode(engine, data)
+    if audio.size == 0:
+        raise EngineError(engine, "answered no audio")
+    return [AudioChunk(audio, rate, text)]
+
+
+async def _decode(engine: str, data: bytes) -> tuple[Audio, int]:
+    """A WAV that is not plain 16-bit/float PCM, through FFmpeg (off the event loop)."""
+    try:
+        return await asyncio.to_thread(decode, data, AudioFormat.WAV)
+    except InvalidInput as exc:  # the remote's audio is bad, not the client's input
+        raise EngineError(engine, f"answered undecodable audio: {exc.message}") from exc
+
+
+async def _read(engine: str, response: httpx.Response) -> bytes:
+    """The body, refused past :data:`MAX_ANSWER_BYTES`."""
+    parts: list[bytes] = []
+    size = 0
+    async for part in response.aiter_bytes():
+        size += len(part)
+        if size > MAX_ANSWER_BYTES:
+            raise EngineError(engine, f"answer larger than {MAX_ANSWER_BYTES} bytes")
+        parts.append(part)
+    return b"".join(parts)
