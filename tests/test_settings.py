@@ -7,7 +7,9 @@ from pathlib import Path
 import pydantic
 import pytest
 
+from voxgate.clock import SystemClock
 from voxgate.settings import Settings
+from voxgate.workers.backend import LocalBackend
 
 
 def test_defaults_are_valid(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -49,3 +51,17 @@ def test_invalid_values_are_rejected(tmp_path: Path, body: str) -> None:
     config.write_text(body)
     with pytest.raises(pydantic.ValidationError):
         Settings.load(config)
+
+
+def test_api_keys_and_metrics_token_never_show_in_repr_or_worker_settings(tmp_path: Path) -> None:
+    """Keys are secrets: masked in repr and dumps, and left out of the settings sent to workers."""
+    settings = Settings.load(
+        data_dir=tmp_path,
+        engines={"kokoro": {"enabled": False}},
+        server={"api_keys": {"a": {"key": "k" * 20}}, "metrics_token": "m" * 20},
+    )
+    assert "k" * 20 not in repr(settings)
+    assert "m" * 20 not in settings.model_dump_json()
+    assert settings.server.api_keys["a"].key.get_secret_value() == "k" * 20
+    spec = LocalBackend(settings, SystemClock(), lambda _event: None).pools["espeak"]._spec
+    assert Settings.model_validate_json(spec.settings_json).engines == settings.engines

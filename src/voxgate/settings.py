@@ -217,8 +217,8 @@ class CacheSettings(BaseModel):
 class ApiKeySettings(BaseModel):
     """One client's API key and its own limits."""
 
-    key: str = Field(min_length=16)
-    """The bearer token (``Authorization: Bearer <key>``)."""
+    key: SecretStr = Field(min_length=16)
+    """The bearer token (``Authorization: Bearer <key>``); masked in repr, logs and dumps."""
     rate_limit: str | None = None
     """Overrides ``qos.limits.default`` for this client, e.g. ``"600/minute"``."""
     daily_chars: int | None = Field(default=None, ge=0)
@@ -322,7 +322,7 @@ class ServerSettings(BaseModel):
     """Client name → key, limits and entitlements. Empty: no authentication (keep the server on
     localhost). With keys, every route except ``/healthz``, ``/readyz`` and the web UI's static
     files (HTML, JS, CSS: no data) needs one."""
-    metrics_token: str | None = Field(default=None, min_length=16)
+    metrics_token: SecretStr | None = Field(default=None, min_length=16)
     """A bearer token accepted on ``/metrics`` only (for a Prometheus scraper), besides the API
     keys. When set, ``/metrics`` needs it (or a key) even without API keys."""
     allowed_hosts: list[str] = []

@@ -112,7 +112,7 @@ class ApiKeyAuth:
     """
 
     def __init__(self, settings: ServerSettings) -> None:
-        self._keys = [(name, k.key.encode()) for name, k in settings.api_keys.items()]
+        self._keys = [(name, k.key.get_secret_value().encode()) for name, k in settings.api_keys.items()]
         self._entitlements = {
             name: Entitlements(frozenset(k.priorities), k.min_deadline_ms)
             for name, k in settings.api_keys.items()
@@ -121,7 +121,8 @@ class ApiKeyAuth:
         self._keyless = Entitlements(frozenset(keyless.priorities), keyless.min_deadline_ms)
         self._ui = Entitlements(self._keyless.priorities | {Priority.INTERACTIVE}, keyless.min_deadline_ms)
         self._ui_interactive = keyless.ui_interactive
-        self._metrics_token = settings.metrics_token.encode() if settings.metrics_token else None
+        token = settings.metrics_token
+        self._metrics_token = token.get_secret_value().encode() if token is not None else None
 
     @classmethod
     def from_keys(cls, keys: Mapping[str, str]) -> ApiKeyAuth:

@@ -108,7 +108,9 @@ class LocalBackend:
 
     def __init__(self, settings: Settings, clock: Clock, on_event: EventSink) -> None:
         self._catalog: dict[str, Engine] = build_engines(settings)
-        settings_json = settings.model_dump_json()
+        # Workers rebuild their engines from this; they need no server block (its keys would be
+        # masked in the dump and fail validation there) and no remote engines.
+        settings_json = settings.model_dump_json(exclude={"server", "remotes"})
         self._pools: dict[str, WorkerPool] = {}
         for name in self._catalog:
             cfg = getattr(settings.engines, name)
