@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -33,8 +33,9 @@ import httpx
 from voxgate.audio.decode import decode
 from voxgate.audio.wav import read_pcm_wav
 from voxgate.errors import EngineError, EngineTimeout, EngineUnavailable, InvalidInput, VoxgateError
+from voxgate.remotes.base import remote_voices
 from voxgate.settings import RemoteSettings
-from voxgate.types import Audio, AudioChunk, AudioFormat
+from voxgate.types import Audio, AudioChunk, AudioFormat, VoiceInfo
 
 MAX_ANSWER_BYTES = 256 * 2**20
 """Largest answer read from a remote (a 4096-character segment is a few MB of WAV)."""
@@ -155,3 +156,60 @@ async def _read(engine: str, response: httpx.Response) -> bytes:
             raise EngineError(engine, f"answer larger than {MAX_ANSWER_BYTES} bytes")
         parts.append(part)
     return b"".join(parts)
+
+
+class HttpRemote:
+    """What every HTTP kind shares: its name, table, voices, one client, the POST-for-WAV call.
+
+    A kind sets ``KIND`` (the ``model_version`` prefix), ``HONOURS`` (the request options it acts
+    on) and ``SHOW_REMOTE_NAME``, and adds ``probe`` and ``synthesize``.
+
+    Args:
+        name: the engine name.
+        settings: its ``[remotes.NAME]`` table.
+        api_key: sent as ``Authorization: Bearer``; ``None`` sends no header.
+    """
+
+    KIND = ""
+    HONOURS: frozenset[str] = frozenset()
+    SHOW_REMOTE_NAME = True
+
+    def __init__(self, name: str, settings: RemoteSettings, api_key: str | None) -> None:
+        self._name = name
+        self._settings = settings
+        self._voices = remote_voices(
+            name, settings, honours=self.HONOURS, show_remote_name=self.SHOW_REMOTE_NAME
+        )
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._client = http_client(settings, headers)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._name!r}, url={self._settings.url!r})"
+
+    @property
+    def name(self) -> str:
+        """The engine name."""
+        return self._name
+
+    @property
+    def model_version(self) -> str:
+        """``<kind>:<model>@<url>``: another model or server is other audio."""
+        return f"{self.KIND}:{self._settings.model}@{self._settings.url}"
+
+    @property
+    def settings(self) -> RemoteSettings:
+        """Its configuration."""
+        return self._settings
+
+    def voices(self) -> Sequence[VoiceInfo]:
+        """Its voxgate voices."""
+        return self._voices
+
+    async def _post(
+        self, path: str, body: Mapping[str, Any], text: str, timeout_s: float
+    ) -> list[AudioChunk]:
+        return await post_for_audio(self._client, self._name, self._settings, path, body, text, timeout_s)
+
+    async def aclose(self) -> None:
+        """Close its connections."""
+        await self._client.aclose()

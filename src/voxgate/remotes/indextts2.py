@@ -19,19 +19,16 @@ Health: ``GET {url}/health``, 200 once the model is loaded, 503 before.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-from voxgate.remotes.base import remote_voices
-from voxgate.remotes.http import http_client, post_for_audio, probe
-from voxgate.settings import RemoteSettings
-from voxgate.types import AudioChunk, SynthesisOptions, VoiceInfo
+from voxgate.remotes.http import HttpRemote, probe
+from voxgate.types import AudioChunk, SynthesisOptions
 
 EMO_SPEAKER, EMO_REFERENCE, EMO_VECTOR, EMO_TEXT = 0, 1, 2, 3
 """``emo_control_method`` values."""
 
 
-class IndexTTS2Remote:
+class IndexTTS2Remote(HttpRemote):
     """An index-tts-vllm IndexTTS-2 server as a remote engine.
 
     Args:
@@ -41,34 +38,9 @@ class IndexTTS2Remote:
             no keys of its own); ``None`` sends no header.
     """
 
-    def __init__(self, name: str, settings: RemoteSettings, api_key: str | None) -> None:
-        self._name = name
-        self._settings = settings
-        self._voices = remote_voices(name, settings, honours=frozenset({"emotion"}), show_remote_name=False)
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._client = http_client(settings, headers)
-
-    def __repr__(self) -> str:
-        return f"IndexTTS2Remote({self._name!r}, url={self._settings.url!r})"
-
-    @property
-    def name(self) -> str:
-        """The engine name."""
-        return self._name
-
-    @property
-    def model_version(self) -> str:
-        """``indextts2:<model>@<url>``: another model or server is other audio."""
-        return f"indextts2:{self._settings.model}@{self._settings.url}"
-
-    @property
-    def settings(self) -> RemoteSettings:
-        """Its configuration."""
-        return self._settings
-
-    def voices(self) -> Sequence[VoiceInfo]:
-        """Its voxgate voices."""
-        return self._voices
+    KIND = "indextts2"
+    HONOURS = frozenset({"emotion"})
+    SHOW_REMOTE_NAME = False  # a speaker path on the remote's file system is nobody's business
 
     async def probe(self) -> bool:
         """``GET {url}/health``: healthy on a 2xx (503 while the model loads)."""
@@ -96,10 +68,4 @@ class IndexTTS2Remote:
     ) -> list[AudioChunk]:
         """POST ``/tts_url`` and decode its WAV (see :class:`voxgate.remotes.RemoteEngine`)."""
         body = self.request_body(text, voice, opts)
-        return await post_for_audio(
-            self._client, self._name, self._settings, "/tts_url", body, text, timeout_s
-        )
-
-    async def aclose(self) -> None:
-        """Close its connections."""
-        await self._client.aclose()
+        return await self._post("/tts_url", body, text, timeout_s)

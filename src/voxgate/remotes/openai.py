@@ -16,15 +16,11 @@ it too). The remote is healthy when it answers at all with a status below 500 ot
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from voxgate.remotes.base import remote_voices
-from voxgate.remotes.http import http_client, post_for_audio, probe
-from voxgate.settings import RemoteSettings
-from voxgate.types import AudioChunk, SynthesisOptions, VoiceInfo
+from voxgate.remotes.http import HttpRemote, probe
+from voxgate.types import AudioChunk, SynthesisOptions
 
 
-class OpenAIRemote:
+class OpenAIRemote(HttpRemote):
     """An OpenAI-compatible speech server as a remote engine.
 
     Args:
@@ -33,34 +29,8 @@ class OpenAIRemote:
         api_key: sent as ``Authorization: Bearer``; ``None`` sends no header.
     """
 
-    def __init__(self, name: str, settings: RemoteSettings, api_key: str | None) -> None:
-        self._name = name
-        self._settings = settings
-        self._voices = remote_voices(name, settings, honours=frozenset({"speed"}))
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._client = http_client(settings, headers)
-
-    def __repr__(self) -> str:
-        return f"OpenAIRemote({self._name!r}, url={self._settings.url!r})"
-
-    @property
-    def name(self) -> str:
-        """The engine name."""
-        return self._name
-
-    @property
-    def model_version(self) -> str:
-        """``openai:<model>@<url>``: another model or server is other audio."""
-        return f"openai:{self._settings.model}@{self._settings.url}"
-
-    @property
-    def settings(self) -> RemoteSettings:
-        """Its configuration."""
-        return self._settings
-
-    def voices(self) -> Sequence[VoiceInfo]:
-        """Its voxgate voices."""
-        return self._voices
+    KIND = "openai"
+    HONOURS = frozenset({"speed"})
 
     async def probe(self) -> bool:
         """``GET {url}/models``: any answer below 500 except 401/403 is healthy."""
@@ -77,10 +47,4 @@ class OpenAIRemote:
             "response_format": "wav",
             "speed": opts.speed,
         }
-        return await post_for_audio(
-            self._client, self._name, self._settings, "/audio/speech", body, text, timeout_s
-        )
-
-    async def aclose(self) -> None:
-        """Close its connections."""
-        await self._client.aclose()
+        return await self._post("/audio/speech", body, text, timeout_s)
