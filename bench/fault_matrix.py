@@ -1,0 +1,80 @@
+"""Signal every worker of one engine while 30 interactive zh/en requests run, /healthz probed every 100 ms.
+
+    .venv/bin/voxgate serve --port 8512 &                 # default settings: kokoro, piper, espeak
+    .venv/bin/python bench/fault_matrix.py kokoro kill    # or stop (SIGSTOP); piper; espeak
+
+Prints the status codes, who answered and why not the primary, request latency and /healthz P99.
+The requests use voice jm_kumo (chains kokoro → espeak for Chinese, kokoro → piper → espeak for
+English); the server is at ``$VOXGATE_URL`` (default http://127.0.0.1:8512). Mind the default
+rate limit (120 requests a minute per client) when running it several times in a row.
+"""
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from collections import Counter
+
+import httpx
+
+URL = os.environ.get("VOXGATE_URL", "http://127.0.0.1:8512")
+TEXTS = [
+    "今天天气很好，我们去公园散步吧。",
+    "请在听到提示音后留言。",
+    "The birch canoe slid on the smooth planks.",
+    "您的订单已经发货，预计三天内送达。",
+]
+REQUESTS = 30
+
+
+def quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def main(engine: str, sig: signal.Signals) -> None:
+    async with httpx.AsyncClient(timeout=30) as client:
+        probes: list[float] = []
+        done = asyncio.Event()
+
+        async def probe() -> None:
+            while not done.is_set():
+                started = time.monotonic()
+                answer = await client.get(URL + "/healthz")
+                probes.append((time.monotonic() - started) * 1000)
+                assert answer.status_code == 200
+                await asyncio.sleep(0.1)
+
+        async def one(i: int) -> tuple[int, str, str, float]:
+            await asyncio.sleep(i * 0.15)
+            body = {"text": TEXTS[i % 4], "voice": "jm_kumo", "priority": "interactive", "format": "wav"}
+            started = time.monotonic()
+            r = await client.post(URL + "/api/v1/tts", json=body)
+            elapsed = time.monotonic() - started
+            reason = r.headers.get("x-voxgate-fallback-reason", "")
+            return r.status_code, r.headers.get("x-voxgate-engine", ""), reason, elapsed
+
+        prober = asyncio.ensure_future(probe())
+        calls = [asyncio.ensure_future(one(i)) for i in range(REQUESTS)]
+        await asyncio.sleep(1.0)
+        sla = (await client.get(URL + "/api/v1/sla")).json()
+        pids = [w["pid"] for w in sla["engines"][engine]["workers"] if w["pid"]]
+        for pid in pids:
+            os.kill(pid, sig)
+        print(f"{sig.name} to every {engine} worker: {pids}")
+        results = await asyncio.gather(*calls)
+        done.set()
+        await prober
+        print("status", dict(Counter(r[0] for r in results)))
+        print("answered by", dict(Counter(r[1] for r in results)))
+        print("fallback reasons", dict(Counter(r[2] for r in results if r[2])))
+        latency = [r[3] for r in results]
+        print(
+            f"latency P95 {quantile(latency, 0.95):.2f} s, max {max(latency):.2f} s; "
+            f"/healthz n={len(probes)} P99 {quantile(probes, 0.99):.0f} ms, max {max(probes):.0f} ms"
+        )
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1], signal.SIGKILL if sys.argv[2] == "kill" else signal.SIGSTOP))
