@@ -169,9 +169,10 @@ def test_dropped_connection_falls_back(gateway: str, server: DashScopeStandIn) -
     assert response.headers["X-Voxgate-Fallback-Reason"] == "sambert:error"
 
 
-def test_hang_keeps_the_deadline_and_frees_the_remote(gateway: str, server: DashScopeStandIn) -> None:
-    """A task that never answers: espeak answers within the 3 s deadline; released, sambert speaks again."""
+def test_hang_keeps_the_deadline_and_closes_the_task(gateway: str, server: DashScopeStandIn) -> None:
+    """A task that never answers: espeak answers within the 3 s deadline; the stand-in sees it closed."""
     server.mode = "hang"
+    abandoned = server.abandoned
     started = time.monotonic()
     response = speak(gateway, "Hold the line.", deadline_ms=3000)
     elapsed = time.monotonic() - started
@@ -179,9 +180,19 @@ def test_hang_keeps_the_deadline_and_frees_the_remote(gateway: str, server: Dash
     assert response.headers["X-Voxgate-Engine"] == "espeak"
     assert response.headers["X-Voxgate-Fallback-Reason"] == "sambert:timeout"
     assert elapsed < 12  # generous: the noisy machine; the deadline itself is enforced by the 200
-    server.mode = "ok"  # the stand-in gives up the held task and closes it: the SDK's thread ends
-    after = speak(gateway, "The line is free again.")
-    assert after.headers["X-Voxgate-Engine"] == "sambert"
+    assert wait_for(lambda: server.abandoned == abandoned + 1)
+
+
+def test_cancellation_closes_the_websocket(gateway: str, server: DashScopeStandIn) -> None:
+    """A client that leaves the gateway cancels the call: the stand-in sees the WebSocket closed at once."""
+    server.mode = "hang"
+    abandoned = server.abandoned
+    body = {"text": "Wait here a while.", "voice": "sambert-beth", "format": "wav", "deadline_ms": 30_000}
+    with pytest.raises(httpx.ReadTimeout):  # the client leaves while the stand-in holds the task
+        httpx.post(f"{gateway}/api/v1/tts", json=body, timeout=httpx.Timeout(10, read=1.5))
+    assert wait_for(lambda: server.abandoned == abandoned + 1, 8)  # well before the 30 s deadline
+    server.mode = "ok"
+    assert speak(gateway, "The line is free again.").headers["X-Voxgate-Engine"] == "sambert"
 
 
 def test_wrong_key_is_unavailable_never_logged_and_recovers(

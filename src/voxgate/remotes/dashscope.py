@@ -1,13 +1,21 @@
 """The ``dashscope`` kind: Alibaba's Sambert voices through the ``dashscope`` SDK.
 
-The call: ``dashscope.audio.tts.SpeechSynthesizer.call(model=<the voice's Sambert model>,
-text=..., format="wav", sample_rate=<the model's native rate>, rate=<speed clamped to
-Sambert's 0.5–2.0>, pitch=1.0, volume=50, api_key=<key>, base_address=<url>,
-request_timeout=<what is left of the deadline + 1 s>)``. The SDK speaks DashScope's WebSocket
-protocol (connect with ``Authorization: Bearer <key>``, send ``run-task``, receive
+The request is the one ``dashscope.audio.tts.SpeechSynthesizer.call`` sends (model = the voice's
+Sambert model, ``input.text``, ``format="wav"``, ``sample_rate`` = the model's native rate,
+``rate`` = speed clamped to Sambert's 0.5–2.0, ``pitch=1.0``, ``volume=50``), made through
+``dashscope.client.base_api.BaseAioApi.call`` — the SDK's coroutine twin of the ``BaseApi.call``
+that ``SpeechSynthesizer.call`` wraps: the same request object from the same factory, the same
+WebSocket protocol (connect with ``Authorization: Bearer <key>``, send ``run-task``, receive
 ``task-started``, binary audio frames and ``result-generated`` events, then ``task-finished`` or
-``task-failed``) and reports failures in its result (a non-200 ``get_response().status_code`` and
-no audio), not as exceptions.
+``task-failed``), the same failure reporting (a response whose ``status_code`` is not 200, not an
+exception), aggregated here the way ``SpeechSynthesizer.call`` aggregates it.
+
+Why not ``SpeechSynthesizer.call`` in a thread: it runs that same coroutine on a private event
+loop in a non-daemon thread of its own, which nothing outside can stop. Its ``request_timeout``
+bounds only the handshake, so a task DashScope never finishes would hold a thread (and delay the
+gateway's exit) until DashScope ends it. On the gateway's event loop instead, the call is plain
+``await``: the backend's deadline or a client that leaves cancels it, which closes the WebSocket at
+once (DashScope sees the task abandoned), and no thread or slot outlives the call.
 
 Where it connects: the table's ``url`` is passed to every call as ``base_address`` (the SDK's
 per-call override), so two remotes may use different endpoints and nothing global changes. A
@@ -15,14 +23,6 @@ table without ``url`` takes ``$DASHSCOPE_WEBSOCKET_BASE_URL`` when voxgate's set
 SDK itself reads it only once, at import) or DashScope's endpoint. The key is ``api_key`` /
 ``api_key_env``, else ``$DASHSCOPE_API_KEY``; it is always passed explicitly, so the SDK's own
 key discovery (``dashscope.api_key``, ``~/.dashscope/api_key``) is never used.
-
-Threads and deadlines: the SDK is synchronous, so each call runs in this remote's own pool of
-``2 × max_concurrency + 1`` threads. The backend bounds the call by its deadline and frees its
-scheduler slot when the deadline passes or the caller leaves. The SDK offers no way to abort a
-``SpeechSynthesizer.call``; instead each call is given ``request_timeout`` = its deadline + 1 s,
-so the SDK closes the WebSocket itself at most a second after the deadline and the thread ends
-(a call abandoned early by its client runs on until it finishes or that timeout; its audio is
-discarded). The pool is twice the slots so abandoned calls do not delay new ones.
 
 Failures (``task-failed`` carries DashScope's ``error_code``; a refused handshake its HTTP status):
 
@@ -42,21 +42,24 @@ Health: DashScope has no health endpoint, and a synthesis is billed per characte
 opens a WebSocket to ``url`` with the key and closes it without starting a task: nothing is
 billed, and it proves the endpoint is reachable and that the handshake accepts the key (a
 handshake refused with 429 is a service that is up but busy: the breaker, not readiness, judges
-it). After a
-call was refused for its key inside the task (``InvalidApiKey`` and kin, which a handshake may
-not catch), the probe instead synthesises one character (billed: one character per
-``health_interval_s`` while the key stays refused, ~17,000 characters a day at 5 s) until one
-succeeds.
+it). After a call was refused for its key inside the task (``InvalidApiKey`` and kin, which a
+handshake may not catch), the probe instead synthesises one character until one succeeds (billed:
+one character per ``health_interval_s`` while the key stays refused, ~17,000 characters a day at
+the default 5 s).
+
+Streaming: DashScope streams a task's audio in frames, but voxgate sends one task per segment
+(it has cut the text into sentences already) and uses a segment's audio once it is whole, as for
+the ``openai`` kind: a stream's first audio waits for one Sambert sentence.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncGenerator, Sequence
+from typing import Any, cast
 
 from voxgate.audio.decode import decode
 from voxgate.audio.wav import read_pcm_wav
@@ -64,9 +67,6 @@ from voxgate.errors import EngineError, EngineTimeout, EngineUnavailable, Invali
 from voxgate.remotes.sambert import SAMBERT_MODELS
 from voxgate.settings import RemoteSettings
 from voxgate.types import Audio, AudioChunk, AudioFormat, SynthesisOptions, VoiceInfo
-
-if TYPE_CHECKING:
-    from dashscope.audio.tts import SpeechSynthesisResult
 
 KEY_ENV = "DASHSCOPE_API_KEY"
 """Where the key is read from when the table names none."""
@@ -77,7 +77,9 @@ PITCH, VOLUME = 1.0, 50
 PROBE_TEXT = "嗯"
 """The one character a key re-check synthesises."""
 SDK_GRACE_S = 1.0
-"""The SDK's own timeout is the call's deadline plus this: the backend's deadline fires first."""
+"""The SDK's handshake timeout is the call's deadline plus this: the backend's deadline fires first."""
+MAX_ANSWER_BYTES = 256 * 2**20
+"""Largest audio read from DashScope (a 4096-character segment is a few MB of WAV)."""
 
 WEBSOCKET_FAILED = 44
 """The SDK's ``status_code`` for a ``task-failed`` event."""
@@ -97,24 +99,23 @@ class DashScopeRemote:
         api_key: the DashScope key.
 
     Raises:
-        ValueError: a voice names a model Sambert does not have (the message names the field),
-            or the ``dashscope`` package is not installed.
+        ValueError: a voice names a model Sambert does not have (the message names the field).
+        ModuleNotFoundError: the ``dashscope`` package is not installed.
     """
 
     KIND = "dashscope"
     HONOURS = frozenset({"speed"})
 
     def __init__(self, name: str, settings: RemoteSettings, api_key: str) -> None:
-        from dashscope.audio.tts import SpeechSynthesizer  # the optional extra: checked at start
+        from dashscope.client.base_api import BaseAioApi  # the optional extra: checked at start
+        from dashscope.common.constants import ApiProtocol
 
-        self._synthesizer = SpeechSynthesizer
+        self._api = BaseAioApi
+        self._websocket = ApiProtocol.WEBSOCKET
         self._name = name
         self._settings = settings
         self._key = api_key
         self._voices = _voices(name, settings)
-        self._executor = ThreadPoolExecutor(
-            max_workers=2 * settings.max_concurrency + 1, thread_name_prefix=f"dashscope-{name}"
-        )
         self._key_refused = False
         voices = ",".join(f"{k}={v}" for k, v in sorted(settings.voices.items()))
         self._version = hashlib.sha256(voices.encode()).hexdigest()[:12]
@@ -156,12 +157,52 @@ class DashScopeRemote:
     async def synthesize(
         self, text: str, voice: str, opts: SynthesisOptions, timeout_s: float
     ) -> list[AudioChunk]:
-        """Speak ``text`` on DashScope in this remote's thread pool (see :class:`RemoteEngine`)."""
+        """Speak ``text`` on DashScope (see :class:`RemoteEngine`); cancelling closes the WebSocket."""
         parameters = self.parameters(voice, opts)
-        future = self._executor.submit(self._speak, text, parameters, timeout_s)
-        audio, rate = await asyncio.wrap_future(future)
+        model = parameters.pop("model")
+        failure: Any = None
+        audio = bytearray()
+        try:
+            stream = cast(
+                AsyncGenerator[Any, None],
+                await self._api.call(
+                    model=model,
+                    input={"text": text},
+                    task_group="audio",
+                    task="tts",
+                    function="SpeechSynthesizer",
+                    api_key=self._key,
+                    api_protocol=self._websocket,
+                    stream=True,
+                    base_address=self._settings.url,
+                    request_timeout=timeout_s + SDK_GRACE_S,
+                    **parameters,
+                ),
+            )
+            async with contextlib.aclosing(stream):
+                async for part in stream:
+                    if isinstance(part.output, bytes):  # an audio frame
+                        audio += part.output
+                        if len(audio) > MAX_ANSWER_BYTES:
+                            raise EngineError(self._name, f"answer larger than {MAX_ANSWER_BYTES} bytes")
+                    elif part.status_code != 200:
+                        failure = part
+                        break
+        except VoxgateError:
+            raise
+        except Exception:  # the SDK reports failures in its responses; this is a bug of its own
+            raise EngineError(self._name, "the dashscope SDK failed") from None
+        if failure is not None:
+            status = failure.status_code
+            error = refusal(self._name, status, failure.code, failure.message, self._key, timeout_s)
+            if status == WEBSOCKET_FAILED and isinstance(error, EngineUnavailable):
+                self._key_refused = True  # a handshake probe may not notice: re-check by synthesis
+            raise error
+        if not audio:
+            raise EngineError(self._name, "answered no audio")
+        samples, rate = await _decode(self._name, bytes(audio))
         self._key_refused = False
-        return [AudioChunk(audio, rate, text)]
+        return [AudioChunk(samples, rate, text)]
 
     async def probe(self) -> bool:
         """A WebSocket handshake with the key (not billed): healthy when accepted, or refused with
@@ -193,33 +234,8 @@ class DashScopeRemote:
             return False
         return True
 
-    def _speak(self, text: str, parameters: dict[str, Any], timeout_s: float) -> tuple[Audio, int]:
-        """One SDK call (in a pool thread): the decoded audio, or the mapped failure raised."""
-        try:
-            result: SpeechSynthesisResult = self._synthesizer.call(
-                text=text,
-                api_key=self._key,
-                base_address=self._settings.url,
-                request_timeout=timeout_s + SDK_GRACE_S,
-                **parameters,
-            )
-        except Exception as exc:  # the SDK reports failures in its result; this is a bug of its own
-            raise EngineError(self._name, f"the dashscope SDK raised {type(exc).__name__}") from None
-        response = result.get_response()
-        data: bytes | None = result.get_audio_data()
-        if response is not None and response.status_code != 200:
-            status = response.status_code
-            error = refusal(self._name, status, response.code, response.message, self._key, timeout_s)
-            if status == WEBSOCKET_FAILED and isinstance(error, EngineUnavailable):
-                self._key_refused = True  # a handshake probe may not notice: re-check by synthesis
-            raise error
-        if not data:
-            raise EngineError(self._name, "answered no audio")
-        return _decode(self._name, data)
-
     async def aclose(self) -> None:
-        """Stop its threads (a call in flight ends by its own timeout)."""
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        """Nothing to close: every call's connection closes with the call."""
 
 
 def refusal(
@@ -268,12 +284,12 @@ def _clean(text: str, key: str) -> str:
     return "".join(c for c in text if c.isprintable())[:_MAX_DETAIL]
 
 
-def _decode(engine: str, data: bytes) -> tuple[Audio, int]:
-    """The WAV DashScope sent, as float samples (FFmpeg for anything but plain PCM)."""
+async def _decode(engine: str, data: bytes) -> tuple[Audio, int]:
+    """The WAV DashScope sent, as float samples (FFmpeg, off the loop, for anything but plain PCM)."""
     decoded = read_pcm_wav(data)
     if decoded is None:
         try:
-            decoded = decode(data, AudioFormat.WAV)
+            decoded = await asyncio.to_thread(decode, data, AudioFormat.WAV)
         except InvalidInput as exc:  # the remote's audio is bad, not the client's input
             raise EngineError(engine, f"answered undecodable audio: {exc.message}") from exc
     if decoded[0].size == 0:
