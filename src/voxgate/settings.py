@@ -427,9 +427,11 @@ class RemoteSettings(BaseModel):
     processes. (Checked when the gateway starts, not here: a model-level validation error would
     echo the table, key included.)"""
     model: str = Field(default="tts-1", min_length=1)
-    """The remote's ``model`` field."""
+    """The remote's ``model`` field (``dashscope``: only a name in its cache version; each voice's
+    Sambert model is the model sent)."""
     languages: list[str] = Field(min_length=1)
-    """Languages its voices read, primary first."""
+    """Languages its voices read, primary first (``dashscope``: the languages its latency priors
+    are kept for; each voice reads its Sambert model's own languages)."""
     max_concurrency: int = Field(default=4, ge=1, le=256)
     """Requests in flight to it at once: its slots in the scheduler (0 while its health probe fails)."""
     voices: dict[str, str] = Field(min_length=1)

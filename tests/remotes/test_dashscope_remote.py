@@ -269,6 +269,45 @@ def test_sdk_base_url_variable_and_default_key(
     assert server.authorizations[-1] == f"Bearer {KEY}"
 
 
+def test_same_run_task_as_speech_synthesizer_call(
+    stand_in: tuple[DashScopeStandIn, str], server: DashScopeStandIn
+) -> None:
+    """The remote's run-task equals the one the SDK's own SpeechSynthesizer.call sends for that request."""
+    from dashscope.audio.tts import SpeechSynthesizer
+
+    url = stand_in[1]
+    table = {"kind": "dashscope", "url": url, "api_key": KEY, "voices": {"ds-zhiqi": "sambert-zhiqi-v1"}}
+    (remote,) = build_remotes(Settings.load(remotes={"ds": table}))
+    text = "同样的请求，同样的消息。"
+
+    async def scenario() -> None:
+        try:
+            await remote.synthesize(text, "ds-zhiqi", SynthesisOptions(speed=1.25), 20.0)
+        finally:
+            await remote.aclose()
+
+    asyncio.run(scenario())
+    ours = server.tasks[-1]
+    result = SpeechSynthesizer.call(
+        model="sambert-zhiqi-v1",
+        text=text,
+        format="wav",
+        sample_rate=48000,
+        rate=1.25,
+        pitch=1.0,
+        volume=50,
+        api_key=KEY,
+        base_address=url,
+    )
+    assert result.get_response().status_code == 200
+    assert result.get_audio_data()[:4] == b"RIFF"
+    theirs = server.tasks[-1]
+    assert ours["payload"] == theirs["payload"]
+    assert {k: v for k, v in ours["header"].items() if k != "task_id"} == {
+        k: v for k, v in theirs["header"].items() if k != "task_id"
+    }
+
+
 def test_unreachable_endpoint_is_unavailable(tmp_path: Path) -> None:
     """Nothing listening: the probe says down, a call is EngineUnavailable."""
     from voxgate.testing import free_port
@@ -296,6 +335,9 @@ def test_kind_defaults_and_bad_tables(monkeypatch: pytest.MonkeyPatch) -> None:
     assert remote.url == "wss://dashscope.aliyuncs.com/api-ws/v1/inference"
     assert remote.languages == ["zh", "en"]
     assert set(remote.voices.values()) <= SAMBERT_MODELS.keys()
+    monkeypatch.setenv("VOXGATE_REMOTES__SAMBERT__KIND", "dashscope")
+    assert Settings.load().remotes["sambert"].voices == remote.voices  # the same by env vars
+    monkeypatch.delenv("VOXGATE_REMOTES__SAMBERT__KIND")
     with pytest.raises(pydantic.ValidationError, match="ws:// or wss://"):
         Settings.load(remotes={"ds": {"kind": "dashscope", "url": "https://dashscope.aliyuncs.com/api/v1"}})
     with pytest.raises(ValueError, match="DASHSCOPE_API_KEY"):
