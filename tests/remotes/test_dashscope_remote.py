@@ -27,7 +27,7 @@ from dashscope_standin import DashScopeStandIn, serve_stand_in
 
 from voxgate.errors import EngineError, EngineTimeout, EngineUnavailable, InvalidInput
 from voxgate.remotes.backend import build_remotes
-from voxgate.remotes.dashscope import PROBE_TEXT, DashScopeRemote, refusal
+from voxgate.remotes.dashscope import PROBE_TEXTS, DashScopeRemote, refusal
 from voxgate.remotes.sambert import SAMBERT_MODELS
 from voxgate.settings import Settings
 from voxgate.testing import serve_in_thread
@@ -223,7 +223,7 @@ def test_key_refused_in_a_task_is_rechecked_by_synthesis(gateway: str, server: D
     response = speak(gateway, "The account is in arrears.")
     assert response.headers["X-Voxgate-Engine"] == "espeak"
     assert response.headers["X-Voxgate-Fallback-Reason"] == "sambert:not_ready"
-    assert wait_for(lambda: any(t["payload"]["input"]["text"] == PROBE_TEXT for t in server.tasks))
+    assert wait_for(lambda: any(t["payload"]["input"]["text"] == PROBE_TEXTS["zh"] for t in server.tasks))
     assert sla(gateway)["engines"]["sambert"]["ready"] is False
     server.mode = "ok"
     assert wait_for(lambda: sla(gateway)["engines"]["sambert"]["ready"] is True)

@@ -43,9 +43,9 @@ opens a WebSocket to ``url`` with the key and closes it without starting a task:
 billed, and it proves the endpoint is reachable and that the handshake accepts the key (a
 handshake refused with 429 is a service that is up but busy: the breaker, not readiness, judges
 it). After a call was refused for its key inside the task (``InvalidApiKey`` and kin, which a
-handshake may not catch), the probe instead synthesises one character until one succeeds (billed:
-one character per ``health_interval_s`` while the key stays refused, ~17,000 characters a day at
-the default 5 s).
+handshake may not catch), the probe instead synthesises one character until a task gets past the
+key check (billed: one character per ``health_interval_s`` while the key stays refused, ~17,000
+characters a day at the default 5 s).
 
 Streaming: DashScope streams a task's audio in frames, but voxgate sends one task per segment
 (it has cut the text into sentences already) and uses a segment's audio once it is whole, as for
@@ -74,8 +74,8 @@ MIN_RATE, MAX_RATE = 0.5, 2.0
 """Sambert's ``rate`` range; voxgate's ``speed`` is clamped into it."""
 PITCH, VOLUME = 1.0, 50
 """Sambert's neutral pitch and default volume (0–100), sent on every call."""
-PROBE_TEXT = "嗯"
-"""The one character a key re-check synthesises."""
+PROBE_TEXTS = {"zh": "嗯", "en": "a"}
+"""The one character a key re-check synthesises, by the first voice's primary language (else "a")."""
 SDK_GRACE_S = 1.0
 """The SDK's handshake timeout is the call's deadline plus this: the backend's deadline fires first."""
 MAX_ANSWER_BYTES = 256 * 2**20
@@ -225,11 +225,17 @@ class DashScopeRemote:
             return False
 
     async def _synthesis_probe(self) -> bool:
+        """One character on the first voice: healthy once a task gets past the key check (audio,
+        or a refusal of the text, which DashScope checks after the key)."""
         voice = next(iter(self._settings.voices))
+        language = SAMBERT_MODELS[self._settings.voices[voice]].languages[0]
         timeout_s = max(5.0, self._settings.connect_timeout_s)
         try:
             async with asyncio.timeout(timeout_s):
-                await self.synthesize(PROBE_TEXT, voice, SynthesisOptions(), timeout_s)
+                await self.synthesize(PROBE_TEXTS.get(language, "a"), voice, SynthesisOptions(), timeout_s)
+        except InvalidInput:
+            self._key_refused = False
+            return True
         except (VoxgateError, TimeoutError):
             return False
         return True
