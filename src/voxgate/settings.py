@@ -373,11 +373,11 @@ REMOTE_KIND_DEFAULTS: dict[str, dict[str, Any]] = {
     "dashscope": {
         "model": "sambert",
         "languages": ["zh", "en"],
-        # Sambert speaks near real time in the cloud (~0.1 s a character for a 48 kHz voice,
-        # pessimistic until measured), plus the WebSocket/TLS handshake of every call
+        # a cloud service far faster than real time; 0.05 s a character plus 0.6 s for the TLS and
+        # WebSocket handshake and task start of every call is pessimistic until measured
         "prior_per_char_s": 0.05,
         "prior_overhead_s": 0.6,
-        # two Chinese and two English Sambert voices (voxgate.remotes.dashscope.SAMBERT_MODELS)
+        # two Chinese and two English Sambert voices (voxgate.remotes.sambert.SAMBERT_MODELS)
         "voices": {
             "sambert-zhichu": "sambert-zhichu-v1",
             "sambert-zhiqi": "sambert-zhiqi-v1",
