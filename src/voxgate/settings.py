@@ -14,7 +14,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -342,10 +351,14 @@ class ServerSettings(BaseModel):
     """Structured JSON logs (one object per line); False for human-readable console logs."""
 
 
-REMOTE_KINDS = ("openai", "indextts2")
+REMOTE_KINDS = ("openai", "indextts2", "dashscope")
 """Remote kinds voxgate builds (:mod:`voxgate.remotes`)."""
-REMOTE_KINDS_PLANNED = ("dashscope",)
+REMOTE_KINDS_PLANNED: tuple[str, ...] = ()
 """Remote kinds the configuration names but voxgate does not build yet."""
+DASHSCOPE_WEBSOCKET_URL = "wss://dashscope.aliyuncs.com/api-ws/v1/inference"
+"""DashScope's WebSocket inference endpoint (the ``dashscope`` SDK's default)."""
+DASHSCOPE_URL_ENV = "DASHSCOPE_WEBSOCKET_BASE_URL"
+"""The SDK's own override of that endpoint, honoured for a ``dashscope`` table without ``url``."""
 REMOTE_KIND_DEFAULTS: dict[str, dict[str, Any]] = {
     "indextts2": {
         "model": "IndexTTS-2",
@@ -356,6 +369,21 @@ REMOTE_KIND_DEFAULTS: dict[str, dict[str, Any]] = {
         # measured, so the router skips it for interactive requests it would not finish in time)
         "prior_per_char_s": 0.08,
         "prior_overhead_s": 1.5,
+    },
+    "dashscope": {
+        "model": "sambert",
+        "languages": ["zh", "en"],
+        # a cloud service far faster than real time; 0.05 s a character plus 0.6 s for the TLS and
+        # WebSocket handshake and task start of every call is pessimistic until measured
+        "prior_per_char_s": 0.05,
+        "prior_overhead_s": 0.6,
+        # two Chinese and two English Sambert voices (voxgate.remotes.sambert.SAMBERT_MODELS)
+        "voices": {
+            "sambert-zhichu": "sambert-zhichu-v1",
+            "sambert-zhiqi": "sambert-zhiqi-v1",
+            "sambert-beth": "sambert-beth-v1",
+            "sambert-brian": "sambert-brian-v1",
+        },
     },
 }
 """Per kind, the defaults that differ from a remote table's field defaults (a table's own values win)."""
@@ -381,33 +409,44 @@ class RemoteSettings(BaseModel):
     IndexTTS-2 (``url`` is its root, e.g. ``http://gpu-box:6006``; ``voices`` map to speaker
     reference paths on that server; defaults ``model = "IndexTTS-2"``, ``sample_rate = 22050``,
     ``max_concurrency = 2``, ``prior_per_char_s = 0.08``, ``prior_overhead_s = 1.5``).
-    ``dashscope`` is not built yet."""
+    ``dashscope``: Alibaba's Sambert voices through the ``dashscope`` SDK (``pip install
+    'voxgate[dashscope]'``); ``voices`` map to Sambert model names (``sambert-zhichu-v1``...), each
+    voice speaks at its model's native rate (48 or 16 kHz); defaults: ``url`` =
+    ``$DASHSCOPE_WEBSOCKET_BASE_URL`` or DashScope's endpoint, the key from ``$DASHSCOPE_API_KEY``,
+    ``languages = ["zh", "en"]``, four voices ``sambert-zhichu``, ``sambert-zhiqi`` (zh+en),
+    ``sambert-beth``, ``sambert-brian`` (en)."""
     url: str
     """Base URL the kind's paths are appended to, e.g. ``http://gpu-box:8000/v1``. No credentials
-    in it: use ``api_key_env`` or ``api_key``."""
+    in it: use ``api_key_env`` or ``api_key``. ``dashscope``: the WebSocket inference URL
+    (``ws://`` or ``wss://``; point it at a proxy or a regional endpoint)."""
     api_key_env: str | None = None
-    """Environment variable holding the key sent as ``Authorization: Bearer``; read at start."""
+    """Environment variable holding the key sent as ``Authorization: Bearer``; read at start
+    (``dashscope`` without ``api_key_env`` or ``api_key``: ``DASHSCOPE_API_KEY``)."""
     api_key: SecretStr | None = None
     """The key itself (prefer ``api_key_env``; not both); never logged, shown or sent to worker
     processes. (Checked when the gateway starts, not here: a model-level validation error would
     echo the table, key included.)"""
     model: str = Field(default="tts-1", min_length=1)
-    """The remote's ``model`` field."""
+    """The remote's ``model`` field (``dashscope``: only a name in its cache version; each voice's
+    Sambert model is the model sent)."""
     languages: list[str] = Field(min_length=1)
-    """Languages its voices read, primary first."""
+    """Languages its voices read, primary first (``dashscope``: the languages its latency priors
+    are kept for; each voice reads its Sambert model's own languages)."""
     max_concurrency: int = Field(default=4, ge=1, le=256)
     """Requests in flight to it at once: its slots in the scheduler (0 while its health probe fails)."""
     voices: dict[str, str] = Field(min_length=1)
     """voxgate voice id → the remote's voice name (``indextts2``: the speaker reference audio's path
-    on that server). Ids must not clash with other engines' voices."""
+    on that server; ``dashscope``: a Sambert model name). Ids must not clash with other engines'
+    voices."""
     sample_rate: int = Field(default=24000, ge=8000, le=192000)
     """Rate its voices are listed with and voxgate's answers use by default (OpenAI speaks 24 kHz);
-    the remote's audio is decoded at whatever rate it sends and resampled."""
+    the remote's audio is decoded at whatever rate it sends and resampled. Not used by
+    ``dashscope``, whose voices speak their model's native rate."""
     connect_timeout_s: float = Field(default=2.0, gt=0)
     """Longest wait for a TCP/TLS connection; a request's whole call is bounded by its deadline."""
     health_interval_s: float = Field(default=5.0, gt=0)
     """Seconds between health probes (``GET {url}/models`` for ``openai``, ``GET {url}/health``
-    for ``indextts2``)."""
+    for ``indextts2``, a WebSocket handshake for ``dashscope``)."""
     prior_per_char_s: float = Field(default=0.02, ge=0)
     """Assumed seconds per character until its service time has been measured."""
     prior_overhead_s: float = Field(default=0.3, ge=0)
@@ -420,7 +459,10 @@ class RemoteSettings(BaseModel):
     @classmethod
     def _kind_defaults(cls, data: Any) -> Any:
         if isinstance(data, dict) and isinstance(data.get("kind"), str):
-            return {**REMOTE_KIND_DEFAULTS.get(data["kind"], {}), **data}
+            defaults = dict(REMOTE_KIND_DEFAULTS.get(data["kind"], {}))
+            if data["kind"] == "dashscope":  # the SDK reads it at import; voxgate when settings load
+                defaults["url"] = os.environ.get(DASHSCOPE_URL_ENV) or DASHSCOPE_WEBSOCKET_URL
+            return {**defaults, **data}
         return data
 
     @field_validator("kind")
@@ -435,9 +477,12 @@ class RemoteSettings(BaseModel):
 
     @field_validator("url")
     @classmethod
-    def _plain_url(cls, url: str) -> str:
+    def _plain_url(cls, url: str, info: ValidationInfo) -> str:
         parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        if info.data.get("kind") == "dashscope":
+            if parts.scheme not in ("ws", "wss") or not parts.hostname:
+                raise ValueError("url must be ws:// or wss:// with a host (DashScope's WebSocket endpoint)")
+        elif parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("url must be http:// or https:// with a host")
         if parts.username is not None or parts.password is not None:
             raise ValueError("url must not carry credentials; use api_key_env or api_key")

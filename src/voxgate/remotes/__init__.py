@@ -8,8 +8,9 @@ scheduler, breakers, the estimator, the router, the cache and the SLA tracker tr
 
 The adapters here are async (they live in the gateway); :mod:`voxgate.engines` stays the sync
 adapters that run inside worker processes. Kinds: ``openai`` (:mod:`voxgate.remotes.openai`),
-``indextts2`` (:mod:`voxgate.remotes.indextts2`). ``dashscope`` is named by the configuration but
-not built yet.
+``indextts2`` (:mod:`voxgate.remotes.indextts2`), ``dashscope`` (:mod:`voxgate.remotes.dashscope`,
+Alibaba's Sambert through the synchronous ``dashscope`` SDK in a thread pool of its own; the SDK
+is the optional extra ``voxgate[dashscope]``).
 """
 
 from __future__ import annotations

@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from voxgate.clock import Clock
 from voxgate.errors import EngineError, EngineTimeout, EngineUnavailable, InvalidInput
 from voxgate.remotes.base import RemoteEngine, api_key
+from voxgate.remotes.dashscope import DashScopeRemote, dashscope_key
 from voxgate.remotes.indextts2 import IndexTTS2Remote
 from voxgate.remotes.openai import OpenAIRemote
-from voxgate.settings import Settings
+from voxgate.settings import RemoteSettings, Settings
 from voxgate.types import AudioChunk, SynthesisOptions, VoiceInfo
 from voxgate.workers.pool import Settled, WorkerSnapshot
 
@@ -45,7 +46,8 @@ def build_remotes(settings: Settings) -> list[RemoteEngine]:
     """One adapter per ``[remotes.NAME]`` table, by kind.
 
     Raises:
-        ValueError: a remote's key is configured twice, or its environment variable is unset.
+        ValueError: a remote's key is configured twice, or its environment variable is unset; a
+            ``dashscope`` remote without the ``dashscope`` package or naming an unknown model.
     """
     remotes: list[RemoteEngine] = []
     for name, remote in settings.remotes.items():
@@ -54,9 +56,23 @@ def build_remotes(settings: Settings) -> list[RemoteEngine]:
             remotes.append(OpenAIRemote(name, remote, key))
         elif remote.kind == "indextts2":
             remotes.append(IndexTTS2Remote(name, remote, key))
+        elif remote.kind == "dashscope":
+            remotes.append(_dashscope(name, remote, key))
         else:  # settings validation refuses the kinds not built yet
             raise ValueError(f"remotes.{name}: kind {remote.kind!r} is not built yet")
     return remotes
+
+
+def _dashscope(name: str, settings: RemoteSettings, key: str | None) -> RemoteEngine:
+    """A ``dashscope`` remote; the SDK is the optional extra ``voxgate[dashscope]``."""
+    try:
+        return DashScopeRemote(name, settings, dashscope_key(name, key))
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] != "dashscope":
+            raise
+        raise ValueError(
+            f"remotes.{name}: kind 'dashscope' needs the dashscope package: pip install 'voxgate[dashscope]'"
+        ) from exc
 
 
 class RemoteBackend:
