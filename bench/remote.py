@@ -11,7 +11,8 @@ kokoro off (piper 1 worker × 1 thread and espeak 1 worker in each):
    ``a-joe``), one request at a time, alternating which server goes first, so the machine's noise
    hits both. Whole answers (WAV) give the latency ratio B/A (target ≤ 1.05, on the medians);
    streamed answers (PCM) the time to first audio, B − A (target ≤ +30 ms, on the medians).
-   B is told A's piper prior, so both cut the texts into the same pieces.
+   Neither server cuts a first sentence for streaming (``qos.first_audio_s`` 60 s), and B's remote
+   voice has joe's own rate, so both stream the same pieces at the same rate and the hop is what differs.
 2. *Failover*: two closed-loop clients send interactive requests (deadline 3 s) to B's ``a-joe``;
    A's whole process group is SIGKILLed mid-load, restarted on the same port after a while, and
    the bench waits until B answers from A again. Targets: B's interactive P95 ≤ 3 s from the
@@ -58,6 +59,15 @@ READY_TIMEOUT_S = 180.0
 BACK_TIMEOUT_S = 90.0
 """Longest wait, after A is ready again, for B to answer from A."""
 MAX_FAILOVER_REQUESTS = 4000
+SETUP = (
+    "A and B: `voxgate serve` on 127.0.0.1, piper (1 worker, 1 thread) and espeak, no cache, no rate "
+    "limits. B: `[remotes.a]` kind `openai` at A's `/v1`, voice `a-joe` → A's `joe` at 22.05 kHz, chain "
+    "a → piper → espeak, default breaker and 5 s health probe. Parity: each text (two sentences) to both, "
+    "one request at a time, the first server alternating; no first-sentence cut for streaming on either "
+    "(`qos.first_audio_s` 60 s), so both stream the same pieces. Failover: 2 closed-loop clients, "
+    "interactive (3 s deadline); A's process group SIGKILLed, restarted on the same port."
+)
+"""How the run is set up, for the published report."""
 
 
 def sentences(path: Path = DATA) -> list[str]:
@@ -80,7 +90,10 @@ def engine_settings() -> dict[str, Any]:
             "piper": {"workers": 1, "threads": 1},
             "espeak": {"workers": 1},
         },
-        "qos": {"limits": {"default": "1000000/minute", "daily_chars": 0}},
+        # no first-sentence cut for streaming: B's estimate for its remote (A's service time plus the
+        # hop and A's queue) is higher than A's for its piper, so B would cut its first piece shorter
+        # and stream it sooner than A, which measures the cut, not the hop
+        "qos": {"limits": {"default": "1000000/minute", "daily_chars": 0}, "first_audio_s": 60.0},
         "cache": {"url": "memory://?max_bytes=0"},
     }
 
@@ -96,11 +109,7 @@ def gateway_settings(remote_url: str) -> dict[str, Any]:
             "languages": ["en"],
             "max_concurrency": 2,
             "voices": {"a-joe": "joe"},
-            # A speaks with piper: with piper's prior B plans (cuts the first sentence for streaming)
-            # exactly as A does, so the parity run compares the hop alone (the default remote prior,
-            # 0.3 s + 0.02 s a character, would cut B's first sentence shorter than A's)
-            "prior_per_char_s": 0.006,
-            "prior_overhead_s": 0.05,
+            "sample_rate": 22050,  # joe's own rate: B answers at it, as A does (the default is 24 kHz)
         }
     }
     return settings
@@ -400,11 +409,20 @@ async def main_async(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
         "load average before/after": f"{load_before:.1f}/{os.getloadavg()[0]:.1f}",
         "B answers not from A during parity": not_from_a,
         "parity failures (non-200)": sum(1 for s in samples if s.status != 200),
-        "server logs": str(workdir),
     }
+    print(f"server logs: {workdir}")
     summary = failover.summary()
     report = render(parity, summary, context)
-    data = {"parity": [asdict(p) for p in parity], "failover": summary, "context": context}
+    data = {
+        "parity": [asdict(p) for p in parity],
+        "failover": summary,
+        "context": context,
+        "failover_times": {
+            k: getattr(failover, k) for k in ("killed_at", "restarted_at", "ready_at", "back_at")
+        },
+        "failover_calls": [asdict(c) for c in failover.calls],
+        "parity_samples": [asdict(s) for s in samples],
+    }
     return report, data
 
 
@@ -427,7 +445,14 @@ def main() -> None:
     print(report)
     if args.publish is not None:
         args.publish.mkdir(parents=True, exist_ok=True)
-        (args.publish / "summary.md").write_text("# voxgate B in front of voxgate A\n\n" + report)
+        command = "nice .venv/bin/python bench/remote.py" + (" --short" if args.short else "")
+        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        header = (
+            f"# voxgate B in front of voxgate A\n\n`{command}`, {when}, on the 2-core machine "
+            "shared with other jobs (see the load average below).\n\n"
+            f"{SETUP}\n\n"
+        )
+        (args.publish / "summary.md").write_text(header + report)
         (args.publish / "summary.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
         print(f"published: {args.publish}")
 

@@ -6,6 +6,7 @@ check the detection, not the model. The synthesis test needs the real files and 
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from voxgate.cli import app
+from voxgate.clock import SystemClock
 from voxgate.engines.espeak import EspeakEngine
 from voxgate.engines.indextts2 import (
     MODEL_FILES,
@@ -25,6 +27,7 @@ from voxgate.engines.registry import build_engines, engines_off
 from voxgate.errors import EngineUnavailable
 from voxgate.settings import Settings
 from voxgate.types import SynthesisOptions
+from voxgate.workers.backend import LocalBackend
 
 
 def installed(module: str) -> object:
@@ -153,6 +156,33 @@ def test_voices_command_says_why_it_is_off(tmp_path: Path) -> None:
     assert "joe" in result.output
     assert "indextts2: off (" in result.output
     assert f"model directory {tmp_path / 'none'} does not exist" in result.output
+
+
+def test_startup_log_says_why_it_is_off(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Asked for (``enabled = true``) but incomplete: a warning naming the problems; disabled: info."""
+    settings = Settings(
+        data_dir=tmp_path,
+        engines={
+            "kokoro": {"enabled": False},
+            "indextts2": {
+                "enabled": True,
+                "model_dir": tmp_path / "none",
+                "speakers": {"idx-a": tmp_path / "a.wav"},
+            },
+        },
+    )
+    logger = logging.getLogger("voxgate.workers.backend")
+    logger.addHandler(caplog.handler)  # also when a logging set-up elsewhere stopped propagation
+    try:
+        with caplog.at_level(logging.INFO, logger=logger.name):
+            LocalBackend(settings, SystemClock(), lambda event: None)  # builds pools, spawns nothing
+    finally:
+        logger.removeHandler(caplog.handler)
+    levels = {r.getMessage().split(":")[0]: r.levelno for r in caplog.records}
+    assert levels == {"engine indextts2 is off": logging.WARNING, "engine kokoro is off": logging.INFO}
+    (warning,) = {r.getMessage() for r in caplog.records if r.levelno == logging.WARNING}
+    assert "does not exist" in warning
+    assert "idx-a" in warning
 
 
 MODEL_DIR_ENV = "VOXGATE_TEST_INDEXTTS2_MODEL_DIR"
