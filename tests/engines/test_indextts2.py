@@ -70,7 +70,8 @@ def test_missing_and_truncated_files_are_named(tmp_path: Path, speaker: Path) ->
     directory = model_dir(tmp_path, skip="gpt2_step_int8.onnx", short="bigvgan.onnx")
     reason = off_reason(directory, {"idx-a": speaker}, find_spec=installed)
     assert reason is not None
-    assert "missing in" in reason
+    assert "missing in engines.indextts2.model_dir: gpt2_step_int8.onnx" in reason
+    assert str(tmp_path) not in reason  # shown to API clients: no server paths
     assert "gpt2_step_int8.onnx" in reason
     assert "bigvgan.onnx (1,000 bytes" in reason
     assert "wav2vec2bert" not in reason
@@ -99,8 +100,9 @@ def test_unset_directory_and_missing_speaker_are_named(tmp_path: Path) -> None:
     assert "model_dir is not set" in (off_reason(None, {}, find_spec=installed) or "")
     assert "speakers is empty" in (off_reason(model_dir(tmp_path), {}, find_spec=installed) or "")
     gone = off_reason(tmp_path / "nowhere", {"idx-a": tmp_path / "a.wav"}, find_spec=installed) or ""
-    assert "does not exist" in gone
-    assert "idx-a" in gone
+    assert "model_dir is not a directory" in gone
+    assert "speaker recording not found for voice idx-a" in gone
+    assert str(tmp_path) not in gone
 
 
 def test_default_settings_leave_it_off_with_every_reason(tmp_path: Path) -> None:
@@ -155,7 +157,7 @@ def test_voices_command_says_why_it_is_off(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "joe" in result.output
     assert "indextts2: off (" in result.output
-    assert f"model directory {tmp_path / 'none'} does not exist" in result.output
+    assert "engines.indextts2.model_dir is not a directory" in result.output
 
 
 def test_startup_log_says_why_it_is_off(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -181,8 +183,8 @@ def test_startup_log_says_why_it_is_off(tmp_path: Path, caplog: pytest.LogCaptur
     levels = {r.getMessage().split(":")[0]: r.levelno for r in caplog.records}
     assert levels == {"engine indextts2 is off": logging.WARNING, "engine kokoro is off": logging.INFO}
     (warning,) = {r.getMessage() for r in caplog.records if r.levelno == logging.WARNING}
-    assert "does not exist" in warning
-    assert "idx-a" in warning
+    assert "model_dir is not a directory" in warning
+    assert "voice idx-a" in warning
 
 
 MODEL_DIR_ENV = "VOXGATE_TEST_INDEXTTS2_MODEL_DIR"

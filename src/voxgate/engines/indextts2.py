@@ -85,10 +85,11 @@ def model_dir_problems(model_dir: Path) -> list[str]:
     """What is wrong with ``model_dir`` for the package; empty when every file is there.
 
     A file counts when it (or its accepted alternative) exists and is at least
-    :attr:`ModelFile.min_bytes` long.
+    :attr:`ModelFile.min_bytes` long. The problems name files, never the directory's path: they
+    are shown to API clients (``GET /api/v1/voices``), who have no business knowing it.
     """
     if not model_dir.is_dir():
-        return [f"model directory {model_dir} does not exist"]
+        return ["engines.indextts2.model_dir is not a directory"]
     missing: list[str] = []
     small: list[str] = []
     for wanted in MODEL_FILES:
@@ -103,7 +104,7 @@ def model_dir_problems(model_dir: Path) -> list[str]:
             small.append(f"{present[0].name} ({size:,} bytes, expected at least {wanted.min_bytes:,})")
     problems = []
     if missing:
-        problems.append(f"missing in {model_dir}: {', '.join(missing)}")
+        problems.append(f"missing in engines.indextts2.model_dir: {', '.join(missing)}")
     if small:
         problems.append(f"too small (truncated download?): {', '.join(small)}")
     return problems
@@ -131,6 +132,8 @@ def off_reason(
 ) -> str | None:
     """Why the engine cannot be used, every problem at once (``"; "``-joined); ``None`` if it can.
 
+    The text names settings, files and voice ids, no paths (see :func:`model_dir_problems`).
+
     Args:
         model_dir: ``engines.indextts2.model_dir``.
         speakers: ``engines.indextts2.speakers`` (voice id → reference recording).
@@ -146,9 +149,9 @@ def off_reason(
         problems.extend(model_dir_problems(model_dir))
     if not speakers:
         problems.append("engines.indextts2.speakers is empty (voice id = reference recording)")
-    absent = [f"{voice} ({path})" for voice, path in speakers.items() if not path.is_file()]
+    absent = [voice for voice, path in speakers.items() if not path.is_file()]
     if absent:
-        problems.append(f"speaker recordings not found: {', '.join(absent)}")
+        problems.append(f"speaker recording not found for voice {', '.join(absent)}")
     return "; ".join(problems) or None
 
 
