@@ -117,7 +117,7 @@ class LocalBackend:
     def __init__(self, settings: Settings, clock: Clock, on_event: EventSink) -> None:
         self._catalog: dict[str, Engine] = build_engines(settings)
         for name, reason in engines_off(settings).items():
-            asked = getattr(settings.engines, name).enabled is True and name == "indextts2"
+            asked = getattr(settings.engines, name).enabled is True  # not "auto": the operator expects it
             log.log(logging.WARNING if asked else logging.INFO, "engine %s is off: %s", name, reason)
         # Workers rebuild their engines from this; they need no server block (its keys would be
         # masked in the dump and fail validation there) and no remote engines.
