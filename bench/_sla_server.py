@@ -54,7 +54,7 @@ def total(metrics: Mapping[str, Mapping[Labels, float]], name: str, **match: str
 
 
 def toml_config(settings: Mapping[str, Any]) -> str:
-    """Nested settings → TOML text (tables for mappings; str, bool, int, float values)."""
+    """Nested settings → TOML text (tables for mappings; str, bool, int, float values and lists of them)."""
     lines: list[str] = []
 
     def emit(prefix: str, table: Mapping[str, Any]) -> None:
@@ -78,6 +78,8 @@ def _toml_value(value: Any) -> str:
         return repr(value)
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     raise TypeError(f"no TOML for {value!r}")
 
 

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from voxgate.audio.encode import encode
-from voxgate.engines.registry import build_engines
+from voxgate.engines.registry import build_engines, engines_off
 from voxgate.errors import VoxgateError
 from voxgate.settings import Settings
 from voxgate.text import prepare
@@ -150,6 +150,8 @@ def voices(
         if language is None or language in v.languages:
             table.add_row(v.id, v.engine, ", ".join(v.languages), v.gender.value, str(v.sample_rate))
     Console().print(table)
+    for name, reason in engines_off(settings).items():
+        Console(soft_wrap=True).print(f"{name}: off ({reason})", highlight=False, markup=False)
 
 
 @app.command()

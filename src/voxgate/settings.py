@@ -127,12 +127,42 @@ class EspeakSettings(EngineSettings):
     hard_rss_mb: int = Field(default=400, ge=16)
 
 
+class IndexTTS2Settings(EngineSettings):
+    """IndexTTS-2 on the CPU through ``indextts-onnx`` (optional: ``pip install 'voxgate[indextts2]'``).
+
+    Its 10 ONNX files (INT8 except the DiT and the vocoder, ~3.3 GB) and ``bpe.model`` are not on
+    PyPI: place them in ``model_dir``. The engine is on only when the package is installed, the
+    directory holds every file at a plausible size and every speaker's reference recording exists;
+    otherwise ``voxgate voices``, ``GET /api/v1/voices`` (``engines_off``) and the startup log say why.
+    Slow: assume several seconds of computing per second of speech, so the router keeps it for
+    batch work and long deadlines. One worker with two threads (~4-5 GB resident, an estimate).
+    """
+
+    enabled: bool | Literal["auto"] = "auto"  # type: ignore[assignment]
+    """``auto``: on when available, else off (logged at info level). ``true``: the same, but an
+    unavailable engine is a warning at start. ``false``: off."""
+    model_dir: Path | None = None
+    """Directory of the ``indextts-onnx`` model files (``wav2vec2bert_int8.onnx`` ... ``bigvgan.onnx``,
+    ``bpe.model``)."""
+    speakers: dict[str, Path] = {}
+    """voxgate voice id → the speaker's reference recording (a WAV of up to 15 s; IndexTTS-2
+    clones its voice). Ids must not clash with other engines' voices."""
+    languages: list[str] = Field(default=["zh", "en"], min_length=1)
+    """Languages its voices are offered for, primary first (IndexTTS-2 reads Chinese and English)."""
+    threads: int = Field(default=2, ge=1, le=64)
+    workers: int = Field(default=1, ge=1, le=64)
+    soft_rss_mb: int = Field(default=6000, ge=16)
+    hard_rss_mb: int = Field(default=9000, ge=16)
+    hang_after_s: float = Field(default=60.0, ge=0)
+
+
 class EnginesSettings(BaseModel):
     """One block per engine."""
 
     kokoro: KokoroSettings = KokoroSettings()
     piper: PiperSettings = PiperSettings()
     espeak: EspeakSettings = EspeakSettings()
+    indextts2: IndexTTS2Settings = IndexTTS2Settings()
 
 
 class TextSettings(BaseModel):

@@ -30,6 +30,13 @@ PRIORS: dict[str, LatencyPrior] = {
     "kokoro/ja": LatencyPrior(per_char_s=0.12, overhead_s=0.3),
     "kokoro/en": LatencyPrior(per_char_s=0.04, overhead_s=0.3),
     "piper/en": LatencyPrior(per_char_s=0.006, overhead_s=0.05),
+    # IndexTTS-2 ONNX INT8 on a CPU (not measured here: its weights are not on PyPI). Assumed RTF 4,
+    # the slow end of the original design's RTF 2-4, times ~0.25 s of speech per Chinese character
+    # and ~0.07 s per English one, plus ~3 s a call for the autoregressive GPT-2 start, the DiT's
+    # 10 flow steps and a change of speaker: no interactive request (3 s) fits; batch work does.
+    "indextts2/zh": LatencyPrior(per_char_s=1.0, overhead_s=3.0),
+    "indextts2": LatencyPrior(per_char_s=1.0, overhead_s=3.0),  # language not known: as Chinese
+    "indextts2/en": LatencyPrior(per_char_s=0.28, overhead_s=3.0),
 }
 DEFAULT_PRIOR = LatencyPrior(per_char_s=0.002, overhead_s=0.03)  # espeak, any language
 

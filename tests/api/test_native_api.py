@@ -130,6 +130,13 @@ def test_voices_list_language_gender_engine_rate_and_fallback_chain(client: Test
     assert alpha["fallback_chain"]["en"] == ["kokoro", "piper", "espeak"]
 
 
+def test_voices_list_says_why_the_optional_indextts2_engine_is_off(client: TestClient) -> None:
+    """``engines_off`` names the local IndexTTS-2 engine and why (no model_dir here), not the running ones."""
+    off = client.get("/api/v1/voices").json()["engines_off"]
+    assert set(off) == {"indextts2"}
+    assert "engines.indextts2.model_dir is not set" in off["indextts2"]
+
+
 ERRORS: list[tuple[str, dict[str, Any], int, str | None]] = [
     ("missing text", {"json": {"voice": "joe"}}, 422, "text"),
     ("empty text", {"json": {"text": ""}}, 422, "text"),

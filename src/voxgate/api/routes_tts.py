@@ -14,6 +14,7 @@ from voxgate.api.headers import voxgate_headers
 from voxgate.api.schemas import TtsRequest
 from voxgate.audio.formats import parse_format
 from voxgate.emotion import parse_emotion
+from voxgate.engines.registry import engines_off
 from voxgate.service import SynthesisRequest
 from voxgate.settings import Settings
 from voxgate.types import Priority
@@ -68,10 +69,12 @@ async def voices(synth: Synth, request: Request, caller: CallerDep) -> dict[str,
     """Every voice with its languages, gender, engine, sample rate and fallback chain per language.
 
     ``limits`` are the caller's: the text limit, the priorities it may ask for (most urgent
-    first) and its shortest deadline.
+    first) and its shortest deadline. ``engines_off`` names each local engine that offers no
+    voices and why (disabled, or an optional engine's package or model files missing).
     """
     settings: Settings = request.state.settings
     allowed = caller.entitlements.priorities
+    running = {v.engine for v in synth.voices()}
     return {
         "limits": {
             "max_chars": settings.text.max_chars,
@@ -90,4 +93,5 @@ async def voices(synth: Synth, request: Request, caller: CallerDep) -> dict[str,
             }
             for v in synth.voices()
         ],
+        "engines_off": {name: why for name, why in engines_off(settings).items() if name not in running},
     }

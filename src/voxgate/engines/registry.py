@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 from voxgate.engines.base import Engine
 from voxgate.engines.chaos import ChaosEngine
 from voxgate.engines.espeak import EspeakEngine
+from voxgate.engines.indextts2 import FindSpec, IndexTTS2Engine, off_reason
 from voxgate.engines.kokoro import KokoroEngine
 from voxgate.engines.piper import PiperEngine
 from voxgate.settings import Settings
 
-ENGINE_NAMES = ("kokoro", "piper", "espeak")
+ENGINE_NAMES = ("kokoro", "piper", "espeak", "indextts2")
+"""Every local engine, in preference order (``indextts2`` is optional: see :func:`engines_off`)."""
 
 
 def build_engine(name: str, settings: Settings, *, with_chaos: bool = False) -> Engine:
@@ -55,11 +59,42 @@ def _build(name: str, settings: Settings) -> Engine:
         )
     if name == "espeak":
         return EspeakEngine(max_segment_chars=max_seg)
+    if name == "indextts2":
+        idx = settings.engines.indextts2
+        return IndexTTS2Engine(
+            model_dir=idx.model_dir or settings.data_dir / "models" / "indextts2",
+            speakers=idx.speakers,
+            languages=idx.languages,
+            threads=idx.threads,
+            max_segment_chars=max_seg,
+        )
     raise KeyError(f"unknown engine {name!r}; known: {', '.join(ENGINE_NAMES)}")
 
 
-def build_engines(settings: Settings) -> dict[str, Engine]:
-    """Construct every enabled engine, keyed by name, in preference order (not yet loaded)."""
-    return {
-        name: build_engine(name, settings) for name in ENGINE_NAMES if getattr(settings.engines, name).enabled
-    }
+def build_engines(settings: Settings, *, find_spec: FindSpec = importlib.util.find_spec) -> dict[str, Engine]:
+    """Construct every engine that is on, keyed by name, in preference order (not yet loaded).
+
+    Args:
+        settings: voxgate settings.
+        find_spec: module lookup for the optional engines' packages (tests pass a stand-in).
+    """
+    off = engines_off(settings, find_spec=find_spec)
+    return {name: build_engine(name, settings) for name in ENGINE_NAMES if name not in off}
+
+
+def engines_off(settings: Settings, *, find_spec: FindSpec = importlib.util.find_spec) -> dict[str, str]:
+    """Engines that are off, each with the reason (for ``voxgate voices``, the API and the log).
+
+    An engine is off when its settings disable it; the optional ``indextts2`` also when its
+    package, a model file or a speaker recording is missing (:func:`voxgate.engines.indextts2.off_reason`).
+    """
+    off: dict[str, str] = {}
+    for name in ENGINE_NAMES:
+        if getattr(settings.engines, name).enabled is False:
+            off[name] = f"disabled in settings (engines.{name}.enabled = false)"
+    if "indextts2" not in off:
+        idx = settings.engines.indextts2
+        reason = off_reason(idx.model_dir, idx.speakers, find_spec=find_spec)
+        if reason is not None:
+            off["indextts2"] = reason
+    return off

@@ -8,13 +8,14 @@ Protocol; admission, priorities and breakers stay in the gateway.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 from urllib.parse import urlparse
 
 from voxgate.clock import Clock
 from voxgate.engines.base import Engine
-from voxgate.engines.registry import build_engines
+from voxgate.engines.registry import build_engines, engines_off
 from voxgate.settings import Settings
 from voxgate.types import AudioChunk, SynthesisOptions, VoiceInfo
 from voxgate.workers.events import EventSink
@@ -28,6 +29,13 @@ WARMUPS: dict[str, tuple[Warmup, ...]] = {
     "espeak": (Warmup("Ready.", "espeak-en-us", "en"),),
 }
 """What each engine's workers speak before taking traffic: every language front end once."""
+FIRST_WORDS = {"zh": "你好。", "en": "Ready."}
+"""An engine without fixed warm-ups (its voices are configured) speaks this with its first voice."""
+LOADS_IN_BACKGROUND = frozenset({"indextts2"})
+"""Engines whose workers may still be loading when the server is ready (IndexTTS-2 opens 3.3 GB of
+models): the router passes them by as not ready until then, instead of holding up the start."""
+
+log = logging.getLogger(__name__)
 
 
 class ExecutionBackend(Protocol):
@@ -108,13 +116,16 @@ class LocalBackend:
 
     def __init__(self, settings: Settings, clock: Clock, on_event: EventSink) -> None:
         self._catalog: dict[str, Engine] = build_engines(settings)
+        for name, reason in engines_off(settings).items():
+            asked = getattr(settings.engines, name).enabled is True  # not "auto": the operator expects it
+            log.log(logging.WARNING if asked else logging.INFO, "engine %s is off: %s", name, reason)
         # Workers rebuild their engines from this; they need no server block (its keys would be
         # masked in the dump and fail validation there) and no remote engines.
         settings_json = settings.model_dump_json(exclude={"server", "remotes"})
         self._pools: dict[str, WorkerPool] = {}
         for name in self._catalog:
             cfg = getattr(settings.engines, name)
-            spec = WorkerSpec(name, settings_json, WARMUPS[name])
+            spec = WorkerSpec(name, settings_json, _warmups(self._catalog[name]))
             config = PoolConfig(
                 size=cfg.workers,
                 soft_rss_mb=cfg.soft_rss_mb,
@@ -129,12 +140,14 @@ class LocalBackend:
         return self._pools
 
     async def start(self) -> None:
-        """Start all pools in parallel and wait for one warm worker each.
+        """Start all pools in parallel and wait for one warm worker each (but :data:`LOADS_IN_BACKGROUND`).
 
         Raises:
             EngineUnavailable: an engine never became ready.
         """
-        await asyncio.gather(*(pool.start() for pool in self._pools.values()))
+        await asyncio.gather(
+            *(pool.start(wait_ready=name not in LOADS_IN_BACKGROUND) for name, pool in self._pools.items())
+        )
 
     async def stop(self, grace_s: float) -> None:
         """Stop all pools."""
@@ -181,6 +194,16 @@ class LocalBackend:
     def workers(self) -> Mapping[str, Sequence[WorkerSnapshot]]:
         """Per-engine worker snapshots."""
         return {name: pool.snapshot() for name, pool in self._pools.items()}
+
+
+def _warmups(engine: Engine) -> tuple[Warmup, ...]:
+    if engine.name in WARMUPS:
+        return WARMUPS[engine.name]
+    voices = engine.voices()
+    if not voices:
+        return ()
+    language = voices[0].languages[0]
+    return (Warmup(FIRST_WORDS.get(language, FIRST_WORDS["en"]), voices[0].id, language),)
 
 
 def backend_from_url(url: str, settings: Settings, clock: Clock, on_event: EventSink) -> ExecutionBackend:
