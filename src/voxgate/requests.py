@@ -27,6 +27,8 @@ class SynthesisRequest:
         use_cache: look up and store the answer in the audio cache (a book's segments would
             only push interactive answers out of it).
         emotion: for engines that honour it (checked: :func:`voxgate.emotion.parse_emotion`).
+        ssml: ``text`` is an SSML document (see :mod:`voxgate.text.ssml`).
+        text_field: the client's name for ``text`` (``input`` on the OpenAI route), for errors.
     """
 
     text: str
@@ -40,6 +42,8 @@ class SynthesisRequest:
     rate_limited: bool = True
     use_cache: bool = True
     emotion: Emotion | None = None
+    ssml: bool = False
+    text_field: str = "text"
 
 
 @dataclass(frozen=True, slots=True)
