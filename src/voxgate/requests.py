@@ -58,7 +58,11 @@ class SynthesisMeta:
     media_type: str
     sample_rate: int
     ignored: tuple[str, ...] = ()
-    """Request options the answering engine did not act on (``emotion``, ``speed``)."""
+    """Request options the answering engine did not act on (``emotion``, ``speed``), and SSML
+    elements and attributes dropped (``ssml:foo``, ``ssml:prosody@contour``, ``ssml:pitch``)."""
+    spoken_by: tuple[str, ...] = ()
+    """``voice@engine`` of every voice that spoke part of the answer, in order of first use
+    (several with SSML ``<voice>`` or a fallback); empty for a cache hit."""
 
 
 @dataclass(frozen=True, slots=True)

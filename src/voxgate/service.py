@@ -368,6 +368,7 @@ class Synthesizer:
             spec.mime_type,
             plan.out_rate,
             self._ignored(request, plan, engines),
+            tuple(dict.fromkeys(f"{r.step.voice}@{r.step.engine}" for r in routed)),
         )
 
     def _ignored(self, request: SynthesisRequest, plan: Plan, engines: Sequence[str]) -> tuple[str, ...]:

@@ -160,9 +160,13 @@ class SsmlDocument:
     ignored: tuple[str, ...]
 
 
+_PROLOG_RE = re.compile(r"\s*(?:<\?xml[^<>]{0,200}\?>\s*)?(?:<speak|<!DOCTYPE)")
+
+
 def is_ssml(text: str) -> bool:
-    """Whether ``text`` is an SSML document (it starts with ``<speak`` after whitespace)."""
-    return text.lstrip().startswith("<speak")
+    """Whether ``text`` is an SSML document: it starts with ``<speak`` after whitespace (and an
+    optional ``<?xml ...?>`` declaration), or with a ``<!DOCTYPE`` (which the parser refuses)."""
+    return _PROLOG_RE.match(text) is not None
 
 
 _TAG_RE = re.compile(r"<[^<>]*>")
@@ -179,6 +183,7 @@ class _Refused(Exception):  # noqa: N818 (internal, never escapes parse_ssml)
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+        self.where: tuple[int, int] | None = None  # (line, 0-based column) of the offending tag
 
 
 def language_tag(value: str) -> LanguageCode:
@@ -267,6 +272,7 @@ class _Builder:
         self._items: list[SsmlItem] = []
         self._ignored: dict[str, None] = {}
         self._text: list[str] = []  # text of the current style, not yet emitted
+        self.locate: Callable[[], tuple[int, int]] = lambda: (0, 0)  # the parser's position
 
     # ---- helpers ----
     def _ignore(self, name: str) -> None:
@@ -289,6 +295,13 @@ class _Builder:
 
     # ---- parser callbacks ----
     def start(self, tag: str, attrib: dict[str, str]) -> None:
+        try:
+            self._start(tag, attrib)
+        except _Refused as exc:  # the position now, at the tag (after the abort it is further on)
+            exc.where = self.locate()
+            raise
+
+    def _start(self, tag: str, attrib: dict[str, str]) -> None:
         self._elements += 1
         if len(self._stack) >= MAX_DEPTH:
             raise _Refused(f"elements nest deeper than {MAX_DEPTH}")
@@ -425,6 +438,8 @@ def parse_ssml(text: str, *, known_voice: Callable[[str], bool], field: str = "t
     """
     builder = _Builder(known_voice)
     parser = DefusedXMLParser(target=builder, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    expat = parser.parser
+    builder.locate = lambda: (expat.CurrentLineNumber, expat.CurrentColumnNumber)
     try:
         parser.feed(text)
         parser.close()
@@ -433,8 +448,8 @@ def parse_ssml(text: str, *, known_voice: Callable[[str], bool], field: str = "t
         reason = str(exc).split(":")[0]
         raise InvalidInput(field, f"malformed SSML at line {line}, column {column + 1}: {reason}") from exc
     except (_Refused, DefusedXmlException) as exc:
-        expat = parser.parser
-        where = f"line {expat.CurrentLineNumber}, column {expat.CurrentColumnNumber + 1}"
+        line, column = (exc.where if isinstance(exc, _Refused) else None) or builder.locate()
+        where = f"line {line}, column {column + 1}"
         message = exc.message if isinstance(exc, _Refused) else "DTDs, entities and external references"
         if isinstance(exc, DefusedXmlException):
             message += " are not allowed in SSML"
