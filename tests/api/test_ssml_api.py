@@ -59,7 +59,7 @@ def _f0(audio: np.ndarray, rate: int) -> float:
         if np.sqrt((x**2).mean()) < 0.02:
             continue
         ac = np.correlate(x, x, "full")[frame - 1 :]
-        lo, hi = rate // 400, rate // 60
+        lo, hi = rate // 800, rate // 60
         lag = lo + int(np.argmax(ac[lo:hi]))
         if ac[lag] > 0.4 * ac[0]:
             found.append(rate / lag)
@@ -210,3 +210,19 @@ def test_prosody_pitch_shifts_piper_by_resampling(http: httpx.Client) -> None:
     high, _ = _audio(_tts(http, f'<speak><prosody pitch="+5st">{SENTENCE}</prosody></speak>', "joe"))
     assert 3.0 <= 12 * math.log2(_f0(high, rate) / _f0(plain, rate)) <= 7.0
     assert len(high) / len(plain) == pytest.approx(1.0, rel=0.1)
+
+
+def test_streamed_ssml_has_the_same_exact_pauses(http: httpx.Client) -> None:
+    """Leading, inner and trailing breaks: streamed and whole answers are the same length, 1.0 s over plain."""
+    breaks = '<speak><break time="300ms"/>One. <break time="700ms"/>Two.<break time="200ms"/></speak>'
+    plain = "<speak>One. Two.</speak>"
+    fields = {"format": "pcm", "sample_rate": 16000}
+
+    def samples(ssml: str, stream: bool) -> int:
+        response = _tts(http, ssml, **fields, stream=stream)
+        assert response.status_code == 200, response.text
+        return len(response.content) // 2
+
+    whole, streamed = samples(breaks, False), samples(breaks, True)
+    assert whole == streamed
+    assert (whole - samples(plain, False)) / 16000 == pytest.approx(1.0, abs=0.01)

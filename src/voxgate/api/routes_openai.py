@@ -102,7 +102,10 @@ class SpeechRequest(BaseModel):
         max_length=200,
         description="tts-1, tts-1-hd, gpt-4o-mini-tts, voxgate, or an engine name (see GET /v1/models).",
     )
-    input: str = Field(min_length=1, description=f"Text to speak, at most {MAX_INPUT_CHARS} characters.")
+    input: str = Field(
+        min_length=1,
+        description=f"Text or an SSML document (<speak>...), at most {MAX_INPUT_CHARS} characters.",
+    )
     voice: VoiceName = Field(
         description='An OpenAI voice name (alloy, ash, ...) or a voxgate voice id, or {"id": <either>}.'
     )
