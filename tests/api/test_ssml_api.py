@@ -213,7 +213,7 @@ def test_prosody_pitch_shifts_piper_by_resampling(http: httpx.Client) -> None:
 
 
 def test_streamed_ssml_has_the_same_exact_pauses(http: httpx.Client) -> None:
-    """Leading, inner and trailing breaks: streamed and whole answers are the same length, 1.0 s over plain."""
+    """Leading, inner and trailing breaks: streamed and whole answers are equally long, 1.0 s over plain."""
     breaks = '<speak><break time="300ms"/>One. <break time="700ms"/>Two.<break time="200ms"/></speak>'
     plain = "<speak>One. Two.</speak>"
     fields = {"format": "pcm", "sample_rate": 16000}
