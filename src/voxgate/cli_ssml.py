@@ -44,7 +44,10 @@ def speak_ssml(
     """
     parsed = parse_ssml(document, known_voice=catalog.has)
     prepared = prepare_ssml(
-        parsed, max_chars=settings.text.max_chars, max_segment_chars=settings.text.max_segment_chars
+        parsed,
+        max_chars=settings.text.max_chars,
+        max_segment_chars=settings.text.max_segment_chars,
+        voice_languages=lambda name: catalog.get(name).languages,
     )
     default = catalog.get(voice) if voice else catalog.default_for(prepared.language)
     pieces: list[list[AudioChunk]] = []

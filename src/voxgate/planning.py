@@ -166,7 +166,11 @@ class Planner:
             raise TextTooLong(len(request.text), limit, field=field)
         document = parse_ssml(request.text, known_voice=self.catalog.has, field=field)
         return prepare_ssml(
-            document, max_chars=self._max_chars, max_segment_chars=self._max_segment_chars, field=field
+            document,
+            max_chars=self._max_chars,
+            max_segment_chars=self._max_segment_chars,
+            field=field,
+            voice_languages=lambda voice: self.catalog.get(voice).languages,
         )
 
     @staticmethod

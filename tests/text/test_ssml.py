@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from voxgate.errors import InvalidInput, TextTooLong
 from voxgate.text import prepare
@@ -166,3 +169,29 @@ def test_an_xml_declaration_or_doctype_in_front_still_means_ssml() -> None:
     assert is_ssml('<?xml version="1.0" encoding="UTF-8"?>\n<speak>hi</speak>')
     assert is_ssml(BILLION_LAUGHS)
     assert is_ssml(EXTERNAL)
+
+
+def test_text_in_a_voice_takes_the_voices_language_when_it_cannot_read_the_detected_one() -> None:
+    """<voice name="espeak-de">Guten Tag</voice> is German (Latin script alone would say English)."""
+    languages = {"espeak-de": ("de",), "joe": ("en",)}
+    document = parse_ssml(
+        '<speak>Hello. <voice name="espeak-de">Guten Tag, 3 Äpfel.</voice> '
+        '<voice name="joe">Bye.</voice></speak>',
+        known_voice=languages.__contains__,
+    )
+    prepared = prepare_ssml(
+        document, max_chars=100, max_segment_chars=250, voice_languages=languages.__getitem__
+    )
+    assert [(s.text, s.language) for s in prepared.segments] == [
+        ("Hello.", "en"),
+        ("Guten Tag, 3 Äpfel.", "de"),  # espeak reads German digits itself
+        ("Bye.", "en"),
+    ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("<>/=\"' abc&;!?[]-speakbrtimoydu0123456789中")), max_size=80))
+def test_any_document_parses_or_is_refused_as_bad_input(body: str) -> None:
+    """Whatever follows <speak, the front end answers a PreparedText or an InvalidInput, nothing else."""
+    with contextlib.suppress(InvalidInput):
+        prepare_ssml(_parse("<speak" + body), max_chars=500, max_segment_chars=100)

@@ -14,6 +14,7 @@ Pauses between segments:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from voxgate.errors import EmptyText, TextTooLong
@@ -114,6 +115,7 @@ def prepare_ssml(
     max_segment_chars: int,
     default_language: LanguageCode = "en",
     field: str = "text",
+    voice_languages: Callable[[str], tuple[LanguageCode, ...]] | None = None,
 ) -> PreparedText:
     """The front end for a parsed SSML document.
 
@@ -123,6 +125,9 @@ def prepare_ssml(
         max_segment_chars: the longest segment to hand to an engine.
         default_language: the language of text with no letters and no ``xml:lang``.
         field: the request field to name in errors.
+        voice_languages: the languages a voice reads: text in a ``<voice>`` without ``xml:lang``
+            whose detected language the voice cannot read is taken to be in the voice's first
+            language (script-based detection calls any Latin text English).
 
     Returns:
         The prepared text; its segments carry voice, prosody, pauses and phonemes.
@@ -155,6 +160,9 @@ def prepare_ssml(
         language = (
             hint if forced and hint else detect_language(cleaned, default_language=hint or doc_language)
         )
+        spoken = voice_languages(block.style.voice) if block.style.voice and voice_languages else ()
+        if hint is None and spoken and language not in spoken:  # <voice name="espeak-de">Guten Tag
+            language, forced = spoken[0], spoken[0] not in NORMALIZERS
         normalised = (
             normalize_run(cleaned, language) if forced else normalize(cleaned, default_language=language)
         )
