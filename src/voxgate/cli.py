@@ -93,12 +93,16 @@ def say(
         int | None, typer.Option("--sample-rate", help="Output sample rate in Hz.")
     ] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Output file ('-' = stdout).")] = None,
+    ssml: Annotated[bool, typer.Option("--ssml", help="The text is an SSML document (<speak>...).")] = False,
     config: ConfigOption = None,
 ) -> None:
     """Speak TEXT into an audio file, in this process (no server needed)."""
     settings = Settings.load(config)
     content = _read_text(text, file)
     out_fmt = _format_for(fmt, output if output is not None and str(output) != "-" else None)
+    if ssml:
+        _say_ssml(content, voice, speed, out_fmt, sample_rate, output, settings)
+        return
     try:
         engines = build_engines(settings)
         catalog = VoiceCatalog(v for e in engines.values() for v in e.voices())
@@ -130,6 +134,42 @@ def say(
     _err.print(
         f"{chosen.id} ({engine.name}): {duration:.2f} s of audio in {synth_s:.2f} s "
         f"(RTF {synth_s / max(duration, 1e-9):.3f}, load {loaded - started:.2f} s) → {target}"
+    )
+
+
+def _say_ssml(
+    content: str,
+    voice: str | None,
+    speed: float,
+    out_fmt: AudioFormat,
+    sample_rate: int | None,
+    output: Path | None,
+    settings: Settings,
+) -> None:
+    from voxgate.cli_ssml import speak_ssml
+
+    started = time.perf_counter()
+    try:
+        engines = build_engines(settings)
+        catalog = VoiceCatalog(v for e in engines.values() for v in e.voices())
+        spoken = speak_ssml(
+            content, settings=settings, engines=engines, catalog=catalog, voice=voice, speed=speed
+        )
+        data = encode(spoken.audio, spoken.sample_rate, out_fmt, out_rate=sample_rate)
+    except VoxgateError as exc:
+        _err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    target = output or Path(f"voxgate.{out_fmt.value}")
+    if str(target) == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        target.write_bytes(data)
+    duration = len(spoken.audio) / spoken.sample_rate
+    ignored = f"; ignored: {', '.join(spoken.ignored)}" if spoken.ignored else ""
+    _err.print(
+        f"{', '.join(spoken.voices)} ({', '.join(spoken.engines)}): {duration:.2f} s of audio in "
+        f"{time.perf_counter() - started:.2f} s → {target}{ignored}"
     )
 
 

@@ -15,11 +15,13 @@ from voxgate.audio.cache import cache_key
 from voxgate.audio.formats import format_spec
 from voxgate.chains import ChainBuilder
 from voxgate.clock import Clock
-from voxgate.errors import InvalidOption
+from voxgate.errors import InvalidOption, TextTooLong
 from voxgate.qos.router import Router
 from voxgate.requests import SynthesisRequest
 from voxgate.settings import DeadlineSettings
 from voxgate.text import PreparedText, prepare
+from voxgate.text.ssml import parse_ssml
+from voxgate.text.ssml_prepare import prepare_ssml
 from voxgate.text.streaming import default_limit, min_limit
 from voxgate.types import AudioFormat, Emotion, Priority, SynthesisOptions, VoiceInfo
 from voxgate.voices import VoiceCatalog
@@ -32,6 +34,8 @@ DEFAULT_PLAN_CACHE_SIZE = 1024
 """Requests whose prepared text and cache key are remembered (see ``Planner.plans_reused``)."""
 DEFAULT_FIRST_AUDIO_S = 1.0
 """Streaming: the first segment is cut so the primary's P95 estimate for it fits in this."""
+SSML_MARKUP_FACTOR = 4
+"""An SSML document may be this many times the spoken-text limit long (markup included)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,11 +69,11 @@ class _Resolved:
     voice: VoiceInfo
     out_rate: int
     key: str
-    primary: str  # first engine of the chain; its model version is part of ``key``
+    primaries: tuple[str, ...]  # first engine of each chain; their model versions are part of ``key``
     model_version: str
 
 
-_RequestFields = tuple[str, str | None, float, AudioFormat, int | None, Emotion | None]
+_RequestFields = tuple[str, str | None, float, AudioFormat, int | None, Emotion | None, bool]
 
 
 class Planner:
@@ -144,11 +148,30 @@ class Planner:
         self._check_speed(request)
         resolved = self._known(request)
         if resolved is None:
-            prepared = await asyncio.to_thread(
-                prepare, request.text, max_chars=self._max_chars, max_segment_chars=self._max_segment_chars
-            )
+            prepared = await asyncio.to_thread(self._prepare, request)
             resolved = self._resolve(request, prepared)
         return self._finish(request, arrived, resolved)
+
+    def _prepare(self, request: SynthesisRequest) -> PreparedText:
+        """The text front end: plain text, or an SSML document (``request.ssml``).
+
+        Raises:
+            InvalidInput: bad text or SSML (naming ``request.text_field``).
+        """
+        field = request.text_field
+        if not request.ssml:
+            return prepare(request.text, max_chars=self._max_chars, max_segment_chars=self._max_segment_chars)
+        limit = self._max_chars * SSML_MARKUP_FACTOR
+        if len(request.text) > limit:
+            raise TextTooLong(len(request.text), limit, field=field)
+        document = parse_ssml(request.text, known_voice=self.catalog.has, field=field)
+        return prepare_ssml(
+            document,
+            max_chars=self._max_chars,
+            max_segment_chars=self._max_segment_chars,
+            field=field,
+            voice_languages=lambda voice: self.catalog.get(voice).languages,
+        )
 
     @staticmethod
     def _check_speed(request: SynthesisRequest) -> None:
@@ -176,6 +199,7 @@ class Planner:
             request.format,
             request.sample_rate,
             request.emotion,
+            request.ssml,
         )
 
     def _known(self, request: SynthesisRequest) -> _Resolved | None:
@@ -184,7 +208,7 @@ class Planner:
             return None
         fields = self._fields(request)
         known = self._resolved.get(fields)
-        if known is None or self.backend.model_version(known.primary) != known.model_version:
+        if known is None or self._versions(known.primaries) != known.model_version:
             return None
         self._resolved.move_to_end(fields)
         self.plans_reused += 1
@@ -206,34 +230,39 @@ class Planner:
             known = self._known(request)
             if known is not None:
                 return known
-            prepared = prepare(
-                request.text, max_chars=self._max_chars, max_segment_chars=self._max_segment_chars
-            )
+            prepared = self._prepare(request)
         self.texts_prepared += 1
         voice = (
             self.catalog.get(request.voice) if request.voice else self.catalog.default_for(prepared.language)
         )
         spec = format_spec(request.format)
         out_rate = spec.choose_rate(voice.sample_rate, request.sample_rate)
-        chain = self.chains.chain(voice, prepared.language)
-        model_version = self.backend.model_version(chain[0].engine)
+        chains = [self.chains.chain(voice, prepared.language)]
+        if prepared.ssml:  # every voice and language a segment uses has its own chain
+            pairs = {(s.voice or voice.id, s.language): None for s in prepared.segments}
+            chains += [self.chains.chain(self.catalog.get(v), lang) for v, lang in pairs]
+        primaries = tuple(dict.fromkeys(c[0].engine for c in chains))
+        model_version = self._versions(primaries)
         key = cache_key(
-            normalized_text=prepared.text,
+            normalized_text=prepared.key_text(),
             voice=voice.id,
             speed=request.speed,
             fmt=request.format.value,
             sample_rate=out_rate,
-            engine=">".join(s.engine for s in chain),
+            engine="|".join(dict.fromkeys(">".join(s.engine for s in c) for c in chains)),
             model_version=model_version,
             emotion=request.emotion.key() if request.emotion is not None else None,
         )
-        resolved = _Resolved(prepared, voice, out_rate, key, chain[0].engine, model_version)
+        resolved = _Resolved(prepared, voice, out_rate, key, primaries, model_version)
         if request.use_cache and self._resolved_max > 0:
             self._resolved[fields] = resolved
             self._resolved.move_to_end(fields)
             while len(self._resolved) > self._resolved_max:
                 self._resolved.popitem(last=False)
         return resolved
+
+    def _versions(self, primaries: tuple[str, ...]) -> str:
+        return "|".join(self.backend.model_version(engine) for engine in primaries)
 
     def _default_deadline(self, request: SynthesisRequest, prepared: PreparedText) -> float:
         base = {

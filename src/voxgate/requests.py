@@ -27,6 +27,8 @@ class SynthesisRequest:
         use_cache: look up and store the answer in the audio cache (a book's segments would
             only push interactive answers out of it).
         emotion: for engines that honour it (checked: :func:`voxgate.emotion.parse_emotion`).
+        ssml: ``text`` is an SSML document (see :mod:`voxgate.text.ssml`).
+        text_field: the client's name for ``text`` (``input`` on the OpenAI route), for errors.
     """
 
     text: str
@@ -40,6 +42,8 @@ class SynthesisRequest:
     rate_limited: bool = True
     use_cache: bool = True
     emotion: Emotion | None = None
+    ssml: bool = False
+    text_field: str = "text"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +58,11 @@ class SynthesisMeta:
     media_type: str
     sample_rate: int
     ignored: tuple[str, ...] = ()
-    """Request options the answering engine did not act on (``emotion``, ``speed``)."""
+    """Request options the answering engine did not act on (``emotion``, ``speed``), and SSML
+    elements and attributes dropped (``ssml:foo``, ``ssml:prosody@contour``, ``ssml:pitch``)."""
+    spoken_by: tuple[str, ...] = ()
+    """``voice@engine`` of every voice that spoke part of the answer, in order of first use
+    (several with SSML ``<voice>`` or a fallback); empty for a cache hit."""
 
 
 @dataclass(frozen=True, slots=True)

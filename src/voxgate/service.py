@@ -25,11 +25,12 @@ from voxgate.audio.assemble import PARAGRAPH_PAUSE_S, SENTENCE_PAUSE_S, assemble
 from voxgate.audio.cache import CachedAudio, CacheStore
 from voxgate.audio.encode import encode
 from voxgate.audio.formats import format_spec
+from voxgate.audio.gain import apply_gain
 from voxgate.audio.stream import open_stream_encoder
 from voxgate.chains import ChainBuilder
 from voxgate.clock import Clock
 from voxgate.errors import Rejected
-from voxgate.planning import Plan, Planner
+from voxgate.planning import MAX_SPEED, MIN_SPEED, Plan, Planner
 from voxgate.qos.admission import Admission, Admitted
 from voxgate.qos.breaker import BreakerRegistry
 from voxgate.qos.events import EventBus
@@ -160,6 +161,8 @@ class Synthesizer:
             [r.chunks for r in routed],
             plan.out_rate,
             paragraph_ends=[s.paragraph_end for s in plan.prepared.segments],
+            pauses_before=[s.pause_before_s for s in plan.prepared.segments],
+            trailing_s=plan.prepared.trailing_s,
         )
         data = await asyncio.to_thread(encode, audio, plan.out_rate, request.format, out_rate=plan.out_rate)
         meta = self._meta(request, plan, routed, cache_hit=False)
@@ -232,19 +235,25 @@ class Synthesizer:
         encoder = None
         try:
             encoder = open_stream_encoder(request.format, plan.out_rate, out_rate=plan.out_rate)
-            piece = assemble([first.chunks], plan.out_rate)
+            piece = assemble([first.chunks], plan.out_rate, pauses_before=[segments[0].pause_before_s])
             sent_s += len(piece) / plan.out_rate
             launch()
             yield await asyncio.to_thread(encoder.feed, piece, plan.out_rate)
             while pending:
                 result = await pending.popleft()
                 pause = PARAGRAPH_PAUSE_S if segments[len(routed) - 1].paragraph_end else SENTENCE_PAUSE_S
+                exact = segments[len(routed)].pause_before_s
                 routed.append(result)
-                gap = np.zeros(int(pause * plan.out_rate), dtype=np.float32)
+                gap = np.zeros(
+                    int(pause * plan.out_rate) if exact is None else round(exact * plan.out_rate), np.float32
+                )
                 piece = np.concatenate([gap, assemble([result.chunks], plan.out_rate)])
                 sent_s += len(piece) / plan.out_rate
                 launch()
                 yield await asyncio.to_thread(encoder.feed, piece, plan.out_rate)
+            if plan.prepared.trailing_s > 0:
+                silence = np.zeros(round(plan.prepared.trailing_s * plan.out_rate), np.float32)
+                yield await asyncio.to_thread(encoder.feed, silence, plan.out_rate)
             tail = await asyncio.to_thread(encoder.finish)
             meta = self._meta(request, plan, routed, cache_hit=False)
             status = OutcomeStatus.DEGRADED if meta.degraded else OutcomeStatus.OK
@@ -308,9 +317,23 @@ class Synthesizer:
         self, request: SynthesisRequest, plan: Plan, index: int, deadline: float
     ) -> Routed:
         segment = plan.prepared.segments[index]
-        chain = self.chains.chain(plan.voice, segment.language)
-        opts = SynthesisOptions(speed=plan.opts.speed, language=segment.language, emotion=plan.opts.emotion)
-        return await self.router.run(chain, segment.text, opts, priority=request.priority, deadline=deadline)
+        voice = self.catalog.get(segment.voice) if segment.voice else plan.voice
+        chain = self.chains.chain(voice, segment.language)
+        prosody = segment.prosody
+        opts = SynthesisOptions(
+            speed=min(MAX_SPEED, max(MIN_SPEED, plan.opts.speed * prosody.rate)),
+            language=segment.language,
+            emotion=plan.opts.emotion,
+            pitch_st=prosody.pitch_st,
+            phonemes=segment.phonemes,
+            alphabet=segment.alphabet,
+        )
+        priority = request.priority
+        routed = await self.router.run(chain, segment.text, opts, priority=priority, deadline=deadline)
+        if prosody.volume_db == 0:
+            return routed
+        chunks = [replace(c, audio=apply_gain(c.audio, prosody.volume_db)) for c in routed.chunks]
+        return replace(routed, chunks=chunks)
 
     def _refund(self, admitted: Admitted) -> None:
         """Give ``admitted``'s characters back, in a task of its own.
@@ -344,22 +367,32 @@ class Synthesizer:
             cache_hit,
             spec.mime_type,
             plan.out_rate,
-            self._ignored(request, engines),
+            self._ignored(request, plan, engines),
+            tuple(dict.fromkeys(f"{r.step.voice}@{r.step.engine}" for r in routed)),
         )
 
-    def _ignored(self, request: SynthesisRequest, engines: Sequence[str]) -> tuple[str, ...]:
-        """The options ``request`` asked for that an engine which spoke part of it did not act on."""
+    def _ignored(self, request: SynthesisRequest, plan: Plan, engines: Sequence[str]) -> tuple[str, ...]:
+        """The options ``request`` asked for that an engine which spoke part of it did not act on,
+        then the SSML elements and attributes that were dropped (``ssml:foo``, ``ssml:pitch``)."""
+        segments = plan.prepared.segments
         asked = [
             name
-            for name, on in (("emotion", request.emotion is not None), ("speed", request.speed != 1.0))
+            for name, on in (
+                ("emotion", request.emotion is not None),
+                ("speed", request.speed != 1.0 or any(s.prosody.rate != 1.0 for s in segments)),
+                ("pitch", any(s.prosody.pitch_st != 0 for s in segments)),
+                ("phoneme", any(s.phonemes is not None for s in segments)),
+            )
             if on
         ]
-        return tuple(
+        missed = [
             name for name in asked if any(name not in self._honours.get(e, frozenset()) for e in set(engines))
-        )
+        ]
+        named = [f"ssml:{name}" if name in ("pitch", "phoneme") else name for name in missed]
+        return (*named, *plan.prepared.ignored)
 
     def _from_cache(self, request: SynthesisRequest, plan: Plan, hit: CachedAudio) -> SynthesisResult:
-        ignored = self._ignored(request, [hit.engine])
+        ignored = self._ignored(request, plan, [hit.engine])
         meta = SynthesisMeta(
             plan.voice.id, hit.engine, False, None, True, hit.media_type, hit.sample_rate, ignored
         )

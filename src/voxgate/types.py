@@ -113,6 +113,21 @@ class Emotion:
 
 
 @dataclass(frozen=True, slots=True)
+class Prosody:
+    """SSML prosody of a piece of text.
+
+    Attributes:
+        rate: speaking-rate factor (multiplies the request's speed).
+        pitch_st: pitch change in semitones (0 = the voice's own).
+        volume_db: gain applied to the finished audio (``-inf`` = silent).
+    """
+
+    rate: float = 1.0
+    pitch_st: float = 0.0
+    volume_db: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class SynthesisOptions:
     """Per-call options; ``None`` means the voice's default.
 
@@ -121,8 +136,16 @@ class SynthesisOptions:
         language: language of the text; ``None`` lets the engine detect it per run.
         emotion: for engines that honour it (remote ``indextts2``); the others ignore it (and
             local worker processes are never sent it).
+        pitch_st: pitch change in semitones (SSML ``prosody pitch``), for engines that honour
+            ``pitch``.
+        phonemes: what to say instead of the text (SSML ``phoneme``), for engines that honour
+            ``phoneme``; the others speak the text.
+        alphabet: ``ipa`` or ``pinyin``, the alphabet of ``phonemes``.
     """
 
     speed: float = 1.0
     language: LanguageCode | None = None
     emotion: Emotion | None = None
+    pitch_st: float = 0.0
+    phonemes: str | None = None
+    alphabet: str = "ipa"

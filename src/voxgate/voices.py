@@ -50,6 +50,10 @@ class VoiceCatalog:
         """Every voice, in engine preference order."""
         return list(self._by_id.values())
 
+    def has(self, voice_id: str) -> bool:
+        """Whether a voice with this id exists."""
+        return voice_id in self._by_id
+
     def get(self, voice_id: str) -> VoiceInfo:
         """Return the voice with this id.
 

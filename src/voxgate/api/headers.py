@@ -13,12 +13,14 @@ EXPOSED = [
     "X-Voxgate-Latency-Ms",
     "X-Voxgate-Sample-Rate",
     "X-Voxgate-Ignored",
+    "X-Voxgate-Spoken-By",
 ]
 
 
 def voxgate_headers(meta: SynthesisMeta, latency_s: float) -> dict[str, str]:
     """Headers for an answer: engine, voice, degraded, fallback reason, cache, latency, sample rate,
-    and ``X-Voxgate-Ignored`` (comma-separated) when the engine that spoke did not act on an option."""
+    ``X-Voxgate-Ignored`` (comma-separated) when the engine that spoke did not act on an option, and
+    ``X-Voxgate-Spoken-By`` (``voice@engine``, comma-separated) naming every voice that spoke."""
     headers = {
         "X-Voxgate-Engine": meta.engine,
         "X-Voxgate-Voice": meta.voice,
@@ -30,4 +32,6 @@ def voxgate_headers(meta: SynthesisMeta, latency_s: float) -> dict[str, str]:
     }
     if meta.ignored:
         headers["X-Voxgate-Ignored"] = ",".join(meta.ignored)
+    if meta.spoken_by:
+        headers["X-Voxgate-Spoken-By"] = ",".join(meta.spoken_by)
     return headers

@@ -15,6 +15,8 @@ Differences from OpenAI, on purpose:
   first piece is reported as ``{"type": "error", "error": {...}}`` and ends the stream. As on
   OpenAI, ``sse`` is refused for ``tts-1`` and ``tts-1-hd``.
 
+An ``input`` that starts with ``<speak`` is SSML, as on the native route.
+
 Errors have OpenAI's shape (``{"error": {"message", "type", "param", "code"}}``, see
 :mod:`voxgate.api.errors`) and name OpenAI's fields (``input``, not ``text``).
 """
@@ -40,6 +42,7 @@ from voxgate.api.openai_voices import LEGACY_MODELS, model_names, parse_model, r
 from voxgate.audio.formats import parse_format
 from voxgate.errors import InvalidInput, InvalidOption, TextTooLong, VoxgateError
 from voxgate.service import SynthesisRequest
+from voxgate.text.ssml import is_ssml, rough_text
 from voxgate.types import AudioFormat, Priority
 
 router = APIRouter(tags=["openai"])
@@ -99,7 +102,10 @@ class SpeechRequest(BaseModel):
         max_length=200,
         description="tts-1, tts-1-hd, gpt-4o-mini-tts, voxgate, or an engine name (see GET /v1/models).",
     )
-    input: str = Field(min_length=1, description=f"Text to speak, at most {MAX_INPUT_CHARS} characters.")
+    input: str = Field(
+        min_length=1,
+        description=f"Text or an SSML document (<speak>...), at most {MAX_INPUT_CHARS} characters.",
+    )
     voice: VoiceName = Field(
         description='An OpenAI voice name (alloy, ash, ...) or a voxgate voice id, or {"id": <either>}.'
     )
@@ -147,14 +153,18 @@ async def speech(body: SpeechRequest, synth: Synth, caller: CallerDep, http: Req
         raise TextTooLong(len(body.input), MAX_INPUT_CHARS, field="input")
     with _openai_fields():
         fmt = parse_format(body.response_format)
+        ssml = is_ssml(body.input)
+        hint = rough_text(body.input) if ssml else body.input  # the language of the words, not the tags
         request = SynthesisRequest(
             text=body.input,
-            voice=resolve_voice(body.voice, body.input, synth.catalog, choice.engine),
+            voice=resolve_voice(body.voice, hint, synth.catalog, choice.engine),
             speed=body.speed,
             format=fmt,
             sample_rate=PCM_RATE if fmt is AudioFormat.PCM else None,
             priority=caller.entitlements.best(Priority.API, Priority.BATCH),
             client_id=caller.client_id,
+            ssml=ssml,
+            text_field="input",
         )
         streamed = await unless_disconnected(http, synth.stream(request))
     if streamed is None:

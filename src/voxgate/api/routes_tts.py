@@ -17,6 +17,7 @@ from voxgate.emotion import parse_emotion
 from voxgate.engines.registry import engines_off
 from voxgate.service import SynthesisRequest
 from voxgate.settings import Settings
+from voxgate.text.ssml import is_ssml
 from voxgate.types import Priority
 
 router = APIRouter(tags=["native"])
@@ -32,7 +33,9 @@ async def tts(body: TtsRequest, synth: Synth, caller: CallerDep, http: Request) 
 
     403 naming ``priority`` or ``deadline_ms`` when the caller may not ask for them. A client that
     leaves before the answer cancels the synthesis. 422 naming ``emotion`` or ``emotion.<name>``
-    for an emotion that is not one (see :func:`voxgate.emotion.parse_emotion`).
+    for an emotion that is not one (see :func:`voxgate.emotion.parse_emotion`). A ``text`` that
+    starts with ``<speak`` is SSML (see :mod:`voxgate.text.ssml`): malformed → 422 naming ``text``
+    with the line and column; dropped elements and attributes are listed in ``X-Voxgate-Ignored``.
     """
     started = time.perf_counter()
     caller.check(body.priority, body.deadline_ms)
@@ -46,6 +49,7 @@ async def tts(body: TtsRequest, synth: Synth, caller: CallerDep, http: Request) 
         deadline_s=body.deadline_ms / 1000 if body.deadline_ms is not None else None,
         client_id=caller.client_id,
         emotion=parse_emotion(body.emotion),
+        ssml=is_ssml(body.text),
     )
     if body.stream:
         streamed = await unless_disconnected(http, synth.stream(request))

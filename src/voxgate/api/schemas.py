@@ -17,7 +17,13 @@ class TtsRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    text: str = Field(min_length=1, description="Text to speak (longer texts: POST /api/v1/jobs).")
+    text: str = Field(
+        min_length=1,
+        description=(
+            "Text to speak (longer texts: POST /api/v1/jobs), or an SSML document starting with <speak> "
+            "(see the README's SSML section)."
+        ),
+    )
     voice: str | None = Field(
         default=None, description="Voice id; default: the text language's default voice."
     )

@@ -17,6 +17,7 @@ import numpy as np
 
 from voxgate.engines._model_files import kokoro_model_path
 from voxgate.engines._onnx import cpu_session
+from voxgate.engines._pitch import pitch_factor
 from voxgate.errors import EmptyText, EngineError, EngineUnavailable, UnknownVoice, UnsupportedLanguage
 from voxgate.text.language import split_language_runs
 from voxgate.text.segment import segment
@@ -64,6 +65,7 @@ class KokoroEngine:
                 gender=gender,
                 sample_rate=SAMPLE_RATE,
                 description=description,
+                honours=frozenset({"speed", "pitch", "phoneme"}),
             )
             for voice_id, (gender, description) in _VOICES.items()
         ]
@@ -130,20 +132,39 @@ class KokoroEngine:
         if opts.language is not None and opts.language not in LANGUAGES:
             raise UnsupportedLanguage(voice, opts.language)
         pieces = [s.text for s in segment(text, self._max_segment_chars) if s.text.strip()]
+        if opts.phonemes is not None:
+            pieces = [text]
         if not pieces:
             raise EmptyText()
         self.load()
-        speed = min(MAX_SPEED, max(MIN_SPEED, opts.speed))
+        shift = pitch_factor(opts.pitch_st)
+        speed = min(MAX_SPEED, max(MIN_SPEED, opts.speed / shift))
         for piece in pieces:
             with self._lock:
-                phonemes = self.phonemize(piece, default_language=opts.language or "en")
+                if opts.phonemes is not None:
+                    phonemes = self._given_phonemes(opts.phonemes, opts.alphabet)
+                else:
+                    phonemes = self.phonemize(piece, default_language=opts.language or "en")
                 if not phonemes:
                     continue
                 try:
                     audio, rate = self._kokoro.create(phonemes, voice=voice, speed=speed, is_phonemes=True)
                 except ValueError as exc:
                     raise EngineError(self.name, f"cannot speak {piece!r}: {exc}") from exc
-            yield AudioChunk(audio=_within_full_scale(audio), sample_rate=int(rate), text=piece)
+            yield AudioChunk(
+                audio=_within_full_scale(audio), sample_rate=round(int(rate) * shift), text=piece
+            )
+
+    @staticmethod
+    def _given_phonemes(phonemes: str, alphabet: str) -> str:
+        """SSML ``<phoneme ph>`` as kokoro phonemes: IPA as given; pinyin through misaki's table."""
+        if alphabet != "pinyin":
+            return phonemes
+        from misaki.zh import ZHG2P
+        from pypinyin.contrib.tone_convert import to_tone3
+
+        syllables = [to_tone3(p, neutral_tone_with_five=True) for p in phonemes.split()]
+        return "".join(ZHG2P.py2ipa(p if p[-1].isdigit() else p + "5") for p in syllables if p)
 
 
 def _within_full_scale(audio: Any, ceiling: float = 0.99) -> np.ndarray:

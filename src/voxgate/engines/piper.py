@@ -12,6 +12,7 @@ import numpy as np
 
 from voxgate.engines import _piper_espeak
 from voxgate.engines._onnx import cpu_session
+from voxgate.engines._pitch import pitch_factor
 from voxgate.errors import EmptyText, EngineUnavailable, UnknownVoice, UnsupportedLanguage
 from voxgate.text.language import detect_language
 from voxgate.text.segment import segment
@@ -62,6 +63,7 @@ class PiperEngine:
                 gender=Gender.MALE,
                 sample_rate=SAMPLE_RATE,
                 description="Piper 'joe' (en_US, medium), fast neural",
+                honours=frozenset({"speed", "pitch", "phoneme"}),
             )
         ]
 
@@ -92,13 +94,17 @@ class PiperEngine:
         language = opts.language or detect_language(text, default_language="en")
         if language != "en":
             raise UnsupportedLanguage(voice, language)
-        pieces = [s.text for s in segment(text, self._max_segment_chars) if s.text.strip()]
+        if opts.phonemes is not None and opts.alphabet == "ipa":  # piper reads [[ raw phonemes ]]
+            pieces = [f"[[ {opts.phonemes.replace(']', '')} ]]"]
+        else:
+            pieces = [s.text for s in segment(text, self._max_segment_chars) if s.text.strip()]
         if not pieces:
             raise EmptyText()
         self.load()
         from piper.config import SynthesisConfig
 
-        length_scale = self._voice.config.length_scale / opts.speed
+        shift = pitch_factor(opts.pitch_st)
+        length_scale = self._voice.config.length_scale / opts.speed * shift
         noise_scale, noise_w_scale = self._noise
         config = SynthesisConfig(
             length_scale=length_scale, noise_scale=noise_scale, noise_w_scale=noise_w_scale, volume=0.95
@@ -107,4 +113,4 @@ class PiperEngine:
             with _ESPEAK_LOCK:
                 parts = [c.audio_float_array for c in self._voice.synthesize(piece, config)]
             audio = np.concatenate(parts).astype(np.float32) if parts else np.zeros(0, np.float32)
-            yield AudioChunk(audio=audio, sample_rate=SAMPLE_RATE, text=piece)
+            yield AudioChunk(audio=audio, sample_rate=round(SAMPLE_RATE * shift), text=piece)

@@ -11,14 +11,14 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from voxgate.errors import EmptyText
 from voxgate.text.clean import clean_text, is_speakable
 from voxgate.text.language import LanguageRun, detect_language, split_language_runs
 from voxgate.text.normalize import normalize, normalize_run
 from voxgate.text.segment import Segment, segment, split_sentences
-from voxgate.types import LanguageCode
+from voxgate.types import LanguageCode, Prosody
 
 __all__ = [
     "LanguageRun",
@@ -46,12 +46,23 @@ class PreparedSegment:
         language: the segment's dominant language.
         paragraph_end: a paragraph break follows (insert a longer pause); False for the last.
         runs: the segment split into language runs, for engines that read one language per call.
+        voice: the voice that speaks it (SSML ``<voice>``); ``None`` = the request's.
+        prosody: SSML rate, pitch and volume.
+        pause_before_s: exact silence before it (SSML ``<break>``); ``None`` = the usual pause
+            (a sentence or paragraph pause; nothing before the first segment).
+        phonemes: SSML ``<phoneme ph>``: what engines with phoneme input say instead of ``text``.
+        alphabet: the alphabet of ``phonemes`` (``ipa``, ``pinyin``).
     """
 
     text: str
     language: LanguageCode
     paragraph_end: bool
     runs: tuple[LanguageRun, ...]
+    voice: str | None = None
+    prosody: Prosody = field(default_factory=Prosody)
+    pause_before_s: float | None = None
+    phonemes: str | None = None
+    alphabet: str = "ipa"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,11 +74,30 @@ class PreparedText:
             cache keys.
         language: the dominant language of the whole text.
         segments: the segments to synthesise, in order (never empty).
+        trailing_s: exact silence after the last segment (SSML ``<break>`` at the end).
+        ignored: SSML elements and attributes that were dropped (``ssml:foo``, ``ssml:prosody@contour``).
+        marks: SSML ``<mark>`` names, each with the index of the segment it precedes.
+        ssml: the text was an SSML document.
     """
 
     text: str
     language: LanguageCode
     segments: tuple[PreparedSegment, ...]
+    trailing_s: float = 0.0
+    ignored: tuple[str, ...] = ()
+    marks: tuple[tuple[str, int], ...] = ()
+    ssml: bool = False
+
+    def key_text(self) -> str:
+        """What the audio cache key hashes: the text, or for SSML every segment's controls too."""
+        if not self.ssml:
+            return self.text
+        parts = [
+            f"{s.text}\x1f{s.language}\x1f{s.paragraph_end}\x1f{s.voice}\x1f{s.prosody!r}\x1f"
+            f"{s.pause_before_s!r}\x1f{s.phonemes}\x1f{s.alphabet}"
+            for s in self.segments
+        ]
+        return "ssml\x1e" + "\x1e".join(parts) + f"\x1e{self.trailing_s!r}"
 
 
 def prepare(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from voxgate.text import PreparedSegment, PreparedText
+from voxgate.text import PreparedText
 from voxgate.text.language import split_language_runs
 from voxgate.text.segment import fit
 
@@ -65,7 +65,7 @@ def quick_start(prepared: PreparedText, max_chars: int | None = None) -> Prepare
     first = prepared.segments[0]
     language = first.language
     limit = max(min_limit(language), max_chars if max_chars is not None else default_limit(language))
-    if len(first.text) <= limit:
+    if len(first.text) <= limit or first.phonemes is not None:  # phonemes are said whole
         return prepared
     head = _clause_head(first.text, limit)
     if head is None and language not in _UNSPACED:
@@ -75,9 +75,19 @@ def quick_start(prepared: PreparedText, max_chars: int | None = None) -> Prepare
     if head is None:
         return prepared
     tail = first.text[len(head) :].strip()
-    segments = (
-        PreparedSegment(head, language, False, tuple(split_language_runs(head, default_language=language))),
-        replace(first, text=tail, runs=tuple(split_language_runs(tail, default_language=language))),
+    segments = (  # both halves keep the first segment's voice and prosody (SSML); the pause stays in front
+        replace(
+            first,
+            text=head,
+            paragraph_end=False,
+            runs=tuple(split_language_runs(head, default_language=language)),
+        ),
+        replace(
+            first,
+            text=tail,
+            runs=tuple(split_language_runs(tail, default_language=language)),
+            pause_before_s=None,
+        ),
         *prepared.segments[1:],
     )
     return replace(prepared, segments=segments)

@@ -65,7 +65,13 @@ def _run_job(conn: Connection, engine: object, engine_name: str, job: Job) -> No
     assert isinstance(engine, Engine)
     started = time.perf_counter()
     try:
-        opts = SynthesisOptions(speed=job.speed, language=job.language)
+        opts = SynthesisOptions(
+            speed=job.speed,
+            language=job.language,
+            pitch_st=job.pitch_st,
+            phonemes=job.phonemes,
+            alphabet=job.alphabet,
+        )
         for chunk in engine.synthesize(job.text, job.voice, opts):
             samples = np.ascontiguousarray(chunk.audio, dtype="<f4").tobytes()
             conn.send(ChunkReady(job.job_id, samples, chunk.sample_rate, chunk.text))

@@ -34,13 +34,19 @@ class Warmup:
 
 @dataclass(frozen=True, slots=True)
 class Job:
-    """Synthesise ``text``; the worker answers with ``ChunkReady``s then ``JobDone`` or ``JobFailed``."""
+    """Synthesise ``text``; the worker answers with ``ChunkReady``s then ``JobDone`` or ``JobFailed``.
+
+    ``pitch_st``, ``phonemes`` and ``alphabet`` are SSML's (see ``SynthesisOptions``).
+    """
 
     job_id: int
     text: str
     voice: str
     speed: float
     language: str | None
+    pitch_st: float = 0.0
+    phonemes: str | None = None
+    alphabet: str = "ipa"
 
 
 @dataclass(frozen=True, slots=True)

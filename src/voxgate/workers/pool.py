@@ -227,7 +227,16 @@ class WorkerPool:
             if remaining <= 0:
                 self._release_unused(worker)
                 raise EngineTimeout(self.engine, 0.0)
-            job = Job(next(self._job_ids), text, voice, opts.speed, opts.language)
+            job = Job(
+                next(self._job_ids),
+                text,
+                voice,
+                opts.speed,
+                opts.language,
+                pitch_st=opts.pitch_st,
+                phonemes=opts.phonemes,
+                alphabet=opts.alphabet,
+            )
             pending = _PendingJob(job, asyncio.get_running_loop().create_future())
             # a dropped caller (hedge lost, deadline) never reads the outcome: consume it so a later
             # worker death is not reported as "Future exception was never retrieved"
