@@ -173,7 +173,10 @@ class RateLimitSettings(BaseModel):
     """Admission control per client (API key, else remote address)."""
 
     storage_uri: str = "async+memory://"
-    """``limits`` storage; ``async+redis://host:6379`` shares limits between gateways."""
+    """``limits`` storage; ``async+redis://host:6379/0`` shares the rate limits between gateways, and
+    the daily character quotas too (kept in the same Redis database). A Redis that fails or is slow
+    (each call is bounded at 250 ms, then it is skipped for a second) admits requests unchecked,
+    counted in ``voxgate_limits_store_errors_total``. Needs ``pip install 'voxgate[scale]'``."""
     default: str = "120/minute;2000/hour"
     """Rate limit of a client without an override, in ``limits`` notation."""
     per_client: dict[str, str] = {}
@@ -209,7 +212,10 @@ class CacheSettings(BaseModel):
     """Audio cache of finished, non-degraded answers."""
 
     url: str = "memory://?max_bytes=268435456"
-    """``memory://?max_bytes=N``, ``disk:///dir?max_bytes=N`` or ``tiered:///dir?...``.
+    """``memory://?max_bytes=N``, ``disk:///dir?max_bytes=N``, ``tiered:///dir?...`` or
+    ``redis://host:6379/1?max_bytes=N`` (shared by every gateway; ``max_bytes`` there is the largest
+    entry kept, the total is Redis's ``maxmemory``: run it with ``maxmemory-policy allkeys-lru``;
+    needs ``pip install 'voxgate[scale]'``). Completed streams are cached as whole answers are.
 
     ``memory://?max_bytes=0`` disables caching."""
 

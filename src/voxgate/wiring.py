@@ -13,6 +13,7 @@ from voxgate.qos.admission import Admission, AdmissionConfig
 from voxgate.qos.breaker import BreakerConfig, BreakerRegistry, BreakerTransition
 from voxgate.qos.estimator import LatencyEstimator, LatencyPrior
 from voxgate.qos.events import EventBus
+from voxgate.qos.quota import quota_url_for_limits
 from voxgate.qos.router import Router
 from voxgate.qos.scheduler import PriorityScheduler
 from voxgate.qos.sla import SlaTracker
@@ -154,6 +155,7 @@ def build_synthesizer(
             rate_limit=lim.default,
             rate_limit_overrides=rate_overrides,
             storage_uri=lim.storage_uri,
+            quota_store_uri=quota_url_for_limits(lim.storage_uri),
             daily_chars=lim.daily_chars or None,
             daily_chars_overrides=quota_overrides,
         ),
@@ -167,7 +169,7 @@ def build_synthesizer(
         router=router,
         scheduler=scheduler,
         admission=admission,
-        cache=FailOpenCache(cache_from_url(settings.cache.url), bus.publish, clock=clock),
+        cache=FailOpenCache(cache_from_url(settings.cache.url, clock=clock), bus.publish, clock=clock),
         sla=SlaTracker(clock),
         breakers=breakers,
         bus=bus,

@@ -12,7 +12,15 @@ import limits.aio.storage
 import pytest
 
 from voxgate.errors import Rejected
-from voxgate.qos.admission import Admission, AdmissionConfig, Admitted, RateLimitStrategy, Shed, ShedReason
+from voxgate.qos.admission import (
+    Admission,
+    AdmissionConfig,
+    Admitted,
+    RateLimitStrategy,
+    Shed,
+    ShedReason,
+    StoreFailed,
+)
 from voxgate.qos.events import EventBus
 from voxgate.testing import FakeClock
 from voxgate.types import Priority
@@ -300,14 +308,19 @@ class _UnreachableStorage(limits.aio.storage.MemoryStorage):
 def test_unreachable_rate_limit_storage_fails_open_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     """When the limiter's storage is down, requests are admitted and the failure is logged."""
 
+    failures: list[StoreFailed] = []
+
     async def scenario() -> None:
         config = AdmissionConfig(rate_limit="1/minute", storage_uri="async+voxgate-test-unreachable://")
-        admission = Admission(config, real_time_clock())
+        bus = EventBus()
+        bus.subscribe(StoreFailed, failures.append)
+        admission = Admission(config, real_time_clock(), events=bus)
         for _ in range(3):
             await admit(admission)
 
     run(scenario)
-    assert sum("rate-limit storage failed" in r.getMessage() for r in caplog.records) == 6
+    assert [(f.store, f.op) for f in failures] == [("rate_limit", "check"), ("rate_limit", "hit")] * 3
+    assert sum("rate_limit store failed" in r.getMessage() for r in caplog.records) == 1  # once per burst
 
 
 @pytest.mark.parametrize("uri", ["memory://", "nosuchstore://host"])
