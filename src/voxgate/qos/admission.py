@@ -237,12 +237,12 @@ class Admission:
         self._config = config
         self._clock = clock
         self._events = events if events is not None else EventBus()
+        self._storage_cooldown = Cooldown(clock)  # shared with the quota store: usually one Redis
         self._quota = (
             quota_store
             if quota_store is not None
-            else quota_store_from_url(config.quota_store_uri, clock=clock)
+            else quota_store_from_url(config.quota_store_uri, clock=clock, cooldown=self._storage_cooldown)
         )
-        self._storage_cooldown = Cooldown(clock)
         self._logged_at: float | None = None
         self._suppressed = 0
         self._default_limits = _parse_limits(config.rate_limit)

@@ -21,6 +21,7 @@ from typing import Protocol
 from urllib.parse import urlparse, urlsplit, urlunsplit
 
 from voxgate.clock import Clock
+from voxgate.redis_store import Cooldown
 
 __all__ = [
     "SECONDS_PER_DAY",
@@ -139,12 +140,16 @@ class MemoryQuotaStore:
             del self._used[client_id]
 
 
-def quota_store_from_url(url: str, *, clock: Clock | None = None) -> QuotaStore:
+def quota_store_from_url(
+    url: str, *, clock: Clock | None = None, cooldown: Cooldown | None = None
+) -> QuotaStore:
     """Build a quota store from its URL.
 
     Args:
         url: ``memory://``, or ``redis://[:password@]host:port/db`` (``rediss://`` for TLS).
         clock: monotonic time for the Redis store's cool-down after a failure.
+        cooldown: a cool-down shared with other users of the same Redis (the rate limits), so one
+            outage costs one timeout; the store makes its own if omitted.
 
     Returns:
         A new store (a Redis store connects on first use).
@@ -159,7 +164,7 @@ def quota_store_from_url(url: str, *, clock: Clock | None = None) -> QuotaStore:
     if scheme in ("redis", "rediss"):
         from voxgate.qos.quota_redis import RedisQuotaStore
 
-        return RedisQuotaStore.from_url(url, clock=clock)
+        return RedisQuotaStore.from_url(url, clock=clock, cooldown=cooldown)
     raise ValueError(f"unsupported quota store URL {url!r} (supported: memory://, redis://)")
 
 

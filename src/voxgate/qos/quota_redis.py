@@ -55,6 +55,8 @@ class RedisQuotaStore:
         timeout_s: bound on each call.
         cooldown_s: after a failure, calls fail at once for this long.
         clock: monotonic time for the cool-down.
+        cooldown: a cool-down shared with the rate limits in the same Redis (then ``cooldown_s``
+            and ``clock`` are not used).
     """
 
     def __init__(
@@ -64,6 +66,7 @@ class RedisQuotaStore:
         timeout_s: float = DEFAULT_TIMEOUT_S,
         cooldown_s: float = DEFAULT_COOLDOWN_S,
         clock: Clock | None = None,
+        cooldown: Cooldown | None = None,
     ) -> None:
         import redis.asyncio
 
@@ -72,16 +75,18 @@ class RedisQuotaStore:
         self._charge = self._client.register_script(_CHARGE)
         self._refund = self._client.register_script(_REFUND)
         self._timeout_s = timeout_s
-        self._cooldown = Cooldown(clock or SystemClock(), cooldown_s)
+        self._cooldown = cooldown or Cooldown(clock or SystemClock(), cooldown_s)
 
     @classmethod
-    def from_url(cls, url: str, *, clock: Clock | None = None) -> RedisQuotaStore:
+    def from_url(
+        cls, url: str, *, clock: Clock | None = None, cooldown: Cooldown | None = None
+    ) -> RedisQuotaStore:
         """Build the store for ``redis://host:port/db`` with the default bounds.
 
         Raises:
             ImportError: without the redis client (``pip install 'voxgate[scale]'``).
         """
-        return cls(connection_pool(url), clock=clock)
+        return cls(connection_pool(url), clock=clock, cooldown=cooldown)
 
     async def used(self, client_id: str, day: str) -> int:
         """Return the characters ``client_id`` has been charged on ``day``.
