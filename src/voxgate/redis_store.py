@@ -7,8 +7,12 @@ cost a request a few milliseconds at most, never stall it:
 - every call is bounded (``socket_timeout``, ``socket_connect_timeout`` and an ``asyncio`` timeout
   around the call) and never retried (redis-py retries 3 times with back-off by default, which
   would turn one lost packet into seconds);
-- after a failure the store is *cooling down* for ``cooldown_s``: its calls fail at once without
-  touching the network, so a dead Redis costs one timeout per cool-down, not one per request.
+- after a failure the store is *cooling down*: its calls fail at once without touching the
+  network, so a dead Redis costs one timeout per cool-down, not one per request. The cool-down
+  doubles with each failure in a row (1 s, 2 s, 4 s, ... 30 s) and a success resets it, so a Redis
+  that stays down costs one bounded call every 30 s, and one that comes back is used within 30 s.
+  Stores on one Redis server share one cool-down (:func:`voxgate.wiring.build_synthesizer` hands
+  the cache and the limits the same one), so an outage costs one timeout, not one per store.
 
 The ``redis`` client (redis-py) is an optional dependency: ``pip install 'voxgate[scale]'``.
 """
@@ -40,6 +44,9 @@ DEFAULT_TIMEOUT_S = 0.25
 DEFAULT_COOLDOWN_S = 1.0
 """After a failure, calls fail at once for this long before Redis is tried again."""
 
+MAX_COOLDOWN_S = 30.0
+"""The longest cool-down, reached after failures in a row."""
+
 INSTALL_HINT = "the Redis stores need the redis client: pip install 'voxgate[scale]'"
 
 T = TypeVar("T")
@@ -50,17 +57,23 @@ class SharedStoreError(Exception):
 
 
 class Cooldown:
-    """Remembers that a store failed, so its calls fail fast for ``cooldown_s``.
+    """Remembers that a store failed, so its calls fail fast for a while.
 
     Args:
         clock: monotonic time.
-        cooldown_s: how long after a failure calls are refused without trying.
+        cooldown_s: how long after a first failure calls are refused without trying; doubled per
+            failure in a row, up to ``max_s``.
+        max_s: the longest cool-down.
     """
 
-    def __init__(self, clock: Clock, cooldown_s: float = DEFAULT_COOLDOWN_S) -> None:
+    def __init__(
+        self, clock: Clock, cooldown_s: float = DEFAULT_COOLDOWN_S, max_s: float = MAX_COOLDOWN_S
+    ) -> None:
         self._clock = clock
         self._cooldown_s = cooldown_s
+        self._max_s = max(max_s, cooldown_s)
         self._until = float("-inf")
+        self._failures = 0
 
     def check(self) -> None:
         """Raise at once while the store is cooling down.
@@ -72,8 +85,14 @@ class Cooldown:
             raise SharedStoreError("cooling down after a failure")
 
     def failed(self) -> None:
-        """Start a cool-down now."""
-        self._until = self._clock.monotonic() + self._cooldown_s
+        """Start a cool-down now, twice as long as the last if no call succeeded in between."""
+        wait = min(self._max_s, self._cooldown_s * 2 ** min(self._failures, 16))
+        self._failures += 1
+        self._until = self._clock.monotonic() + wait
+
+    def succeeded(self) -> None:
+        """A call worked: the next failure starts the shortest cool-down again."""
+        self._failures = 0
 
 
 async def bounded(call: Awaitable[T], timeout_s: float, cooldown: Cooldown) -> T:
@@ -100,10 +119,13 @@ async def bounded(call: Awaitable[T], timeout_s: float, cooldown: Cooldown) -> T
         raise
     try:
         async with asyncio.timeout(timeout_s):
-            return await call
+            result = await call
     except (redis.exceptions.RedisError, OSError, TimeoutError) as exc:
         cooldown.failed()
-        raise SharedStoreError(f"{type(exc).__name__}: {exc}") from exc
+        detail = str(exc) or f"no answer within {timeout_s:g} s"
+        raise SharedStoreError(f"{type(exc).__name__}: {detail}") from exc
+    cooldown.succeeded()
+    return result
 
 
 def connection_pool(url: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> redis.asyncio.ConnectionPool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlsplit
 
 from voxgate.audio.cache import FailOpenCache, cache_from_url
 from voxgate.chains import ChainBuilder
@@ -17,6 +18,7 @@ from voxgate.qos.quota import quota_url_for_limits
 from voxgate.qos.router import Router
 from voxgate.qos.scheduler import PriorityScheduler
 from voxgate.qos.sla import SlaTracker
+from voxgate.redis_store import Cooldown
 from voxgate.remotes.backend import RemoteHealthChanged
 from voxgate.service import Synthesizer
 from voxgate.settings import Settings
@@ -94,6 +96,19 @@ def priors(settings: Settings) -> dict[str, LatencyPrior]:
     return result
 
 
+def _redis_server(url: str) -> str | None:
+    """``host:port`` of a Redis URL (``redis://``, ``async+redis://``, TLS too), else ``None``."""
+    parts = urlsplit(url)
+    if parts.scheme.removeprefix("async+") not in ("redis", "rediss"):
+        return None
+    return f"{parts.hostname}:{parts.port or 6379}"
+
+
+def _redis_cooldowns(clock: Clock, *urls: str) -> dict[str | None, Cooldown]:
+    """One cool-down per Redis server, so the stores on one server share it: one outage, one timeout."""
+    return {server: Cooldown(clock) for server in map(_redis_server, urls) if server is not None}
+
+
 def build_synthesizer(
     settings: Settings,
     *,
@@ -143,6 +158,7 @@ def build_synthesizer(
         hedge_after=settings.qos.hedge_after,
     )
     lim = settings.qos.limits
+    cooldowns = _redis_cooldowns(clock, settings.cache.url, lim.storage_uri)
     rate_overrides = dict(lim.per_client)
     quota_overrides: dict[str, int | None] = {k: v or None for k, v in lim.daily_chars_per_client.items()}
     for client, api_key in settings.server.api_keys.items():  # the client id of a keyed request is its name
@@ -161,6 +177,10 @@ def build_synthesizer(
         ),
         clock,
         events=bus,
+        cooldown=cooldowns.get(_redis_server(lim.storage_uri)),
+    )
+    cache = cache_from_url(
+        settings.cache.url, clock=clock, cooldown=cooldowns.get(_redis_server(settings.cache.url))
     )
     return Synthesizer(
         backend=backend,
@@ -169,7 +189,7 @@ def build_synthesizer(
         router=router,
         scheduler=scheduler,
         admission=admission,
-        cache=FailOpenCache(cache_from_url(settings.cache.url, clock=clock), bus.publish, clock=clock),
+        cache=FailOpenCache(cache, bus.publish, clock=clock),
         sla=SlaTracker(clock),
         breakers=breakers,
         bus=bus,

@@ -35,6 +35,7 @@ from voxgate.clock import Clock, SystemClock
 if TYPE_CHECKING:
     from voxgate.audio.cache_disk import DiskCache
     from voxgate.audio.cache_redis import RedisCache
+    from voxgate.redis_store import Cooldown
 
 log = logging.getLogger(__name__)
 
@@ -453,7 +454,7 @@ def _parse_url(url: str, allowed: dict[str, frozenset[str]]) -> _Url:
 
 
 def cache_from_url(
-    url: str, *, clock: Clock | None = None
+    url: str, *, clock: Clock | None = None, cooldown: Cooldown | None = None
 ) -> MemoryCache | DiskCache | TieredCache | RedisCache:
     """Build a cache store from a URL.
 
@@ -471,6 +472,7 @@ def cache_from_url(
     Args:
         url: the store URL.
         clock: monotonic time for the Redis store's cool-down after a failure.
+        cooldown: the Redis store's cool-down, shared with the limits when they use the same server.
 
     Returns:
         The store, not yet touching the disk or the network (a disk store scans its directory on
@@ -485,7 +487,7 @@ def cache_from_url(
     if urlsplit(url).scheme.lower() in ("redis", "rediss"):
         from voxgate.audio.cache_redis import redis_cache_from_url
 
-        return redis_cache_from_url(url, clock=clock or SystemClock())
+        return redis_cache_from_url(url, clock=clock or SystemClock(), cooldown=cooldown)
 
     parsed = _parse_url(
         url,

@@ -55,8 +55,10 @@ class RedisCache:
         max_entry_bytes: the largest ``data`` stored; larger entries are skipped.
         ttl_s: expire entries after this many seconds (0: never; Redis's LRU policy evicts).
         timeout_s: bound on each call.
-        cooldown_s: after a failure, calls fail at once for this long.
+        cooldown_s: after a failure, calls fail at once for this long (doubling while it fails).
         clock: monotonic time for the cool-down.
+        cooldown: a cool-down shared with the other stores on the same server (then
+            ``cooldown_s`` and ``clock`` are not used).
 
     Raises:
         ValueError: if a size or time is negative.
@@ -71,6 +73,7 @@ class RedisCache:
         timeout_s: float = DEFAULT_TIMEOUT_S,
         cooldown_s: float = DEFAULT_COOLDOWN_S,
         clock: Clock | None = None,
+        cooldown: Cooldown | None = None,
     ) -> None:
         import redis.asyncio
 
@@ -81,7 +84,7 @@ class RedisCache:
         self._max_entry_bytes = max_entry_bytes
         self._ttl_s = ttl_s
         self._timeout_s = timeout_s
-        self._cooldown = Cooldown(clock or SystemClock(), cooldown_s)
+        self._cooldown = cooldown or Cooldown(clock or SystemClock(), cooldown_s)
         self.hits = 0
         self.misses = 0
 
@@ -152,7 +155,9 @@ class RedisCache:
         await self._pool.disconnect()
 
 
-def redis_cache_from_url(url: str, *, clock: Clock | None = None) -> RedisCache:
+def redis_cache_from_url(
+    url: str, *, clock: Clock | None = None, cooldown: Cooldown | None = None
+) -> RedisCache:
     """Build a :class:`RedisCache` from ``redis://[:password@]host:port/db?max_bytes=...``.
 
     Parameters (integers): ``max_bytes`` (largest entry, default 16 MiB), ``ttl_s`` (default 0:
@@ -162,6 +167,7 @@ def redis_cache_from_url(url: str, *, clock: Clock | None = None) -> RedisCache:
     Args:
         url: the store URL (``redis://`` or ``rediss://``).
         clock: monotonic time for the cool-down.
+        cooldown: a cool-down shared with the other stores on the same server.
 
     Returns:
         The store; it connects on first use.
@@ -182,4 +188,5 @@ def redis_cache_from_url(url: str, *, clock: Clock | None = None) -> RedisCache:
         timeout_s=timeout_s,
         cooldown_s=p.get("cooldown_ms", round(DEFAULT_COOLDOWN_S * 1000)) / 1000,
         clock=clock,
+        cooldown=cooldown,
     )

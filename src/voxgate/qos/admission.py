@@ -204,6 +204,8 @@ class Admission:
         clock: wall time for quota days and ``retry_after``.
         events: receives a ``Shed`` per refusal; a private bus if omitted.
         quota_store: daily usage store; built from ``config.quota_store_uri`` if omitted.
+        cooldown: the rate-limit storage's and quota store's cool-down after a failure, shared
+            with the audio cache when it is in the same Redis; a new one if omitted.
 
     Raises:
         ValueError: if ``config.storage_uri`` is unknown or not an async storage.
@@ -216,6 +218,7 @@ class Admission:
         *,
         events: EventBus | None = None,
         quota_store: QuotaStore | None = None,
+        cooldown: Cooldown | None = None,
     ) -> None:
         options: dict[str, Any] = {}
         scheme = config.storage_uri.partition("://")[0]
@@ -237,7 +240,7 @@ class Admission:
         self._config = config
         self._clock = clock
         self._events = events if events is not None else EventBus()
-        self._storage_cooldown = Cooldown(clock)  # shared with the quota store: usually one Redis
+        self._storage_cooldown = cooldown or Cooldown(clock)  # the quota store's too: usually one Redis
         self._quota = (
             quota_store
             if quota_store is not None
@@ -386,6 +389,7 @@ class Admission:
         except _STORE_ERRORS as exc:
             self._storage_failed("check", exc)
             return None
+        self._storage_cooldown.succeeded()
         return retry
 
     async def _hit(self, client_id: str, items: list[limits.RateLimitItem]) -> bool:
@@ -400,6 +404,8 @@ class Admission:
                         return False
         except _STORE_ERRORS as exc:
             self._storage_failed("hit", exc)
+            return True
+        self._storage_cooldown.succeeded()
         return True
 
     def _storage_failed(self, op: str, exc: BaseException) -> None:
