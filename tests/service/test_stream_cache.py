@@ -17,12 +17,18 @@ from voxgate.testing import HARVARD_SENTENCES, with_synthesizer
 from voxgate.types import AudioFormat
 
 TEXT = " ".join(HARVARD_SENTENCES[:3])
+VOICE = "espeak-en-us"
 
 
 def _settings(data_dir: Path) -> Settings:
     return Settings.load(
         data_dir=data_dir,
-        engines={"kokoro": {"enabled": False}, "piper": {"enabled": False}, "espeak": {"workers": 1}},
+        engines={
+            "kokoro": {"enabled": False},
+            # piper fails every call (fault injection): its voice is answered by espeak, degraded
+            "piper": {"workers": 1, "threads": 1, "chaos": {"enabled": True, "error_rate": 1.0}},
+            "espeak": {"workers": 1},
+        },
         qos={"limits": {"default": "100000/minute", "daily_chars": 0}},
         cache={"url": "memory://?max_bytes=268435456"},
     )
@@ -50,11 +56,15 @@ def outcome(data_dir: Path, tmp_path_factory: pytest.TempPathFactory, request: p
         for name, make in stores.items():
             synth.cache = FailOpenCache(make())  # type: ignore[arg-type]
             text = f"{name.capitalize()} store. {TEXT}"
-            first_meta, first = await synth.stream(SynthesisRequest(text, format=AudioFormat.MP3))
+            first_meta, first = await synth.stream(
+                SynthesisRequest(text, voice=VOICE, format=AudioFormat.MP3)
+            )
             first_pieces = await _drain(first)
-            again_meta, again = await synth.stream(SynthesisRequest(text, format=AudioFormat.MP3))
+            again_meta, again = await synth.stream(
+                SynthesisRequest(text, voice=VOICE, format=AudioFormat.MP3)
+            )
             again_pieces = await _drain(again)
-            whole = await synth.synthesize(SynthesisRequest(text, format=AudioFormat.MP3))
+            whole = await synth.synthesize(SynthesisRequest(text, voice=VOICE, format=AudioFormat.MP3))
             seen[name] = {
                 "first_hit": first_meta.cache_hit,
                 "first_pieces": len(first_pieces),
@@ -67,27 +77,34 @@ def outcome(data_dir: Path, tmp_path_factory: pytest.TempPathFactory, request: p
 
         synth.cache = FailOpenCache(MemoryCache())
         # Closed after its first piece: not stored.
-        _meta, chunks = await synth.stream(SynthesisRequest(f"Cancelled. {TEXT}"))
+        _meta, chunks = await synth.stream(SynthesisRequest(f"Cancelled. {TEXT}", voice=VOICE))
         await anext(chunks)
         await chunks.aclose()
         seen["cancelled_then"] = (
-            await synth.synthesize(SynthesisRequest(f"Cancelled. {TEXT}"))
+            await synth.synthesize(SynthesisRequest(f"Cancelled. {TEXT}", voice=VOICE))
         ).meta.cache_hit
         # A WAV stream says "unknown length"; the stored answer states its size.
-        _meta, chunks = await synth.stream(SynthesisRequest(f"Wave. {TEXT}"))
+        _meta, chunks = await synth.stream(SynthesisRequest(f"Wave. {TEXT}", voice=VOICE))
         streamed = b"".join(await _drain(chunks))
-        stored = await synth.synthesize(SynthesisRequest(f"Wave. {TEXT}"))
+        stored = await synth.synthesize(SynthesisRequest(f"Wave. {TEXT}", voice=VOICE))
         seen["wav"] = (streamed, stored.audio, stored.meta.cache_hit)
         # A stream larger than the cache's largest entry is not collected, hence not stored.
         synth.cache = FailOpenCache(MemoryCache(max_bytes=2000))
-        _meta, chunks = await synth.stream(SynthesisRequest(f"Too big. {TEXT}"))
+        _meta, chunks = await synth.stream(SynthesisRequest(f"Too big. {TEXT}", voice=VOICE))
         await _drain(chunks)
-        seen["too_big_then"] = (await synth.synthesize(SynthesisRequest(f"Too big. {TEXT}"))).meta.cache_hit
+        seen["too_big_then"] = (
+            await synth.synthesize(SynthesisRequest(f"Too big. {TEXT}", voice=VOICE))
+        ).meta.cache_hit
+        # A degraded stream (piper's voice, answered by espeak) is not stored, as a degraded answer is not.
+        meta, chunks = await synth.stream(SynthesisRequest(f"Degraded. {TEXT}", voice="joe"))
+        await _drain(chunks)
+        again = await synth.synthesize(SynthesisRequest(f"Degraded. {TEXT}", voice="joe"))
+        seen["degraded"] = (meta.degraded, again.meta.cache_hit)
         # A cached answer longer than one piece is streamed in pieces.
         synth.cache = FailOpenCache(MemoryCache())
         long_text = " ".join(HARVARD_SENTENCES[:10])
-        await synth.synthesize(SynthesisRequest(long_text))
-        meta, chunks = await synth.stream(SynthesisRequest(long_text))
+        await synth.synthesize(SynthesisRequest(long_text, voice=VOICE))
+        meta, chunks = await synth.stream(SynthesisRequest(long_text, voice=VOICE))
         seen["long"] = (meta.cache_hit, [len(p) for p in await _drain(chunks)])
 
     with_synthesizer(_settings(data_dir), body)
@@ -112,6 +129,11 @@ def test_a_second_identical_stream_is_served_from_the_cache(outcome: dict, store
 def test_a_cancelled_stream_is_not_stored(outcome: dict) -> None:
     """A stream closed before its end leaves nothing in the cache."""
     assert outcome["cancelled_then"] is False
+
+
+def test_a_degraded_stream_is_not_stored(outcome: dict) -> None:
+    """A stream answered by a fallback engine is not cached, as a degraded whole answer is not."""
+    assert outcome["degraded"] == (True, False)
 
 
 def test_a_stream_over_the_largest_entry_is_not_stored(outcome: dict) -> None:
