@@ -261,6 +261,10 @@ class KeylessSettings(BaseModel):
 class JobsSettings(BaseModel):
     """Long-form jobs (audiobooks): where they are kept and how much engine capacity they may hold."""
 
+    enabled: bool = True
+    """Run and accept jobs here. Jobs live in this gateway's SQLite database, so when several
+    gateways serve behind a load balancer exactly one has ``true`` and the balancer sends it every
+    ``/api/v1/jobs`` request; the others answer those with 503 (``jobs_unavailable``)."""
     database: Path | None = None
     """SQLite database of jobs, chapters and segments; None: ``<data_dir>/jobs.sqlite3``."""
     audio_dir: Path | None = None
