@@ -142,7 +142,7 @@ def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], C
     """A maker of a fresh store of each kind with a 10 kB budget (Redis: a 10 kB largest entry)."""
     if request.param == "redis":
         url = request.getfixturevalue("redis_url")
-        return lambda: cache_from_url(f"{url}?max_bytes=10000")
+        return lambda: cache_from_url(f"{url}?max_bytes=10000&timeout_ms=5000")  # semantics, not timing
     return lambda: STORES[request.param](tmp_path)
 
 

@@ -45,11 +45,12 @@ def real_time_clock() -> FakeClock:
 
 
 @pytest.fixture(params=["memory", "redis"])
-def stores(request: pytest.FixtureRequest) -> dict[str, str]:
+def stores(request: pytest.FixtureRequest) -> dict[str, Any]:
     """Where rate limits and quotas are kept: this process, or one Redis (a fresh database)."""
     if request.param == "redis":
         url = request.getfixturevalue("redis_url")
-        return {"storage_uri": "async+" + url, "quota_store_uri": url}
+        # generous bounds: these tests are about semantics, not timing
+        return {"storage_uri": "async+" + url, "quota_store_uri": url, "store_timeout_s": 5.0}
     return {}
 
 
@@ -84,7 +85,7 @@ async def refusal(admission: Admission, client: str = "c", **kwargs: Any) -> Rej
     ],
 )
 def test_request_over_the_rate_limit_is_rejected_with_bounded_retry_after(
-    strategy: RateLimitStrategy, limit: str, window: float, stores: dict[str, str]
+    strategy: RateLimitStrategy, limit: str, window: float, stores: dict[str, Any]
 ) -> None:
     """The N+1-th request in the window is refused with 1 ≤ retry_after ≤ the window."""
 
@@ -115,7 +116,7 @@ def test_rate_limit_retry_after_counts_down_to_the_oldest_hit_leaving_the_window
     run(scenario)
 
 
-def test_every_limit_of_a_client_applies_and_the_longest_wait_wins(stores: dict[str, str]) -> None:
+def test_every_limit_of_a_client_applies_and_the_longest_wait_wins(stores: dict[str, Any]) -> None:
     """With "5/minute;2/hour" the hourly limit refuses the third request, retry ~ one hour."""
 
     async def scenario() -> None:
@@ -128,7 +129,7 @@ def test_every_limit_of_a_client_applies_and_the_longest_wait_wins(stores: dict[
     run(scenario)
 
 
-def test_clients_are_limited_independently_and_overrides_replace_the_default(stores: dict[str, str]) -> None:
+def test_clients_are_limited_independently_and_overrides_replace_the_default(stores: dict[str, Any]) -> None:
     """Each client has its own window; an override changes one client's limit, "" lifts it."""
 
     async def scenario() -> None:
@@ -152,7 +153,7 @@ def test_clients_are_limited_independently_and_overrides_replace_the_default(sto
     run(scenario)
 
 
-def test_quota_exhaustion_waits_for_utc_midnight_and_resets_there(stores: dict[str, str]) -> None:
+def test_quota_exhaustion_waits_for_utc_midnight_and_resets_there(stores: dict[str, Any]) -> None:
     """Over the daily characters → "quota" until UTC midnight; the next day starts from zero."""
 
     async def scenario() -> None:
@@ -172,7 +173,7 @@ def test_quota_exhaustion_waits_for_utc_midnight_and_resets_there(stores: dict[s
     run(scenario)
 
 
-def test_quota_overrides_refusals_and_refunds(stores: dict[str, str]) -> None:
+def test_quota_overrides_refusals_and_refunds(stores: dict[str, Any]) -> None:
     """Overrides change a client's allowance; refusals charge nothing; refunds give chars back."""
 
     async def scenario() -> None:
@@ -193,7 +194,7 @@ def test_quota_overrides_refusals_and_refunds(stores: dict[str, str]) -> None:
     run(scenario)
 
 
-def test_refund_after_midnight_does_not_credit_the_new_day(stores: dict[str, str]) -> None:
+def test_refund_after_midnight_does_not_credit_the_new_day(stores: dict[str, Any]) -> None:
     """A receipt from yesterday cannot add allowance to today."""
 
     async def scenario() -> None:

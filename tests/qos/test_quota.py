@@ -42,8 +42,11 @@ def test_utc_day_and_time_to_midnight(wall: float, day: str, left: float) -> Non
 def make_store(request: pytest.FixtureRequest) -> Callable[[], QuotaStore]:
     """A maker of quota stores of each kind; Redis stores made by one maker share one database."""
     if request.param == "redis":
-        url = request.getfixturevalue("redis_url")
-        return lambda: quota_store_from_url(url)
+        from voxgate.qos.quota_redis import RedisQuotaStore
+        from voxgate.redis_store import connection_pool
+
+        url = request.getfixturevalue("redis_url")  # generous bounds: these tests are about semantics
+        return lambda: RedisQuotaStore(connection_pool(url, 5.0), timeout_s=5.0)
     return MemoryQuotaStore
 
 

@@ -123,6 +123,8 @@ class AdmissionConfig:
     """Client id → daily characters replacing the default (``None`` = unlimited)."""
     quota_store_uri: str = "memory://"
     """Where daily usage is kept (``quota_store_from_url``)."""
+    store_timeout_s: float = DEFAULT_TIMEOUT_S
+    """Bound on each call to a Redis rate-limit storage or quota store; past it the store is skipped."""
     shed_fraction: Mapping[Priority, float] = field(
         default_factory=lambda: {Priority.INTERACTIVE: 1.0, Priority.API: 0.8, Priority.BATCH: 0.5}
     )
@@ -224,7 +226,8 @@ class Admission:
         scheme = config.storage_uri.partition("://")[0]
         if scheme in ("async+redis", "async+rediss"):  # redis-py, bounded and never retried
             server = config.storage_uri.removeprefix("async+")
-            options = {"implementation": "redispy", "connection_pool": connection_pool(server)}
+            pool = connection_pool(server, config.store_timeout_s)
+            options = {"implementation": "redispy", "connection_pool": pool}
         self._pool = options.get("connection_pool")
         try:
             storage = limits.storage.storage_from_string(config.storage_uri, wrap_exceptions=True, **options)
@@ -244,7 +247,12 @@ class Admission:
         self._quota = (
             quota_store
             if quota_store is not None
-            else quota_store_from_url(config.quota_store_uri, clock=clock, cooldown=self._storage_cooldown)
+            else quota_store_from_url(
+                config.quota_store_uri,
+                clock=clock,
+                cooldown=self._storage_cooldown,
+                timeout_s=config.store_timeout_s,
+            )
         )
         self._logged_at: float | None = None
         self._suppressed = 0
@@ -379,7 +387,7 @@ class Admission:
             return None
         try:
             self._storage_cooldown.check()
-            async with asyncio.timeout(_storage_bound(len(items))):
+            async with asyncio.timeout(2 * len(items) * self._config.store_timeout_s):
                 for item in items:
                     if await self._limiter.test(item, _NAMESPACE, client_id):
                         continue
@@ -398,7 +406,7 @@ class Admission:
             return True
         try:
             self._storage_cooldown.check()
-            async with asyncio.timeout(_storage_bound(len(items))):
+            async with asyncio.timeout(2 * len(items) * self._config.store_timeout_s):
                 for item in items:
                     if not await self._limiter.hit(item, _NAMESPACE, client_id):
                         return False
@@ -416,11 +424,6 @@ class Admission:
     def _refuse(self, client_id: str, priority: Priority, reason: ShedReason, retry_after: float) -> NoReturn:
         self._events.publish(Shed(client_id, priority, reason, retry_after))
         raise Rejected(reason.value, retry_after)
-
-
-def _storage_bound(items: int) -> float:
-    """Bound on the rate-limit calls of one check: two bounded calls per limit at most."""
-    return 2 * items * DEFAULT_TIMEOUT_S
 
 
 def _parse_limits(text: str) -> list[limits.RateLimitItem]:

@@ -21,7 +21,7 @@ from typing import Protocol
 from urllib.parse import urlparse, urlsplit, urlunsplit
 
 from voxgate.clock import Clock
-from voxgate.redis_store import Cooldown
+from voxgate.redis_store import DEFAULT_TIMEOUT_S, Cooldown
 
 __all__ = [
     "SECONDS_PER_DAY",
@@ -141,7 +141,11 @@ class MemoryQuotaStore:
 
 
 def quota_store_from_url(
-    url: str, *, clock: Clock | None = None, cooldown: Cooldown | None = None
+    url: str,
+    *,
+    clock: Clock | None = None,
+    cooldown: Cooldown | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> QuotaStore:
     """Build a quota store from its URL.
 
@@ -150,6 +154,7 @@ def quota_store_from_url(
         clock: monotonic time for the Redis store's cool-down after a failure.
         cooldown: a cool-down shared with other users of the same Redis (the rate limits), so one
             outage costs one timeout; the store makes its own if omitted.
+        timeout_s: bound on each Redis call.
 
     Returns:
         A new store (a Redis store connects on first use).
@@ -164,7 +169,7 @@ def quota_store_from_url(
     if scheme in ("redis", "rediss"):
         from voxgate.qos.quota_redis import RedisQuotaStore
 
-        return RedisQuotaStore.from_url(url, clock=clock, cooldown=cooldown)
+        return RedisQuotaStore.from_url(url, clock=clock, cooldown=cooldown, timeout_s=timeout_s)
     raise ValueError(f"unsupported quota store URL {url!r} (supported: memory://, redis://)")
 
 

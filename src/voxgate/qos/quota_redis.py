@@ -79,14 +79,19 @@ class RedisQuotaStore:
 
     @classmethod
     def from_url(
-        cls, url: str, *, clock: Clock | None = None, cooldown: Cooldown | None = None
+        cls,
+        url: str,
+        *,
+        clock: Clock | None = None,
+        cooldown: Cooldown | None = None,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
     ) -> RedisQuotaStore:
-        """Build the store for ``redis://host:port/db`` with the default bounds.
+        """Build the store for ``redis://host:port/db``, each call bounded by ``timeout_s``.
 
         Raises:
             ImportError: without the redis client (``pip install 'voxgate[scale]'``).
         """
-        return cls(connection_pool(url), clock=clock, cooldown=cooldown)
+        return cls(connection_pool(url, timeout_s), timeout_s=timeout_s, clock=clock, cooldown=cooldown)
 
     async def used(self, client_id: str, day: str) -> int:
         """Return the characters ``client_id`` has been charged on ``day``.
