@@ -177,6 +177,9 @@ class RateLimitSettings(BaseModel):
     the daily character quotas too (kept in the same Redis database). A Redis that fails or is slow
     (each call is bounded at 250 ms, then it is skipped for a second) admits requests unchecked,
     counted in ``voxgate_limits_store_errors_total``. Needs ``pip install 'voxgate[scale]'``."""
+    store_timeout_s: float = Field(default=0.25, gt=0, le=10)
+    """Bound on each call to a Redis ``storage_uri`` (rate limits and quotas); a call past it is a
+    failure: the request is admitted unchecked and Redis is skipped for a while (1 s, doubling)."""
     default: str = "120/minute;2000/hour"
     """Rate limit of a client without an override, in ``limits`` notation."""
     per_client: dict[str, str] = {}

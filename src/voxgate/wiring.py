@@ -172,6 +172,7 @@ def build_synthesizer(
             rate_limit_overrides=rate_overrides,
             storage_uri=lim.storage_uri,
             quota_store_uri=quota_url_for_limits(lim.storage_uri),
+            store_timeout_s=lim.store_timeout_s,
             daily_chars=lim.daily_chars or None,
             daily_chars_overrides=quota_overrides,
         ),

@@ -20,8 +20,15 @@ def test_two_gateways_share_the_cache_the_rate_limit_and_the_quota(data_dir: Pat
     settings = Settings.load(
         data_dir=data_dir,
         engines={"kokoro": {"enabled": False}, "piper": {"enabled": False}, "espeak": {"workers": 1}},
-        qos={"limits": {"storage_uri": "async+" + redis_url, "default": "3/minute", "daily_chars": 100}},
-        cache={"url": redis_url.removesuffix("/0") + "/1"},
+        qos={
+            "limits": {
+                "storage_uri": "async+" + redis_url,
+                "default": "3/minute",
+                "daily_chars": 100,
+                "store_timeout_s": 5,  # generous: this test is about sharing, not timing
+            }
+        },
+        cache={"url": redis_url.removesuffix("/0") + "/1?timeout_ms=5000"},
     )
 
     async def main() -> None:

@@ -47,7 +47,7 @@ def outcome(data_dir: Path, tmp_path_factory: pytest.TempPathFactory, request: p
     }
     try:
         url = request.getfixturevalue("redis_server").db(2)
-        stores["redis"] = lambda: cache_from_url(url)
+        stores["redis"] = lambda: cache_from_url(f"{url}?timeout_ms=5000")
     except pytest.skip.Exception:
         pass  # without redis-server the memory and disk stores still run
     seen: dict = {}
