@@ -130,3 +130,27 @@ def test_a_stopped_redis_costs_one_bounded_timeout_then_nothing(redis_server, re
 
     asyncio.run(body())
     assert {e.op for e in errors} == {"get", "put"}
+
+
+def test_a_redis_that_does_not_evict_is_named_in_the_log(redis_url: str, caplog) -> None:
+    """With maxmemory-policy noeviction the first stats() warns once; allkeys-lru (the fixture's) does not."""
+    import redis
+
+    async def body() -> None:
+        store = redis_cache(redis_url)
+        try:
+            await store.stats()
+            assert "maxmemory-policy" not in caplog.text
+            with redis.Redis.from_url(redis_url) as client:
+                client.config_set("maxmemory-policy", "noeviction")
+            try:
+                await store.stats()
+                await store.stats()
+            finally:
+                with redis.Redis.from_url(redis_url) as client:
+                    client.config_set("maxmemory-policy", "allkeys-lru")
+        finally:
+            await store.close()
+
+    asyncio.run(body())
+    assert caplog.text.count("run it with maxmemory-policy allkeys-lru") == 1

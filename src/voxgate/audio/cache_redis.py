@@ -22,6 +22,7 @@ reach the caller as :class:`~voxgate.redis_store.SharedStoreError`, which
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -42,6 +43,11 @@ KEY_PREFIX = "voxgate:audio:v1:"
 """Namespace and blob version of every cache entry in Redis."""
 
 _PARAMS = frozenset({"max_bytes", "ttl_s", "timeout_ms", "cooldown_ms"})
+
+_EVICTING_POLICIES = frozenset({"allkeys-lru", "allkeys-lfu", "allkeys-random"})
+"""Policies under which a full Redis makes room for new entries whoever wrote the old ones."""
+
+log = logging.getLogger(__name__)
 
 
 class RedisCache:
@@ -87,6 +93,7 @@ class RedisCache:
         self._cooldown = cooldown or Cooldown(clock or SystemClock(), cooldown_s)
         self.hits = 0
         self.misses = 0
+        self._warned = False
 
     @property
     def max_entry_bytes(self) -> int:
@@ -133,6 +140,9 @@ class RedisCache:
     async def stats(self) -> CacheStats:
         """This gateway's hits and misses; the server's evictions, memory in use, budget; the db's keys.
 
+        The first call warns (a log line) when the server's ``maxmemory-policy`` does not evict
+        any key to make room (``noeviction``, ``volatile-*``).
+
         Raises:
             SharedStoreError: as :meth:`get`.
         """
@@ -141,6 +151,16 @@ class RedisCache:
         pipe.info("stats")
         pipe.dbsize()
         memory, stats, items = await bounded(pipe.execute(), self._timeout_s, self._cooldown)
+        policy = str(memory.get("maxmemory_policy", ""))
+        if policy not in _EVICTING_POLICIES and not self._warned:
+            self._warned = True
+            log.warning(
+                "the Redis of the audio cache runs with maxmemory-policy %r (maxmemory %s): once full it "
+                "refuses new entries (counted as cache put errors) or evicts only keys with a TTL; "
+                "run it with maxmemory-policy allkeys-lru",
+                policy,
+                memory.get("maxmemory", 0),
+            )
         return CacheStats(
             hits=self.hits,
             misses=self.misses,
