@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -33,3 +39,81 @@ def engines(settings: Settings) -> dict[str, Engine]:
     for engine in built.values():
         engine.load()
     return built
+
+
+@dataclass(frozen=True, slots=True)
+class RedisServer:
+    """A real redis-server on a loopback port, started once per test session."""
+
+    url: str
+    """``redis://127.0.0.1:<port>``, without a database number."""
+    process: subprocess.Popen[bytes]
+
+    def db(self, number: int) -> str:
+        """The URL of one database, e.g. ``redis://127.0.0.1:6390/3``."""
+        return f"{self.url}/{number}"
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """redis-server without persistence on a free loopback port; skips when it or redis-py is missing."""
+    binary = shutil.which("redis-server") or (
+        "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None
+    )
+    if binary is None:
+        pytest.skip(
+            "redis-server not found: install it (apt-get install redis-server) to run the Redis tests"
+        )
+    redis = pytest.importorskip("redis", reason="the redis client is missing: pip install -e '.[dev,scale]'")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    workdir = tmp_path_factory.mktemp("redis")
+    process = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+            "--maxmemory",
+            "64mb",
+            "--maxmemory-policy",
+            "allkeys-lru",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}"
+    try:
+        client = redis.Redis.from_url(url)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"redis-server on port {port} did not start") from None
+                time.sleep(0.05)
+        client.close()
+        yield RedisServer(url, process)
+    finally:
+        process.kill()
+        process.wait(10)
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The URL of an emptied database 0 of the session's redis-server."""
+    import redis
+
+    with redis.Redis.from_url(redis_server.db(0)) as client:
+        client.flushall()
+    return redis_server.db(0)

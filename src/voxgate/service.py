@@ -9,6 +9,11 @@ closed) gets its characters back from the daily quota and is recorded ``failed``
 (cancelled does not count against availability). A stream that ends early gets back the
 characters it had not yet sent; its segments in synthesis are cancelled and its encoder closed.
 Rate-limit hits are not given back: a rate limit counts attempts, whatever their outcome.
+
+The cache keeps whole answers and completed streams alike, under one key per request: a stream
+collects the bytes it sends (up to the cache's largest entry, then it stops collecting) and, once
+every piece is out and nothing degraded, stores them as the request's answer. A later stream of the
+same request is served from the cache in pieces, and so is a later whole request.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from voxgate.audio.cache import CachedAudio, CacheStore
 from voxgate.audio.encode import encode
 from voxgate.audio.formats import format_spec
 from voxgate.audio.gain import apply_gain
+from voxgate.audio.pcm import wav_header
 from voxgate.audio.stream import open_stream_encoder
 from voxgate.chains import ChainBuilder
 from voxgate.clock import Clock
@@ -39,7 +45,7 @@ from voxgate.qos.scheduler import PriorityScheduler
 from voxgate.qos.sla import OutcomeStatus, RequestOutcome, SlaTracker
 from voxgate.requests import SynthesisMeta, SynthesisRequest, SynthesisResult
 from voxgate.text.streaming import quick_start
-from voxgate.types import Priority, SynthesisOptions, VoiceInfo
+from voxgate.types import AudioFormat, Priority, SynthesisOptions, VoiceInfo
 from voxgate.voices import VoiceCatalog
 from voxgate.workers.backend import ExecutionBackend
 
@@ -47,6 +53,9 @@ __all__ = ["STREAM_LOOKAHEAD", "SynthesisMeta", "SynthesisRequest", "SynthesisRe
 
 STREAM_LOOKAHEAD = 2
 """Segments a stream keeps in synthesis beyond what it has sent (enough to keep two workers busy)."""
+
+CACHED_PIECE_BYTES = 64 * 1024
+"""A stream answered from the cache is sent in pieces of this size."""
 
 
 class Synthesizer:
@@ -105,8 +114,12 @@ class Synthesizer:
         await self.backend.start()
 
     async def stop(self, grace_s: float = 10.0) -> None:
-        """Finish in-flight work (bounded by ``grace_s``) and stop the workers."""
+        """Finish in-flight work (bounded by ``grace_s``), stop the workers, close the shared stores."""
         await self.backend.stop(grace_s)
+        close = getattr(self.cache, "close", None)  # the Redis store holds connections
+        if close is not None:
+            await close()
+        await self.admission.close()
 
     def voices(self) -> Sequence[VoiceInfo]:
         """Every voice on offer."""
@@ -187,6 +200,10 @@ class Synthesizer:
         would run out at playback speed (or at the request's deadline, if later). Later segments
         that degrade are marked in the log and the SLA record.
 
+        A stream that sends every piece without degrading is stored in the cache (after its last
+        piece, before the body ends) unless it outgrew the cache's largest entry; a stream that
+        ends early, fails or degrades is not.
+
         The body must be iterated to its end or closed (``aclose``). A client that goes away
         mid-stream, whether its task is cancelled while the body awaits a segment
         (``CancelledError``) or the body is closed between pieces (``GeneratorExit``), ends it
@@ -199,9 +216,9 @@ class Synthesizer:
         """
         plan = await self.planner.plan_async(request)  # the text front end runs in a thread
         hit = await self.cache.get(plan.key) if request.use_cache else None
-        if hit is not None:  # a finished answer is already here: send it as one piece
+        if hit is not None:  # a finished answer is already here: send it in pieces
             cached = self._from_cache(request, plan, hit)
-            return cached.meta, _once(cached.audio)
+            return cached.meta, _pieces(cached.audio, CACHED_PIECE_BYTES)
         plan = replace(plan, prepared=quick_start(plan.prepared, self.planner.first_segment_chars(plan)))
         admitted = await self._admit(request, plan)
         try:
@@ -225,6 +242,7 @@ class Synthesizer:
         status: OutcomeStatus | None = None  # known once the last piece is encoded, or it ends early
         first_audio_at = self._clock.monotonic()
         sent_s = 0.0  # seconds of audio handed to the client so far
+        keep = _Collector(self.cache.max_entry_bytes if request.use_cache else -1)
 
         def launch() -> None:
             due = max(plan.deadline, first_audio_at + sent_s)
@@ -238,7 +256,7 @@ class Synthesizer:
             piece = assemble([first.chunks], plan.out_rate, pauses_before=[segments[0].pause_before_s])
             sent_s += len(piece) / plan.out_rate
             launch()
-            yield await asyncio.to_thread(encoder.feed, piece, plan.out_rate)
+            yield keep.add(await asyncio.to_thread(encoder.feed, piece, plan.out_rate))
             while pending:
                 result = await pending.popleft()
                 pause = PARAGRAPH_PAUSE_S if segments[len(routed) - 1].paragraph_end else SENTENCE_PAUSE_S
@@ -250,14 +268,20 @@ class Synthesizer:
                 piece = np.concatenate([gap, assemble([result.chunks], plan.out_rate)])
                 sent_s += len(piece) / plan.out_rate
                 launch()
-                yield await asyncio.to_thread(encoder.feed, piece, plan.out_rate)
+                yield keep.add(await asyncio.to_thread(encoder.feed, piece, plan.out_rate))
             if plan.prepared.trailing_s > 0:
                 silence = np.zeros(round(plan.prepared.trailing_s * plan.out_rate), np.float32)
-                yield await asyncio.to_thread(encoder.feed, silence, plan.out_rate)
+                sent_s += len(silence) / plan.out_rate
+                yield keep.add(await asyncio.to_thread(encoder.feed, silence, plan.out_rate))
             tail = await asyncio.to_thread(encoder.finish)
             meta = self._meta(request, plan, routed, cache_hit=False)
             status = OutcomeStatus.DEGRADED if meta.degraded else OutcomeStatus.OK
-            yield tail  # every piece is out: closing the stream after this loses nothing
+            yield keep.add(tail)  # every piece is out: closing the stream after this loses nothing
+            data = keep.file(request.format, plan.out_rate)
+            if data is not None and not meta.degraded:  # as a whole answer: degraded audio is not kept
+                wall = self._clock.wall()
+                entry = CachedAudio(data, meta.media_type, meta.engine, plan.out_rate, sent_s, wall)
+                await self.cache.put(plan.key, entry)
         except BaseException as exc:
             status = status or _ended_by(exc)
             raise
@@ -436,5 +460,39 @@ async def _prepend(first: bytes, rest: AsyncGenerator[bytes]) -> AsyncIterator[b
         await rest.aclose()  # its cleanup never awaits: this does not suspend
 
 
-async def _once(data: bytes) -> AsyncIterator[bytes]:
-    yield data
+async def _pieces(data: bytes, size: int) -> AsyncIterator[bytes]:
+    """``data`` in pieces of ``size`` bytes (one empty piece for empty data)."""
+    for start in range(0, max(len(data), 1), size):
+        yield data[start : start + size]
+
+
+class _Collector:
+    """The bytes a stream sent, kept for the cache while they fit in ``limit`` (< 0: keep nothing)."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._pieces: list[bytes] | None = [] if limit >= 0 else None
+        self._size = 0
+
+    def add(self, piece: bytes) -> bytes:
+        """Keep ``piece`` if everything still fits, else drop all kept so far; return ``piece``."""
+        if self._pieces is not None:
+            self._size += len(piece)
+            if self._size > self._limit:
+                self._pieces = None  # too big for the cache: stop holding memory for it
+            else:
+                self._pieces.append(piece)
+        return piece
+
+    def file(self, fmt: AudioFormat, rate: int) -> bytes | None:
+        """The whole stream as one file, or ``None`` if it was not kept.
+
+        A streamed WAV says "unknown length" in its header; the stored one states its size.
+        """
+        if self._pieces is None:
+            return None
+        data = b"".join(self._pieces)
+        streamed = wav_header(rate, None)
+        if fmt is AudioFormat.WAV and data.startswith(streamed):
+            data = wav_header(rate, (len(data) - len(streamed)) // 2) + data[len(streamed) :]
+        return data

@@ -212,7 +212,13 @@ class RateLimitSettings(BaseModel):
     """Admission control per client (API key, else remote address)."""
 
     storage_uri: str = "async+memory://"
-    """``limits`` storage; ``async+redis://host:6379`` shares limits between gateways."""
+    """``limits`` storage; ``async+redis://host:6379/0`` shares the rate limits between gateways, and
+    the daily character quotas too (kept in the same Redis database). A Redis that fails or is slow
+    (each call is bounded at 250 ms, then it is skipped for a second) admits requests unchecked,
+    counted in ``voxgate_limits_store_errors_total``. Needs ``pip install 'voxgate[scale]'``."""
+    store_timeout_s: float = Field(default=0.25, gt=0, le=10)
+    """Bound on each call to a Redis ``storage_uri`` (rate limits and quotas); a call past it is a
+    failure: the request is admitted unchecked and Redis is skipped for a while (1 s, doubling)."""
     default: str = "120/minute;2000/hour"
     """Rate limit of a client without an override, in ``limits`` notation."""
     per_client: dict[str, str] = {}
@@ -248,7 +254,10 @@ class CacheSettings(BaseModel):
     """Audio cache of finished, non-degraded answers."""
 
     url: str = "memory://?max_bytes=268435456"
-    """``memory://?max_bytes=N``, ``disk:///dir?max_bytes=N`` or ``tiered:///dir?...``.
+    """``memory://?max_bytes=N``, ``disk:///dir?max_bytes=N``, ``tiered:///dir?...`` or
+    ``redis://host:6379/1?max_bytes=N`` (shared by every gateway; ``max_bytes`` there is the largest
+    entry kept, the total is Redis's ``maxmemory``: run it with ``maxmemory-policy allkeys-lru``;
+    needs ``pip install 'voxgate[scale]'``). Completed streams are cached as whole answers are.
 
     ``memory://?max_bytes=0`` disables caching."""
 
@@ -294,6 +303,10 @@ class KeylessSettings(BaseModel):
 class JobsSettings(BaseModel):
     """Long-form jobs (audiobooks): where they are kept and how much engine capacity they may hold."""
 
+    enabled: bool = True
+    """Run and accept jobs here. Jobs live in this gateway's SQLite database, so when several
+    gateways serve behind a load balancer exactly one has ``true`` and the balancer sends it every
+    ``/api/v1/jobs`` request; the others answer those with 503 (``jobs_unavailable``)."""
     database: Path | None = None
     """SQLite database of jobs, chapters and segments; None: ``<data_dir>/jobs.sqlite3``."""
     audio_dir: Path | None = None

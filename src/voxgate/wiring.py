@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlsplit
 
 from voxgate.audio.cache import FailOpenCache, cache_from_url
 from voxgate.chains import ChainBuilder
@@ -13,9 +14,11 @@ from voxgate.qos.admission import Admission, AdmissionConfig
 from voxgate.qos.breaker import BreakerConfig, BreakerRegistry, BreakerTransition
 from voxgate.qos.estimator import LatencyEstimator, LatencyPrior
 from voxgate.qos.events import EventBus
+from voxgate.qos.quota import quota_url_for_limits
 from voxgate.qos.router import Router
 from voxgate.qos.scheduler import PriorityScheduler
 from voxgate.qos.sla import SlaTracker
+from voxgate.redis_store import Cooldown
 from voxgate.remotes.backend import RemoteHealthChanged
 from voxgate.service import Synthesizer
 from voxgate.settings import Settings
@@ -100,6 +103,19 @@ def priors(settings: Settings) -> dict[str, LatencyPrior]:
     return result
 
 
+def _redis_server(url: str) -> str | None:
+    """``host:port`` of a Redis URL (``redis://``, ``async+redis://``, TLS too), else ``None``."""
+    parts = urlsplit(url)
+    if parts.scheme.removeprefix("async+") not in ("redis", "rediss"):
+        return None
+    return f"{parts.hostname}:{parts.port or 6379}"
+
+
+def _redis_cooldowns(clock: Clock, *urls: str) -> dict[str | None, Cooldown]:
+    """One cool-down per Redis server, so the stores on one server share it: one outage, one timeout."""
+    return {server: Cooldown(clock) for server in map(_redis_server, urls) if server is not None}
+
+
 def build_synthesizer(
     settings: Settings,
     *,
@@ -149,6 +165,7 @@ def build_synthesizer(
         hedge_after=settings.qos.hedge_after,
     )
     lim = settings.qos.limits
+    cooldowns = _redis_cooldowns(clock, settings.cache.url, lim.storage_uri)
     rate_overrides = dict(lim.per_client)
     quota_overrides: dict[str, int | None] = {k: v or None for k, v in lim.daily_chars_per_client.items()}
     for client, api_key in settings.server.api_keys.items():  # the client id of a keyed request is its name
@@ -161,11 +178,17 @@ def build_synthesizer(
             rate_limit=lim.default,
             rate_limit_overrides=rate_overrides,
             storage_uri=lim.storage_uri,
+            quota_store_uri=quota_url_for_limits(lim.storage_uri),
+            store_timeout_s=lim.store_timeout_s,
             daily_chars=lim.daily_chars or None,
             daily_chars_overrides=quota_overrides,
         ),
         clock,
         events=bus,
+        cooldown=cooldowns.get(_redis_server(lim.storage_uri)),
+    )
+    cache = cache_from_url(
+        settings.cache.url, clock=clock, cooldown=cooldowns.get(_redis_server(settings.cache.url))
     )
     return Synthesizer(
         backend=backend,
@@ -174,7 +197,7 @@ def build_synthesizer(
         router=router,
         scheduler=scheduler,
         admission=admission,
-        cache=FailOpenCache(cache_from_url(settings.cache.url), bus.publish, clock=clock),
+        cache=FailOpenCache(cache, bus.publish, clock=clock),
         sla=SlaTracker(clock),
         breakers=breakers,
         bus=bus,

@@ -203,6 +203,23 @@ def test_a_second_server_on_the_same_data_dir_refuses_to_run_jobs(
         assert _wait(first, job_id)["status"] == "done"
 
 
+def test_a_gateway_with_jobs_disabled_sends_every_job_request_elsewhere(
+    server_settings: Settings, make_client: Callable[[Settings], TestClient]
+) -> None:
+    """jobs.enabled = false: every /api/v1/jobs route answers 503 naming the setting; speech still works."""
+    jobs = server_settings.jobs.model_copy(update={"enabled": False})
+    gateway = make_client(server_settings.model_copy(update={"jobs": jobs}))
+    for response in (
+        gateway.post("/api/v1/jobs", json={"text": "Hello."}),
+        gateway.get("/api/v1/jobs"),
+        gateway.get("/api/v1/jobs/some-id/audio"),
+    ):
+        assert response.status_code == 503
+        error = response.json()["error"]
+        assert (error["code"], "jobs.enabled = false" in error["message"]) == ("jobs_unavailable", True)
+    assert gateway.post("/api/v1/tts", json={"text": "Still speaking.", "voice": "joe"}).status_code == 200
+
+
 @pytest.mark.parametrize(
     ("name", "data", "status", "needle"),
     [

@@ -89,7 +89,7 @@ def test_sse_is_refused_for_tts_1_as_openai_does(client: TestClient) -> None:
 
 def test_audio_stream_format_sends_chunked_audio_with_voxgate_headers(client: TestClient) -> None:
     """The default answer is mp3 with the native route's X-Voxgate-* headers."""
-    response = _speech(client, voice="echo")
+    response = _speech(client, voice="echo", input="Headers first. " + EN)  # a text no test streamed yet
     assert response.status_code == 200
     assert response.headers["content-type"] == "audio/mpeg"
     assert response.headers["x-voxgate-engine"] == "piper"

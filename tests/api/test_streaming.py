@@ -95,3 +95,12 @@ def test_chinese_streams_sentence_by_sentence_from_kokoro(server: str) -> None:
     audio, rate = decode(streamed.body, "wav")
     assert rate == 24000
     assert 4.0 < len(audio) / rate < 30.0
+
+
+def test_a_second_identical_stream_is_a_cache_hit(server: str) -> None:
+    """The first stream is a miss and is stored once complete; the same stream again is a hit."""
+    text = "A stream worth keeping. " + SENTENCES[5]
+    first = _stream(server, text=text, voice="joe", format="mp3")
+    again = _stream(server, text=text, voice="joe", format="mp3")
+    assert (first.headers["x-voxgate-cache"], again.headers["x-voxgate-cache"]) == ("miss", "hit")
+    assert again.body == first.body

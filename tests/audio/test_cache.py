@@ -137,21 +137,72 @@ STORES: dict[str, Callable[[Path], CacheStore]] = {
 }
 
 
-@pytest.mark.parametrize("make", STORES.values(), ids=STORES.keys())
-def test_store_round_trip_and_counters(make, tmp_path):
+@pytest.fixture(params=[*STORES, "redis"])
+def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], CacheStore]:
+    """A maker of a fresh store of each kind with a 10 kB budget (Redis: a 10 kB largest entry)."""
+    if request.param == "redis":
+        url = request.getfixturevalue("redis_url")
+        return lambda: cache_from_url(f"{url}?max_bytes=10000&timeout_ms=5000")  # semantics, not timing
+    return lambda: STORES[request.param](tmp_path)
+
+
+async def closed(store: CacheStore) -> None:
+    """Close a store that holds connections (Redis)."""
+    close = getattr(store, "close", None)
+    if close is not None:
+        await close()
+
+
+def test_store_round_trip_and_counters(make_store):
     """A stored entry comes back equal; hits, misses and items are counted."""
 
     async def body() -> None:
-        store = make(tmp_path)
-        assert await store.get(key(1)) is None
-        await store.put(key(1), audio(100, b"xy"))
-        assert await store.get(key(1)) == audio(100, b"xy")
-        await store.put(key(1), audio(50, b"z"))  # replace
-        assert await store.get(key(1)) == audio(50, b"z")
-        stats = await store.stats()
-        assert (stats.hits, stats.misses, stats.evictions) == (2, 1, 0)
-        assert stats.items >= 1
-        assert stats.bytes >= 50
+        store = make_store()
+        try:
+            assert await store.get(key(1)) is None
+            await store.put(key(1), audio(100, b"xy"))
+            assert await store.get(key(1)) == audio(100, b"xy")
+            await store.put(key(1), audio(50, b"z"))  # replace
+            assert await store.get(key(1)) == audio(50, b"z")
+            stats = await store.stats()
+            assert (stats.hits, stats.misses, stats.evictions) == (2, 1, 0)
+            assert stats.items >= 1
+            assert stats.bytes >= 50
+        finally:
+            await closed(store)
+
+    asyncio.run(body())
+
+
+def test_store_skips_entries_over_its_largest_entry(make_store):
+    """Every store says its largest entry; one byte more is not stored, and nothing else is lost."""
+
+    async def body() -> None:
+        store = make_store()
+        try:
+            limit = store.max_entry_bytes
+            assert limit > 0
+            await store.put(key(1), audio(limit // 2))
+            await store.put(key(2), audio(limit + 1))
+            assert await store.get(key(1)) == audio(limit // 2)
+            assert await store.get(key(2)) is None
+        finally:
+            await closed(store)
+
+    asyncio.run(body())
+
+
+def test_stores_of_many_entries_keep_each_apart(make_store):
+    """Many keys written concurrently each read back their own bytes."""
+
+    async def body() -> None:
+        store = make_store()
+        try:
+            await asyncio.gather(*(store.put(key(i), audio(200, bytes([65 + i]))) for i in range(10)))
+            got = await asyncio.gather(*(store.get(key(i)) for i in range(10)))
+            assert got == [audio(200, bytes([65 + i])) for i in range(10)]
+        finally:
+            await closed(store)
 
     asyncio.run(body())
 
@@ -591,7 +642,9 @@ def test_cache_from_url_disk_and_tiered(tmp_path):
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("redis://localhost", "scheme"),
+        ("redis://localhost/0?max_bytes=10&nope=1", "unknown parameter"),
+        ("redis://localhost/0?ttl_s=soon", "integer"),
+        ("rabbit://localhost", "redis"),
         ("memory://?size=10", "unknown parameter"),
         ("memory://?max_bytes=lots", "integer"),
         ("disk://?max_bytes=10", "directory"),

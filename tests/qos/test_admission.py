@@ -12,7 +12,15 @@ import limits.aio.storage
 import pytest
 
 from voxgate.errors import Rejected
-from voxgate.qos.admission import Admission, AdmissionConfig, Admitted, RateLimitStrategy, Shed, ShedReason
+from voxgate.qos.admission import (
+    Admission,
+    AdmissionConfig,
+    Admitted,
+    RateLimitStrategy,
+    Shed,
+    ShedReason,
+    StoreFailed,
+)
 from voxgate.qos.events import EventBus
 from voxgate.testing import FakeClock
 from voxgate.types import Priority
@@ -34,6 +42,16 @@ def no_wait(_priority: Priority, _chars: int) -> float:
 def real_time_clock() -> FakeClock:
     """A fake clock whose wall time starts at the real time, the time base the limits library reads."""
     return FakeClock(wall_start=time.time())
+
+
+@pytest.fixture(params=["memory", "redis"])
+def stores(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Where rate limits and quotas are kept: this process, or one Redis (a fresh database)."""
+    if request.param == "redis":
+        url = request.getfixturevalue("redis_url")
+        # generous bounds: these tests are about semantics, not timing
+        return {"storage_uri": "async+" + url, "quota_store_uri": url, "store_timeout_s": 5.0}
+    return {}
 
 
 async def admit(
@@ -67,17 +85,19 @@ async def refusal(admission: Admission, client: str = "c", **kwargs: Any) -> Rej
     ],
 )
 def test_request_over_the_rate_limit_is_rejected_with_bounded_retry_after(
-    strategy: RateLimitStrategy, limit: str, window: float
+    strategy: RateLimitStrategy, limit: str, window: float, stores: dict[str, Any]
 ) -> None:
     """The N+1-th request in the window is refused with 1 ≤ retry_after ≤ the window."""
 
     async def scenario() -> None:
-        admission = Admission(AdmissionConfig(rate_limit=limit, strategy=strategy), real_time_clock())
+        config = AdmissionConfig(rate_limit=limit, strategy=strategy, **stores)
+        admission = Admission(config, real_time_clock())
         for _ in range(3):
             await admit(admission)
         rejected = await refusal(admission)
         assert rejected.reason == "rate_limit"
         assert 1.0 <= rejected.retry_after <= window
+        await admission.close()
 
     run(scenario)
 
@@ -96,23 +116,26 @@ def test_rate_limit_retry_after_counts_down_to_the_oldest_hit_leaving_the_window
     run(scenario)
 
 
-def test_every_limit_of_a_client_applies_and_the_longest_wait_wins() -> None:
+def test_every_limit_of_a_client_applies_and_the_longest_wait_wins(stores: dict[str, Any]) -> None:
     """With "5/minute;2/hour" the hourly limit refuses the third request, retry ~ one hour."""
 
     async def scenario() -> None:
-        admission = Admission(AdmissionConfig(rate_limit="5/minute;2/hour"), real_time_clock())
+        admission = Admission(AdmissionConfig(rate_limit="5/minute;2/hour", **stores), real_time_clock())
         await admit(admission)
         await admit(admission)
         assert (await refusal(admission)).retry_after == pytest.approx(3600.0, abs=2.0)
+        await admission.close()
 
     run(scenario)
 
 
-def test_clients_are_limited_independently_and_overrides_replace_the_default() -> None:
+def test_clients_are_limited_independently_and_overrides_replace_the_default(stores: dict[str, Any]) -> None:
     """Each client has its own window; an override changes one client's limit, "" lifts it."""
 
     async def scenario() -> None:
-        config = AdmissionConfig(rate_limit="2/minute", rate_limit_overrides={"vip": "4/minute", "ops": ""})
+        config = AdmissionConfig(
+            rate_limit="2/minute", rate_limit_overrides={"vip": "4/minute", "ops": ""}, **stores
+        )
         admission = Admission(config, real_time_clock())
         admitted = {}
         for client in ("alice", "bob", "vip", "ops"):
@@ -125,16 +148,17 @@ def test_clients_are_limited_independently_and_overrides_replace_the_default() -
                 count += 1
             admitted[client] = count
         assert admitted == {"alice": 2, "bob": 2, "vip": 4, "ops": 6}
+        await admission.close()
 
     run(scenario)
 
 
-def test_quota_exhaustion_waits_for_utc_midnight_and_resets_there() -> None:
+def test_quota_exhaustion_waits_for_utc_midnight_and_resets_there(stores: dict[str, Any]) -> None:
     """Over the daily characters → "quota" until UTC midnight; the next day starts from zero."""
 
     async def scenario() -> None:
         clock = FakeClock(wall_start=NEAR_MIDNIGHT)
-        admission = Admission(AdmissionConfig(rate_limit="", daily_chars=100), clock)
+        admission = Admission(AdmissionConfig(rate_limit="", daily_chars=100, **stores), clock)
         await admit(admission, chars=60)
         rejected = await refusal(admission, chars=41)
         assert rejected.reason == "quota"
@@ -144,16 +168,17 @@ def test_quota_exhaustion_waits_for_utc_midnight_and_resets_there() -> None:
         assert (await refusal(admission, chars=1)).retry_after == pytest.approx(0.5)
         clock.advance(1)
         await admit(admission, chars=100)
+        await admission.close()
 
     run(scenario)
 
 
-def test_quota_overrides_refusals_and_refunds() -> None:
+def test_quota_overrides_refusals_and_refunds(stores: dict[str, Any]) -> None:
     """Overrides change a client's allowance; refusals charge nothing; refunds give chars back."""
 
     async def scenario() -> None:
         config = AdmissionConfig(
-            rate_limit="", daily_chars=100, daily_chars_overrides={"big": 500, "free": None}
+            rate_limit="", daily_chars=100, daily_chars_overrides={"big": 500, "free": None}, **stores
         )
         admission = Admission(config, FakeClock(wall_start=NEAR_MIDNIGHT - 3600))
         await admit(admission, "big", chars=500)
@@ -164,21 +189,23 @@ def test_quota_overrides_refusals_and_refunds() -> None:
         await refusal(admission, "small", chars=1)
         await admission.refund(receipt)
         await admit(admission, "small", chars=100)
+        await admission.close()
 
     run(scenario)
 
 
-def test_refund_after_midnight_does_not_credit_the_new_day() -> None:
+def test_refund_after_midnight_does_not_credit_the_new_day(stores: dict[str, Any]) -> None:
     """A receipt from yesterday cannot add allowance to today."""
 
     async def scenario() -> None:
         clock = FakeClock(wall_start=NEAR_MIDNIGHT)
-        admission = Admission(AdmissionConfig(rate_limit="", daily_chars=100), clock)
+        admission = Admission(AdmissionConfig(rate_limit="", daily_chars=100, **stores), clock)
         yesterday = await admit(admission, chars=100)
         clock.advance(120)
         await admit(admission, chars=100)
         await admission.refund(yesterday)
         assert (await refusal(admission, chars=1)).reason == "quota"
+        await admission.close()
 
     run(scenario)
 
@@ -300,14 +327,19 @@ class _UnreachableStorage(limits.aio.storage.MemoryStorage):
 def test_unreachable_rate_limit_storage_fails_open_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     """When the limiter's storage is down, requests are admitted and the failure is logged."""
 
+    failures: list[StoreFailed] = []
+
     async def scenario() -> None:
         config = AdmissionConfig(rate_limit="1/minute", storage_uri="async+voxgate-test-unreachable://")
-        admission = Admission(config, real_time_clock())
+        bus = EventBus()
+        bus.subscribe(StoreFailed, failures.append)
+        admission = Admission(config, real_time_clock(), events=bus)
         for _ in range(3):
             await admit(admission)
 
     run(scenario)
-    assert sum("rate-limit storage failed" in r.getMessage() for r in caplog.records) == 6
+    assert [(f.store, f.op) for f in failures] == [("rate_limit", "check"), ("rate_limit", "hit")] * 3
+    assert sum("rate_limit store failed" in r.getMessage() for r in caplog.records) == 1  # once per burst
 
 
 @pytest.mark.parametrize("uri", ["memory://", "nosuchstore://host"])
@@ -315,3 +347,65 @@ def test_storage_must_be_a_known_async_limits_storage(uri: str) -> None:
     """A sync or unknown limits storage URI is a configuration error."""
     with pytest.raises(ValueError, match="storage"):
         Admission(AdmissionConfig(storage_uri=uri), FakeClock())
+
+
+def test_a_clients_limits_hold_across_gateways_sharing_one_redis(redis_url: str) -> None:
+    """Two admissions on one Redis (two gateways): one client's rate limit and quota are counted once."""
+
+    async def scenario() -> None:
+        config = AdmissionConfig(
+            rate_limit="3/minute",
+            daily_chars=100,
+            storage_uri="async+" + redis_url,
+            quota_store_uri=redis_url,
+        )
+        one, two = Admission(config, real_time_clock()), Admission(config, real_time_clock())
+        await admit(one, chars=40)
+        await admit(two, chars=40)
+        assert (await refusal(one, chars=40)).reason == "quota"  # 80 + 40 > 100 wherever it lands
+        await admit(two, "other", chars=10)
+        await admit(one, chars=10)  # the client's third hit
+        assert (await refusal(two, chars=1)).reason == "rate_limit"
+        assert await one.quota_left("c") == await two.quota_left("c") == 100 - 90
+        await one.close()
+        await two.close()
+
+    run(scenario)
+
+
+def test_a_stopped_redis_admits_unchecked_within_a_bounded_time(redis_server, redis_url: str) -> None:
+    """Redis SIGSTOPped: requests are admitted (fail open), counted as StoreFailed, one timeout at most."""
+    import os
+    import signal
+
+    failures: list[StoreFailed] = []
+
+    async def scenario() -> None:
+        config = AdmissionConfig(
+            rate_limit="1/minute",
+            daily_chars=100,
+            storage_uri="async+" + redis_url,
+            quota_store_uri=redis_url,
+        )
+        bus = EventBus()
+        bus.subscribe(StoreFailed, failures.append)
+        admission = Admission(config, real_time_clock(), events=bus)
+        await admit(admission, "warm")  # connections made while Redis answers
+        os.kill(redis_server.process.pid, signal.SIGSTOP)
+        try:
+            started = time.perf_counter()
+            receipt = await admit(admission, chars=60)
+            first = time.perf_counter() - started
+            started = time.perf_counter()
+            for _ in range(5):
+                await admit(admission, chars=60)  # over both limits, were they checked
+            later = time.perf_counter() - started
+        finally:
+            os.kill(redis_server.process.pid, signal.SIGCONT)
+        assert receipt.charged == 0  # the charge failed: nothing to refund later
+        assert first < 5.0  # a few 0.25 s bounds; a huge margin for a loaded machine
+        assert later < first  # the cool-down: no more timeouts
+        await admission.close()
+
+    run(scenario)
+    assert {(f.store, f.op) for f in failures} >= {("rate_limit", "check"), ("quota", "check")}

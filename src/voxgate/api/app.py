@@ -56,13 +56,15 @@ def create_app(
         synth = build(settings)
         metrics.attach(synth)
         await synth.start()
-        jobs = open_jobs(settings, synth, clock or SystemClock())
-        await jobs.start()  # resumes unfinished jobs
+        jobs = open_jobs(settings, synth, clock or SystemClock()) if settings.jobs.enabled else None
+        if jobs is not None:
+            await jobs.start()  # resumes unfinished jobs
         log.info("voxgate ready", extra={"engines": list(synth.backend.engines())})
         try:
             yield {"synth": synth, "auth": auth, "settings": settings, "metrics": metrics, "jobs": jobs}
         finally:
-            await jobs.stop()
+            if jobs is not None:
+                await jobs.stop()
             await synth.stop(grace_s=settings.server.shutdown_grace_s)
             metrics.detach()
 

@@ -17,6 +17,8 @@ Series (all prefixed ``voxgate_``), with their labels:
 - ``worker_restarts_total`` counter: engine, reason (``WorkerExited``, except at shutdown).
 - ``worker_rss_bytes`` gauge: engine, worker (``WorkerRss``; dropped when the worker exits).
 - ``cache_errors_total`` counter: op (get, put, stats) (``CacheError``: the cache failed open).
+- ``limits_store_errors_total`` counter: store (rate_limit, quota), op (check, hit, charge,
+  refund) (``StoreFailed``: admission went on without the shared store).
 - ``poisoned_inputs_total`` counter: engine, priorities (``InputPoisoned``: an input that killed the
   engine's workers no longer goes to it for these request classes).
 - At scrape time: ``engine_ready``, ``engine_capacity``, ``in_flight``, ``breaker_state``
@@ -37,7 +39,7 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 
 from voxgate.api.middleware import AccessRecord
 from voxgate.audio.cache import CacheError, CacheStats
-from voxgate.qos.admission import Shed
+from voxgate.qos.admission import Shed, StoreFailed
 from voxgate.qos.breaker import BreakerState, BreakerTransition
 from voxgate.qos.poison import InputPoisoned
 from voxgate.qos.router import EngineSkipped
@@ -133,6 +135,12 @@ class Metrics:
             ["op"],
             registry=r,
         )
+        self.limits_store_errors = Counter(
+            "voxgate_limits_store_errors",
+            "Rate-limit or quota store calls that failed; the request was admitted unchecked.",
+            ["store", "op"],
+            registry=r,
+        )
         self.poisoned = Counter(
             "voxgate_poisoned_inputs",
             "Inputs whose worker deaths reached a threshold: they skip the engine for these classes.",
@@ -156,6 +164,7 @@ class Metrics:
             bus.subscribe(WorkerExited, self._on_exit),
             bus.subscribe(WorkerRss, self._on_rss),
             bus.subscribe(CacheError, self._on_cache_error),
+            bus.subscribe(StoreFailed, self._on_store_failed),
             bus.subscribe(InputPoisoned, self._on_poisoned),
         ]
         self._state.synth = synth
@@ -199,6 +208,9 @@ class Metrics:
 
     def _on_cache_error(self, event: CacheError) -> None:
         self.cache_errors.labels(event.op).inc()
+
+    def _on_store_failed(self, event: StoreFailed) -> None:
+        self.limits_store_errors.labels(event.store, event.op).inc()
 
     def _on_poisoned(self, event: InputPoisoned) -> None:
         self.poisoned.labels(event.engine, ",".join(p.value for p in event.priorities)).inc()

@@ -19,6 +19,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from voxgate.api.deps import ApiKeyAuth, ClientId
 from voxgate.errors import InvalidInput
 from voxgate.jobs import AudioFile, JobService, JobSpec
+from voxgate.jobs.errors import JobsDisabled
 from voxgate.jobs.plan import chapters_from_list, chapters_from_text, decode_upload
 
 router = APIRouter(tags=["jobs"])
@@ -95,8 +96,14 @@ def _request_body_doc() -> dict[str, Any]:
 
 
 async def get_jobs(request: Request) -> JobService:
-    """The jobs facade the lifespan opened."""
-    jobs: JobService = request.state.jobs
+    """The jobs facade the lifespan opened.
+
+    Raises:
+        JobsDisabled: this gateway does not run jobs (``jobs.enabled = false``).
+    """
+    jobs: JobService | None = request.state.jobs
+    if jobs is None:
+        raise JobsDisabled()
     return jobs
 
 

@@ -9,11 +9,12 @@ Stores implement the async :class:`CacheStore` protocol:
 - :class:`MemoryCache`: LRU bounded by the total size of the cached ``data``.
 - :class:`voxgate.audio.cache_disk.DiskCache`: a directory bounded by bytes on disk; survives restarts.
 - :class:`TieredCache`: memory in front of disk; a disk hit is promoted into memory.
+- :class:`voxgate.audio.cache_redis.RedisCache`: one Redis shared by every gateway.
 - :class:`FailOpenCache`: wraps any store so that its failures (disk full, permissions, a store
   that is down) never fail a request: a failed ``get`` is a miss, a failed ``put`` is dropped.
   The cache is an optimisation; finished audio must reach the client whatever the cache does.
 
-:func:`cache_from_url` builds one from a URL (``memory://``, ``disk://``, ``tiered://``).
+:func:`cache_from_url` builds one from a URL (``memory://``, ``disk://``, ``tiered://``, ``redis://``).
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from voxgate.clock import Clock, SystemClock
 
 if TYPE_CHECKING:
     from voxgate.audio.cache_disk import DiskCache
+    from voxgate.audio.cache_redis import RedisCache
+    from voxgate.redis_store import Cooldown
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +174,11 @@ class CacheStore(Protocol):
         """Return the current counters."""
         ...
 
+    @property
+    def max_entry_bytes(self) -> int:
+        """The largest ``data`` the store may keep; a stream stops collecting its audio past it."""
+        ...
+
 
 class MemoryCache:
     """An in-process LRU cache bounded by the total size of the cached ``data``.
@@ -194,6 +202,11 @@ class MemoryCache:
         self.hits = 0
         self.misses = 0
         self.evictions = 0
+
+    @property
+    def max_entry_bytes(self) -> int:
+        """The whole budget: a larger entry is not stored."""
+        return self.max_bytes
 
     async def get(self, key: str) -> CachedAudio | None:
         """Return the entry for ``key`` and mark it most recently used, or ``None``.
@@ -261,6 +274,12 @@ class TieredCache:
         self.disk = disk
         self.hits = 0
         self.misses = 0
+
+    @property
+    def max_entry_bytes(self) -> int:
+        """The larger tier's limit: an entry one tier keeps is worth offering."""
+        disk = self.disk.max_entry_bytes if self.disk is not None else 0
+        return max(self.memory.max_entry_bytes, disk)
 
     async def get(self, key: str) -> CachedAudio | None:
         """Return the entry from memory, else from disk (promoting it), else ``None``.
@@ -353,6 +372,14 @@ class FailOpenCache:
         self._stats = CacheStats(0, 0, 0, 0, 0, 0)
         self.errors: dict[str, int] = {}
 
+    @property
+    def max_entry_bytes(self) -> int:
+        """The store's limit (0, so nothing is collected for it, if the store cannot say)."""
+        try:
+            return self.store.max_entry_bytes
+        except Exception:
+            return 0
+
     def _failed(self, op: str, exc: Exception) -> None:
         self.errors[op] = self.errors.get(op, 0) + 1
         error = CacheError(op, f"{type(exc).__name__}: {exc}")
@@ -389,6 +416,16 @@ class FailOpenCache:
             self._failed("stats", exc)
         return self._stats
 
+    async def close(self) -> None:
+        """Close the store's connections if it has any (the Redis store); a failure is only logged."""
+        close = getattr(self.store, "close", None)
+        if close is None:
+            return
+        try:
+            await close()
+        except Exception as exc:
+            log.warning("closing the audio cache failed: %s: %s", type(exc).__name__, exc)
+
 
 @dataclass(frozen=True, slots=True)
 class _Url:
@@ -398,6 +435,7 @@ class _Url:
 
 
 def _parse_url(url: str, allowed: dict[str, frozenset[str]]) -> _Url:
+    """Split a cache URL; its query parameters must be known integers (the redis scheme's too)."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in allowed:
@@ -415,27 +453,41 @@ def _parse_url(url: str, allowed: dict[str, frozenset[str]]) -> _Url:
     return _Url(scheme=scheme, path=parts.netloc + parts.path, params=params)
 
 
-def cache_from_url(url: str) -> MemoryCache | DiskCache | TieredCache:
+def cache_from_url(
+    url: str, *, clock: Clock | None = None, cooldown: Cooldown | None = None
+) -> MemoryCache | DiskCache | TieredCache | RedisCache:
     """Build a cache store from a URL.
 
     - ``memory://?max_bytes=268435456``: a :class:`MemoryCache`.
     - ``disk:///var/cache/voxgate/audio?max_bytes=2147483648``: a :class:`DiskCache` over that directory.
     - ``tiered:///var/cache/voxgate/audio?memory_max_bytes=...&disk_max_bytes=...``: a
       :class:`TieredCache` of both.
+    - ``redis://host:6379/0?max_bytes=16777216&ttl_s=0&timeout_ms=250&cooldown_ms=1000``: a
+      :class:`~voxgate.audio.cache_redis.RedisCache` shared by every gateway (``rediss://`` for
+      TLS). There ``max_bytes`` is the largest entry kept: the total is Redis's own ``maxmemory``.
 
     Omitted sizes take :data:`DEFAULT_MEMORY_MAX_BYTES` / :data:`DEFAULT_DISK_MAX_BYTES`. Use an
     absolute path (three slashes); ``memory://?max_bytes=0`` disables caching.
 
     Args:
         url: the store URL.
+        clock: monotonic time for the Redis store's cool-down after a failure.
+        cooldown: the Redis store's cool-down, shared with the limits when they use the same server.
 
     Returns:
-        The store, not yet touching the disk (a disk store scans its directory on first use).
+        The store, not yet touching the disk or the network (a disk store scans its directory on
+        first use, a Redis store connects on first use).
 
     Raises:
         ValueError: on an unknown scheme or parameter, a non-integer size, or a missing path.
+        ImportError: for ``redis://`` without the redis client (``pip install 'voxgate[scale]'``).
     """
     from voxgate.audio.cache_disk import DiskCache  # here: cache_disk imports this module
+
+    if urlsplit(url).scheme.lower() in ("redis", "rediss"):
+        from voxgate.audio.cache_redis import redis_cache_from_url
+
+        return redis_cache_from_url(url, clock=clock or SystemClock(), cooldown=cooldown)
 
     parsed = _parse_url(
         url,
@@ -443,6 +495,7 @@ def cache_from_url(url: str) -> MemoryCache | DiskCache | TieredCache:
             "memory": frozenset({"max_bytes"}),
             "disk": frozenset({"max_bytes"}),
             "tiered": frozenset({"memory_max_bytes", "disk_max_bytes"}),
+            "redis": frozenset(),  # handled above; listed for the error message
         },
     )
     if parsed.scheme == "memory":

@@ -31,7 +31,7 @@ from typing import Any
 
 from voxgate.audio.cache import DEFAULT_DISK_MAX_BYTES, CachedAudio, CacheStats
 
-__all__ = ["DiskCache"]
+__all__ = ["DiskCache", "pack_entry", "unpack_entry"]
 
 _MAGIC = b"VXC1"
 _HEADER_LEN = struct.Struct(">I")
@@ -142,21 +142,35 @@ def _write(path: Path, key: str, value: CachedAudio, max_bytes: int, stamp: int)
     return size
 
 
-def _read(path: Path, key: str, stamp: int) -> CachedAudio | None:
-    """Read and verify an entry and mark it used; remove it if damaged; ``None`` if absent or damaged."""
-    try:
-        blob = path.read_bytes()
-    except FileNotFoundError:
-        return None
+def pack_entry(key: str, value: CachedAudio) -> bytes:
+    """Serialise an entry as one blob (the file format above): the Redis store keeps the same bytes.
+
+    Args:
+        key: the entry's cache key (kept in the header, checked on unpacking).
+        value: the audio and its metadata.
+
+    Returns:
+        ``b"VXC1"`` | header length | header | data.
+    """
+    return _header_bytes(key, value) + value.data
+
+
+def unpack_entry(key: str, blob: bytes) -> CachedAudio | None:
+    """Parse a blob from :func:`pack_entry`; ``None`` if it is damaged, foreign or under another key.
+
+    Args:
+        key: the key it was looked up under.
+        blob: the stored bytes.
+
+    Returns:
+        The entry, or ``None``.
+    """
     length = _HEADER_LEN.unpack(blob[len(_MAGIC) : _PREFIX_LEN])[0] if len(blob) >= _PREFIX_LEN else 0
     end = _PREFIX_LEN + length
     header = _parse_header(key, blob[:_PREFIX_LEN], blob[_PREFIX_LEN:end]) if length <= _MAX_HEADER else None
     data = blob[end:]
     if header is None or len(data) != header["size"] or zlib.crc32(data) != header["crc32"]:
-        path.unlink(missing_ok=True)
         return None
-    with contextlib.suppress(FileNotFoundError):  # evicted meanwhile; the data we read is still good
-        os.utime(path, ns=(stamp, stamp))
     return CachedAudio(
         data=data,
         media_type=header["media_type"],
@@ -165,6 +179,21 @@ def _read(path: Path, key: str, stamp: int) -> CachedAudio | None:
         duration_s=float(header["duration_s"]),
         created_at=float(header["created_at"]),
     )
+
+
+def _read(path: Path, key: str, stamp: int) -> CachedAudio | None:
+    """Read and verify an entry and mark it used; remove it if damaged; ``None`` if absent or damaged."""
+    try:
+        blob = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    value = unpack_entry(key, blob)
+    if value is None:
+        path.unlink(missing_ok=True)
+        return None
+    with contextlib.suppress(FileNotFoundError):  # evicted meanwhile; the data we read is still good
+        os.utime(path, ns=(stamp, stamp))
+    return value
 
 
 def _unlink_all(paths: list[Path]) -> None:
@@ -201,6 +230,11 @@ class DiskCache:
         self.hits = 0
         self.misses = 0
         self.evictions = 0
+
+    @property
+    def max_entry_bytes(self) -> int:
+        """The largest ``data`` worth offering: the whole budget (the header is a few hundred bytes more)."""
+        return self.max_bytes
 
     def _path(self, key: str) -> Path:
         if not _KEY_RE.fullmatch(key):

@@ -14,6 +14,7 @@ VoxgateError
 ├── JobNotFound(job_id)                       no such job (or not the caller's)
 │   └── JobNotReady(job_id, what, state)      the job's audio does not exist yet
 └── JobsUnavailable                           another process runs this data directory's jobs
+    └── JobsDisabled                          this gateway does not run jobs (jobs.enabled = false)
 ```
 """
 
@@ -29,6 +30,7 @@ __all__ = [
     "JobNotReady",
     "JobQuotaExceeded",
     "JobTooLarge",
+    "JobsDisabled",
     "JobsUnavailable",
     "TooManyActiveJobs",
 ]
@@ -135,3 +137,15 @@ class JobsUnavailable(VoxgateError):  # noqa: N818 (domain name)
             "submit and cancel jobs there"
         )
         self.lock = lock
+
+
+class JobsDisabled(JobsUnavailable):
+    """This gateway runs no jobs (``jobs.enabled = false``): one other gateway of the fleet does."""
+
+    def __init__(self) -> None:
+        VoxgateError.__init__(
+            self,
+            "this voxgate gateway does not run jobs (jobs.enabled = false); "
+            "send /api/v1/jobs requests to the gateway that does",
+        )
+        self.lock = ""

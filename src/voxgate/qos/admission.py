@@ -22,8 +22,15 @@ reads ``time.time()`` itself, so a clock whose wall time is not the real one (a
 ``FakeClock`` left at its default) only skews rate-limit ``retry_after``, which stays
 clamped to [1 s, the limit's window].
 
-Availability over strictness: when the rate-limit storage fails (Redis unreachable), the
-rate-limit check is skipped with a logged warning rather than refusing every request.
+Availability over strictness: when the rate-limit storage or the quota store fails (Redis
+unreachable, slow, or full), the check is skipped (the request is admitted; a quota charge that
+failed is not refunded later) rather than refusing every request. A TTS gateway whose shared
+counters are down should keep speaking: the engines are still protected by this gateway's own
+shedding (queue caps, estimated wait), which needs no shared state; what is lost for the outage
+is cross-gateway fairness and billing accuracy. Each failure publishes a ``StoreFailed`` event
+(metrics count them); the log says so once per burst. Every storage call is bounded
+(:mod:`voxgate.redis_store`) and a failure makes the next calls of the following second skip the
+store at once, so a dead Redis adds at most one timeout per second to one request.
 
 Concurrency: one asyncio event loop. Between the checks and the charge other coroutines
 may run; two racing requests of one client can therefore both pass the checks, and the
@@ -33,12 +40,13 @@ did not refuse it).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import limits
 import limits.aio.storage
@@ -50,9 +58,23 @@ from voxgate.clock import Clock
 from voxgate.errors import Rejected
 from voxgate.qos.events import EventBus
 from voxgate.qos.quota import QuotaStore, quota_store_from_url, seconds_until_utc_midnight, utc_day
+from voxgate.redis_store import DEFAULT_TIMEOUT_S, Cooldown, SharedStoreError, connection_pool
 from voxgate.types import Priority
 
-__all__ = ["Admission", "AdmissionConfig", "Admitted", "RateLimitStrategy", "Shed", "ShedReason"]
+__all__ = [
+    "Admission",
+    "AdmissionConfig",
+    "Admitted",
+    "RateLimitStrategy",
+    "Shed",
+    "ShedReason",
+    "StoreFailed",
+]
+
+_STORE_ERRORS = (StorageError, SharedStoreError, TimeoutError)
+"""What a failing rate-limit storage or quota store raises (the ``limits`` library wraps its own)."""
+
+_LOG_EVERY_S = 60.0
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +123,8 @@ class AdmissionConfig:
     """Client id → daily characters replacing the default (``None`` = unlimited)."""
     quota_store_uri: str = "memory://"
     """Where daily usage is kept (``quota_store_from_url``)."""
+    store_timeout_s: float = DEFAULT_TIMEOUT_S
+    """Bound on each call to a Redis rate-limit storage or quota store; past it the store is skipped."""
     shed_fraction: Mapping[Priority, float] = field(
         default_factory=lambda: {Priority.INTERACTIVE: 1.0, Priority.API: 0.8, Priority.BATCH: 0.5}
     )
@@ -145,6 +169,21 @@ class Shed:
 
 
 @dataclass(frozen=True, slots=True)
+class StoreFailed:
+    """Published when a shared store failed and admission went on without it (failing open).
+
+    Attributes:
+        store: ``rate_limit`` or ``quota``.
+        op: ``check``, ``hit``, ``charge`` or ``refund``.
+        error: the exception's type and message.
+    """
+
+    store: str
+    op: str
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
 class Admitted:
     """Receipt of an admitted request, to hand back to ``Admission.refund``.
 
@@ -167,6 +206,8 @@ class Admission:
         clock: wall time for quota days and ``retry_after``.
         events: receives a ``Shed`` per refusal; a private bus if omitted.
         quota_store: daily usage store; built from ``config.quota_store_uri`` if omitted.
+        cooldown: the rate-limit storage's and quota store's cool-down after a failure, shared
+            with the audio cache when it is in the same Redis; a new one if omitted.
 
     Raises:
         ValueError: if ``config.storage_uri`` is unknown or not an async storage.
@@ -179,9 +220,17 @@ class Admission:
         *,
         events: EventBus | None = None,
         quota_store: QuotaStore | None = None,
+        cooldown: Cooldown | None = None,
     ) -> None:
+        options: dict[str, Any] = {}
+        scheme = config.storage_uri.partition("://")[0]
+        if scheme in ("async+redis", "async+rediss"):  # redis-py, bounded and never retried
+            server = config.storage_uri.removeprefix("async+")
+            pool = connection_pool(server, config.store_timeout_s)
+            options = {"implementation": "redispy", "connection_pool": pool}
+        self._pool = options.get("connection_pool")
         try:
-            storage = limits.storage.storage_from_string(config.storage_uri, wrap_exceptions=True)
+            storage = limits.storage.storage_from_string(config.storage_uri, wrap_exceptions=True, **options)
         except ConfigurationError as exc:
             raise ValueError(f"unusable rate-limit storage {config.storage_uri!r}: {exc}") from exc
         if not isinstance(storage, limits.aio.storage.Storage):
@@ -194,7 +243,19 @@ class Admission:
         self._config = config
         self._clock = clock
         self._events = events if events is not None else EventBus()
-        self._quota = quota_store if quota_store is not None else quota_store_from_url(config.quota_store_uri)
+        self._storage_cooldown = cooldown or Cooldown(clock)  # the quota store's too: usually one Redis
+        self._quota = (
+            quota_store
+            if quota_store is not None
+            else quota_store_from_url(
+                config.quota_store_uri,
+                clock=clock,
+                cooldown=self._storage_cooldown,
+                timeout_s=config.store_timeout_s,
+            )
+        )
+        self._logged_at: float | None = None
+        self._suppressed = 0
         self._default_limits = _parse_limits(config.rate_limit)
         self._override_limits = {c: _parse_limits(s) for c, s in config.rate_limit_overrides.items()}
 
@@ -235,7 +296,7 @@ class Admission:
             self._refuse(client_id, priority, ShedReason.RATE_LIMIT, retry)
         day = utc_day(now)
         quota = self._config.daily_chars_overrides.get(client_id, self._config.daily_chars)
-        if quota is not None and await self._quota.used(client_id, day) + chars > quota:
+        if quota is not None and await self._quota_used(client_id, day) + chars > quota:
             self._refuse(client_id, priority, ShedReason.QUOTA, seconds_until_utc_midnight(now))
         wait = estimate_wait(priority, chars)
         if queued >= self._config.max_queued[priority]:
@@ -244,14 +305,20 @@ class Admission:
         if deadline_s_remaining <= 0 or wait > budget:
             self._refuse(client_id, priority, ShedReason.OVERLOAD, max(1.0, wait - max(budget, 0.0)))
 
-        if quota is not None and not await self._quota.try_charge(client_id, day, chars, quota):
-            self._refuse(client_id, priority, ShedReason.QUOTA, seconds_until_utc_midnight(now))
+        charged = 0
+        if quota is not None:
+            try:
+                if not await self._quota.try_charge(client_id, day, chars, quota):
+                    self._refuse(client_id, priority, ShedReason.QUOTA, seconds_until_utc_midnight(now))
+                charged = chars
+            except _STORE_ERRORS as exc:
+                self._store_failed("quota", "charge", exc)
         if not await self._hit(client_id, items):
-            if quota is not None:
-                await self._quota.refund(client_id, day, chars)
+            if charged:
+                await self.refund(Admitted(client_id, charged, day))
             retry = await self._rate_limit_retry(client_id, items, now)
             self._refuse(client_id, priority, ShedReason.RATE_LIMIT, retry or 1.0)
-        return Admitted(client_id, chars if quota is not None else 0, day)
+        return Admitted(client_id, charged, day)
 
     async def quota_left(self, client_id: str) -> int | None:
         """Characters ``client_id`` may still be charged today; ``None`` when it has no quota.
@@ -262,7 +329,7 @@ class Admission:
         quota = self._config.daily_chars_overrides.get(client_id, self._config.daily_chars)
         if quota is None:
             return None
-        return max(0, quota - await self._quota.used(client_id, utc_day(self._clock.wall())))
+        return max(0, quota - await self._quota_used(client_id, utc_day(self._clock.wall())))
 
     def quota_resets_in(self) -> float:
         """Seconds until the quota day rolls over (UTC midnight)."""
@@ -278,34 +345,81 @@ class Admission:
             admitted: the receipt ``admit`` returned.
         """
         if admitted.charged:
-            await self._quota.refund(admitted.client_id, admitted.day, admitted.charged)
+            try:
+                await self._quota.refund(admitted.client_id, admitted.day, admitted.charged)
+            except _STORE_ERRORS as exc:
+                self._store_failed("quota", "refund", exc)
+
+    async def close(self) -> None:
+        """Close the shared stores' connections (the gateway is stopping)."""
+        close = getattr(self._quota, "close", None)
+        if close is not None:
+            await close()
+        if self._pool is not None:
+            await self._pool.disconnect()
+
+    async def _quota_used(self, client_id: str, day: str) -> int:
+        """The day's usage; 0 when the store failed (fail open)."""
+        try:
+            return await self._quota.used(client_id, day)
+        except _STORE_ERRORS as exc:
+            self._store_failed("quota", "check", exc)
+            return 0
+
+    def _store_failed(self, store: str, op: str, exc: BaseException) -> None:
+        """Count a store failure; log it once per burst (the first after a quiet minute)."""
+        error = f"{type(exc).__name__}: {exc}"
+        self._events.publish(StoreFailed(store, op, error))
+        now = self._clock.monotonic()
+        if self._logged_at is not None and now - self._logged_at < _LOG_EVERY_S:
+            self._suppressed += 1
+            return
+        more = f" ({self._suppressed} more failures since the last line)" if self._suppressed else ""
+        logger.warning("%s store failed (%s); admitting unchecked: %s%s", store, op, error, more)
+        self._logged_at, self._suppressed = now, 0
 
     async def _rate_limit_retry(
         self, client_id: str, items: list[limits.RateLimitItem], now: float
     ) -> float | None:
         """Seconds until every exhausted limit frees a hit, or ``None`` if none is exhausted."""
         retry: float | None = None
-        try:
-            for item in items:
-                if await self._limiter.test(item, _NAMESPACE, client_id):
-                    continue
-                stats = await self._limiter.get_window_stats(item, _NAMESPACE, client_id)
-                wait = max(1.0, min(stats.reset_time - now, float(item.get_expiry())))
-                retry = wait if retry is None else max(retry, wait)
-        except StorageError as exc:
-            logger.warning("rate-limit storage failed; admitting %r unchecked: %s", client_id, exc)
+        if not items:
             return None
+        try:
+            self._storage_cooldown.check()
+            async with asyncio.timeout(2 * len(items) * self._config.store_timeout_s):
+                for item in items:
+                    if await self._limiter.test(item, _NAMESPACE, client_id):
+                        continue
+                    stats = await self._limiter.get_window_stats(item, _NAMESPACE, client_id)
+                    wait = max(1.0, min(stats.reset_time - now, float(item.get_expiry())))
+                    retry = wait if retry is None else max(retry, wait)
+        except _STORE_ERRORS as exc:
+            self._storage_failed("check", exc)
+            return None
+        self._storage_cooldown.succeeded()
         return retry
 
     async def _hit(self, client_id: str, items: list[limits.RateLimitItem]) -> bool:
         """Record one hit on each limit; ``False`` if one was exhausted meanwhile."""
+        if not items:
+            return True
         try:
-            for item in items:
-                if not await self._limiter.hit(item, _NAMESPACE, client_id):
-                    return False
-        except StorageError as exc:
-            logger.warning("rate-limit storage failed; hit of %r not recorded: %s", client_id, exc)
+            self._storage_cooldown.check()
+            async with asyncio.timeout(2 * len(items) * self._config.store_timeout_s):
+                for item in items:
+                    if not await self._limiter.hit(item, _NAMESPACE, client_id):
+                        return False
+        except _STORE_ERRORS as exc:
+            self._storage_failed("hit", exc)
+            return True
+        self._storage_cooldown.succeeded()
         return True
+
+    def _storage_failed(self, op: str, exc: BaseException) -> None:
+        if not isinstance(exc, SharedStoreError):  # a real failure, not the cool-down: start one
+            self._storage_cooldown.failed()
+        self._store_failed("rate_limit", op, exc)
 
     def _refuse(self, client_id: str, priority: Priority, reason: ShedReason, retry_after: float) -> NoReturn:
         self._events.publish(Shed(client_id, priority, reason, retry_after))

@@ -4,8 +4,10 @@ A quota day is a UTC calendar day, named by its ISO date (``"2026-05-28"``) and 
 from wall-clock epoch seconds; Unix time has no leap seconds, so every day is exactly
 86 400 s long and the next reset is at the following UTC midnight.
 
-Stores are chosen by URL (``memory://``); a shared store (Redis) would implement the same
-Protocol with an atomic check-and-increment so several gateways enforce one quota.
+Stores are chosen by URL: ``memory://``, or ``redis://host:port/db``
+(:class:`~voxgate.qos.quota_redis.RedisQuotaStore`, an atomic check-and-increment on the server, so
+several gateways enforce one quota). :func:`quota_url_for_limits` puts the quotas in the Redis the
+rate limits use.
 
 Concurrency: the memory store is used from one asyncio event loop; its methods do not
 await, so each is atomic with respect to other coroutines. It is not thread-safe.
@@ -16,13 +18,17 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 from typing import Protocol
-from urllib.parse import urlparse
+from urllib.parse import urlparse, urlsplit, urlunsplit
+
+from voxgate.clock import Clock
+from voxgate.redis_store import DEFAULT_TIMEOUT_S, Cooldown
 
 __all__ = [
     "SECONDS_PER_DAY",
     "MemoryQuotaStore",
     "QuotaStore",
     "quota_store_from_url",
+    "quota_url_for_limits",
     "seconds_until_utc_midnight",
     "utc_day",
 ]
@@ -134,19 +140,54 @@ class MemoryQuotaStore:
             del self._used[client_id]
 
 
-def quota_store_from_url(url: str) -> QuotaStore:
+def quota_store_from_url(
+    url: str,
+    *,
+    clock: Clock | None = None,
+    cooldown: Cooldown | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> QuotaStore:
     """Build a quota store from its URL.
 
     Args:
-        url: ``memory://`` (the only store bundled so far).
+        url: ``memory://``, or ``redis://[:password@]host:port/db`` (``rediss://`` for TLS).
+        clock: monotonic time for the Redis store's cool-down after a failure.
+        cooldown: a cool-down shared with other users of the same Redis (the rate limits), so one
+            outage costs one timeout; the store makes its own if omitted.
+        timeout_s: bound on each Redis call.
 
     Returns:
-        A new, empty store.
+        A new store (a Redis store connects on first use).
 
     Raises:
         ValueError: if the scheme is not supported.
+        ImportError: for ``redis://`` without the redis client (``pip install 'voxgate[scale]'``).
     """
     scheme = urlparse(url).scheme
     if scheme == "memory":
         return MemoryQuotaStore()
-    raise ValueError(f"unsupported quota store URL {url!r} (supported: memory://)")
+    if scheme in ("redis", "rediss"):
+        from voxgate.qos.quota_redis import RedisQuotaStore
+
+        return RedisQuotaStore.from_url(url, clock=clock, cooldown=cooldown, timeout_s=timeout_s)
+    raise ValueError(f"unsupported quota store URL {url!r} (supported: memory://, redis://)")
+
+
+def quota_url_for_limits(storage_uri: str) -> str:
+    """Where the daily quotas live, given the rate limits' ``limits`` storage URI.
+
+    Quotas follow the rate limits: ``async+redis://h:6379/0`` (or ``redis://…``) keeps them in the
+    same Redis database (``redis://h:6379/0``), so one setting shares both across gateways; any
+    other storage keeps them in this process (``memory://``).
+
+    Args:
+        storage_uri: ``qos.limits.storage_uri``.
+
+    Returns:
+        A URL for :func:`quota_store_from_url`.
+    """
+    parts = urlsplit(storage_uri)
+    scheme = parts.scheme.removeprefix("async+")
+    if scheme not in ("redis", "rediss"):
+        return "memory://"
+    return urlunsplit((scheme, parts.netloc, parts.path, "", ""))
