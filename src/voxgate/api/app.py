@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
 from voxgate import __version__
-from voxgate.api import routes_jobs, routes_metrics, routes_openai, routes_ops, routes_tts
+from voxgate.api import routes_jobs, routes_metrics, routes_openai, routes_ops, routes_realtime, routes_tts
 from voxgate.api.auth import ApiKeyAuth, RequireKeyMiddleware
 from voxgate.api.body_limit import BodyLimitMiddleware, body_limits
 from voxgate.api.errors import install_error_handlers
@@ -21,6 +21,7 @@ from voxgate.api.metrics import Metrics
 from voxgate.api.middleware import RequestContextMiddleware
 from voxgate.clock import Clock, SystemClock
 from voxgate.jobs import open_jobs
+from voxgate.realtime import RealtimeLimits
 from voxgate.service import Synthesizer
 from voxgate.settings import Settings
 from voxgate.wiring import build_synthesizer
@@ -59,8 +60,19 @@ def create_app(
         jobs = open_jobs(settings, synth, clock or SystemClock())
         await jobs.start()  # resumes unfinished jobs
         log.info("voxgate ready", extra={"engines": list(synth.backend.engines())})
+        rt = settings.realtime
+        app_clock = clock or SystemClock()
+        realtime_limits = RealtimeLimits(app_clock, rt.max_sockets_per_client, rt.chars_per_minute)
         try:
-            yield {"synth": synth, "auth": auth, "settings": settings, "metrics": metrics, "jobs": jobs}
+            yield {
+                "synth": synth,
+                "auth": auth,
+                "settings": settings,
+                "metrics": metrics,
+                "jobs": jobs,
+                "clock": app_clock,
+                "realtime_limits": realtime_limits,
+            }
         finally:
             await jobs.stop()
             await synth.stop(grace_s=settings.server.shutdown_grace_s)
@@ -88,6 +100,7 @@ def create_app(
     app.include_router(routes_tts.router)
     app.include_router(routes_jobs.router)
     app.include_router(routes_openai.router)
+    app.include_router(routes_realtime.router)
     app.include_router(routes_ops.router)
     app.include_router(routes_metrics.router)
     if WEB_DIR.is_dir():

@@ -1,0 +1,96 @@
+"""The session without a network: what it sends for frames and clock ticks (synthesis is not reached here)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from voxgate.realtime.session import CloseOut, JsonOut, Outbound, RealtimeSession, SessionConfig
+from voxgate.requests import SynthesisRequest, SynthesisResult
+from voxgate.testing import FakeClock
+from voxgate.types import AudioFormat, Priority
+
+
+class UnreachedSynthStandIn:
+    """Stand-in for the Synthesizer in tests whose frames never complete a piece: it fails if called."""
+
+    async def synthesize(self, request: SynthesisRequest) -> SynthesisResult:
+        """Fail the test: nothing here should have been synthesised."""
+        raise AssertionError(f"unexpected synthesis of {request.text!r}")
+
+
+def _session(clock: FakeClock, sent: list[Outbound], **config: Any) -> RealtimeSession:
+    async def send(out: Outbound) -> None:
+        sent.append(out)
+
+    settings = SessionConfig(
+        voice="joe",
+        encoding=AudioFormat.MULAW,
+        sample_rate=8000,
+        priority=Priority.INTERACTIVE,
+        client_id="t",
+        **config,
+    )
+    return RealtimeSession(
+        synth=UnreachedSynthStandIn(), config=settings, clock=clock, send=send, metadata={"voice": "joe"}
+    )
+
+
+def test_metadata_first_then_errors_for_bad_frames_and_a_full_buffer() -> None:
+    """metadata leads; bad frames and text past the buffer limit get error frames naming the field."""
+
+    async def run() -> list[Outbound]:
+        sent: list[Outbound] = []
+        session = _session(FakeClock(), sent, max_frame_bytes=300, max_buffered_chars=50)
+        await session.start()
+        await session.receive("{oops")
+        await session.receive('{"type": "speak", "text": "' + "a" * 400 + '"}')
+        await session.receive('{"type": "speak", "text": "' + "word " * 11 + '"}')
+        await session.abort()
+        return sent
+
+    sent = asyncio.run(run())
+    assert isinstance(sent[0], JsonOut)
+    assert sent[0].payload == {"type": "metadata", "voice": "joe"}
+    errors = [(o.payload["code"], o.payload["field"]) for o in sent[1:] if isinstance(o, JsonOut)]
+    assert errors == [("invalid_json", "frame"), ("frame_too_large", "frame"), ("buffer_full", "text")]
+
+
+def test_an_idle_connection_is_warned_and_closed_on_the_clock() -> None:
+    """No frame for idle_timeout_s: a warning, then close 1000; wake_at says when, ticks before do nothing."""
+
+    async def run() -> tuple[list[Outbound], bool]:
+        clock = FakeClock()
+        sent: list[Outbound] = []
+        session = _session(clock, sent, idle_timeout_s=5.0)
+        await session.start()
+        assert session.wake_at() == clock.monotonic() + 5.0
+        clock.advance(4.9)
+        await session.tick()
+        assert len(sent) == 1
+        clock.advance(0.2)
+        await session.tick()
+        return sent, session.done.is_set()
+
+    sent, done = asyncio.run(run())
+    assert done
+    assert isinstance(sent[1], JsonOut)
+    assert sent[1].payload["code"] == "idle_timeout"
+    assert sent[2] == CloseOut(1000, "idle timeout")
+
+
+def test_a_fragment_left_in_the_buffer_does_not_keep_a_connection_open() -> None:
+    """One buffered word (no timer cut: too short) still leaves the idle timeout running from the frame."""
+
+    async def run() -> tuple[float | None, float]:
+        clock = FakeClock()
+        session = _session(clock, [], idle_timeout_s=1.0)
+        await session.start()
+        clock.advance(0.5)
+        await session.receive('{"type": "speak", "text": "only"}')
+        wake = session.wake_at()
+        await session.abort()
+        return wake, clock.monotonic()
+
+    wake, now = asyncio.run(run())
+    assert wake == now + 1.0
