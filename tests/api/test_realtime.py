@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -13,8 +14,10 @@ import numpy as np
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
+from websockets.typing import Origin
 
 from voxgate.audio.decode import decode
+from voxgate.client import RealtimeClient, RealtimeRefused
 from voxgate.settings import Settings
 
 KEY = "k" * 32
@@ -244,3 +247,52 @@ def test_a_key_at_its_socket_limit_is_refused_until_one_closes(server: str) -> N
         except InvalidStatus:
             assert time.monotonic() < deadline
             time.sleep(0.05)
+
+
+def test_a_page_of_another_origin_cannot_open_a_socket(server: str) -> None:
+    """A handshake whose Origin is another site is refused (403 naming Origin), even with a valid key."""
+    with pytest.raises(InvalidStatus) as caught:
+        connect(_url(server, "voice=joe"), origin=Origin("http://evil.example"), open_timeout=WAIT_S).close()
+    assert caught.value.response.status_code == 403
+    assert json.loads(caught.value.response.body or b"{}")["error"]["field"] == "Origin"
+
+
+def test_the_python_client_speaks_clears_and_closes(server: str) -> None:
+    """voxgate.client: audio, events to on_event, nothing from before a clear, iteration ends at close."""
+
+    async def run() -> tuple[dict[str, Any], list[dict[str, Any]], bytes, bytes]:
+        events: list[dict[str, Any]] = []
+        async with RealtimeClient(server, voice="joe", api_key=KEY, on_event=events.append) as tts:
+            await tts.speak(
+                " ".join(f"Sentence number {n} of an answer the caller cuts off." for n in range(6))
+            )
+            await tts.flush()
+            audio = aiter(tts)
+            before = await anext(audio)
+            await tts.clear()
+            await tts.speak("A new answer starts here.")
+            await tts.close()
+            after = b"".join([chunk async for chunk in audio])
+        return tts.metadata, events, before, after
+
+    metadata, events, before, after = asyncio.run(run())
+    assert metadata["encoding"] == "linear16"
+    assert metadata["sample_rate"] == 24000
+    assert before
+    cleared = next(i for i, e in enumerate(events) if e["type"] == "cleared")
+    segments = [e for e in events[cleared:] if e["type"] == "segment"]
+    assert [s["text"] for s in segments] == ["A new answer starts here."]
+    samples, rate = decode(after, "pcm", sample_rate=24000)
+    assert len(samples) / rate == pytest.approx(segments[0]["duration_ms"] / 1000, abs=0.02)
+
+
+def test_the_python_client_says_why_a_handshake_was_refused(server: str) -> None:
+    """A refused handshake raises RealtimeRefused with the status and the field at fault."""
+
+    async def run() -> None:
+        async with RealtimeClient(server, voice="joe", encoding="opus", api_key=KEY):
+            pass
+
+    with pytest.raises(RealtimeRefused) as caught:
+        asyncio.run(run())
+    assert (caught.value.status, caught.value.field) == (422, "encoding")

@@ -94,3 +94,35 @@ def test_a_fragment_left_in_the_buffer_does_not_keep_a_connection_open() -> None
 
     wake, now = asyncio.run(run())
     assert wake == now + 1.0
+
+
+def test_text_over_the_characters_per_minute_is_refused_with_the_wait() -> None:
+    """When the per-minute budget says no, the fragment is dropped with a rate_limit error and its wait."""
+
+    async def run() -> list[Outbound]:
+        sent: list[Outbound] = []
+
+        async def send(out: Outbound) -> None:
+            sent.append(out)
+
+        config = SessionConfig("joe", AudioFormat.MULAW, 8000, Priority.API, "t")
+        session = RealtimeSession(
+            synth=UnreachedSynthStandIn(),
+            config=config,
+            clock=FakeClock(),
+            send=send,
+            metadata={},
+            charge=lambda chars: 12.5 if chars > 3 else None,
+        )
+        await session.start()
+        await session.receive('{"type": "speak", "text": "one two three four five six"}')
+        await session.abort()
+        return sent
+
+    error = asyncio.run(run())[1]
+    assert isinstance(error, JsonOut)
+    assert (error.payload["code"], error.payload["field"], error.payload["retry_after"]) == (
+        "rate_limit",
+        "text",
+        12.5,
+    )

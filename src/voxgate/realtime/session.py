@@ -179,6 +179,7 @@ class RealtimeSession:
         self._wakeup = asyncio.Event()
         self._sender: asyncio.Task[None] | None = None
         self._closing = False
+        self._gone = False  # a send failed: the client has left
         self._play_end = 0.0  # monotonic time the audio sent so far finishes playing
         self._last_activity = clock.monotonic()
         self._counters = _Counters()
@@ -351,8 +352,8 @@ class RealtimeSession:
                 self._pending.popleft()
                 self._launch()
                 await self._deliver(item, item.task)
-        except Exception:  # the client is gone mid-send (the owner sees the disconnect)
-            log.debug("realtime sender stopped", exc_info=True)
+        except Exception:  # a bug: end the connection rather than leave it silent
+            log.exception("realtime sender stopped")
             self.done.set()
 
     async def _deliver(self, item: _Piece, task: asyncio.Task[SynthesisResult]) -> None:
@@ -410,9 +411,15 @@ class RealtimeSession:
     async def _emit(self, out: Outbound, generation: int | None = None) -> bool:
         """Send ``out`` unless it belongs to a generation a clear has ended; say whether it went."""
         async with self._lock:
-            if generation is not None and generation != self._generation:
+            if self._gone or (generation is not None and generation != self._generation):
                 return False
-            await self._send(out)
+            try:
+                await self._send(out)
+            except Exception:  # the client is gone: the owner sees the disconnect and aborts
+                log.debug("realtime send failed", exc_info=True)
+                self._gone = True
+                self.done.set()
+                return False
             return True
 
     def _frame_bytes(self) -> int:
