@@ -22,6 +22,7 @@ from voxgate.settings import Settings
 
 KEY = "k" * 32
 OTHER = "o" * 32
+ONCE = "n" * 32
 PATH = "/api/v1/tts/realtime"
 WAIT_S = 60.0  # "does not hang" bound: the machine is shared and noisy
 Frame = str | bytes
@@ -33,6 +34,7 @@ def server(make_server: Callable[[Settings], str], api_settings: Callable[..., S
     keys = {
         "agent": {"key": KEY, "priorities": ["interactive", "api"]},
         "small": {"key": OTHER},
+        "once": {"key": ONCE, "rate_limit": "1/minute"},
     }
     settings = api_settings(
         server={"api_keys": keys},
@@ -296,3 +298,13 @@ def test_the_python_client_says_why_a_handshake_was_refused(server: str) -> None
     with pytest.raises(RealtimeRefused) as caught:
         asyncio.run(run())
     assert (caught.value.status, caught.value.field) == (422, "encoding")
+
+
+def test_opening_a_socket_counts_against_the_keys_rate_limit(server: str) -> None:
+    """A key allowed one request a minute opens one socket; the next handshake is refused (429)."""
+    with _socket(server, key=ONCE) as ws:
+        assert _json(ws.recv(timeout=WAIT_S))["type"] == "metadata"  # type: ignore[index]
+    with pytest.raises(InvalidStatus) as caught:
+        connect(_url(server, "voice=joe", ONCE), open_timeout=WAIT_S).close()
+    assert caught.value.response.status_code == 429
+    assert json.loads(caught.value.response.body or b"{}")["error"]["code"] == "rate_limit"

@@ -4,8 +4,9 @@ Query: ``voice``, ``encoding`` (``linear16``, ``mulaw``, ``alaw``), ``sample_rat
 8000-48000, default 24000; G.711: 8000 or 16000, default 8000), ``priority`` (``interactive``
 when the caller may use it, else ``api``), ``key`` (the API key, for browsers, which cannot set
 the ``Authorization`` header of a socket). Everything is checked before the upgrade is accepted:
-a bad key (401), a bad parameter (4xx naming it), a priority the key may not use (403) and a
-client with its maximum of open sockets (429) are refused with an HTTP answer and a JSON body.
+a bad key (401), a bad parameter (4xx naming it), a priority the key may not use (403), a key over its
+request rate limit (429: opening a socket counts as one request) and a client with its maximum
+of open sockets (429) are refused with an HTTP answer and a JSON body.
 
 The route only parses and wires: the protocol lives in :class:`~voxgate.realtime.RealtimeSession`.
 """
@@ -43,6 +44,8 @@ ENCODINGS = {
 }
 """``encoding`` values (Deepgram's names, with aliases) and the format each sends."""
 _CANONICAL = {AudioFormat.PCM: "linear16", AudioFormat.MULAW: "mulaw", AudioFormat.ALAW: "alaw"}
+_NO_DEADLINE_S = 3600.0
+"""Time left passed to admission for a handshake, which has no deadline (no overload shedding)."""
 DEFAULT_RATES = {AudioFormat.PCM: 24000, AudioFormat.MULAW: 8000, AudioFormat.ALAW: 8000}
 """The rate of each encoding when the client names none (linear16 as OpenAI's and Deepgram's pcm)."""
 
@@ -58,6 +61,11 @@ async def realtime(ws: WebSocket) -> None:
         auth: ApiKeyAuth = ws.state.auth
         caller = auth.identify(ws.headers, ws.client.host if ws.client else None, query_key(ws.scope))
         config, metadata = _configure(ws, synth, settings, caller)
+        # Opening a socket is one request against the key's rate limits (its pieces are not:
+        # they are paced by the text, and charged to the daily quota each).
+        await synth.admission.admit(
+            caller.client_id, config.priority, 0, _NO_DEADLINE_S, lambda _p, _c: 0.0, queued=0
+        )
         if not limits.open(caller.client_id):
             most = settings.realtime.max_sockets_per_client
             raise Rejected(f"too_many_sockets: at most {most} open per client", 1.0)
