@@ -262,7 +262,7 @@ async def run(server: str, sockets: int, trials: int) -> dict[str, Any]:
         "streams": await streams(server, sockets),
         "barge_in": await barge_in(server, trials),
         "http_stream": await http_stream(server),
-        "g711": g711(server),
+        "g711": await asyncio.to_thread(g711, server),
     }
 
 
@@ -281,6 +281,7 @@ def main() -> int:
         "VOXGATE_CACHE__URL": "memory://?max_bytes=0",  # every piece synthesised
         "VOXGATE_ENGINES__KOKORO__WORKERS": "1",
         "VOXGATE_QOS__LIMITS__DEFAULT": "100000/minute",
+        "VOXGATE_REALTIME__MAX_SOCKETS_PER_CLIENT": "64",  # every socket comes from 127.0.0.1
     }
     with (
         tempfile.TemporaryDirectory() as tmp,

@@ -240,6 +240,7 @@ def test_a_key_at_its_socket_limit_is_refused_until_one_closes(server: str) -> N
         with pytest.raises(InvalidStatus) as caught:
             connect(_url(server, "voice=joe", OTHER), open_timeout=WAIT_S).close()
         assert caught.value.response.status_code == 429
+        assert json.loads(caught.value.response.body or b"{}")["error"]["code"] == "too_many_sockets"
     deadline = time.monotonic() + WAIT_S
     while True:  # the server counts a socket closed once its handler has ended
         try:

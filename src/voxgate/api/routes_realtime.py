@@ -66,9 +66,8 @@ async def realtime(ws: WebSocket) -> None:
         await synth.admission.admit(
             caller.client_id, config.priority, 0, _NO_DEADLINE_S, lambda _p, _c: 0.0, queued=0
         )
-        if not limits.open(caller.client_id):
-            most = settings.realtime.max_sockets_per_client
-            raise Rejected(f"too_many_sockets: at most {most} open per client", 1.0)
+        if not limits.open(caller.client_id):  # at most realtime.max_sockets_per_client
+            raise Rejected("too_many_sockets", 1.0)
     except VoxgateError as exc:
         await deny_websocket(response_for(exc), ws.scope, ws.receive, ws.send)
         return
