@@ -126,3 +126,25 @@ def test_text_over_the_characters_per_minute_is_refused_with_the_wait() -> None:
         "text",
         12.5,
     )
+
+
+def test_flushes_with_nothing_to_say_are_answered_in_order_then_close_closes() -> None:
+    """flush, flush, close with no text: flushed 0, flushed 1, then close 1000; later frames are refused."""
+
+    async def run() -> list[Outbound]:
+        sent: list[Outbound] = []
+        session = _session(FakeClock(), sent)
+        await session.start()
+        for frame in ('{"type": "flush"}', '{"type": "flush"}', '{"type": "close"}'):
+            await session.receive(frame)
+        await session.receive('{"type": "speak", "text": "too late"}')
+        await asyncio.wait_for(session.done.wait(), 30)
+        await session.abort()
+        return sent
+
+    sent = asyncio.run(run())
+    payloads = [o.payload for o in sent if isinstance(o, JsonOut)]
+    assert [p["type"] for p in payloads[1:]] == ["error", "flushed", "flushed"]
+    assert payloads[1]["code"] == "closing"
+    assert [p["sequence_id"] for p in payloads[2:]] == [0, 1]
+    assert sent[-1] == CloseOut(1000, "")

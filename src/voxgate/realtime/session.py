@@ -99,7 +99,8 @@ class SessionConfig:
         first_audio_s: the first-audio target, the shortest deadline a piece gets.
         max_buffer_delay_s: text without a boundary waits this long before a word-boundary cut.
         max_frame_bytes: the largest client frame accepted.
-        max_buffered_chars: the most text buffered and not yet cut into pieces.
+        max_buffered_chars: the most text not yet synthesised (buffered, or queued as pieces);
+            more is refused (``buffer_full``): the client sends faster than the engines speak.
         idle_timeout_s: close after this long without a client frame or audio sent.
         frame_s: seconds of audio per binary frame.
         lookahead: pieces in synthesis beyond the one being sent.
@@ -251,9 +252,10 @@ class RealtimeSession:
 
     # ---- commands ----------------------------------------------------------------------------------
     async def _speak(self, text: str) -> None:
-        if len(self._chunker.buffered) + len(text) > self.config.max_buffered_chars:
+        queued = sum(len(p.text) for p in self._pending if isinstance(p, _Piece))
+        if queued + len(self._chunker.buffered) + len(text) > self.config.max_buffered_chars:
             limit = self.config.max_buffered_chars
-            message = f"more than {limit} characters buffered without a boundary; send flush"
+            message = f"more than {limit} characters waiting to be spoken; wait, or clear"
             await self._emit(JsonOut(error_message("buffer_full", message, "text")))
             return
         retry_after = self._charge(len(text)) if text.strip() else None
