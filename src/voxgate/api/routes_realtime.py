@@ -72,8 +72,8 @@ async def realtime(ws: WebSocket) -> None:
         await deny_websocket(response_for(exc), ws.scope, ws.receive, ws.send)
         return
     try:
+        synth.bus.publish(SocketOpened(caller.client_id))  # before any await: finally balances it
         await ws.accept()
-        synth.bus.publish(SocketOpened(caller.client_id))
         session = RealtimeSession(
             synth=synth,
             config=config,
