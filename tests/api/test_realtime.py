@@ -151,7 +151,7 @@ def test_clear_drops_what_was_coming_and_frees_the_worker(server: str) -> None:
     deadline = time.monotonic() + WAIT_S
     while time.monotonic() < deadline:
         engines = httpx.get(f"{server}/api/v1/sla", headers={"Authorization": f"Bearer {KEY}"}).json()
-        if all(e["in_flight"] == 0 for e in engines["engines"].values()):
+        if all(e["in_flight"] == 0 for e in engines["engines"].values()) and engines["realtime"]["clears"]:
             break
         time.sleep(0.05)
     else:

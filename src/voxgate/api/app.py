@@ -22,6 +22,7 @@ from voxgate.api.middleware import RequestContextMiddleware
 from voxgate.clock import Clock, SystemClock
 from voxgate.jobs import open_jobs
 from voxgate.realtime import RealtimeLimits
+from voxgate.realtime.stats import RealtimeStats
 from voxgate.service import Synthesizer
 from voxgate.settings import Settings
 from voxgate.wiring import build_synthesizer
@@ -63,6 +64,8 @@ def create_app(
         rt = settings.realtime
         app_clock = clock or SystemClock()
         realtime_limits = RealtimeLimits(app_clock, rt.max_sockets_per_client, rt.chars_per_minute)
+        realtime_stats = RealtimeStats(app_clock)
+        detach_stats = realtime_stats.attach(synth.bus)
         try:
             yield {
                 "synth": synth,
@@ -72,11 +75,13 @@ def create_app(
                 "jobs": jobs,
                 "clock": app_clock,
                 "realtime_limits": realtime_limits,
+                "realtime_stats": realtime_stats,
             }
         finally:
             await jobs.stop()
             await synth.stop(grace_s=settings.server.shutdown_grace_s)
             metrics.detach()
+            detach_stats()
 
     app = FastAPI(
         title="voxgate",
