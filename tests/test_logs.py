@@ -80,3 +80,12 @@ def test_httpx_request_lines_are_quiet_at_info(lines: Callable[[], list[dict[str
         assert [line["event"] for line in lines() if line["logger"] == "httpx"] == ["something is wrong"]
     finally:
         httpx_log.setLevel(logging.NOTSET)
+
+
+def test_api_keys_in_websocket_query_strings_are_masked(lines: Callable[[], list[dict[str, Any]]]) -> None:
+    """uvicorn's handshake line with ?key= (the realtime socket's browser key) has the key masked."""
+    path = "/api/v1/tts/realtime?voice=joe&key=s3cret-key-value"
+    logging.getLogger("uvicorn.error").info('%s - "WebSocket %s" [accepted]', "127.0.0.1:5", path)
+    (line,) = lines()
+    assert "s3cret" not in json.dumps(line)
+    assert line["event"] == '127.0.0.1:5 - "WebSocket /api/v1/tts/realtime?voice=joe&key=***" [accepted]'

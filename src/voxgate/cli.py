@@ -54,7 +54,9 @@ def _read_text(text: str | None, file: Path | None) -> str:
 
 def _format_for(fmt: str | None, output: Path | None) -> AudioFormat:
     name = fmt or (output.suffix.lstrip(".").lower() if output is not None and output.suffix else "wav")
-    name = {"ogg": "opus", "raw": "pcm", "m4a": "aac"}.get(name, name)
+    name = {"ogg": "opus", "raw": "pcm", "m4a": "aac", "ulaw": "mulaw", "ul": "mulaw", "al": "alaw"}.get(
+        name, name
+    )
     try:
         return AudioFormat(name)
     except ValueError:
@@ -88,7 +90,10 @@ def say(
         str | None, typer.Option("--voice", "-v", help="Voice id (see `voxgate voices`).")
     ] = None,
     speed: Annotated[float, typer.Option("--speed", "-s", min=0.5, max=2.0, help="Speaking rate.")] = 1.0,
-    fmt: Annotated[str | None, typer.Option("--format", help="wav, pcm, flac, mp3, opus, aac.")] = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", help="wav, pcm, flac, mp3, opus, aac, mulaw, alaw (G.711, raw, 8 kHz)."),
+    ] = None,
     sample_rate: Annotated[
         int | None, typer.Option("--sample-rate", help="Output sample rate in Hz.")
     ] = None,
@@ -235,7 +240,7 @@ def book(
     voice: Annotated[
         str | None, typer.Option("--voice", "-v", help="Voice id (see `voxgate voices`).")
     ] = None,
-    fmt: Annotated[str, typer.Option("--format", help="mp3, opus, flac or wav.")] = "mp3",
+    fmt: Annotated[str, typer.Option("--format", help="mp3, opus, flac, wav, mulaw or alaw.")] = "mp3",
     speed: Annotated[float, typer.Option("--speed", "-s", min=0.5, max=2.0, help="Speaking rate.")] = 1.0,
     server: Annotated[
         str | None,

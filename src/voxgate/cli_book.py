@@ -200,7 +200,7 @@ async def render_book(
         out: the output directory (created if missing).
         settings: configuration (in-process mode).
         voice: voice id, or ``None`` for the book language's default.
-        fmt: output format (mp3, opus, flac, wav).
+        fmt: output format (mp3, opus, flac, wav, mulaw, alaw).
         speed: speaking rate.
         server: base URL of a running voxgate server; ``None`` renders in this process.
         api_key: bearer token for the server.
@@ -214,7 +214,9 @@ async def render_book(
     options = {"format": fmt, "speed": str(speed), **({"voice": voice} if voice else {})}
     key = hashlib.sha256(data + json.dumps(options, sort_keys=True).encode()).hexdigest()
     out.mkdir(parents=True, exist_ok=True)
-    extension = {"opus": "opus", "flac": "flac", "wav": "wav"}.get(fmt, "mp3")
+    extension = {"opus": "opus", "flac": "flac", "wav": "wav", "mulaw": "ulaw", "alaw": "alaw"}.get(
+        fmt, "mp3"
+    )
     if server is None:
         text, markdown = decode_upload(data, source.name, max_chars=settings.jobs.max_total_chars)
         spec = JobSpec(chapters_from_text(text, markdown=markdown), voice, speed, fmt, source.stem)

@@ -10,6 +10,7 @@ request id) and the same keys: ``event``, ``level``, ``logger``, ``timestamp``.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from typing import Any, TextIO
 
@@ -41,6 +42,21 @@ def _drop_color_message(_logger: Any, _method: str, event_dict: EventDict) -> Ev
     return event_dict
 
 
+_QUERY_KEY = re.compile(r"([?&]key=)[^&\s\"']+")
+
+
+class _RedactQueryKeys(logging.Filter):
+    """Masks ``?key=`` values in log lines: uvicorn logs every WebSocket handshake with its query
+    string, and browsers send the realtime socket's API key there."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and "key=" in record.msg:
+            record.msg = _QUERY_KEY.sub(r"\1***", record.msg)
+        if isinstance(record.args, tuple) and any(isinstance(a, str) and "key=" in a for a in record.args):
+            record.args = tuple(_QUERY_KEY.sub(r"\1***", a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
 def configure_logging(*, json_logs: bool = True, level: int = logging.INFO) -> None:
     """Route structlog and stdlib logging (voxgate, uvicorn) to one renderer on stderr.
 
@@ -70,6 +86,7 @@ def configure_logging(*, json_logs: bool = True, level: int = logging.INFO) -> N
     stream = sys.stderr
     handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter)
+    handler.addFilter(_RedactQueryKeys())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -364,6 +364,27 @@ class LimitsSettings(BaseModel):
     At the default a 9 MiB book still has 2.5 hours."""
 
 
+class RealtimeSettings(BaseModel):
+    """The realtime WebSocket, ``/api/v1/tts/realtime`` (text fragments in, audio out, barge-in)."""
+
+    max_sockets_per_client: int = Field(default=4, ge=1, le=10_000)
+    """Open realtime sockets per API key (per remote address without keys); one more is refused
+    at the handshake (429)."""
+    idle_timeout_s: float = Field(default=60.0, gt=0)
+    """A socket without a client frame or audio sent for this long is closed (1000, after a
+    ``warning`` frame with code ``idle_timeout``)."""
+    max_buffer_delay_ms: int = Field(default=300, ge=0, le=10_000)
+    """Text without a clause boundary waits this long, then what has whole words is synthesised
+    (never fewer than three words unless flushed)."""
+    chars_per_minute: int | None = Field(default=None, ge=1)
+    """Characters a client may send per sliding minute over all its sockets; more gets an
+    ``error`` frame (code ``rate_limit``) and is dropped. ``None``: only the daily quota counts."""
+    max_frame_bytes: int = Field(default=16384, ge=256, le=1_048_576)
+    """The largest client frame; a larger one gets an ``error`` frame naming ``frame``."""
+    frame_ms: int = Field(default=100, ge=10, le=2000)
+    """Audio per binary frame sent, in milliseconds."""
+
+
 class ServerSettings(BaseModel):
     """The HTTP server."""
 
@@ -564,6 +585,7 @@ class Settings(BaseSettings):
     cache: CacheSettings = CacheSettings()
     jobs: JobsSettings = JobsSettings()
     limits: LimitsSettings = LimitsSettings()
+    realtime: RealtimeSettings = RealtimeSettings()
 
     @classmethod
     def load(cls, config_file: Path | str | None = None, **overrides: Any) -> Settings:

@@ -24,6 +24,8 @@ class AudioFormat(StrEnum):
     MP3 = "mp3"
     OPUS = "opus"
     AAC = "aac"
+    MULAW = "mulaw"
+    ALAW = "alaw"
 
 
 class Priority(StrEnum):

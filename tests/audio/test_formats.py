@@ -49,6 +49,8 @@ def test_parse_format_rejects_unknown_names(name: str) -> None:
         (AudioFormat.MP3, "audio/mpeg", "mp3"),
         (AudioFormat.OPUS, "audio/ogg; codecs=opus", "opus"),
         (AudioFormat.AAC, "audio/aac", "aac"),
+        (AudioFormat.MULAW, "audio/basic", "ulaw"),
+        (AudioFormat.ALAW, "audio/x-alaw-basic", "alaw"),
     ],
 )
 def test_every_format_has_mime_type_and_extension(fmt: AudioFormat, mime: str, extension: str) -> None:
@@ -72,18 +74,28 @@ def test_every_format_has_mime_type_and_extension(fmt: AudioFormat, mime: str, e
         (AudioFormat.AAC, 24000, 24000),
         (AudioFormat.AAC, 23000, 22050),
         (AudioFormat.AAC, 17000, 16000),
+        (AudioFormat.MULAW, 22050, 8000),
+        (AudioFormat.MULAW, 16000, 8000),
+        (AudioFormat.ALAW, 24000, 8000),
     ],
 )
 def test_default_rate_prefers_input_rate_else_nearest(
     fmt: AudioFormat, input_rate: int, expected: int
 ) -> None:
-    """Without a requested rate, the input rate is kept when possible, else the nearest supported one."""
+    """Without a requested rate, the input rate is kept when possible, else the nearest one (G.711: 8 kHz)."""
     assert format_spec(fmt).choose_rate(input_rate) == expected
 
 
 @pytest.mark.parametrize(
     ("fmt", "out_rate"),
-    [(AudioFormat.OPUS, 24000), (AudioFormat.MP3, 96000), (AudioFormat.AAC, 22000), (AudioFormat.WAV, 4000)],
+    [
+        (AudioFormat.OPUS, 24000),
+        (AudioFormat.MP3, 96000),
+        (AudioFormat.AAC, 22000),
+        (AudioFormat.WAV, 4000),
+        (AudioFormat.MULAW, 22050),
+        (AudioFormat.ALAW, 48000),
+    ],
 )
 def test_unsupported_output_rate_is_invalid_option(fmt: AudioFormat, out_rate: int) -> None:
     """Asking for a rate the format cannot carry raises InvalidOption on the sample_rate field."""
@@ -104,8 +116,8 @@ def test_listed_rates_are_accepted_by_the_pyav_encoder(fmt: AudioFormat) -> None
     """Every rate the table promises for a compressed format is one PyAV's encoder lists."""
     codec_rates = av.Codec(AV_CODECS[fmt].codec, "w").audio_rates
     spec = format_spec(fmt)
-    if spec.rates:
-        assert codec_rates is not None
+    if codec_rates is not None:
+        assert spec.rates
         assert set(spec.rates) <= set(codec_rates)
-    else:
-        assert codec_rates is None  # lossless: any rate
+    else:  # the codec takes any rate: lossless ones offer every rate, G.711 its two usual ones
+        assert not spec.rates or spec.format in (AudioFormat.MULAW, AudioFormat.ALAW)

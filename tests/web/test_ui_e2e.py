@@ -139,3 +139,23 @@ def test_a_format_mse_cannot_stream_plays_once_complete(page: Page) -> None:
     expect(page.get_by_role("link", name=re.compile(r"Download voxgate\.wav"))).to_have_attribute(
         "download", "voxgate.wav"
     )
+
+
+def test_live_mode_speaks_clauses_as_they_are_typed_and_stop_cuts_them_off(page: Page) -> None:
+    """#live: a typed clause is spoken with no button pressed (it is logged); Stop clears; End closes."""
+    page.goto("/#live")
+    expect(page.locator("#live-voice option[value='joe']").first).to_be_attached(timeout=WAIT_MS)
+    page.locator("#live-voice").select_option("joe")
+    page.click("#live-start")
+    expect(page.locator("#live-status")).to_contain_text("Live: joe", timeout=WAIT_MS)
+    typed = page.locator("#live-text")
+    first = "Hello there, this is live speech from the page. And"
+    typed.fill(first)  # pasted: one input event (keystrokes on a loaded machine would hit the timer)
+    spoken = re.compile(r"^Hello there, this is live speech from the page\. — (Piper|eSpeak NG)")
+    expect(page.locator("#live-log li").first).to_have_text(spoken, timeout=WAIT_MS)
+    page.click("#live-stop")
+    expect(page.locator("#live-status")).to_contain_text("Stopped", timeout=WAIT_MS)
+    typed.fill(first + " then more words to end with")
+    page.click("#live-end")
+    expect(page.locator("#live-status")).to_contain_text("Ended", timeout=WAIT_MS)
+    expect(page.locator("#live-log")).to_contain_text("then more words")  # a timer cut, then the rest

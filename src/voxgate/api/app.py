@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
 from voxgate import __version__
-from voxgate.api import routes_jobs, routes_metrics, routes_openai, routes_ops, routes_tts
+from voxgate.api import routes_jobs, routes_metrics, routes_openai, routes_ops, routes_realtime, routes_tts
 from voxgate.api.auth import ApiKeyAuth, RequireKeyMiddleware
 from voxgate.api.body_limit import BodyLimitMiddleware, body_limits
 from voxgate.api.errors import install_error_handlers
@@ -21,6 +21,8 @@ from voxgate.api.metrics import Metrics
 from voxgate.api.middleware import RequestContextMiddleware
 from voxgate.clock import Clock, SystemClock
 from voxgate.jobs import open_jobs
+from voxgate.realtime import RealtimeLimits
+from voxgate.realtime.stats import RealtimeStats
 from voxgate.service import Synthesizer
 from voxgate.settings import Settings
 from voxgate.wiring import build_synthesizer
@@ -60,13 +62,28 @@ def create_app(
         if jobs is not None:
             await jobs.start()  # resumes unfinished jobs
         log.info("voxgate ready", extra={"engines": list(synth.backend.engines())})
+        rt = settings.realtime
+        app_clock = clock or SystemClock()
+        realtime_limits = RealtimeLimits(app_clock, rt.max_sockets_per_client, rt.chars_per_minute)
+        realtime_stats = RealtimeStats(app_clock)
+        detach_stats = realtime_stats.attach(synth.bus)
         try:
-            yield {"synth": synth, "auth": auth, "settings": settings, "metrics": metrics, "jobs": jobs}
+            yield {
+                "synth": synth,
+                "auth": auth,
+                "settings": settings,
+                "metrics": metrics,
+                "jobs": jobs,
+                "clock": app_clock,
+                "realtime_limits": realtime_limits,
+                "realtime_stats": realtime_stats,
+            }
         finally:
             if jobs is not None:
                 await jobs.stop()
             await synth.stop(grace_s=settings.server.shutdown_grace_s)
             metrics.detach()
+            detach_stats()
 
     app = FastAPI(
         title="voxgate",
@@ -90,6 +107,7 @@ def create_app(
     app.include_router(routes_tts.router)
     app.include_router(routes_jobs.router)
     app.include_router(routes_openai.router)
+    app.include_router(routes_realtime.router)
     app.include_router(routes_ops.router)
     app.include_router(routes_metrics.router)
     if WEB_DIR.is_dir():

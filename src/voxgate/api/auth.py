@@ -19,16 +19,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from starlette.datastructures import Headers
+from starlette.datastructures import Headers, QueryParams
 from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from voxgate.api.errors import response_for
+from voxgate.api.ws_deny import deny_websocket
 from voxgate.errors import NotEntitled, Unauthorized
 from voxgate.settings import ServerSettings
 from voxgate.types import Priority
 
-__all__ = ["PUBLIC_PATHS", "ApiKeyAuth", "Caller", "Entitlements", "RequireKeyMiddleware"]
+__all__ = ["PUBLIC_PATHS", "ApiKeyAuth", "Caller", "Entitlements", "RequireKeyMiddleware", "query_key"]
 
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
 """Routes that never need a key (liveness and readiness probes)."""
@@ -84,10 +85,23 @@ class Caller:
             raise NotEntitled("deadline_ms", f"deadline_ms must be at least {least} for this client")
 
 
-def _bearer(headers: Headers) -> bytes | None:
+def _bearer(headers: Headers, query_key: str | None = None) -> bytes | None:
     scheme, _, token = headers.get("authorization", "").partition(" ")
     token = token.strip()
-    return token.encode() if scheme.lower() == "bearer" and token else None
+    if scheme.lower() == "bearer" and token:
+        return token.encode()
+    return query_key.encode() if query_key else None
+
+
+def query_key(scope: Scope) -> str | None:
+    """The ``key`` query parameter of a WebSocket handshake (browsers cannot set its headers).
+
+    Only WebSocket handshakes may carry the key in the URL: an HTTP request's URL ends up in
+    access logs and browser history, and every HTTP client can send a header.
+    """
+    if scope["type"] != "websocket":
+        return None
+    return QueryParams(scope.get("query_string", b"")).get("key") or None
 
 
 def same_origin(headers: Headers) -> bool:
@@ -139,13 +153,17 @@ class ApiKeyAuth:
         """Whether ``/metrics`` needs a key or the metrics token."""
         return self.enabled or self._metrics_token is not None
 
-    def client_name(self, headers: Headers) -> str:
+    def client_name(self, headers: Headers, key: str | None = None) -> str:
         """The name of the key a request carries.
+
+        Args:
+            headers: the request's headers (``Authorization: Bearer <key>``).
+            key: a key given otherwise (a WebSocket's ``?key=``), used without the header.
 
         Raises:
             Unauthorized: no key, or not a known one.
         """
-        presented = _bearer(headers)
+        presented = _bearer(headers, key)
         if presented is None:
             raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
         match = None
@@ -170,18 +188,19 @@ class ApiKeyAuth:
             return False
         return True
 
-    def identify(self, headers: Headers, peer: str | None) -> Caller:
+    def identify(self, headers: Headers, peer: str | None, key: str | None = None) -> Caller:
         """The caller of a request.
 
         Args:
             headers: the request's headers.
             peer: the remote address, the client id when no keys are configured.
+            key: a key given otherwise (a WebSocket's ``?key=``), used without the header.
 
         Raises:
             Unauthorized: keys are configured and the request has no valid one.
         """
         if self._keys:
-            name = self.client_name(headers)
+            name = self.client_name(headers, key)
             return Caller(name, self._entitlements[name])
         ui = self._ui_interactive and same_origin(headers)
         return Caller(peer or "local", self._ui if ui else self._keyless)
@@ -211,8 +230,8 @@ class RequireKeyMiddleware:
         self._auth = auth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Check the key of an HTTP request, then pass it on; other scopes pass through."""
-        if scope["type"] == "http" and not await self._allowed(scope, receive, send):
+        """Check the key of an HTTP request or WebSocket handshake, then pass it on; others pass through."""
+        if scope["type"] in ("http", "websocket") and not await self._allowed(scope, receive, send):
             return
         await self.app(scope, receive, send)
 
@@ -227,9 +246,12 @@ class RequireKeyMiddleware:
             return True
         else:
             try:
-                self._auth.client_name(headers)
+                self._auth.client_name(headers, query_key(scope))
                 return True
             except Unauthorized as exc:
                 error = exc
-        await response_for(error)(scope, receive, send)
+        if scope["type"] == "websocket":  # refused before the upgrade is accepted
+            await deny_websocket(response_for(error), scope, receive, send)
+        else:
+            await response_for(error)(scope, receive, send)
         return False

@@ -15,6 +15,9 @@ page the local user opens can make the browser send requests to it:
   ``Host`` header still says ``evil.example``, so requests naming a host outside the allow-list
   (localhost names, the bind address, ``server.allowed_hosts``) are refused with 421.
 
+WebSocket handshakes (the realtime socket) get the ``Host`` check and the ``Origin`` check (a
+browser sends ``Origin`` with every handshake, and CORS does not apply to sockets).
+
 The content-type and ``Origin`` rules hold with API keys too (no legitimate client needs to break
 them); the ``Host`` allow-list applies without keys, or with keys once ``allowed_hosts`` is set
 (a server exposed on purpose under a public name needs its names listed). ``/healthz`` and
@@ -32,6 +35,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from voxgate.api.errors import error_body
+from voxgate.api.ws_deny import deny_websocket
 
 __all__ = ["LOCAL_HOSTS", "BrowserGuardMiddleware"]
 
@@ -92,13 +96,33 @@ class BrowserGuardMiddleware:
         self._check_host = check_host
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Check an HTTP request's Host, Origin and Content-Type; other scopes pass through."""
+        """Check an HTTP request's Host, Origin and Content-Type, a WebSocket handshake's Host and
+        Origin; other scopes pass through."""
         if scope["type"] == "http":
             refusal = self._refusal(scope)
             if refusal is not None:
                 await refusal(scope, receive, send)
                 return
+        elif scope["type"] == "websocket":
+            refusal = self._ws_refusal(scope)
+            if refusal is not None:
+                await deny_websocket(refusal, scope, receive, send)
+                return
         await self.app(scope, receive, send)
+
+    def _ws_refusal(self, scope: Scope) -> JSONResponse | None:
+        """A page on another site must not open a socket from the user's browser (cross-site
+        WebSocket hijacking): browsers send ``Origin`` with every handshake, and no CORS applies."""
+        headers = Headers(scope=scope)
+        host = headers.get("host")
+        if self._check_host and host is not None and not self._host_ok(host):
+            message = f"this server does not answer to Host {host!r}; add the name to server.allowed_hosts"
+            return _refuse(421, "host_not_allowed", message, "Host")
+        origin = headers.get("origin")
+        if origin is not None and not self._origin_ok(origin, host):
+            message = f"Origin {origin!r} may not open this socket (see server.allowed_origins)"
+            return _refuse(403, "origin_not_allowed", message, "Origin")
+        return None
 
     def _refusal(self, scope: Scope) -> JSONResponse | None:
         headers = Headers(scope=scope)

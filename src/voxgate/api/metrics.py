@@ -21,6 +21,9 @@ Series (all prefixed ``voxgate_``), with their labels:
   refund) (``StoreFailed``: admission went on without the shared store).
 - ``poisoned_inputs_total`` counter: engine, priorities (``InputPoisoned``: an input that killed the
   engine's workers no longer goes to it for these request classes).
+- ``realtime_sockets`` gauge; ``realtime_clears_total`` counter: priority;
+  ``realtime_first_audio_seconds`` histogram: engine, priority, degraded (a piece's cut to its
+  first audio frame); ``realtime_gaps_total`` counter: priority (``voxgate.realtime.events``).
 - At scrape time: ``engine_ready``, ``engine_capacity``, ``in_flight``, ``breaker_state``
   (0 closed, 1 half-open, 2 open) per engine; ``queue_depth`` per engine and priority;
   ``cache_hits_total``, ``cache_misses_total``, ``cache_evictions_total``, ``cache_bytes``,
@@ -44,6 +47,7 @@ from voxgate.qos.breaker import BreakerState, BreakerTransition
 from voxgate.qos.poison import InputPoisoned
 from voxgate.qos.router import EngineSkipped
 from voxgate.qos.sla import RequestOutcome
+from voxgate.realtime.events import PieceSpoken, SessionCleared, SocketClosed, SocketOpened
 from voxgate.types import Priority
 from voxgate.workers.events import ExitReason, WorkerExited, WorkerRss
 
@@ -147,6 +151,25 @@ class Metrics:
             ["engine", "priorities"],
             registry=r,
         )
+        self.realtime_sockets = Gauge(
+            "voxgate_realtime_sockets", "Realtime WebSocket connections open now.", registry=r
+        )
+        self.realtime_clears = Counter(
+            "voxgate_realtime_clears", "Barge-ins (clear) on realtime sockets.", ["priority"], registry=r
+        )
+        self.realtime_first_audio = Histogram(
+            "voxgate_realtime_first_audio_seconds",
+            "Realtime pieces from their cut (boundary, flush or timer) to their first audio frame sent.",
+            ["engine", "priority", "degraded"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.realtime_gaps = Counter(
+            "voxgate_realtime_gaps",
+            "Realtime pieces whose audio came after the earlier audio ran out, though their text was there.",
+            ["priority"],
+            registry=r,
+        )
         self._state = _StateCollector()
         r.register(self._state)
         self._unsubscribe: list[Callable[[], None]] = []
@@ -166,6 +189,10 @@ class Metrics:
             bus.subscribe(CacheError, self._on_cache_error),
             bus.subscribe(StoreFailed, self._on_store_failed),
             bus.subscribe(InputPoisoned, self._on_poisoned),
+            bus.subscribe(SocketOpened, lambda _e: self.realtime_sockets.inc()),
+            bus.subscribe(SocketClosed, lambda _e: self.realtime_sockets.dec()),
+            bus.subscribe(SessionCleared, lambda e: self.realtime_clears.labels(e.priority.value).inc()),
+            bus.subscribe(PieceSpoken, self._on_piece),
         ]
         self._state.synth = synth
 
@@ -214,6 +241,14 @@ class Metrics:
 
     def _on_poisoned(self, event: InputPoisoned) -> None:
         self.poisoned.labels(event.engine, ",".join(p.value for p in event.priorities)).inc()
+
+    def _on_piece(self, event: PieceSpoken) -> None:
+        degraded = "true" if event.degraded else "false"
+        self.realtime_first_audio.labels(event.engine, event.priority.value, degraded).observe(
+            event.first_audio_s
+        )
+        if event.gap:
+            self.realtime_gaps.labels(event.priority.value).inc()
 
     def _on_rss(self, event: WorkerRss) -> None:
         self.worker_rss.labels(event.engine, str(event.worker_id)).set(event.rss_mb * 2**20)

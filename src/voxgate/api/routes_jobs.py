@@ -34,7 +34,9 @@ class JobOptions(BaseModel):
 
     voice: str | None = Field(default=None, description="Voice id; default: the book language's default.")
     speed: float = Field(default=1.0, ge=0.5, le=2.0, description="Speaking rate.")
-    format: str = Field(default="mp3", description="Chapters and book as mp3, opus, flac or wav.")
+    format: str = Field(
+        default="mp3", description="Chapters and book as mp3, opus, flac, wav, mulaw or alaw."
+    )
     title: str = Field(default="", max_length=500, description="A name for the book.")
     speak_titles: bool = Field(default=True, description="Read each chapter's title before its text.")
 

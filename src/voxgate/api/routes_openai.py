@@ -8,6 +8,8 @@ Differences from OpenAI, on purpose:
   cache is therefore not consulted on this route;
 - ``pcm`` is 24 kHz signed 16-bit little-endian mono, as OpenAI's; the other formats keep the
   voice's native rate (Opus: 48 kHz);
+- ``mulaw`` and ``alaw`` (an extension: raw G.711 at 8 kHz, no container, for telephony) are
+  accepted besides OpenAI's formats;
 - ``instructions`` is accepted and ignored: the answer carries ``X-Voxgate-Unsupported: instructions``;
 - ``stream_format: sse`` sends ``data:`` lines, ``{"type": "speech.audio.delta", "audio": <base64>}``
   per piece and one ``{"type": "speech.audio.done", "usage": {...}}``; voxgate has no tokens, so
@@ -113,7 +115,8 @@ class SpeechRequest(BaseModel):
         default=None, max_length=4096, description="Accepted and ignored (X-Voxgate-Unsupported)."
     )
     response_format: str = Field(
-        default="mp3", description="mp3, opus, aac, flac, wav or pcm (24 kHz s16le)."
+        default="mp3",
+        description="mp3, opus, aac, flac, wav, pcm (24 kHz s16le), or mulaw/alaw (raw G.711, 8 kHz).",
     )
     speed: float = Field(default=1.0, ge=0.25, le=4.0, description="Speaking rate.")
     stream_format: Literal["audio", "sse"] = Field(

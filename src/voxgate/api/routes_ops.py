@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse
 
 from voxgate.api.deps import Synth
@@ -34,6 +34,9 @@ async def readyz(synth: Synth) -> JSONResponse:
 
 
 @router.get("/api/v1/sla")
-async def sla(synth: Synth) -> dict[str, Any]:
-    """The SLA tracker's windows, breaker states, queues and workers, as JSON."""
-    return await synth.status()
+async def sla(synth: Synth, request: Request) -> dict[str, Any]:
+    """The SLA tracker's windows, breaker states, queues and workers, as JSON; ``realtime``: open
+    sockets and the last 5 minutes of realtime pieces (first audio, gaps, clears)."""
+    status = await synth.status()
+    status["realtime"] = request.state.realtime_stats.snapshot()
+    return status

@@ -28,7 +28,9 @@ class TtsRequest(BaseModel):
         default=None, description="Voice id; default: the text language's default voice."
     )
     speed: float = Field(default=1.0, ge=0.5, le=2.0, description="Speaking rate.")
-    format: str = Field(default="wav", description="wav, pcm, flac, mp3, opus or aac.")
+    format: str = Field(
+        default="wav", description="wav, pcm, flac, mp3, opus, aac, mulaw or alaw (raw G.711, 8 kHz default)."
+    )
     sample_rate: int | None = Field(default=None, ge=8000, le=48000, description="Output sample rate in Hz.")
     priority: Priority = Field(default=Priority.API, description="interactive, api or batch.")
     # Below ~100 ms nothing can answer; the worker that tried would be killed at the deadline.

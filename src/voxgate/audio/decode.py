@@ -21,6 +21,8 @@ _DEMUXERS = {
     AudioFormat.MP3: "mp3",
     AudioFormat.OPUS: "ogg",
     AudioFormat.AAC: "aac",
+    AudioFormat.MULAW: "mulaw",
+    AudioFormat.ALAW: "alaw",
 }
 
 
@@ -52,26 +54,33 @@ def decode(data: bytes, fmt: AudioFormat | str, *, sample_rate: int | None = Non
     Args:
         data: the whole file.
         fmt: its format, or the format's name.
-        sample_rate: the rate of raw PCM (which does not say); ignored for other formats.
+        sample_rate: the rate of raw PCM, mu-law or A-law (which do not say); ignored for the
+            other formats.
 
     Returns:
         The samples and their rate.
 
     Raises:
         UnsupportedFormat: if ``fmt`` is not a format voxgate encodes.
-        InvalidOption: ``field="sample_rate"``, if PCM is given without a valid ``sample_rate``.
+        InvalidOption: ``field="sample_rate"``, if raw audio is given without a valid ``sample_rate``.
         InvalidInput: ``field="audio"``, if the data cannot be decoded as ``fmt``.
     """
     spec = format_spec(fmt)
-    if spec.format is AudioFormat.PCM:
+    options: dict[str, str] = {}
+    if spec.raw:
         if sample_rate is None:
-            raise InvalidOption("sample_rate", "raw PCM does not carry its sample rate; give it")
-        return from_s16le(data), check_sample_rate(sample_rate)
-    if not _has_signature(spec.format, data):
+            raise InvalidOption(
+                "sample_rate", f"raw {spec.format.value} does not carry its sample rate; give it"
+            )
+        check_sample_rate(sample_rate)
+        if spec.format is AudioFormat.PCM:
+            return from_s16le(data), sample_rate
+        options = {"sample_rate": str(sample_rate), "ch_layout": "mono"}
+    elif not _has_signature(spec.format, data):
         raise InvalidInput("audio", f"the data does not start like a {spec.format.value} file")
     frames: list[av.AudioFrame] = []
     try:
-        with av.open(io.BytesIO(data), mode="r", format=_DEMUXERS[spec.format]) as container:
+        with av.open(io.BytesIO(data), mode="r", format=_DEMUXERS[spec.format], options=options) as container:
             if not container.streams.audio:
                 raise InvalidInput("audio", f"no audio stream in the {spec.format.value} data")
             stream = container.streams.audio[0]

@@ -14,6 +14,7 @@ from voxgate.errors import InvalidOption, UnsupportedFormat
 from voxgate.types import AudioFormat
 
 __all__ = [
+    "G711_RATES",
     "MAX_SAMPLE_RATE",
     "MIN_SAMPLE_RATE",
     "FormatSpec",
@@ -30,6 +31,9 @@ MAX_SAMPLE_RATE = 192000
 
 _MPEG_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 """Rates both LAME (MPEG-1/2/2.5 layer III) and FFmpeg's AAC encoder take."""
+
+G711_RATES = (8000, 16000)
+"""Rates of G.711 output: 8 kHz (telephony, the default) and 16 kHz (wideband, as Deepgram offers)."""
 
 
 def check_sample_rate(rate: int, field: str = "sample_rate") -> int:
@@ -66,6 +70,9 @@ class FormatSpec:
             [MIN_SAMPLE_RATE, MAX_SAMPLE_RATE].
         lossy: whether a round trip changes the samples beyond 16-bit quantisation.
         description: one human-readable line.
+        preferred_rate: the rate used when the client asks for none, whatever the engine's
+            (G.711: 8000, what telephony expects); ``None`` = stay near the engine's rate.
+        raw: headerless samples that do not say their rate (a decoder must be told it).
     """
 
     format: AudioFormat
@@ -74,6 +81,8 @@ class FormatSpec:
     rates: tuple[int, ...]
     lossy: bool
     description: str
+    preferred_rate: int | None = None
+    raw: bool = False
 
     def supports(self, rate: int) -> bool:
         """Say whether a file of this format can have this sample rate.
@@ -92,7 +101,8 @@ class FormatSpec:
         """The output rate used when the client asks for none.
 
         The input rate when the format supports it (no resampling), otherwise the nearest
-        supported rate, the higher one on a tie (Opus therefore always gets 48000).
+        supported rate, the higher one on a tie (Opus therefore always gets 48000). A format
+        with a :attr:`preferred_rate` always gets that.
 
         Args:
             input_rate: the rate of the audio to encode.
@@ -100,6 +110,8 @@ class FormatSpec:
         Returns:
             A rate this format supports.
         """
+        if self.preferred_rate is not None:
+            return self.preferred_rate
         if self.supports(input_rate):
             return input_rate
         if not self.rates:
@@ -136,11 +148,29 @@ _SPECS: dict[AudioFormat, FormatSpec] = {
     spec.format: spec
     for spec in (
         FormatSpec(AudioFormat.WAV, "audio/wav", "wav", (), False, "RIFF WAVE, 16-bit PCM, mono"),
-        FormatSpec(AudioFormat.PCM, "audio/pcm", "pcm", (), False, "raw 16-bit little-endian PCM, mono"),
+        FormatSpec(
+            AudioFormat.PCM, "audio/pcm", "pcm", (), False, "raw 16-bit little-endian PCM, mono", raw=True
+        ),
         FormatSpec(AudioFormat.FLAC, "audio/flac", "flac", (), False, "FLAC, 16-bit, mono"),
         FormatSpec(AudioFormat.MP3, "audio/mpeg", "mp3", _MPEG_RATES, True, "MP3 (LAME), CBR, mono"),
         FormatSpec(AudioFormat.OPUS, "audio/ogg; codecs=opus", "opus", (48000,), True, "Opus in Ogg, mono"),
         FormatSpec(AudioFormat.AAC, "audio/aac", "aac", _MPEG_RATES, True, "AAC-LC in ADTS, mono"),
+        # Raw G.711 bytes, no container: what Twilio media streams, Asterisk (.ulaw/.alaw files),
+        # ElevenLabs' ulaw_8000 and Deepgram's container=none give and take; audio/basic is
+        # RFC 2046's name for 8 kHz mono mu-law.
+        FormatSpec(
+            AudioFormat.MULAW, "audio/basic", "ulaw", G711_RATES, True, "G.711 mu-law, raw, mono", 8000, True
+        ),
+        FormatSpec(
+            AudioFormat.ALAW,
+            "audio/x-alaw-basic",
+            "alaw",
+            G711_RATES,
+            True,
+            "G.711 A-law, raw, mono",
+            8000,
+            True,
+        ),
     )
 }
 

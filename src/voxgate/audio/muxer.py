@@ -68,6 +68,9 @@ AV_CODECS: dict[AudioFormat, AvCodec] = {
         "ogg", "libopus", "flt", bit_rate=48000, stream_options={"page_duration": "100000"}
     ),
     AudioFormat.AAC: AvCodec("adts", "aac", "fltp", bit_rate=64000, max_bits_per_sample=6),
+    # G.711 through FFmpeg's own codecs and raw muxers (one byte per sample, no header).
+    AudioFormat.MULAW: AvCodec("mulaw", "pcm_mulaw", "s16", bit_rate=128000, max_bits_per_sample=8),
+    AudioFormat.ALAW: AvCodec("alaw", "pcm_alaw", "s16", bit_rate=128000, max_bits_per_sample=8),
 }
 """The formats written with PyAV (WAV and PCM need no codec)."""
 

@@ -33,7 +33,14 @@ __all__ = [
     "plan_job",
 ]
 
-JOB_FORMATS = (AudioFormat.MP3, AudioFormat.OPUS, AudioFormat.FLAC, AudioFormat.WAV)
+JOB_FORMATS = (
+    AudioFormat.MP3,
+    AudioFormat.OPUS,
+    AudioFormat.FLAC,
+    AudioFormat.WAV,
+    AudioFormat.MULAW,
+    AudioFormat.ALAW,
+)
 """Formats a job's chapters and book can have."""
 
 TEXT_SUFFIXES = {".txt": False, ".text": False, ".md": True, ".markdown": True, "": False}

@@ -1,0 +1,202 @@
+"""Cutting a stream of text fragments (LLM tokens) into pieces worth synthesising on their own.
+
+A piece ends at a clause boundary as soon as the boundary has arrived:
+
+- after Chinese and Japanese sentence and clause marks (。！？；，、：…) at once (no spaces follow
+  them, and they are never part of a number);
+- after ``!`` and ``?`` at once, after ``, ; :`` once whitespace follows (``1,000`` and ``10:30``
+  are not cut), after ``.`` once whitespace and then anything but a lowercase letter follows, and
+  not after an abbreviation or initial (``Dr. Smith``, ``J. Smith``, ``e.g. this``); closing quotes
+  and brackets stay with their clause.
+
+Without a boundary, text buffered for ``max_delay_s`` is cut at its last word boundary (a trailing
+fragment may be half a word: ``"Hel"`` of ``"Hello"``), so speech starts even from text without
+punctuation. A piece is never one or two words (each CJK character counts as a word): a shorter
+clause waits for the next one, and only :meth:`TextChunker.flush` hands out less.
+
+Time is read from the injected clock when fragments arrive and when :meth:`TextChunker.on_timer`
+is called; the chunker runs no timer of its own (its owner wakes up at :meth:`TextChunker.due_at`).
+"""
+
+from __future__ import annotations
+
+import re
+
+from voxgate.clock import Clock
+
+__all__ = ["MIN_PIECE_WORDS", "TextChunker", "count_words"]
+
+MIN_PIECE_WORDS = 3
+"""The fewest words a piece has unless flushed (one or two words alone sound clipped)."""
+
+_WIDE = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
+_WIDE_RE = re.compile(f"[{_WIDE}]")
+_WORD_RE = re.compile(rf"[{_WIDE}]|[^\W_{_WIDE}]+(?:['’\-][^\W_{_WIDE}]+)*")
+_CJK_BREAKS = frozenset("。！？；，、：…")
+_AT_ONCE = frozenset("!?")
+_BEFORE_SPACE = frozenset(",;:")
+_CLOSERS = frozenset("\"'”’」』）)】》]}〉»›")
+_ABBREVIATIONS = frozenset(
+    {"mr", "mrs", "ms", "dr", "prof", "st", "mt", "rev", "gen", "capt", "sgt", "lt", "col", "gov", "sen"}
+    | {"rep", "jr", "sr", "vs", "cf", "fig", "approx", "al", "etc", "eg", "ie", "no", "vol", "inc", "ltd"}
+)
+_WORD_BEFORE_RE = re.compile(r"([A-Za-z.]+)$")
+
+
+def count_words(text: str) -> int:
+    """Words in ``text``: runs of letters or digits, and each CJK character on its own."""
+    return len(_WORD_RE.findall(text))
+
+
+def _is_wide(char: str) -> bool:
+    """Whether ``char`` is a CJK character (a word of its own, written without spaces)."""
+    return _WIDE_RE.match(char) is not None
+
+
+def _period_ends_clause(text: str, index: int) -> bool:
+    """Whether the ``.`` at ``index`` (followed by whitespace) ends a sentence."""
+    rest = text[index + 1 :].lstrip()
+    if rest and rest[0].islower():
+        return False
+    match = _WORD_BEFORE_RE.search(text, max(0, index - 20), index)
+    word = match.group(1) if match else ""
+    bare = word.replace(".", "").lower()
+    return not (bare in _ABBREVIATIONS or "." in word or (len(word) == 1 and word.isupper()))
+
+
+def _boundaries(text: str) -> list[int]:
+    """Positions right after each clause boundary that has fully arrived, in order."""
+    cuts: list[int] = []
+    i, n = 0, len(text)
+    while i < n:
+        char = text[i]
+        end = i + 1
+        if char in _CJK_BREAKS or char in _AT_ONCE:
+            while end < n and (text[end] in _CJK_BREAKS or text[end] in _AT_ONCE or text[end] == "."):
+                end += 1
+        elif char in _BEFORE_SPACE:
+            if end >= n or not text[end].isspace():  # "1,000", "10:30", or the next token is due
+                i = end
+                continue
+        elif char == ".":
+            while end < n and text[end] == ".":
+                end += 1
+            if end >= n or not text[end].isspace() or not _period_ends_clause(text, end - 1):
+                i = end
+                continue
+        else:
+            i = end
+            continue
+        while end < n and text[end] in _CLOSERS:
+            end += 1
+        cuts.append(end)
+        i = end
+    return cuts
+
+
+class TextChunker:
+    """Buffers text fragments and hands out pieces at clause boundaries (see the module docstring).
+
+    Not thread-safe; one per connection.
+
+    Args:
+        clock: monotonic time.
+        max_delay_s: how long text without a boundary waits before it is cut at a word boundary.
+        min_words: the fewest words of a piece that is not flushed.
+    """
+
+    def __init__(self, clock: Clock, max_delay_s: float, min_words: int = MIN_PIECE_WORDS) -> None:
+        self._clock = clock
+        self._max_delay_s = max_delay_s
+        self._min_words = min_words
+        self._buffer = ""
+        self._since: float | None = None  # when the oldest text still buffered arrived
+
+    @property
+    def buffered(self) -> str:
+        """The text not yet handed out."""
+        return self._buffer
+
+    def push(self, fragment: str) -> list[str]:
+        """Add a fragment; return the pieces it completes (possibly none).
+
+        Args:
+            fragment: any text, e.g. one LLM token with its leading space.
+
+        Returns:
+            Finished pieces, stripped, in order.
+        """
+        if not fragment:
+            return []
+        if self._since is None and fragment.strip():
+            self._since = self._clock.monotonic()
+        self._buffer += fragment
+        return self._cut_clauses()
+
+    def due_at(self) -> float | None:
+        """Monotonic time at which :meth:`on_timer` will cut the buffer, or None if it would not."""
+        if self._since is None or self._word_cut() is None:
+            return None
+        return self._since + self._max_delay_s
+
+    def on_timer(self) -> list[str]:
+        """Cut the buffer at its last word boundary if it has waited ``max_delay_s``.
+
+        Returns:
+            One piece, or none (not due yet, or fewer than ``min_words`` whole words).
+        """
+        due = self.due_at()
+        if due is None or self._clock.monotonic() < due:
+            return []
+        cut = self._word_cut()
+        if cut is None:  # pragma: no cover - due_at() checked it
+            return []
+        return self._take(cut)
+
+    def flush(self) -> str | None:
+        """Hand out everything buffered, however short.
+
+        Returns:
+            The text, stripped, or None when nothing but whitespace was buffered.
+        """
+        text, self._buffer, self._since = self._buffer.strip(), "", None
+        return text or None
+
+    def clear(self) -> None:
+        """Drop everything buffered."""
+        self._buffer, self._since = "", None
+
+    def _cut_clauses(self) -> list[str]:
+        pieces: list[str] = []
+        start = 0
+        for cut in _boundaries(self._buffer):
+            if count_words(self._buffer[start:cut]) >= self._min_words:
+                pieces.append(self._buffer[start:cut].strip())
+                start = cut
+        if start:
+            self._rest_from(start)
+        return pieces
+
+    def _word_cut(self) -> int | None:
+        """Where a timer cut would go: after the last whole word, if ``min_words`` precede it."""
+        text = self._buffer.rstrip()
+        if not text:
+            return None
+        if self._buffer[-1].isspace() or _is_wide(text[-1]) or not text[-1].isalnum():
+            cut = len(self._buffer)  # the last word is complete
+        else:
+            space = max(text.rfind(" "), text.rfind("\n"), text.rfind("\t"))
+            if space < 0:
+                return None
+            cut = space + 1
+        return cut if count_words(self._buffer[:cut]) >= self._min_words else None
+
+    def _take(self, cut: int) -> list[str]:
+        piece = self._buffer[:cut].strip()
+        self._rest_from(cut)
+        return [piece] if piece else []
+
+    def _rest_from(self, start: int) -> None:
+        self._buffer = self._buffer[start:]
+        # The rest arrived at some point up to now; counting it from now errs towards waiting.
+        self._since = self._clock.monotonic() if self._buffer.strip() else None

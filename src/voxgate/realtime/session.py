@@ -1,0 +1,434 @@
+"""One realtime connection: text fragments in, audio out in order, barge-in, QoS per piece.
+
+The session knows nothing of sockets: its owner feeds it client frames (:meth:`receive`), wakes it
+at :meth:`wake_at` (:meth:`tick`), and gives it a ``send`` coroutine for what goes out
+(:class:`JsonOut`, :class:`AudioOut`, :class:`CloseOut`). Tests drive it with a ``FakeClock``.
+
+Pieces (cut by :class:`~voxgate.realtime.chunker.TextChunker`) are synthesised by the Synthesizer,
+each a request of its own with the connection's priority: admission (quota, shedding), the voice's
+fallback chain per piece, the audio cache. Pieces are sent in order; while one piece's audio goes
+out, the next ``lookahead`` pieces are already in synthesis. A piece's deadline follows playback:
+the audio sent but not yet played (the listener's buffer, assuming playback starts on receipt),
+and at least the first-audio target, so a slow engine is skipped before the listener hears a gap.
+
+Barge-in (``clear``): buffered text is dropped, synthesis in flight is cancelled (the Synthesizer
+then frees its worker slot and refunds the characters), ``cleared`` is sent, and no audio from
+before it is sent after it: every send re-checks the generation it belongs to under the send
+lock, and ``clear`` moves to a new generation before it waits for that lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from voxgate.clock import Clock
+from voxgate.errors import EmptyText, InvalidInput, NoEngineAvailable, Rejected, VoxgateError
+from voxgate.realtime.chunker import TextChunker, count_words
+from voxgate.realtime.events import PieceSpoken, SessionCleared
+from voxgate.realtime.protocol import CommandType, FrameError, error_message, parse_command, warning_message
+from voxgate.requests import SynthesisRequest, SynthesisResult
+from voxgate.types import AudioFormat, Priority
+
+__all__ = [
+    "AudioOut",
+    "CloseOut",
+    "JsonOut",
+    "Outbound",
+    "PieceSynthesizer",
+    "RealtimeSession",
+    "SessionConfig",
+]
+
+log = logging.getLogger(__name__)
+
+CLOSE_NORMAL = 1000
+SPEECH_S_PER_WORD = 0.25
+"""A low estimate of speech per word (a CJK character counts as a word): ~240 English words a
+minute, ~4 Chinese characters a second. Low, so the estimate never gives a piece more time than
+the listener will wait."""
+
+
+class PieceSynthesizer(Protocol):
+    """What the session needs of the Synthesizer."""
+
+    async def synthesize(self, request: SynthesisRequest) -> SynthesisResult:
+        """Answer one piece with raw audio in the session's encoding."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class JsonOut:
+    """A JSON text frame to send."""
+
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class AudioOut:
+    """A binary frame of audio (no container) to send."""
+
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class CloseOut:
+    """Close the connection with ``code``."""
+
+    code: int = CLOSE_NORMAL
+    reason: str = ""
+
+
+Outbound = JsonOut | AudioOut | CloseOut
+
+
+@dataclass(frozen=True, slots=True)
+class SessionConfig:
+    """How one connection speaks and what it may do.
+
+    Attributes:
+        voice: voice id (``None``: each piece's language picks its default voice).
+        encoding: ``pcm`` (linear16), ``mulaw`` or ``alaw``.
+        sample_rate: rate of the audio sent.
+        priority: scheduling class of every piece.
+        client_id: API key name or remote address (quota, limits).
+        first_audio_s: the first-audio target, the shortest deadline a piece gets.
+        max_buffer_delay_s: text without a boundary waits this long before a word-boundary cut.
+        max_frame_bytes: the largest client frame accepted.
+        max_buffered_chars: the most text not yet synthesised (buffered, or queued as pieces);
+            more is refused (``buffer_full``): the client sends faster than the engines speak.
+        idle_timeout_s: close after this long without a client frame or audio sent.
+        frame_s: seconds of audio per binary frame.
+        lookahead: pieces in synthesis beyond the one being sent.
+    """
+
+    voice: str | None
+    encoding: AudioFormat
+    sample_rate: int
+    priority: Priority
+    client_id: str
+    first_audio_s: float = 1.0
+    max_buffer_delay_s: float = 0.3
+    max_frame_bytes: int = 16384
+    max_buffered_chars: int = 4096
+    idle_timeout_s: float = 60.0
+    frame_s: float = 0.1
+    lookahead: int = 2
+
+
+@dataclass(slots=True)
+class _Piece:
+    text: str
+    cut_at: float
+    generation: int
+    task: asyncio.Task[SynthesisResult] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Mark:
+    kind: str  # "flushed" or "close"
+    sequence_id: int = 0
+
+
+@dataclass(slots=True)
+class _Counters:
+    flushes: int = 0
+    clears: int = 0
+    pieces: int = 0
+
+
+class RealtimeSession:
+    """One connection's protocol state (see the module docstring).
+
+    Args:
+        synth: synthesises each piece.
+        config: voice, encoding, priority, limits.
+        clock: monotonic time.
+        send: sends one outbound frame (called under the session's send lock).
+        metadata: the ``metadata`` frame sent first.
+        publish: receives the session's events (metrics subscribe).
+        charge: charges characters against the client's per-minute budget; returns None when
+            allowed, else the seconds until they would be.
+    """
+
+    def __init__(
+        self,
+        *,
+        synth: PieceSynthesizer,
+        config: SessionConfig,
+        clock: Clock,
+        send: Callable[[Outbound], Awaitable[None]],
+        metadata: dict[str, Any],
+        publish: Callable[[object], None] = lambda _event: None,
+        charge: Callable[[int], float | None] = lambda _chars: None,
+    ) -> None:
+        self._synth = synth
+        self.config = config
+        self._clock = clock
+        self._send = send
+        self._metadata = metadata
+        self._publish = publish
+        self._charge = charge
+        self._chunker = TextChunker(clock, config.max_buffer_delay_s)
+        self._pending: deque[_Piece | _Mark] = deque()
+        self._generation = 0
+        self._lock = asyncio.Lock()
+        self._wakeup = asyncio.Event()
+        self._sender: asyncio.Task[None] | None = None
+        self._closing = False
+        self._gone = False  # a send failed: the client has left
+        self._play_end = 0.0  # monotonic time the audio sent so far finishes playing
+        self._last_activity = clock.monotonic()
+        self._counters = _Counters()
+        self.done = asyncio.Event()
+        """Set once the session has ended: closed after ``close``, idle, or its client gone."""
+
+    # ---- driven by the owner ---------------------------------------------------------------------
+    async def start(self) -> None:
+        """Send the ``metadata`` frame and start sending pieces as they are ready."""
+        await self._emit(JsonOut({"type": "metadata", **self._metadata}))
+        self._sender = asyncio.ensure_future(self._run_sender())
+
+    async def receive(self, data: str | bytes) -> None:
+        """Obey one client frame; a bad one is answered with an ``error`` frame naming the field."""
+        self._last_activity = self._clock.monotonic()
+        try:
+            command = parse_command(data, self.config.max_frame_bytes)
+        except FrameError as exc:
+            await self._emit(JsonOut(error_message(exc.code, exc.message, exc.field)))
+            return
+        if self._closing and command.type is not CommandType.CLEAR:
+            await self._emit(JsonOut(error_message("closing", "the connection is closing", "type")))
+            return
+        if command.type is CommandType.SPEAK:
+            await self._speak(command.text)
+        elif command.type is CommandType.FLUSH:
+            self._flush()
+            self._enqueue(_Mark("flushed", self._counters.flushes))
+            self._counters.flushes += 1
+        elif command.type is CommandType.CLEAR:
+            await self._clear()
+        else:
+            self._flush()
+            self._closing = True
+            self._enqueue(_Mark("close"))
+
+    def wake_at(self) -> float | None:
+        """Monotonic time at which :meth:`tick` has work (a timer cut, the idle timeout), if any."""
+        times = [t for t in (self._chunker.due_at(), self._idle_at()) if t is not None]
+        return min(times) if times else None
+
+    async def tick(self) -> None:
+        """Cut buffered text that has waited long enough; close an idle connection."""
+        for piece in self._chunker.on_timer():
+            self._enqueue_piece(piece)
+        idle_at = self._idle_at()
+        if idle_at is not None and self._clock.monotonic() >= idle_at:
+            message = f"no frame for {self.config.idle_timeout_s:g} s"
+            await self._emit(JsonOut(warning_message("idle_timeout", message)))
+            await self._emit(CloseOut(CLOSE_NORMAL, "idle timeout"))
+            await self.abort()
+
+    async def abort(self) -> None:
+        """End now (client gone, idle, server stopping): cancel synthesis in flight and stop sending."""
+        self._generation += 1
+        tasks: list[asyncio.Task[Any]] = [
+            p.task for p in self._pending if isinstance(p, _Piece) and p.task is not None
+        ]
+        self._pending.clear()
+        sender = self._sender
+        if sender is not None and sender is not asyncio.current_task():
+            sender.cancel()
+            tasks.append(sender)
+        for task in tasks:
+            task.cancel()
+        if tasks:  # let the Synthesizer record and refund them before the connection is gone
+            await asyncio.wait(tasks)
+        self.done.set()
+
+    # ---- commands ----------------------------------------------------------------------------------
+    async def _speak(self, text: str) -> None:
+        queued = sum(len(p.text) for p in self._pending if isinstance(p, _Piece))
+        if queued + len(self._chunker.buffered) + len(text) > self.config.max_buffered_chars:
+            limit = self.config.max_buffered_chars
+            message = f"more than {limit} characters waiting to be spoken; wait, or clear"
+            await self._emit(JsonOut(error_message("buffer_full", message, "text")))
+            return
+        retry_after = self._charge(len(text)) if text.strip() else None
+        if retry_after is not None:
+            message = f"characters per minute exceeded; retry after {retry_after:.1f} s"
+            error = error_message("rate_limit", message, "text", retry_after=round(retry_after, 3))
+            await self._emit(JsonOut(error))
+            return
+        for piece in self._chunker.push(text):
+            self._enqueue_piece(piece)
+
+    def _flush(self) -> None:
+        piece = self._chunker.flush()
+        if piece is not None:
+            self._enqueue_piece(piece)
+
+    async def _clear(self) -> None:
+        self._generation += 1  # before any await: nothing older is sent from here on
+        self._chunker.clear()
+        for item in self._pending:
+            if isinstance(item, _Piece) and item.task is not None:
+                item.task.cancel()  # the Synthesizer frees the slot and refunds
+        self._pending.clear()
+        self._play_end = 0.0  # the client drops what it had not played
+        sequence_id = self._counters.clears
+        self._counters.clears += 1
+        self._publish(SessionCleared(self.config.priority))
+        await self._emit(JsonOut({"type": "cleared", "sequence_id": sequence_id}))
+        if self._closing:  # a close before the clear still closes, without the dropped audio
+            self._enqueue(_Mark("close"))
+
+    # ---- pieces --------------------------------------------------------------------------------------
+    def _enqueue_piece(self, text: str) -> None:
+        self._enqueue(_Piece(text, self._clock.monotonic(), self._generation))
+        self._launch()
+
+    def _enqueue(self, item: _Piece | _Mark) -> None:
+        self._pending.append(item)
+        self._wakeup.set()
+
+    def _launch(self) -> None:
+        """Start synthesis of the first ``lookahead + 1`` pending pieces that have not started.
+
+        A piece is due when the listener would run out: after the audio sent and not yet played
+        (at least the first-audio target from now) and the speech of the pieces before it.
+        """
+        started = 0
+        ahead_s = 0.0  # speech of the pending pieces before this one (estimated from their words)
+        unplayed = max(0.0, self._play_end - self._clock.monotonic())
+        for item in self._pending:
+            if not isinstance(item, _Piece):
+                continue
+            if item.task is None:
+                deadline_s = max(self.config.first_audio_s, unplayed) + ahead_s
+                request = self._request(item.text, deadline_s)
+                item.task = asyncio.ensure_future(self._synth.synthesize(request))
+            ahead_s += count_words(item.text) * SPEECH_S_PER_WORD
+            started += 1
+            if started > self.config.lookahead:
+                return
+
+    def _request(self, text: str, deadline_s: float) -> SynthesisRequest:
+        return SynthesisRequest(
+            text=text,
+            voice=self.config.voice,
+            format=self.config.encoding,
+            sample_rate=self.config.sample_rate,
+            priority=self.config.priority,
+            deadline_s=deadline_s,
+            client_id=self.config.client_id,
+            rate_limited=False,  # a connection's pieces are paced by its text, not request counts
+        )
+
+    async def _run_sender(self) -> None:
+        try:
+            while True:
+                await self._wakeup.wait()
+                if not self._pending:
+                    self._wakeup.clear()
+                    continue
+                item = self._pending[0]
+                if isinstance(item, _Mark):
+                    self._pending.popleft()
+                    if item.kind == "close":
+                        await self._emit(CloseOut(CLOSE_NORMAL, ""))
+                        self.done.set()
+                        return
+                    await self._emit(JsonOut({"type": "flushed", "sequence_id": item.sequence_id}))
+                    continue
+                if item.task is None:
+                    self._launch()
+                assert item.task is not None
+                await asyncio.wait((item.task,))
+                if item.generation != self._generation:
+                    continue  # cleared while it was synthesised: the clear emptied the queue
+                self._pending.popleft()
+                self._launch()
+                await self._deliver(item, item.task)
+        except Exception:  # a bug: end the connection rather than leave it silent
+            log.exception("realtime sender stopped")
+            self.done.set()
+
+    async def _deliver(self, item: _Piece, task: asyncio.Task[SynthesisResult]) -> None:
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            await self._report(exc, item)
+            return
+        result = task.result()
+        sent_at = self._clock.monotonic()
+        frame = self._frame_bytes()
+        for start in range(0, len(result.audio), frame):
+            if not await self._emit(AudioOut(result.audio[start : start + frame]), item.generation):
+                return  # cleared mid-piece
+        meta = result.meta
+        segment = {
+            "type": "segment",
+            "engine": meta.engine,
+            "degraded": meta.degraded,
+            "reason": meta.fallback_reason,
+            "text": item.text,
+            "duration_ms": round(result.duration_s * 1000),
+        }
+        if not await self._emit(JsonOut(segment), item.generation):
+            return
+        gap = item.cut_at < self._play_end < sent_at
+        self._play_end = max(sent_at, self._play_end) + result.duration_s
+        self._last_activity = self._clock.monotonic()
+        self._counters.pieces += 1
+        self._publish(
+            PieceSpoken(self.config.priority, meta.engine, meta.degraded, sent_at - item.cut_at, gap)
+        )
+
+    async def _report(self, exc: BaseException, item: _Piece) -> None:
+        if isinstance(exc, EmptyText):
+            return  # nothing speakable in the piece ("..."): nothing to say
+        extra: dict[str, Any] = {"text": item.text}
+        if isinstance(exc, Rejected):
+            code, fld = exc.reason, None
+            extra["retry_after"] = round(exc.retry_after, 3)
+        elif isinstance(exc, InvalidInput):
+            code, fld = "invalid_value", exc.field
+        elif isinstance(exc, NoEngineAvailable):
+            code, fld = "no_engine_available", None
+        elif isinstance(exc, VoxgateError):
+            code, fld = "engine_error", None
+        else:
+            log.error("realtime piece failed", exc_info=exc)
+            code, fld = "internal_error", None
+        message = exc.message if isinstance(exc, InvalidInput) else str(exc)
+        await self._emit(JsonOut(error_message(code, message, fld, **extra)), item.generation)
+
+    # ---- output ----------------------------------------------------------------------------------------
+    async def _emit(self, out: Outbound, generation: int | None = None) -> bool:
+        """Send ``out`` unless it belongs to a generation a clear has ended; say whether it went."""
+        async with self._lock:
+            if self._gone or (generation is not None and generation != self._generation):
+                return False
+            try:
+                await self._send(out)
+            except Exception:  # the client is gone: the owner sees the disconnect and aborts
+                log.debug("realtime send failed", exc_info=True)
+                self._gone = True
+                self.done.set()
+                return False
+            return True
+
+    def _frame_bytes(self) -> int:
+        width = 2 if self.config.encoding is AudioFormat.PCM else 1
+        return max(width, int(self.config.sample_rate * self.config.frame_s) * width)
+
+    def _idle_at(self) -> float | None:
+        if self._pending or self.done.is_set():  # audio on its way is not idleness
+            return None
+        return max(self._last_activity, self._play_end) + self.config.idle_timeout_s

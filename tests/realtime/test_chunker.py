@@ -1,0 +1,91 @@
+"""Cutting LLM-like text fragments into pieces: clause boundaries (English and Chinese), the buffer timer."""
+
+from __future__ import annotations
+
+import pytest
+
+from voxgate.realtime.chunker import TextChunker, count_words
+from voxgate.testing import FakeClock
+
+
+def _feed(chunker: TextChunker, fragments: list[str]) -> list[str]:
+    return [piece for fragment in fragments for piece in chunker.push(fragment)]
+
+
+def test_a_clause_is_cut_as_soon_as_its_boundary_arrives() -> None:
+    """A question mark cuts at once; a comma once whitespace follows; the rest waits."""
+    chunker = TextChunker(FakeClock(), 0.3)
+    assert _feed(chunker, ["How", " are", " you", " today"]) == []
+    assert chunker.push("?") == ["How are you today?"]
+    assert _feed(chunker, [" I", " am", " fine", ","]) == []
+    assert chunker.push(" thanks") == ["I am fine,"]
+    assert chunker.buffered == " thanks"
+
+
+@pytest.mark.parametrize(
+    ("fragments", "pieces", "left"),
+    [
+        (
+            [" I paid $1", ",", "000 to Dr", ".", " Smith", ".", " Then"],
+            ["I paid $1,000 to Dr. Smith."],
+            " Then",
+        ),
+        (["Pi is 3", ".", "14 or so", ".", " Yes"], ["Pi is 3.14 or so."], " Yes"),
+        (["We met at 10", ":", "30 today", ".", " And"], ["We met at 10:30 today."], " And"),
+        (["Use it, e.g. like this. ", "Fine"], ["Use it, e.g. like this."], " Fine"),
+        (["The end of it. but lower"], [], "The end of it. but lower"),
+    ],
+)
+def test_numbers_and_abbreviations_do_not_end_a_clause(
+    fragments: list[str], pieces: list[str], left: str
+) -> None:
+    """Periods and commas inside numbers, after abbreviations or before lowercase words do not cut."""
+    chunker = TextChunker(FakeClock(), 0.3)
+    assert _feed(chunker, fragments) == pieces
+    assert chunker.buffered == left
+
+
+def test_chinese_clause_marks_cut_at_once() -> None:
+    """，and 。 cut as soon as they arrive, character by character (each character counts as a word)."""
+    chunker = TextChunker(FakeClock(), 0.3)
+    assert _feed(chunker, list("今天天气很好，我们去公园吧。好的")) == ["今天天气很好，", "我们去公园吧。"]
+    assert chunker.buffered == "好的"
+
+
+def test_one_or_two_words_wait_for_more_unless_flushed() -> None:
+    """A two-word clause joins the next one; only flush hands out a piece that short."""
+    chunker = TextChunker(FakeClock(), 0.3)
+    assert chunker.push("Yes, sir! ") == []
+    assert chunker.push("That is right. ") == ["Yes, sir! That is right."]
+    assert chunker.push("Thank you") == []
+    assert chunker.flush() == "Thank you"
+    assert chunker.flush() is None
+
+
+def test_text_without_punctuation_is_cut_at_a_word_boundary_after_the_delay() -> None:
+    """After max_delay_s the whole words go (a trailing half word stays); not a moment before."""
+    clock = FakeClock()
+    chunker = TextChunker(clock, 0.3)
+    assert chunker.push("one two three four fi") == []
+    due = chunker.due_at()
+    assert due == pytest.approx(clock.monotonic() + 0.3)
+    clock.advance(0.29)
+    assert chunker.on_timer() == []
+    clock.advance(0.02)
+    assert chunker.on_timer() == ["one two three four"]
+    assert chunker.buffered == "fi"
+    assert chunker.due_at() is None  # "fi" alone is neither whole nor three words
+
+
+def test_clear_drops_everything() -> None:
+    """clear() forgets the buffer and its timer."""
+    chunker = TextChunker(FakeClock(), 0.3)
+    chunker.push("one two three four ")
+    chunker.clear()
+    assert (chunker.buffered, chunker.due_at(), chunker.flush()) == ("", None, None)
+
+
+def test_words_count_letters_digits_and_each_cjk_character() -> None:
+    """count_words: English words, numbers and CJK characters."""
+    assert count_words("Don't stop, 42 times!") == 4
+    assert count_words("你好，world") == 3
