@@ -5,23 +5,25 @@ from __future__ import annotations
 import math
 import signal
 import sys
-import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from voxgate.audio.encode import encode
-from voxgate.engines.registry import build_engines
-from voxgate.errors import VoxgateError
+from voxgate.cli_common import LOCAL_CLIENT, ClientFailed
+from voxgate.errors import InvalidInput, VoxgateError
+from voxgate.requests import SynthesisRequest
 from voxgate.settings import Settings
-from voxgate.text import prepare
-from voxgate.types import AudioChunk, AudioFormat, SynthesisOptions
-from voxgate.voices import VoiceCatalog
+from voxgate.types import AudioFormat, Priority
+
+if TYPE_CHECKING:
+    from voxgate.cli_say import Spoken
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="voxgate: text-to-speech that keeps its SLA."
@@ -63,17 +65,46 @@ def _format_for(fmt: str | None, output: Path | None) -> AudioFormat:
         ) from None
 
 
-def _join(chunks: list[AudioChunk], pause_s: float) -> tuple[np.ndarray, int]:
-    rate = chunks[0].sample_rate
-    gap = np.zeros(int(pause_s * rate), dtype=np.float32)
-    pieces: list[np.ndarray] = []
-    for i, chunk in enumerate(chunks):
-        if chunk.sample_rate != rate:
-            raise VoxgateError("chunks of one engine call must share a sample rate")
-        if i:
-            pieces.append(gap)
-        pieces.append(chunk.audio)
-    return np.concatenate(pieces), rate
+ServerOption = Annotated[
+    str | None,
+    typer.Option("--server", help="Base URL of a running voxgate server (default: in this process)."),
+]
+ApiKeyOption = Annotated[
+    str | None, typer.Option("--api-key", envvar="VOXGATE_API_KEY", help="API key for --server.")
+]
+
+
+def _settings(config: Path | None) -> Settings:
+    """Load settings, or exit 2 naming what is wrong (field and problem only: never a value,
+    which may be a secret)."""
+    try:
+        return Settings.load(config)
+    except FileNotFoundError as exc:
+        _err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors(include_input=False)
+        )
+        _err.print(f"[red]error:[/red] invalid settings: {problems}")
+        raise typer.Exit(2) from exc
+
+
+@contextmanager
+def _failures() -> Iterator[None]:
+    """Turn a failure into a message on stderr and an exit code: 2 for bad input or
+    configuration, 1 when the service could not answer."""
+    try:
+        yield
+    except InvalidInput as exc:
+        _err.print(f"[red]error:[/red] {exc.field}: {exc.message}")
+        raise typer.Exit(2) from exc
+    except ClientFailed as exc:
+        _err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(exc.exit_code) from exc
+    except VoxgateError as exc:
+        _err.print(f"[red]failed:[/red] {exc}")
+        raise typer.Exit(1) from exc
 
 
 @app.command()
@@ -92,45 +123,74 @@ def say(
     sample_rate: Annotated[
         int | None, typer.Option("--sample-rate", help="Output sample rate in Hz.")
     ] = None,
+    priority: Annotated[
+        Priority, typer.Option("--priority", help="Scheduling class (its default deadline).")
+    ] = Priority.API,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Output file ('-' = stdout).")] = None,
+    server: ServerOption = None,
+    api_key: ApiKeyOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Speak TEXT into an audio file, in this process (no server needed)."""
-    settings = Settings.load(config)
+    """Speak TEXT into an audio file: in this process, or on a running server (--server).
+
+    Either way the voice's fallback chain, sentence segmentation, the audio cache and remote
+    engines apply, and the summary on stderr says which engine spoke and whether it degraded.
+    Exit code 2: bad input or configuration; 1: no engine could answer, or the server failed.
+    """
+    import asyncio
+
+    from voxgate.cli_say import speak
+
+    settings = _settings(config) if server is None else None
     content = _read_text(text, file)
-    out_fmt = _format_for(fmt, output if output is not None and str(output) != "-" else None)
-    try:
-        engines = build_engines(settings)
-        catalog = VoiceCatalog(v for e in engines.values() for v in e.voices())
-        prepared = prepare(
-            content, max_chars=settings.text.max_chars, max_segment_chars=settings.text.max_segment_chars
-        )
-        chosen = catalog.get(voice) if voice else catalog.default_for(prepared.language)
-        engine = engines[chosen.engine]
-        started = time.perf_counter()
-        engine.load()
-        loaded = time.perf_counter()
-        language = prepared.language if prepared.language in chosen.languages else None
-        chunks = list(
-            engine.synthesize(prepared.text, chosen.id, SynthesisOptions(speed=speed, language=language))
-        )
-        audio, rate = _join(chunks, pause_s=0.2)
-        data = encode(audio, rate, out_fmt, out_rate=sample_rate)
-    except VoxgateError as exc:
-        _err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from exc
-    synth_s = time.perf_counter() - loaded
-    duration = len(audio) / rate
-    target = output or Path(f"voxgate.{out_fmt.value}")
-    if str(target) == "-":
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
-    else:
-        target.write_bytes(data)
-    _err.print(
-        f"{chosen.id} ({engine.name}): {duration:.2f} s of audio in {synth_s:.2f} s "
-        f"(RTF {synth_s / max(duration, 1e-9):.3f}, load {loaded - started:.2f} s) → {target}"
+    to_stdout = output is not None and str(output) == "-"
+    out_fmt = _format_for(fmt, None if to_stdout else output)
+    request = SynthesisRequest(
+        text=content,
+        voice=voice,
+        speed=speed,
+        format=out_fmt,
+        sample_rate=sample_rate,
+        priority=priority,
+        client_id=LOCAL_CLIENT,
     )
+    target = output or Path(f"voxgate.{out_fmt.value}")
+    if not to_stdout and not target.parent.is_dir():
+        raise typer.BadParameter(f"directory {target.parent} does not exist", param_hint="--output")
+    with _failures():
+        spoken = asyncio.run(speak(request, settings=settings, server=server, api_key=api_key))
+    try:
+        if to_stdout:
+            sys.stdout.buffer.write(spoken.audio)
+            sys.stdout.buffer.flush()
+        else:
+            target.write_bytes(spoken.audio)
+    except OSError as exc:
+        _err.print(f"[red]error:[/red] cannot write {target}: {exc.strerror or exc}")
+        raise typer.Exit(2) from exc
+    _err.print(_summary(spoken, "stdout" if to_stdout else str(target)))
+
+
+def _summary(spoken: Spoken, target: str) -> str:
+    meta = spoken.meta
+    size = (
+        f"{spoken.duration_s:.2f} s of audio"
+        if spoken.duration_s is not None
+        else f"{len(spoken.audio) / 1024:.1f} KiB"
+    )
+    lines = [f"{meta.voice} ({meta.engine}): {size} in {spoken.latency_s:.2f} s → {target}"]
+    notes = []
+    if spoken.startup_s is not None:
+        notes.append(f"engines started in {spoken.startup_s:.2f} s")
+    if meta.cache_hit:
+        notes.append("from the cache")
+    if meta.ignored:
+        notes.append(f"{meta.engine} ignored {', '.join(meta.ignored)}")
+    if notes:
+        lines[0] += f" ({'; '.join(notes)})"
+    if meta.degraded:
+        lines.append(f"[yellow]degraded:[/yellow] {meta.fallback_reason or 'a fallback engine spoke'}")
+    return "\n".join(lines)
 
 
 @app.command()
@@ -138,18 +198,32 @@ def voices(
     language: Annotated[
         str | None, typer.Option("--language", "-l", help="Only voices reading this language.")
     ] = None,
+    server: ServerOption = None,
+    api_key: ApiKeyOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """List voices by language and engine."""
-    settings = Settings.load(config)
-    engines = build_engines(settings)
-    catalog = VoiceCatalog(v for e in engines.values() for v in e.voices())
-    table = Table("voice", "engine", "languages", "gender", "sample rate")
-    rows = sorted(catalog.all(), key=lambda v: (v.languages[0], list(engines).index(v.engine), v.id))
-    for v in rows:
+    """List the voices on offer (remote engines' included) with their fallback chains, and each
+    engine's state: why an engine is off or unreachable."""
+    import asyncio
+
+    from voxgate.cli_say import voices as list_voices
+
+    settings = _settings(config) if server is None else None
+    with _failures():
+        rows, engines = asyncio.run(list_voices(settings=settings, server=server, api_key=api_key))
+    order = {e.name: i for i, e in enumerate(engines)}
+    table = Table("voice", "engine", "languages", "gender", "sample rate", "fallback chain")
+    for v in sorted(rows, key=lambda v: (v.languages[0], order.get(v.engine, len(order)), v.id)):
         if language is None or language in v.languages:
-            table.add_row(v.id, v.engine, ", ".join(v.languages), v.gender.value, str(v.sample_rate))
-    Console().print(table)
+            lang = language if language is not None else v.languages[0]
+            chain = " → ".join(v.chains.get(lang, []))
+            table.add_row(v.id, v.engine, ", ".join(v.languages), v.gender, str(v.sample_rate), chain)
+    console = Console()
+    console.print(table)
+    states = Table("engine", "where", "state", "why")
+    for e in engines:
+        states.add_row(e.name, e.where, e.state, e.why)
+    console.print(states)
 
 
 @app.command()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import asdict, replace
 from typing import Any
 
@@ -110,6 +110,46 @@ class Synthesizer:
     def voices(self) -> Sequence[VoiceInfo]:
         """Every voice on offer."""
         return self.catalog.all()
+
+    # ---- engines, as routes, metrics and the job runner see them --------------------------------
+    def engines(self) -> Sequence[str]:
+        """Every engine name (local and remote), in preference order."""
+        return self.backend.engines()
+
+    def is_ready(self, engine: str) -> bool:
+        """The engine can take a call now (a warm worker; a remote whose last probe or call reached it)."""
+        return self.backend.is_ready(engine)
+
+    def capacity(self, engine: str) -> int:
+        """Calls the engine can run at once right now (0 for an unknown engine)."""
+        return self.backend.capacity(engine)
+
+    def in_flight(self, engine: str) -> int:
+        """Calls holding one of the engine's slots now, whatever their priority."""
+        return self.scheduler.in_flight(engine)
+
+    def queued(self, engine: str, priority: Priority | None = None) -> int:
+        """Calls waiting for one of the engine's slots (of ``priority``, or of every priority)."""
+        return self.scheduler.queued(engine, priority)
+
+    def engines_for(self, request: SynthesisRequest) -> list[str]:
+        """The engines ``request``'s chains may call, in chain order (plans it; nothing runs).
+
+        A one-shot client (``voxgate say``) starts only these.
+
+        Raises:
+            InvalidInput: bad text, voice, format, speed or sample rate.
+        """
+        plan = self.planner.plan(request)
+        engines: dict[str, None] = {}
+        for segment in plan.prepared.segments:
+            engines.update((step.engine, None) for step in self.chains.chain(plan.voice, segment.language))
+        return list(engines)
+
+    def on_capacity(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(engine)`` whenever an engine's capacity changes (a worker ready or gone,
+        a remote reachable or not)."""
+        self.backend.on_capacity(listener)
 
     async def status(self) -> dict[str, Any]:
         """The live SLA view as JSON-ready data: windows, breakers, queues, workers, cache."""

@@ -58,7 +58,7 @@ def create_app(
         await synth.start()
         jobs = open_jobs(settings, synth, clock or SystemClock())
         await jobs.start()  # resumes unfinished jobs
-        log.info("voxgate ready", extra={"engines": list(synth.backend.engines())})
+        log.info("voxgate ready", extra={"engines": list(synth.engines())})
         try:
             yield {"synth": synth, "auth": auth, "settings": settings, "metrics": metrics, "jobs": jobs}
         finally:
