@@ -38,7 +38,7 @@ from voxgate.qos.scheduler import PriorityScheduler
 from voxgate.qos.sla import OutcomeStatus, RequestOutcome, SlaTracker
 from voxgate.requests import SynthesisMeta, SynthesisRequest, SynthesisResult
 from voxgate.text.streaming import quick_start
-from voxgate.types import Priority, SynthesisOptions, VoiceInfo
+from voxgate.types import AudioChunk, Priority, SynthesisOptions, VoiceInfo
 from voxgate.voices import VoiceCatalog
 from voxgate.workers.backend import ExecutionBackend
 
@@ -218,7 +218,10 @@ class Synthesizer:
 
         The first segment (cut short for a slow primary, see :func:`quick_start`) is synthesised
         alone, so it has the engine and the CPU to itself, before this returns; its metadata
-        (engine, degraded) is known for the response headers. Then the stream stays
+        (engine, degraded) is known for the response headers. An engine that streams (a remote
+        kind that can) passes the first segment on in pieces as they arrive: this returns at the
+        first piece, and the engine cannot be replaced by a fallback after that (a failure then
+        ends the stream as a later segment's failure does). Then the stream stays
         ``STREAM_LOOKAHEAD`` segments ahead of what it has sent, rather than flooding the queue
         with a long text's every sentence. A later segment is due when the audio already sent
         would run out at playback speed (or at the request's deadline, if later). Later segments
@@ -241,23 +244,33 @@ class Synthesizer:
             return cached.meta, _once(cached.audio)
         plan = replace(plan, prepared=quick_start(plan.prepared, self.planner.first_segment_chars(plan)))
         admitted = await self._admit(request, plan)
+        pieces = _Pieces()
+        first = asyncio.ensure_future(self._route_segment(request, plan, 0, plan.deadline, pieces.put))
         try:
-            first = await self._route_segment(request, plan, 0, plan.deadline)
+            await pieces.wait(first)
+            speaker = pieces.items[0][0] if pieces.items else first.result()
         except BaseException as exc:
+            first.cancel()
             self._record(request, plan, _ended_by(exc), None, None)
             self._refund(admitted)
             raise
-        meta = self._meta(request, plan, [first], cache_hit=False)
-        body = self._stream_body(request, plan, first, admitted)
+        meta = self._meta(request, plan, [speaker], cache_hit=False)
+        body = self._stream_body(request, plan, first, pieces, speaker, admitted)
         # Start the body (encode the first piece) here: a started generator is closed (and its
         # request recorded and refunded) even if the client leaves before reading a byte.
         return meta, _prepend(await anext(body), body)
 
     async def _stream_body(
-        self, request: SynthesisRequest, plan: Plan, first: Routed, admitted: Admitted
+        self,
+        request: SynthesisRequest,
+        plan: Plan,
+        first_task: asyncio.Future[Routed],
+        pieces: _Pieces,
+        speaker: Routed,
+        admitted: Admitted,
     ) -> AsyncGenerator[bytes]:
         segments = plan.prepared.segments
-        routed = [first]
+        routed: list[Routed] = []
         pending: deque[asyncio.Future[Routed]] = deque()
         status: OutcomeStatus | None = None  # known once the last piece is encoded, or it ends early
         first_audio_at = self._clock.monotonic()
@@ -272,10 +285,22 @@ class Synthesizer:
         encoder = None
         try:
             encoder = open_stream_encoder(request.format, plan.out_rate, out_rate=plan.out_rate)
-            piece = assemble([first.chunks], plan.out_rate)
-            sent_s += len(piece) / plan.out_rate
+            given = 0  # pieces of the first segment passed on while it was synthesised
+            while True:
+                await pieces.wait(first_task)
+                if not pieces.items:
+                    break
+                _, chunk = pieces.items.popleft()
+                given += 1
+                sent_s += chunk.duration
+                yield await asyncio.to_thread(encoder.feed, chunk.audio, chunk.sample_rate)
+            first = first_task.result()  # a failure after its first pieces ends the stream here
+            routed.append(first)
             launch()
-            yield await asyncio.to_thread(encoder.feed, piece, plan.out_rate)
+            if first.chunks[given:]:
+                piece = assemble([first.chunks[given:]], plan.out_rate)
+                sent_s += len(piece) / plan.out_rate
+                yield await asyncio.to_thread(encoder.feed, piece, plan.out_rate)
             while pending:
                 result = await pending.popleft()
                 pause = PARAGRAPH_PAUSE_S if segments[len(routed) - 1].paragraph_end else SENTENCE_PAUSE_S
@@ -297,11 +322,14 @@ class Synthesizer:
             # await) or a closing generator must still clean up entirely.
             for task in pending:
                 task.cancel()
+            first_task.cancel()
+            if first_task.done() and not first_task.cancelled():
+                first_task.exception()  # retrieved: a failure was the stream's outcome, recorded here
             if encoder is not None:
                 encoder.close()
-            reason = next((r.fallback_reason for r in routed if r.fallback_reason), None)
+            reason = next((r.fallback_reason for r in [speaker, *routed] if r.fallback_reason), None)
             status = status or OutcomeStatus.FAILED
-            self._record(request, plan, status, first.step.engine, reason)
+            self._record(request, plan, status, speaker.step.engine, reason)
             if status not in (OutcomeStatus.OK, OutcomeStatus.DEGRADED):
                 unsent = sum(len(s.text) for s in segments[len(routed) :])
                 self._refund(replace(admitted, charged=min(admitted.charged, unsent)))
@@ -345,12 +373,19 @@ class Synthesizer:
             raise
 
     async def _route_segment(
-        self, request: SynthesisRequest, plan: Plan, index: int, deadline: float
+        self,
+        request: SynthesisRequest,
+        plan: Plan,
+        index: int,
+        deadline: float,
+        on_chunk: Callable[[Routed, AudioChunk], None] | None = None,
     ) -> Routed:
         segment = plan.prepared.segments[index]
         chain = self.chains.chain(plan.voice, segment.language)
         opts = SynthesisOptions(speed=plan.opts.speed, language=segment.language, emotion=plan.opts.emotion)
-        return await self.router.run(chain, segment.text, opts, priority=request.priority, deadline=deadline)
+        return await self.router.run(
+            chain, segment.text, opts, priority=request.priority, deadline=deadline, on_chunk=on_chunk
+        )
 
     def _refund(self, admitted: Admitted) -> None:
         """Give ``admitted``'s characters back, in a task of its own.
@@ -445,3 +480,28 @@ async def _prepend(first: bytes, rest: AsyncGenerator[bytes]) -> AsyncIterator[b
 
 async def _once(data: bytes) -> AsyncIterator[bytes]:
     yield data
+
+
+class _Pieces:
+    """Pieces of a stream's first segment, as the router passes them on while an engine that
+    streams (a remote) synthesises it; each with the ``Routed`` saying which engine speaks."""
+
+    def __init__(self) -> None:
+        self.items: deque[tuple[Routed, AudioChunk]] = deque()
+        self._arrived = asyncio.Event()
+
+    def put(self, routed: Routed, chunk: AudioChunk) -> None:
+        self.items.append((routed, chunk))
+        self._arrived.set()
+
+    async def wait(self, task: asyncio.Future[Routed]) -> None:
+        """Until a piece is here or ``task`` (the segment) is done."""
+        if self.items or task.done():
+            return
+        self._arrived.clear()
+        arrived = asyncio.ensure_future(self._arrived.wait())
+        either: set[asyncio.Future[Any]] = {task, arrived}
+        try:
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            arrived.cancel()
