@@ -192,10 +192,16 @@ def test_server_speaks_the_default_remote_voice(gateway: str) -> None:
     assert response.headers["X-Voxgate-Engine"] == "a"
 
 
-def test_unknown_default_voice_stops_the_start(config: Path) -> None:
+def test_unknown_default_voice_stops_the_start(config: Path, tmp_path: Path) -> None:
     """A default voice that is unknown, or does not read its language, stops the start naming the setting."""
     settings = Settings.load(config)
     for wrong, message in (("nobody", "unknown voice 'nobody'"), ("espeak-de", "does not read 'en'")):
         qos = settings.qos.model_copy(update={"default_voices": {"en": wrong}})
         with pytest.raises(ValueError, match=rf"qos\.default_voices\.en: .*{message}"):
             build_synthesizer(settings.model_copy(update={"qos": qos}))
+    wrong = tmp_path / "wrong.toml"
+    wrong.write_text(config.read_text().replace('en = "a-us"', 'en = "nobody"'))
+    result = run("serve", "-c", str(wrong))
+    assert result.exit_code == 2
+    assert "qos.default_voices.en: unknown voice 'nobody'" in result.stderr
+    assert "Traceback" not in result.output

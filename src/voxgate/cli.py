@@ -239,7 +239,8 @@ def serve(
     from voxgate.api.server_options import uvicorn_options
     from voxgate.logs import configure_logging
 
-    settings = Settings.load(config)
+    settings = _settings(config)
+    _check_wiring(settings)
     configure_logging(json_logs=settings.server.log_json)
     # uvicorn drains on SIGTERM/SIGINT, then re-raises the signal under the handler it found: make
     # that a clean exit (status 0) rather than death by signal. Before uvicorn starts, it just exits.
@@ -254,6 +255,22 @@ def serve(
         timeout_graceful_shutdown=math.ceil(settings.server.shutdown_grace_s),  # 0 = do not wait
         **uvicorn_options(),  # bounded request heads (h11); bodies: BodyLimitMiddleware
     )
+
+
+def _check_wiring(settings: Settings) -> None:
+    """Wire the Synthesizer once (nothing starts) so that a configuration error found there (a
+    ``qos.default_voices`` entry, a remote's key) stops ``serve`` with one clear line, exit code 2,
+    instead of a traceback in the server's startup log."""
+    import asyncio
+
+    from voxgate.wiring import build_synthesizer
+
+    try:
+        synth = build_synthesizer(settings)
+    except ValueError as exc:
+        _err.print(f"[red]error:[/red] configuration: {exc}")
+        raise typer.Exit(2) from exc
+    asyncio.run(synth.stop(grace_s=0))  # closes remote clients; no worker was started
 
 
 def _exit_quietly(_signum: int, _frame: FrameType | None) -> None:
