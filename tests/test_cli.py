@@ -128,7 +128,7 @@ def test_say_in_process_falls_back_when_the_remote_is_down(config: Path, tmp_pat
     )
     assert result.exit_code == 0, result.output
     assert "(espeak)" in result.stderr
-    assert "degraded:" in result.stderr
+    assert "degraded: fallback engine espeak spoke (down: " in result.stderr
     assert wav_seconds(out.read_bytes()) > 1.0
 
 

@@ -189,7 +189,8 @@ def _summary(spoken: Spoken, target: str) -> str:
     if notes:
         lines[0] += f" ({'; '.join(notes)})"
     if meta.degraded:
-        lines.append(f"[yellow]degraded:[/yellow] {meta.fallback_reason or 'a fallback engine spoke'}")
+        why = (meta.fallback_reason or "").replace(":", ": ", 1) or "an engine before it did not answer"
+        lines.append(f"[yellow]degraded:[/yellow] fallback engine {meta.engine} spoke ({why})")
     return "\n".join(lines)
 
 
