@@ -19,6 +19,8 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from voxgate.cli import app
+from voxgate.cli_common import only_engines
+from voxgate.requests import SynthesisRequest
 from voxgate.settings import Settings
 from voxgate.testing import free_port, serve_in_thread
 from voxgate.wiring import build_synthesizer
@@ -205,3 +207,18 @@ def test_unknown_default_voice_stops_the_start(config: Path, tmp_path: Path) -> 
     assert result.exit_code == 2
     assert "qos.default_voices.en: unknown voice 'nobody'" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_only_engines_keeps_the_chains_of_the_request(config: Path) -> None:
+    """A one-shot command's settings keep just the named engines, and the defaults naming their voices."""
+    settings = Settings.load(config)
+    full = build_synthesizer(settings)
+    kept = only_engines(settings, ["espeak"], full.voices())
+    assert kept.engines.espeak.enabled
+    assert not kept.engines.piper.enabled
+    assert kept.remotes == {}
+    assert kept.qos.default_voices == {}  # a-us belongs to the remote a, which is left out
+    with_a = only_engines(settings, ["a", "espeak"], full.voices())
+    assert list(with_a.remotes) == ["a"]
+    assert with_a.qos.default_voices == {"en": "a-us"}
+    assert build_synthesizer(with_a).engines_for(SynthesisRequest("Hello.")) == ["a", "espeak"]
