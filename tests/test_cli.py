@@ -10,14 +10,18 @@ real worker subprocesses.
 from __future__ import annotations
 
 import io
+import sys
 import wave
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
+import structlog
 from typer.testing import CliRunner, Result
 
+from voxgate.audio.wav import read_pcm_wav
 from voxgate.cli import app
 from voxgate.cli_common import only_engines
 from voxgate.requests import SynthesisRequest
@@ -103,6 +107,18 @@ def run(*args: str) -> Result:
     """Run ``voxgate ARGS`` in this process (no VOXGATE_* environment leaks in; wide console)."""
     env = {"VOXGATE_CONFIG": None, "VOXGATE_API_KEY": None, "COLUMNS": "200"}
     return CliRunner().invoke(app, list(args), env=env)
+
+
+@contextmanager
+def access_log_on_stderr() -> Iterator[None]:
+    """Point structlog (the servers' access log; unconfigured, it prints to the current stdout) at
+    the real stderr meanwhile."""
+    saved = structlog.get_config()
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.__stderr__))
+    try:
+        yield
+    finally:
+        structlog.configure(**saved)
 
 
 def wav_seconds(data: bytes) -> float:
@@ -222,3 +238,17 @@ def test_only_engines_keeps_the_chains_of_the_request(config: Path) -> None:
     assert list(with_a.remotes) == ["a"]
     assert with_a.qos.default_voices == {"en": "a-us"}
     assert build_synthesizer(with_a).engines_for(SynthesisRequest("Hello.")) == ["a", "espeak"]
+
+
+def test_say_streams_to_stdout_in_process_and_through_a_server(config: Path, gateway: str) -> None:
+    """`say -o -` writes a playable WAV stream to stdout, in this process and through a server."""
+    text = "The juice of lemons makes fine punch. The fish twisted and turned."
+    for where in (["-c", str(config)], ["--server", gateway]):
+        with access_log_on_stderr():  # the servers' threads would log into the captured stdout
+            result = run("say", text, "-v", "espeak-en-us", "-o", "-", *where)
+        assert result.exit_code == 0, result.stderr
+        assert "(espeak)" in result.stderr
+        assert "→ stdout" in result.stderr
+        decoded = read_pcm_wav(result.stdout_bytes)
+        assert decoded is not None
+        assert 2.0 < len(decoded[0]) / decoded[1] < 10.0

@@ -135,6 +135,7 @@ def say(
 
     Either way the voice's fallback chain, sentence segmentation, the audio cache and remote
     engines apply, and the summary on stderr says which engine spoke and whether it degraded.
+    To stdout (-o -) the audio is streamed: a player hears the first sentence while the rest is made.
     Exit code 2: bad input or configuration; 1: no engine could answer, or the server failed.
     """
     import asyncio
@@ -157,26 +158,34 @@ def say(
     target = output or Path(f"voxgate.{out_fmt.value}")
     if not to_stdout and not target.parent.is_dir():
         raise typer.BadParameter(f"directory {target.parent} does not exist", param_hint="--output")
-    with _failures():
-        spoken = asyncio.run(speak(request, settings=settings, server=server, api_key=api_key))
+    written = 0
+    where = "stdout" if to_stdout else str(target)
+
+    def to_pipe(piece: bytes) -> None:  # stdout is streamed: a player hears the first sentence early
+        nonlocal written
+        sys.stdout.buffer.write(piece)
+        sys.stdout.buffer.flush()
+        written += len(piece)
+
     try:
-        if to_stdout:
-            sys.stdout.buffer.write(spoken.audio)
-            sys.stdout.buffer.flush()
-        else:
+        with _failures():
+            sink = to_pipe if to_stdout else None
+            spoken = asyncio.run(speak(request, settings=settings, server=server, api_key=api_key, sink=sink))
+        if not to_stdout:
             target.write_bytes(spoken.audio)
-    except OSError as exc:
-        _err.print(f"[red]error:[/red] cannot write {target}: {exc.strerror or exc}")
+            written = len(spoken.audio)
+    except OSError as exc:  # a closed pipe or a full disk
+        _err.print(f"[red]error:[/red] cannot write {where}: {exc.strerror or exc}")
         raise typer.Exit(2) from exc
-    _err.print(_summary(spoken, "stdout" if to_stdout else str(target)))
+    _err.print(_summary(spoken, where, written))
 
 
-def _summary(spoken: Spoken, target: str) -> str:
+def _summary(spoken: Spoken, target: str, written: int) -> str:
     meta = spoken.meta
     size = (
         f"{spoken.duration_s:.2f} s of audio"
         if spoken.duration_s is not None
-        else f"{len(spoken.audio) / 1024:.1f} KiB"
+        else f"{written / 1024:.1f} KiB"
     )
     lines = [f"{meta.voice} ({meta.engine}): {size} in {spoken.latency_s:.2f} s → {target}"]
     notes = []

@@ -7,7 +7,7 @@ the audio cache and remote engines, and it says which engine spoke and whether i
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -66,9 +66,17 @@ class EngineRow:
 
 
 async def speak(
-    request: SynthesisRequest, *, settings: Settings | None, server: str | None, api_key: str | None
+    request: SynthesisRequest,
+    *,
+    settings: Settings | None,
+    server: str | None,
+    api_key: str | None,
+    sink: Callable[[bytes], None] | None = None,
 ) -> Spoken:
     """Answer ``request`` in this process (``server`` None; ``settings`` needed) or on ``server``.
+
+    With ``sink``, the answer is streamed: each encoded piece goes to ``sink`` as soon as it
+    exists (the first after one sentence) and the returned ``audio`` is empty.
 
     Raises:
         VoxgateError: in process: bad input (``InvalidInput``), refused, or no engine could answer.
@@ -76,13 +84,15 @@ async def speak(
             reached, or an engine did not start.
     """
     if server is not None:
-        return await _speak_there(request, server, api_key)
+        return await _speak_there(request, server, api_key, sink)
     if settings is None:
         raise ValueError("settings are needed to speak in this process")
-    return await _speak_here(request, local_settings(settings))
+    return await _speak_here(request, local_settings(settings), sink)
 
 
-async def _speak_here(request: SynthesisRequest, settings: Settings) -> Spoken:
+async def _speak_here(
+    request: SynthesisRequest, settings: Settings, sink: Callable[[bytes], None] | None
+) -> Spoken:
     everything = _build(settings)  # nothing starts: the catalog and chains only
     try:
         needed = everything.engines_for(request)  # bad input fails here, before any engine starts
@@ -96,6 +106,16 @@ async def _speak_here(request: SynthesisRequest, settings: Settings) -> Spoken:
         except EngineUnavailable as exc:
             raise ClientFailed(f"engine did not start: {exc}") from exc
         startup_s = time.perf_counter() - started
+        if sink is not None:
+            asked = time.perf_counter()
+            meta, pieces = await synth.stream(request)
+            try:
+                async for piece in pieces:
+                    sink(piece)
+            finally:
+                if isinstance(pieces, AsyncGenerator):
+                    await pieces.aclose()
+            return Spoken(b"", meta, time.perf_counter() - asked, None, startup_s)
         result = await synth.synthesize(request)
     finally:
         await synth.stop(grace_s=1.0)
@@ -110,7 +130,9 @@ def _build(settings: Settings) -> Synthesizer:
         raise ClientFailed(f"configuration: {exc}", exit_code=2) from exc
 
 
-async def _speak_there(request: SynthesisRequest, server: str, api_key: str | None) -> Spoken:
+async def _speak_there(
+    request: SynthesisRequest, server: str, api_key: str | None, sink: Callable[[bytes], None] | None
+) -> Spoken:
     import httpx
 
     body: dict[str, object] = {
@@ -123,16 +145,31 @@ async def _speak_there(request: SynthesisRequest, server: str, api_key: str | No
         body["voice"] = request.voice
     if request.sample_rate is not None:
         body["sample_rate"] = request.sample_rate
+    if sink is not None:
+        body["stream"] = True
+    streamed = False
     started = time.perf_counter()
     try:
-        async with server_client(server, api_key, timeout_s=SERVER_TIMEOUT_S) as client:
-            response = await client.post("/api/v1/tts", json=body)
+        async with (
+            server_client(server, api_key, timeout_s=SERVER_TIMEOUT_S) as client,
+            client.stream("POST", "/api/v1/tts", json=body) as response,
+        ):
+            if response.status_code != 200:
+                await response.aread()
+                raise refusal(response)
+            data = b""
+            if sink is None:
+                data = await response.aread()
+            else:
+                async for piece in response.aiter_bytes():
+                    sink(piece)
+                    streamed = True
     except httpx.HTTPError as exc:
+        if streamed:  # the server's stream broke off: a segment failed there, or the server went
+            raise ClientFailed(f"{server} ended the stream early ({type(exc).__name__})") from exc
         raise ClientFailed(f"cannot reach {server}: {exc or type(exc).__name__}") from exc
-    if response.status_code != 200:
-        raise refusal(response)
     latency = time.perf_counter() - started
-    return Spoken(response.content, _meta(response.headers, request), latency)
+    return Spoken(data, _meta(response.headers, request), latency)
 
 
 def _meta(headers: httpx.Headers, request: SynthesisRequest) -> SynthesisMeta:
