@@ -5,23 +5,26 @@ from __future__ import annotations
 import math
 import signal
 import sys
-import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from voxgate.audio.encode import encode
-from voxgate.engines.registry import build_engines, engines_off
-from voxgate.errors import VoxgateError
+from voxgate.cli_common import LOCAL_CLIENT, ClientFailed
+from voxgate.errors import InvalidInput, VoxgateError
+from voxgate.requests import SynthesisRequest
 from voxgate.settings import Settings
-from voxgate.text import prepare
-from voxgate.types import AudioChunk, AudioFormat, SynthesisOptions
-from voxgate.voices import VoiceCatalog
+from voxgate.text.ssml import is_ssml
+from voxgate.types import AudioFormat, Priority
+
+if TYPE_CHECKING:
+    from voxgate.cli_say import Spoken
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="voxgate: text-to-speech that keeps its SLA."
@@ -65,17 +68,46 @@ def _format_for(fmt: str | None, output: Path | None) -> AudioFormat:
         ) from None
 
 
-def _join(chunks: list[AudioChunk], pause_s: float) -> tuple[np.ndarray, int]:
-    rate = chunks[0].sample_rate
-    gap = np.zeros(int(pause_s * rate), dtype=np.float32)
-    pieces: list[np.ndarray] = []
-    for i, chunk in enumerate(chunks):
-        if chunk.sample_rate != rate:
-            raise VoxgateError("chunks of one engine call must share a sample rate")
-        if i:
-            pieces.append(gap)
-        pieces.append(chunk.audio)
-    return np.concatenate(pieces), rate
+ServerOption = Annotated[
+    str | None,
+    typer.Option("--server", help="Base URL of a running voxgate server (default: in this process)."),
+]
+ApiKeyOption = Annotated[
+    str | None, typer.Option("--api-key", envvar="VOXGATE_API_KEY", help="API key for --server.")
+]
+
+
+def _settings(config: Path | None) -> Settings:
+    """Load settings, or exit 2 naming what is wrong (field and problem only: never a value,
+    which may be a secret)."""
+    try:
+        return Settings.load(config)
+    except FileNotFoundError as exc:
+        _err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors(include_input=False)
+        )
+        _err.print(f"[red]error:[/red] invalid settings: {problems}")
+        raise typer.Exit(2) from exc
+
+
+@contextmanager
+def _failures() -> Iterator[None]:
+    """Turn a failure into a message on stderr and an exit code: 2 for bad input or
+    configuration, 1 when the service could not answer."""
+    try:
+        yield
+    except InvalidInput as exc:
+        _err.print(f"[red]error:[/red] {exc.field}: {exc.message}")
+        raise typer.Exit(2) from exc
+    except ClientFailed as exc:
+        _err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(exc.exit_code) from exc
+    except VoxgateError as exc:
+        _err.print(f"[red]failed:[/red] {exc}")
+        raise typer.Exit(1) from exc
 
 
 @app.command()
@@ -97,85 +129,91 @@ def say(
     sample_rate: Annotated[
         int | None, typer.Option("--sample-rate", help="Output sample rate in Hz.")
     ] = None,
+    priority: Annotated[
+        Priority, typer.Option("--priority", help="Scheduling class (its default deadline).")
+    ] = Priority.API,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Output file ('-' = stdout).")] = None,
-    ssml: Annotated[bool, typer.Option("--ssml", help="The text is an SSML document (<speak>...).")] = False,
+    ssml: Annotated[
+        bool,
+        typer.Option("--ssml", help="The text is an SSML document (<speak>...; also detected by itself)."),
+    ] = False,
+    server: ServerOption = None,
+    api_key: ApiKeyOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Speak TEXT into an audio file, in this process (no server needed)."""
-    settings = Settings.load(config)
+    """Speak TEXT into an audio file: in this process, or on a running server (--server).
+
+    Either way the voice's fallback chain, sentence segmentation, the audio cache and remote
+    engines apply, and the summary on stderr says which engine spoke and whether it degraded.
+    To stdout (-o -) the audio is streamed: a player hears the first sentence while the rest is made.
+    Exit code 2: bad input or configuration; 1: no engine could answer, or the server failed.
+    """
+    import asyncio
+
+    from voxgate.cli_say import speak
+
+    settings = _settings(config) if server is None else None
     content = _read_text(text, file)
-    out_fmt = _format_for(fmt, output if output is not None and str(output) != "-" else None)
-    if ssml:
-        _say_ssml(content, voice, speed, out_fmt, sample_rate, output, settings)
-        return
-    try:
-        engines = build_engines(settings)
-        catalog = VoiceCatalog(v for e in engines.values() for v in e.voices())
-        prepared = prepare(
-            content, max_chars=settings.text.max_chars, max_segment_chars=settings.text.max_segment_chars
-        )
-        chosen = catalog.get(voice) if voice else catalog.default_for(prepared.language)
-        engine = engines[chosen.engine]
-        started = time.perf_counter()
-        engine.load()
-        loaded = time.perf_counter()
-        language = prepared.language if prepared.language in chosen.languages else None
-        chunks = list(
-            engine.synthesize(prepared.text, chosen.id, SynthesisOptions(speed=speed, language=language))
-        )
-        audio, rate = _join(chunks, pause_s=0.2)
-        data = encode(audio, rate, out_fmt, out_rate=sample_rate)
-    except VoxgateError as exc:
-        _err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from exc
-    synth_s = time.perf_counter() - loaded
-    duration = len(audio) / rate
-    target = output or Path(f"voxgate.{out_fmt.value}")
-    if str(target) == "-":
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
-    else:
-        target.write_bytes(data)
-    _err.print(
-        f"{chosen.id} ({engine.name}): {duration:.2f} s of audio in {synth_s:.2f} s "
-        f"(RTF {synth_s / max(duration, 1e-9):.3f}, load {loaded - started:.2f} s) → {target}"
+    to_stdout = output is not None and str(output) == "-"
+    out_fmt = _format_for(fmt, None if to_stdout else output)
+    if ssml and not is_ssml(content):
+        raise typer.BadParameter("an SSML document starts with <speak>", param_hint="--ssml")
+    request = SynthesisRequest(
+        ssml=ssml or is_ssml(content),  # as the server reads it: a text starting with <speak is SSML
+        text=content,
+        voice=voice,
+        speed=speed,
+        format=out_fmt,
+        sample_rate=sample_rate,
+        priority=priority,
+        client_id=LOCAL_CLIENT,
     )
-
-
-def _say_ssml(
-    content: str,
-    voice: str | None,
-    speed: float,
-    out_fmt: AudioFormat,
-    sample_rate: int | None,
-    output: Path | None,
-    settings: Settings,
-) -> None:
-    from voxgate.cli_ssml import speak_ssml
-
-    started = time.perf_counter()
-    try:
-        engines = build_engines(settings)
-        catalog = VoiceCatalog(v for e in engines.values() for v in e.voices())
-        spoken = speak_ssml(
-            content, settings=settings, engines=engines, catalog=catalog, voice=voice, speed=speed
-        )
-        data = encode(spoken.audio, spoken.sample_rate, out_fmt, out_rate=sample_rate)
-    except VoxgateError as exc:
-        _err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from exc
     target = output or Path(f"voxgate.{out_fmt.value}")
-    if str(target) == "-":
-        sys.stdout.buffer.write(data)
+    if not to_stdout and not target.parent.is_dir():
+        raise typer.BadParameter(f"directory {target.parent} does not exist", param_hint="--output")
+    written = 0
+    where = "stdout" if to_stdout else str(target)
+
+    def to_pipe(piece: bytes) -> None:  # stdout is streamed: a player hears the first sentence early
+        nonlocal written
+        sys.stdout.buffer.write(piece)
         sys.stdout.buffer.flush()
-    else:
-        target.write_bytes(data)
-    duration = len(spoken.audio) / spoken.sample_rate
-    ignored = f"; ignored: {', '.join(spoken.ignored)}" if spoken.ignored else ""
-    _err.print(
-        f"{', '.join(spoken.voices)} ({', '.join(spoken.engines)}): {duration:.2f} s of audio in "
-        f"{time.perf_counter() - started:.2f} s → {target}{ignored}"
+        written += len(piece)
+
+    try:
+        with _failures():
+            sink = to_pipe if to_stdout else None
+            spoken = asyncio.run(speak(request, settings=settings, server=server, api_key=api_key, sink=sink))
+        if not to_stdout:
+            target.write_bytes(spoken.audio)
+            written = len(spoken.audio)
+    except OSError as exc:  # a closed pipe or a full disk
+        _err.print(f"[red]error:[/red] cannot write {where}: {exc.strerror or exc}")
+        raise typer.Exit(2) from exc
+    _err.print(_summary(spoken, where, written))
+
+
+def _summary(spoken: Spoken, target: str, written: int) -> str:
+    meta = spoken.meta
+    size = (
+        f"{spoken.duration_s:.2f} s of audio"
+        if spoken.duration_s is not None
+        else f"{written / 1024:.1f} KiB"
     )
+    lines = [f"{meta.voice} ({meta.engine}): {size} in {spoken.latency_s:.2f} s → {target}"]
+    notes = []
+    if spoken.startup_s is not None:
+        notes.append(f"engines started in {spoken.startup_s:.2f} s")
+    if meta.cache_hit:
+        notes.append("from the cache")
+    if meta.ignored:
+        notes.append(f"ignored: {', '.join(meta.ignored)}")  # options the engine or voxgate did not act on
+    if notes:
+        lines[0] += f" ({'; '.join(notes)})"
+    if meta.degraded:
+        why = (meta.fallback_reason or "").replace(":", ": ", 1) or "an engine before it did not answer"
+        lines.append(f"[yellow]degraded:[/yellow] fallback engine {meta.engine} spoke ({why})")
+    return "\n".join(lines)
 
 
 @app.command()
@@ -183,20 +221,32 @@ def voices(
     language: Annotated[
         str | None, typer.Option("--language", "-l", help="Only voices reading this language.")
     ] = None,
+    server: ServerOption = None,
+    api_key: ApiKeyOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """List voices by language and engine."""
-    settings = Settings.load(config)
-    engines = build_engines(settings)
-    catalog = VoiceCatalog(v for e in engines.values() for v in e.voices())
-    table = Table("voice", "engine", "languages", "gender", "sample rate")
-    rows = sorted(catalog.all(), key=lambda v: (v.languages[0], list(engines).index(v.engine), v.id))
-    for v in rows:
+    """List the voices on offer (remote engines' included) with their fallback chains, and each
+    engine's state: why an engine is off or unreachable."""
+    import asyncio
+
+    from voxgate.cli_say import voices as list_voices
+
+    settings = _settings(config) if server is None else None
+    with _failures():
+        rows, engines = asyncio.run(list_voices(settings=settings, server=server, api_key=api_key))
+    order = {e.name: i for i, e in enumerate(engines)}
+    table = Table("voice", "engine", "languages", "gender", "sample rate", "fallback chain")
+    for v in sorted(rows, key=lambda v: (v.languages[0], order.get(v.engine, len(order)), v.id)):
         if language is None or language in v.languages:
-            table.add_row(v.id, v.engine, ", ".join(v.languages), v.gender.value, str(v.sample_rate))
-    Console().print(table)
-    for name, reason in engines_off(settings).items():
-        Console(soft_wrap=True).print(f"{name}: off ({reason})", highlight=False, markup=False)
+            lang = language if language is not None else v.languages[0]
+            chain = " → ".join(v.chains.get(lang, []))
+            table.add_row(v.id, v.engine, ", ".join(v.languages), v.gender, str(v.sample_rate), chain)
+    console = Console()
+    console.print(table)
+    states = Table("engine", "where", "state", "why")
+    for e in engines:
+        states.add_row(e.name, e.where, e.state, e.why)
+    console.print(states)
 
 
 @app.command()
@@ -212,7 +262,8 @@ def serve(
     from voxgate.api.server_options import uvicorn_options
     from voxgate.logs import configure_logging
 
-    settings = Settings.load(config)
+    settings = _settings(config)
+    _check_wiring(settings)
     configure_logging(json_logs=settings.server.log_json)
     # uvicorn drains on SIGTERM/SIGINT, then re-raises the signal under the handler it found: make
     # that a clean exit (status 0) rather than death by signal. Before uvicorn starts, it just exits.
@@ -227,6 +278,22 @@ def serve(
         timeout_graceful_shutdown=math.ceil(settings.server.shutdown_grace_s),  # 0 = do not wait
         **uvicorn_options(),  # bounded request heads (h11); bodies: BodyLimitMiddleware
     )
+
+
+def _check_wiring(settings: Settings) -> None:
+    """Wire the Synthesizer once (nothing starts) so that a configuration error found there (a
+    ``qos.default_voices`` entry, a remote's key) stops ``serve`` with one clear line, exit code 2,
+    instead of a traceback in the server's startup log."""
+    import asyncio
+
+    from voxgate.wiring import build_synthesizer
+
+    try:
+        synth = build_synthesizer(settings)
+    except ValueError as exc:
+        _err.print(f"[red]error:[/red] configuration: {exc}")
+        raise typer.Exit(2) from exc
+    asyncio.run(synth.stop(grace_s=0))  # closes remote clients; no worker was started
 
 
 def _exit_quietly(_signum: int, _frame: FrameType | None) -> None:

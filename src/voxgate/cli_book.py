@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
 
+from voxgate.cli_common import LOCAL_CLIENT, local_settings, refusal, server_client
 from voxgate.clock import SystemClock
 from voxgate.jobs import JobService, JobSpec, open_jobs
 from voxgate.jobs.captions import book_file_name, chapter_file_name
@@ -31,7 +32,6 @@ from voxgate.wiring import build_synthesizer
 __all__ = ["BookFailed", "render_book"]
 
 POLL_S = 0.5
-LOCAL_CLIENT = "cli"
 
 
 class BookFailed(Exception):  # noqa: N818 (an outcome the user reads)
@@ -74,11 +74,7 @@ class _Remote:
 
     def _check(self, response: Any) -> Any:
         if response.status_code >= 400:
-            try:
-                message = response.json()["error"]["message"]
-            except (ValueError, KeyError, TypeError):
-                message = response.text[:200]
-            raise BookFailed(f"server answered {response.status_code}: {message}")
+            raise BookFailed(str(refusal(response)))
         return response
 
     async def submit(self) -> dict[str, Any]:
@@ -151,18 +147,8 @@ async def _collect(
 
 @asynccontextmanager
 async def _local_jobs(settings: Settings, work: Path) -> AsyncIterator[JobService]:
-    limits = settings.qos.limits.model_copy(
+    local = local_settings(settings).model_copy(
         update={
-            "per_client": {**settings.qos.limits.per_client, LOCAL_CLIENT: ""},
-            "daily_chars_per_client": {
-                **settings.qos.limits.daily_chars_per_client,
-                LOCAL_CLIENT: 0,
-            },
-        }
-    )
-    local = settings.model_copy(
-        update={
-            "qos": settings.qos.model_copy(update={"limits": limits}),
             "jobs": settings.jobs.model_copy(
                 update={"database": work / "jobs.sqlite3", "audio_dir": work / "audio"}
             ),
@@ -227,8 +213,7 @@ async def render_book(
         return
     import httpx
 
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    async with httpx.AsyncClient(base_url=server, headers=headers, timeout=60.0) as client:
+    async with server_client(server, api_key, timeout_s=60.0) as client:
         remote = _Remote(client, data, source.name, options, key)
         try:
             status = await _follow(remote, console)

@@ -16,7 +16,7 @@ from voxgate.remotes import RemoteBackend, build_remotes
 from voxgate.remotes.backend import RemoteEventSink
 from voxgate.settings import Settings
 from voxgate.types import AudioChunk, SynthesisOptions, VoiceInfo
-from voxgate.workers.backend import ExecutionBackend, backend_from_url
+from voxgate.workers.backend import ChunkSink, ExecutionBackend, backend_from_url
 from voxgate.workers.events import EventSink
 from voxgate.workers.pool import Settled, WorkerSnapshot
 
@@ -83,9 +83,10 @@ class CompositeBackend:
         opts: SynthesisOptions,
         deadline: float,
         on_settled: Settled | None = None,
+        on_chunk: ChunkSink | None = None,
     ) -> list[AudioChunk]:
-        """Run on the engine's owner, which honours the ``on_settled`` contract itself."""
-        return await self._owner[engine].run(engine, text, voice, opts, deadline, on_settled)
+        """Run on the engine's owner, which honours the ``on_settled`` and ``on_chunk`` contracts."""
+        return await self._owner[engine].run(engine, text, voice, opts, deadline, on_settled, on_chunk)
 
     def workers(self) -> Mapping[str, Sequence[WorkerSnapshot]]:
         """Every part's worker snapshots."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import asdict, replace
 from typing import Any
 
@@ -45,7 +45,7 @@ from voxgate.qos.scheduler import PriorityScheduler
 from voxgate.qos.sla import OutcomeStatus, RequestOutcome, SlaTracker
 from voxgate.requests import SynthesisMeta, SynthesisRequest, SynthesisResult
 from voxgate.text.streaming import quick_start
-from voxgate.types import AudioFormat, Priority, SynthesisOptions, VoiceInfo
+from voxgate.types import AudioChunk, AudioFormat, Priority, SynthesisOptions, VoiceInfo
 from voxgate.voices import VoiceCatalog
 from voxgate.workers.backend import ExecutionBackend
 
@@ -125,6 +125,46 @@ class Synthesizer:
         """Every voice on offer."""
         return self.catalog.all()
 
+    # ---- engines, as routes, metrics and the job runner see them --------------------------------
+    def engines(self) -> Sequence[str]:
+        """Every engine name (local and remote), in preference order."""
+        return self.backend.engines()
+
+    def is_ready(self, engine: str) -> bool:
+        """The engine can take a call now (a warm worker; a remote whose last probe or call reached it)."""
+        return self.backend.is_ready(engine)
+
+    def capacity(self, engine: str) -> int:
+        """Calls the engine can run at once right now (0 for an unknown engine)."""
+        return self.backend.capacity(engine)
+
+    def in_flight(self, engine: str) -> int:
+        """Calls holding one of the engine's slots now, whatever their priority."""
+        return self.scheduler.in_flight(engine)
+
+    def queued(self, engine: str, priority: Priority | None = None) -> int:
+        """Calls waiting for one of the engine's slots (of ``priority``, or of every priority)."""
+        return self.scheduler.queued(engine, priority)
+
+    def engines_for(self, request: SynthesisRequest) -> list[str]:
+        """The engines ``request``'s chains may call, in chain order (plans it; nothing runs).
+
+        A one-shot client (``voxgate say``) starts only these.
+
+        Raises:
+            InvalidInput: bad text, voice, format, speed or sample rate.
+        """
+        plan = self.planner.plan(request)
+        engines: dict[str, None] = {}
+        for segment in plan.prepared.segments:
+            engines.update((step.engine, None) for step in self.chains.chain(plan.voice, segment.language))
+        return list(engines)
+
+    def on_capacity(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(engine)`` whenever an engine's capacity changes (a worker ready or gone,
+        a remote reachable or not)."""
+        self.backend.on_capacity(listener)
+
     async def status(self) -> dict[str, Any]:
         """The live SLA view as JSON-ready data: windows, breakers, queues, workers, cache."""
         cache = await self.cache.stats()
@@ -194,7 +234,10 @@ class Synthesizer:
 
         The first segment (cut short for a slow primary, see :func:`quick_start`) is synthesised
         alone, so it has the engine and the CPU to itself, before this returns; its metadata
-        (engine, degraded) is known for the response headers. Then the stream stays
+        (engine, degraded) is known for the response headers. An engine that streams (a remote
+        kind that can) passes the first segment on in pieces as they arrive: this returns at the
+        first piece, and the engine cannot be replaced by a fallback after that (a failure then
+        ends the stream as a later segment's failure does). Then the stream stays
         ``STREAM_LOOKAHEAD`` segments ahead of what it has sent, rather than flooding the queue
         with a long text's every sentence. A later segment is due when the audio already sent
         would run out at playback speed (or at the request's deadline, if later). Later segments
@@ -221,23 +264,33 @@ class Synthesizer:
             return cached.meta, _pieces(cached.audio, CACHED_PIECE_BYTES)
         plan = replace(plan, prepared=quick_start(plan.prepared, self.planner.first_segment_chars(plan)))
         admitted = await self._admit(request, plan)
+        pieces = _Pieces()
+        first = asyncio.ensure_future(self._route_segment(request, plan, 0, plan.deadline, pieces.put))
         try:
-            first = await self._route_segment(request, plan, 0, plan.deadline)
+            await pieces.wait(first)
+            speaker = pieces.items[0][0] if pieces.items else first.result()
         except BaseException as exc:
+            first.cancel()
             self._record(request, plan, _ended_by(exc), None, None)
             self._refund(admitted)
             raise
-        meta = self._meta(request, plan, [first], cache_hit=False)
-        body = self._stream_body(request, plan, first, admitted)
+        meta = self._meta(request, plan, [speaker], cache_hit=False)
+        body = self._stream_body(request, plan, first, pieces, speaker, admitted)
         # Start the body (encode the first piece) here: a started generator is closed (and its
         # request recorded and refunded) even if the client leaves before reading a byte.
         return meta, _prepend(await anext(body), body)
 
     async def _stream_body(
-        self, request: SynthesisRequest, plan: Plan, first: Routed, admitted: Admitted
+        self,
+        request: SynthesisRequest,
+        plan: Plan,
+        first_task: asyncio.Future[Routed],
+        pieces: _Pieces,
+        speaker: Routed,
+        admitted: Admitted,
     ) -> AsyncGenerator[bytes]:
         segments = plan.prepared.segments
-        routed = [first]
+        routed: list[Routed] = []
         pending: deque[asyncio.Future[Routed]] = deque()
         status: OutcomeStatus | None = None  # known once the last piece is encoded, or it ends early
         first_audio_at = self._clock.monotonic()
@@ -253,10 +306,30 @@ class Synthesizer:
         encoder = None
         try:
             encoder = open_stream_encoder(request.format, plan.out_rate, out_rate=plan.out_rate)
-            piece = assemble([first.chunks], plan.out_rate, pauses_before=[segments[0].pause_before_s])
-            sent_s += len(piece) / plan.out_rate
+            given = 0  # pieces of the first segment passed on while it was synthesised
+            lead = segments[0].pause_before_s or 0.0  # an SSML break before the first words
+            while True:
+                await pieces.wait(first_task)
+                if not pieces.items:
+                    break
+                _, chunk = pieces.items.popleft()
+                out = b""
+                if given == 0 and lead > 0:
+                    silence = np.zeros(round(lead * plan.out_rate), np.float32)
+                    sent_s += len(silence) / plan.out_rate
+                    out = await asyncio.to_thread(encoder.feed, silence, plan.out_rate)
+                given += 1
+                sent_s += chunk.duration
+                out += await asyncio.to_thread(encoder.feed, chunk.audio, chunk.sample_rate)
+                yield keep.add(out)
+            first = first_task.result()  # a failure after its first pieces ends the stream here
+            routed.append(first)
             launch()
-            yield keep.add(await asyncio.to_thread(encoder.feed, piece, plan.out_rate))
+            if first.chunks[given:]:
+                pauses = [segments[0].pause_before_s] if given == 0 else None
+                piece = assemble([first.chunks[given:]], plan.out_rate, pauses_before=pauses)
+                sent_s += len(piece) / plan.out_rate
+                yield keep.add(await asyncio.to_thread(encoder.feed, piece, plan.out_rate))
             while pending:
                 result = await pending.popleft()
                 pause = PARAGRAPH_PAUSE_S if segments[len(routed) - 1].paragraph_end else SENTENCE_PAUSE_S
@@ -290,11 +363,14 @@ class Synthesizer:
             # await) or a closing generator must still clean up entirely.
             for task in pending:
                 task.cancel()
+            first_task.cancel()
+            if first_task.done() and not first_task.cancelled():
+                first_task.exception()  # retrieved: a failure was the stream's outcome, recorded here
             if encoder is not None:
                 encoder.close()
-            reason = next((r.fallback_reason for r in routed if r.fallback_reason), None)
+            reason = next((r.fallback_reason for r in [speaker, *routed] if r.fallback_reason), None)
             status = status or OutcomeStatus.FAILED
-            self._record(request, plan, status, first.step.engine, reason)
+            self._record(request, plan, status, speaker.step.engine, reason)
             if status not in (OutcomeStatus.OK, OutcomeStatus.DEGRADED):
                 unsent = sum(len(s.text) for s in segments[len(routed) :])
                 self._refund(replace(admitted, charged=min(admitted.charged, unsent)))
@@ -338,7 +414,12 @@ class Synthesizer:
             raise
 
     async def _route_segment(
-        self, request: SynthesisRequest, plan: Plan, index: int, deadline: float
+        self,
+        request: SynthesisRequest,
+        plan: Plan,
+        index: int,
+        deadline: float,
+        on_chunk: Callable[[Routed, AudioChunk], None] | None = None,
     ) -> Routed:
         segment = plan.prepared.segments[index]
         voice = self.catalog.get(segment.voice) if segment.voice else plan.voice
@@ -352,11 +433,21 @@ class Synthesizer:
             phonemes=segment.phonemes,
             alphabet=segment.alphabet,
         )
-        priority = request.priority
-        routed = await self.router.run(chain, segment.text, opts, priority=priority, deadline=deadline)
-        if prosody.volume_db == 0:
+        gain_db = prosody.volume_db
+        sink = on_chunk
+
+        def louder(routed: Routed, chunk: AudioChunk) -> None:  # pieces passed on get the gain too
+            assert on_chunk is not None
+            on_chunk(routed, replace(chunk, audio=apply_gain(chunk.audio, gain_db)))
+
+        if on_chunk is not None and gain_db != 0:
+            sink = louder
+        routed = await self.router.run(
+            chain, segment.text, opts, priority=request.priority, deadline=deadline, on_chunk=sink
+        )
+        if gain_db == 0:
             return routed
-        chunks = [replace(c, audio=apply_gain(c.audio, prosody.volume_db)) for c in routed.chunks]
+        chunks = [replace(c, audio=apply_gain(c.audio, gain_db)) for c in routed.chunks]
         return replace(routed, chunks=chunks)
 
     def _refund(self, admitted: Admitted) -> None:
@@ -496,3 +587,28 @@ class _Collector:
         if fmt is AudioFormat.WAV and data.startswith(streamed):
             data = wav_header(rate, (len(data) - len(streamed)) // 2) + data[len(streamed) :]
         return data
+
+
+class _Pieces:
+    """Pieces of a stream's first segment, as the router passes them on while an engine that
+    streams (a remote) synthesises it; each with the ``Routed`` saying which engine speaks."""
+
+    def __init__(self) -> None:
+        self.items: deque[tuple[Routed, AudioChunk]] = deque()
+        self._arrived = asyncio.Event()
+
+    def put(self, routed: Routed, chunk: AudioChunk) -> None:
+        self.items.append((routed, chunk))
+        self._arrived.set()
+
+    async def wait(self, task: asyncio.Future[Routed]) -> None:
+        """Until a piece is here or ``task`` (the segment) is done."""
+        if self.items or task.done():
+            return
+        self._arrived.clear()
+        arrived = asyncio.ensure_future(self._arrived.wait())
+        either: set[asyncio.Future[Any]] = {task, arrived}
+        try:
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            arrived.cancel()

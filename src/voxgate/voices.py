@@ -19,6 +19,39 @@ ENGINE_VOICES: Mapping[tuple[str, LanguageCode], str] = {
 }
 
 
+def default_voices(
+    voices: Iterable[VoiceInfo],
+    configured: Mapping[LanguageCode, str],
+    *,
+    setting: str = "qos.default_voices",
+) -> dict[LanguageCode, str]:
+    """:data:`DEFAULT_VOICES`, overridden per language by ``configured`` (checked).
+
+    Args:
+        voices: every voice on offer.
+        configured: language → voice id, from the setting.
+        setting: the setting's name, for the error message.
+
+    Raises:
+        ValueError: a configured voice does not exist or does not read its language (the
+            message names ``<setting>.<language>``).
+    """
+    by_id = {v.id: v for v in voices}
+    for language, voice_id in configured.items():
+        voice = by_id.get(voice_id)
+        if voice is None:
+            raise ValueError(
+                f"{setting}.{language}: unknown voice {voice_id!r} (see `voxgate voices`: "
+                "a remote's voices are the keys of its `voices` table)"
+            )
+        if language not in voice.languages:
+            raise ValueError(
+                f"{setting}.{language}: voice {voice_id!r} does not read {language!r} "
+                f"(it reads {', '.join(voice.languages)})"
+            )
+    return {**DEFAULT_VOICES, **configured}
+
+
 class VoiceCatalog:
     """Look up voices by id and pick defaults by language.
 

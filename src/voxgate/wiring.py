@@ -22,7 +22,7 @@ from voxgate.redis_store import Cooldown
 from voxgate.remotes.backend import RemoteHealthChanged
 from voxgate.service import Synthesizer
 from voxgate.settings import Settings
-from voxgate.voices import VoiceCatalog
+from voxgate.voices import VoiceCatalog, default_voices
 from voxgate.workers.backend import ExecutionBackend
 from voxgate.workers.events import ExitReason, WorkerExited, WorkerStarted
 
@@ -130,13 +130,18 @@ def build_synthesizer(
         clock: time source (a ``FakeClock`` in tests).
         bus: event bus that metrics and logs subscribe to.
         backend: execution backend; built from ``settings.qos.backend`` when omitted.
+
+    Raises:
+        ValueError: a configuration error found while wiring (unknown backend URL, a remote's
+            key, a ``qos.default_voices`` entry); the message names the setting.
     """
     clock = clock or SystemClock()
     if bus is None:
         bus = EventBus()
         log_events(bus)
     backend = backend or build_backend(settings, clock, bus.publish, bus.publish)
-    catalog = VoiceCatalog(backend.voices())
+    voices = backend.voices()
+    catalog = VoiceCatalog(voices, default_voices(voices, settings.qos.default_voices))
     chains = ChainBuilder(catalog, settings.qos.fallbacks, backend.engines())
     scheduler = PriorityScheduler(clock, backend.capacity)
     b = settings.qos.breaker

@@ -61,7 +61,7 @@ def create_app(
         jobs = open_jobs(settings, synth, clock or SystemClock()) if settings.jobs.enabled else None
         if jobs is not None:
             await jobs.start()  # resumes unfinished jobs
-        log.info("voxgate ready", extra={"engines": list(synth.backend.engines())})
+        log.info("voxgate ready", extra={"engines": list(synth.engines())})
         rt = settings.realtime
         app_clock = clock or SystemClock()
         realtime_limits = RealtimeLimits(app_clock, rt.max_sockets_per_client, rt.chars_per_minute)

@@ -299,12 +299,12 @@ def _engine_state(synth: Synthesizer) -> Iterator[Metric]:
     breaker = GaugeMetricFamily(
         "voxgate_breaker_state", "Circuit breaker state: 0 closed, 1 half-open, 2 open.", labels=["engine"]
     )
-    for engine in synth.backend.engines():
-        ready.add_metric([engine], float(synth.backend.is_ready(engine)))
-        capacity.add_metric([engine], synth.backend.capacity(engine))
-        in_flight.add_metric([engine], synth.scheduler.in_flight(engine))
+    for engine in synth.engines():
+        ready.add_metric([engine], float(synth.is_ready(engine)))
+        capacity.add_metric([engine], synth.capacity(engine))
+        in_flight.add_metric([engine], synth.in_flight(engine))
         for priority in Priority:
-            queued.add_metric([engine, priority.value], synth.scheduler.queued(engine, priority))
+            queued.add_metric([engine, priority.value], synth.queued(engine, priority))
         breaker.add_metric([engine], BREAKER_STATE_VALUE[synth.breakers.get(engine).snapshot().state])
     yield from (ready, capacity, in_flight, queued, breaker)
 

@@ -147,7 +147,7 @@ async def speech(body: SpeechRequest, synth: Synth, caller: CallerDep, http: Req
     Priority ``api`` (``batch`` for a key allowed only that): OpenAI's clients are programs.
     """
     started = time.perf_counter()
-    choice = parse_model(body.model, synth.backend.engines())
+    choice = parse_model(body.model, synth.engines())
     if choice is None:
         return _model_not_found(body.model)
     if body.stream_format == "sse" and body.model in LEGACY_MODELS:
@@ -210,12 +210,12 @@ def _model(name: str) -> dict[str, Any]:
 @router.get("/v1/models")
 async def models(synth: Synth, _client: ClientId) -> dict[str, Any]:
     """The model names ``/v1/audio/speech`` accepts, in OpenAI's list format (needs the API key)."""
-    return {"object": "list", "data": [_model(name) for name in model_names(synth.backend.engines())]}
+    return {"object": "list", "data": [_model(name) for name in model_names(synth.engines())]}
 
 
 @router.get("/v1/models/{model}", response_model=None)
 async def retrieve_model(model: str, synth: Synth, _client: ClientId) -> dict[str, Any] | JSONResponse:
     """One model, as OpenAI's ``GET /v1/models/{model}``; 404 naming ``model`` when unknown."""
-    if parse_model(model, synth.backend.engines()) is None:
+    if parse_model(model, synth.engines()) is None:
         return _model_not_found(model, status=404)
     return _model(model)

@@ -22,7 +22,7 @@ async def healthz() -> dict[str, str]:
 @router.get("/readyz")
 async def readyz(synth: Synth) -> JSONResponse:
     """200 when the last-resort engine and at least one primary have a warm worker; else 503 with why."""
-    engines = {name: synth.backend.is_ready(name) for name in synth.backend.engines()}
+    engines = {name: synth.is_ready(name) for name in synth.engines()}
     primaries = [name for name in engines if name != LAST_RESORT]
     reasons = []
     if not engines.get(LAST_RESORT, False):

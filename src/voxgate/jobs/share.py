@@ -70,7 +70,7 @@ class JobShare:
         """Start watching: a finished request or a new worker may free capacity for jobs."""
         if self._unsubscribe is None:
             self._unsubscribe = self._synth.bus.subscribe(RequestOutcome, self._on_outcome)
-            self._synth.backend.on_capacity(lambda _engine: self.wake())
+            self._synth.on_capacity(lambda _engine: self.wake())
 
     def detach(self) -> None:
         """Stop watching request outcomes."""
@@ -95,12 +95,12 @@ class JobShare:
         """
         now = self._clock.monotonic()
         used = self._slots[engine].used if engine in self._slots else 0
-        others = max(0, self._synth.scheduler.in_flight(engine) - used)  # interactive and API leases
+        others = max(0, self._synth.in_flight(engine) - used)  # interactive and API leases
         if others:
             self._last_busy[engine] = now
         if now - self._last_busy.get(engine, -math.inf) < self.idle_grace_s:
             return 0
-        share = max(1, math.floor(self._config.capacity_share * self._synth.backend.capacity(engine)))
+        share = max(1, math.floor(self._config.capacity_share * self._synth.capacity(engine)))
         return min(self._config.max_concurrent_segments, share - others)
 
     def wake(self) -> None:

@@ -209,12 +209,20 @@ class Router:
         *,
         priority: Priority,
         deadline: float,
+        on_chunk: Callable[[Routed, AudioChunk], None] | None = None,
     ) -> Routed:
         """Synthesise ``text`` with the first engine of ``chain`` that can answer in time.
 
+        ``on_chunk`` receives pieces of the answer as they arrive from an engine that streams
+        (see :meth:`ExecutionBackend.run`; never a hedged call), each with a ``Routed`` (no
+        chunks) saying which engine speaks and whether it is a fallback. Once an engine has given
+        a piece, the chain ends with it: if it then fails, the next engine is not tried (its
+        audio would follow audio already passed on).
+
         Raises:
             InvalidInput: the text or voice is wrong (no engine is blamed).
-            NoEngineAvailable: every engine failed or was skipped.
+            NoEngineAvailable: every engine failed or was skipped, or the engine that had
+                given pieces failed.
         """
         if not chain:
             raise NoEngineAvailable({})
@@ -227,10 +235,22 @@ class Router:
             # an engine in front of others must leave time for the last resort to run after it
             return deadline if index == last else deadline - reserve
 
+        def sink(index: int) -> _Sink | None:
+            if on_chunk is None:
+                return None
+            return _Sink(lambda chunk: on_chunk(_answer(chain, index, ([], 0.0), attempts), chunk))
+
         index = 0
         while index <= last:
             if self._hedge_after is None or index == last:
-                winner = await self._single(chain, index, text, opts, priority, deadline_of, chars, attempts)
+                given = sink(index)
+                winner = await self._single(
+                    chain, index, text, opts, priority, deadline_of, chars, attempts, given
+                )
+                if winner is None and given is not None and given.gave:
+                    reasons = {a.engine: a.outcome.value for a in attempts}
+                    reasons[chain[index].engine] += " after its first audio"
+                    raise NoEngineAvailable(reasons)
                 index += 1
             else:
                 attempt = self._try(chain[index], text, opts, priority, deadline_of(index), chars, False)
@@ -308,10 +328,11 @@ class Router:
         deadline_of: Callable[[int], float],
         chars: int,
         attempts: list[Attempt],
+        sink: _Sink | None = None,
     ) -> tuple[int, tuple[list[AudioChunk], float]] | None:
         started = self._clock.monotonic()
         outcome, routed = await self._try_step(
-            chain[index], text, opts, priority, deadline_of(index), chars, index == len(chain) - 1
+            chain[index], text, opts, priority, deadline_of(index), chars, index == len(chain) - 1, sink
         )
         attempts.append(Attempt(chain[index].engine, outcome, self._clock.monotonic() - started))
         if routed is not None:
@@ -328,11 +349,14 @@ class Router:
         deadline: float,
         chars: int,
         is_last: bool,
+        sink: _Sink | None = None,
     ) -> _Tried:
-        """Try one engine; the last resort again on a replacement worker if one died under it."""
+        """Try one engine; the last resort again on a replacement worker if one died under it
+        (unless it had given pieces of its answer)."""
         while True:
-            outcome, routed = await self._try(step, text, opts, priority, deadline, chars, is_last)
-            if not (is_last and outcome is Outcome.CRASHED and self._clock.monotonic() < deadline):
+            outcome, routed = await self._try(step, text, opts, priority, deadline, chars, is_last, sink)
+            again = is_last and outcome is Outcome.CRASHED and self._clock.monotonic() < deadline
+            if not again or (sink is not None and sink.gave):
                 return outcome, routed
 
     async def _try(
@@ -344,6 +368,7 @@ class Router:
         deadline: float,
         chars: int,
         is_last: bool,
+        sink: _Sink | None = None,
     ) -> _Tried:
         poison_key = self.poison.key(step.engine, step.voice, opts.language, text)
         if self.poison.is_poisoned(poison_key, priority, has_fallback=not is_last):
@@ -384,7 +409,7 @@ class Router:
                 )
                 try:
                     chunks = await self._backend.run(
-                        step.engine, text, step.voice, opts, deadline, call.settled
+                        step.engine, text, step.voice, opts, deadline, call.settled, sink
                     )
                 except InvalidInput:
                     _give_back(breaker, permitted)
@@ -415,6 +440,20 @@ class Router:
         except asyncio.CancelledError:
             _give_back(breaker, permitted)  # no outcome to report: the call was abandoned (hedge lost)
             raise
+
+
+class _Sink:
+    """Passes an engine's pieces on (a :data:`ChunkSink`) and remembers whether it gave any."""
+
+    __slots__ = ("_forward", "gave")
+
+    def __init__(self, forward: Callable[[AudioChunk], None]) -> None:
+        self._forward = forward
+        self.gave = False
+
+    def __call__(self, chunk: AudioChunk) -> None:
+        self.gave = True
+        self._forward(chunk)
 
 
 @dataclass(eq=False, slots=True)

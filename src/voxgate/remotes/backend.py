@@ -22,12 +22,13 @@ from dataclasses import dataclass
 
 from voxgate.clock import Clock
 from voxgate.errors import EngineError, EngineTimeout, EngineUnavailable, InvalidInput
-from voxgate.remotes.base import RemoteEngine, api_key
+from voxgate.remotes.base import RemoteEngine, SupportsStreaming, api_key
 from voxgate.remotes.dashscope import DashScopeRemote, dashscope_key
 from voxgate.remotes.indextts2 import IndexTTS2Remote
 from voxgate.remotes.openai import OpenAIRemote
 from voxgate.settings import RemoteSettings, Settings
 from voxgate.types import AudioChunk, SynthesisOptions, VoiceInfo
+from voxgate.workers.backend import ChunkSink
 from voxgate.workers.pool import Settled, WorkerSnapshot
 
 
@@ -147,15 +148,19 @@ class RemoteBackend:
         opts: SynthesisOptions,
         deadline: float,
         on_settled: Settled | None = None,
+        on_chunk: ChunkSink | None = None,
     ) -> list[AudioChunk]:
-        """Synthesise on the remote within what is left of ``deadline`` (see the module docstring)."""
+        """Synthesise on the remote within what is left of ``deadline`` (see the module docstring).
+
+        With ``on_chunk``, a kind that streams (:class:`SupportsStreaming`) passes its answer on
+        in pieces as they arrive; the others answer whole."""
         settle = on_settled or _ignore
         remaining = deadline - self._clock.monotonic()
         if remaining <= 0:
             timeout = EngineTimeout(engine, 0.0)
             settle(timeout)
             raise timeout
-        call = asyncio.ensure_future(self._call(engine, text, voice, opts, remaining))
+        call = asyncio.ensure_future(self._call(engine, text, voice, opts, remaining, on_chunk))
         self._calls.add(call)
         call.add_done_callback(self._calls.discard)
         try:
@@ -179,11 +184,27 @@ class RemoteBackend:
         return chunks
 
     async def _call(
-        self, engine: str, text: str, voice: str, opts: SynthesisOptions, timeout_s: float
+        self,
+        engine: str,
+        text: str,
+        voice: str,
+        opts: SynthesisOptions,
+        timeout_s: float,
+        on_chunk: ChunkSink | None,
     ) -> list[AudioChunk]:
+        remote = self._remotes[engine]
         try:
             async with asyncio.timeout(timeout_s):
-                return await self._remotes[engine].synthesize(text, voice, opts, timeout_s)
+                if on_chunk is None or not isinstance(remote, SupportsStreaming):
+                    return await remote.synthesize(text, voice, opts, timeout_s)
+                chunks: list[AudioChunk] = []
+                async with contextlib.aclosing(
+                    remote.synthesize_stream(text, voice, opts, timeout_s)
+                ) as pieces:
+                    async for chunk in pieces:
+                        chunks.append(chunk)
+                        on_chunk(chunk)
+                return chunks
         except TimeoutError as exc:
             raise EngineTimeout(engine, timeout_s) from exc
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import AsyncGenerator, Sequence
+from typing import Protocol, runtime_checkable
 
 from voxgate.settings import RemoteSettings
 from voxgate.types import AudioChunk, Gender, SynthesisOptions, VoiceInfo
@@ -57,6 +57,21 @@ class RemoteEngine(Protocol):
 
     async def aclose(self) -> None:
         """Close its connections."""
+        ...
+
+
+@runtime_checkable
+class SupportsStreaming(Protocol):
+    """A remote kind whose server can send its answer while it synthesises it."""
+
+    def synthesize_stream(
+        self, text: str, voice: str, opts: SynthesisOptions, timeout_s: float
+    ) -> AsyncGenerator[AudioChunk]:
+        """Like :meth:`RemoteEngine.synthesize`, yielding the audio in pieces as they arrive.
+
+        The caller closes the iterator (``aclose``) when it stops early; that closes the
+        connection, so the server sees the request abandoned. Errors as ``synthesize``.
+        """
         ...
 
 

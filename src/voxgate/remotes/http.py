@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from typing import Any
 
 import httpx
+import numpy as np
 
 from voxgate.audio.decode import decode
-from voxgate.audio.wav import read_pcm_wav
+from voxgate.audio.wav import PcmWavReader, read_pcm_wav
 from voxgate.errors import EngineError, EngineTimeout, EngineUnavailable, InvalidInput, VoxgateError
 from voxgate.remotes.base import remote_voices
 from voxgate.settings import RemoteSettings
@@ -46,6 +47,8 @@ _GATEWAY_FIELDS = frozenset({"model", "response_format", "stream_format"})
 # OpenAI request fields → the voxgate field the client sent.
 _FIELDS = {"input": "text", "voice": "voice", "speed": "speed"}
 _MAX_DETAIL = 200
+STREAM_PIECE_S = 0.2
+"""A streamed answer is passed on in pieces of at least this much audio (its last piece may be shorter)."""
 
 
 def refusal(engine: str, status: int, body: bytes) -> VoxgateError:
@@ -138,6 +141,57 @@ async def post_for_audio(
     return [AudioChunk(audio, rate, text)]
 
 
+async def stream_audio(
+    client: httpx.AsyncClient,
+    engine: str,
+    settings: RemoteSettings,
+    path: str,
+    body: Mapping[str, Any],
+    text: str,
+    timeout_s: float,
+) -> AsyncGenerator[AudioChunk]:
+    """Like :func:`post_for_audio`, but yields the WAV answer's audio as it arrives.
+
+    Pieces of at least :data:`STREAM_PIECE_S` of audio, each speaking ``text`` (the whole
+    segment's). A WAV that is not 16-bit or float PCM is read whole and decoded at the end (one
+    piece). Close the iterator (``aclose``) to close the connection early; failures are mapped as
+    in the module table (an answer that ends without audio is an ``EngineError``).
+    """
+    timeout = httpx.Timeout(timeout_s, connect=min(timeout_s, settings.connect_timeout_s))
+    reader = PcmWavReader()
+    held: list[Audio] = []
+    head: list[bytes] = []  # every byte until the header is in: all of a WAV the reader cannot read
+    size = 0
+    any_audio = False
+    try:
+        async with client.stream("POST", path, json=body, timeout=timeout) as response:
+            if not 200 <= response.status_code < 300:
+                raise refusal(engine, response.status_code, await _read(engine, response))
+            async for part in response.aiter_bytes():
+                size += len(part)
+                if size > MAX_ANSWER_BYTES:
+                    raise EngineError(engine, f"answer larger than {MAX_ANSWER_BYTES} bytes")
+                if reader.sample_rate is None:
+                    head.append(part)
+                audio = reader.feed(part)
+                if audio.size:
+                    held.append(audio)
+                rate = reader.sample_rate
+                if rate and sum(len(a) for a in held) >= STREAM_PIECE_S * rate:
+                    any_audio = True
+                    yield AudioChunk(np.concatenate(held), rate, text)
+                    held = []
+    except httpx.HTTPError as exc:
+        raise transport_error(engine, exc, timeout_s) from exc
+    if reader.unsupported:
+        audio, rate = await _decode(engine, b"".join(head))
+        held, reader.sample_rate = [audio], rate
+    if held and reader.sample_rate and sum(len(a) for a in held):
+        yield AudioChunk(np.concatenate(held), reader.sample_rate, text)
+    elif not any_audio:
+        raise EngineError(engine, "answered no audio")
+
+
 async def _decode(engine: str, data: bytes) -> tuple[Audio, int]:
     """A WAV that is not plain 16-bit/float PCM, through FFmpeg (off the event loop)."""
     try:
@@ -209,6 +263,11 @@ class HttpRemote:
         self, path: str, body: Mapping[str, Any], text: str, timeout_s: float
     ) -> list[AudioChunk]:
         return await post_for_audio(self._client, self._name, self._settings, path, body, text, timeout_s)
+
+    def _stream(
+        self, path: str, body: Mapping[str, Any], text: str, timeout_s: float
+    ) -> AsyncGenerator[AudioChunk]:
+        return stream_audio(self._client, self._name, self._settings, path, body, text, timeout_s)
 
     async def aclose(self) -> None:
         """Close its connections."""

@@ -38,6 +38,10 @@ models): the router passes them by as not ready until then, instead of holding u
 log = logging.getLogger(__name__)
 
 
+ChunkSink = Callable[[AudioChunk], None]
+"""Receives pieces of an engine's answer as they arrive (see :meth:`ExecutionBackend.run`)."""
+
+
 class ExecutionBackend(Protocol):
     """Runs engine calls with deadlines and reports capacity."""
 
@@ -81,6 +85,7 @@ class ExecutionBackend(Protocol):
         opts: SynthesisOptions,
         deadline: float,
         on_settled: Settled | None = None,
+        on_chunk: ChunkSink | None = None,
     ) -> list[AudioChunk]:
         """Synthesise on ``engine`` before the monotonic ``deadline``.
 
@@ -93,6 +98,11 @@ class ExecutionBackend(Protocol):
         slot there, not when ``run`` returns, so an engine still busy with abandoned work is never
         given more calls than it can run. The argument is ``None`` if the work finished, else the
         error that ended it (``EngineCrashed.blames_input``: the input may have killed a worker).
+
+        ``on_chunk``, when given, receives pieces of the answer as they arrive, before ``run``
+        returns, from engines that can send them early (remote kinds that stream); the others
+        never call it. The returned list is the whole answer either way, the pieces already
+        given included; ``run`` may still fail after giving some.
 
         Raises:
             EngineTimeout, EngineCrashed, EngineUnavailable, EngineError, InvalidInput;
@@ -187,8 +197,10 @@ class LocalBackend:
         opts: SynthesisOptions,
         deadline: float,
         on_settled: Settled | None = None,
+        on_chunk: ChunkSink | None = None,
     ) -> list[AudioChunk]:
-        """Run in the engine's pool (see :meth:`WorkerPool.run`)."""
+        """Run in the engine's pool (see :meth:`WorkerPool.run`); a worker answers a segment
+        whole, so ``on_chunk`` is never called."""
         return await self._pools[engine].run(text, voice, opts, deadline, on_settled)
 
     def workers(self) -> Mapping[str, Sequence[WorkerSnapshot]]:

@@ -1,0 +1,125 @@
+"""The router and an engine that streams: pieces are passed on, and no fallback follows a piece.
+
+The backend is fault injection (named so): its ``remote`` engine passes one piece on, then fails,
+as a remote whose connection breaks mid-answer does; ``espeak`` answers whole.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+import pytest
+
+from voxgate.errors import EngineError, NoEngineAvailable
+from voxgate.qos.breaker import BreakerConfig, BreakerRegistry
+from voxgate.qos.estimator import LatencyEstimator, LatencyPrior
+from voxgate.qos.events import EventBus
+from voxgate.qos.router import ChainStep, Routed, Router
+from voxgate.qos.scheduler import PriorityScheduler
+from voxgate.testing import FakeClock
+from voxgate.types import AudioChunk, Priority, SynthesisOptions, VoiceInfo
+from voxgate.workers.backend import ChunkSink
+from voxgate.workers.pool import Settled, WorkerSnapshot
+
+pytestmark = pytest.mark.timeout(20)
+
+CHAIN = [ChainStep("remote", "r-us"), ChainStep("espeak", "espeak-en-us")]
+
+
+def _chunk(seconds: float = 0.1) -> AudioChunk:
+    return AudioChunk(np.zeros(int(24000 * seconds), dtype=np.float32), 24000, "x")
+
+
+class BreaksMidAnswerBackend:
+    """Fault injection: ``remote`` gives a piece to ``on_chunk`` then fails; ``espeak`` answers whole."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self, grace_s: float) -> None:
+        return None
+
+    def engines(self) -> Sequence[str]:
+        return ["remote", "espeak"]
+
+    def voices(self) -> Sequence[VoiceInfo]:
+        return []
+
+    def model_version(self, engine: str) -> str:
+        return "test"
+
+    def is_ready(self, engine: str) -> bool:
+        return True
+
+    def capacity(self, engine: str) -> int:
+        return 2
+
+    def on_capacity(self, listener: Callable[[str], None]) -> None:
+        return None
+
+    async def run(
+        self,
+        engine: str,
+        text: str,
+        voice: str,
+        opts: SynthesisOptions,
+        deadline: float,
+        on_settled: Settled | None = None,
+        on_chunk: ChunkSink | None = None,
+    ) -> list[AudioChunk]:
+        self.calls.append(engine)
+        if on_settled is not None:
+            on_settled(None)
+        if engine == "espeak":
+            return [_chunk()]
+        if on_chunk is not None:
+            on_chunk(_chunk())
+        raise EngineError(engine, "connection broke mid-answer")
+
+    def workers(self) -> Mapping[str, Sequence[WorkerSnapshot]]:
+        return {}
+
+
+def _router(backend: BreaksMidAnswerBackend, clock: FakeClock) -> Router:
+    bus = EventBus()
+    return Router(
+        backend,
+        PriorityScheduler(clock, backend.capacity),
+        BreakerRegistry(BreakerConfig(), clock=clock, bus=bus),
+        LatencyEstimator({}, default_prior=LatencyPrior(per_char_s=0.001, overhead_s=0.01)),
+        clock,
+        bus,
+    )
+
+
+def test_no_fallback_after_a_piece_was_passed_on() -> None:
+    """An engine that failed after giving a piece ends the chain; without a sink the fallback answers."""
+    clock = FakeClock()
+    backend = BreaksMidAnswerBackend()
+    router = _router(backend, clock)
+    given: list[Routed] = []
+    opts = SynthesisOptions(language="en")
+
+    async def scenario() -> None:
+        with pytest.raises(NoEngineAvailable, match="after its first audio"):
+            await router.run(
+                CHAIN,
+                "Hello.",
+                opts,
+                priority=Priority.API,
+                deadline=clock.monotonic() + 10,
+                on_chunk=lambda routed, _chunk: given.append(routed),
+            )
+        assert backend.calls == ["remote"]
+        assert [(r.step.engine, r.degraded) for r in given] == [("remote", False)]
+        deadline = clock.monotonic() + 10
+        whole = await router.run(CHAIN, "Hello.", opts, priority=Priority.API, deadline=deadline)
+        assert whole.step.engine == "espeak"
+        assert whole.degraded
+
+    asyncio.run(scenario())
