@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from voxgate.cli_common import LOCAL_CLIENT, ClientFailed
@@ -245,7 +246,7 @@ def voices(
     console.print(table)
     states = Table("engine", "where", "state", "why")
     for e in engines:
-        states.add_row(e.name, e.where, e.state, e.why)
+        states.add_row(e.name, e.where, e.state, escape(e.why))  # "voxgate[indextts2]" is not markup
     console.print(states)
 
 

@@ -152,12 +152,18 @@ def test_load_of_an_incomplete_setup_is_engine_unavailable_with_the_reason(
 
 def test_voices_command_says_why_it_is_off(tmp_path: Path) -> None:
     """``voxgate voices`` lists the voices, then the engines that are off and why."""
-    env = {"VOXGATE_DATA_DIR": str(tmp_path), "VOXGATE_ENGINES__INDEXTTS2__MODEL_DIR": str(tmp_path / "none")}
+    env = {
+        "VOXGATE_DATA_DIR": str(tmp_path),
+        "VOXGATE_ENGINES__INDEXTTS2__MODEL_DIR": str(tmp_path / "none"),
+        "COLUMNS": "400",  # one line per table row
+    }
     result = CliRunner().invoke(app, ["voices"], env=env)
     assert result.exit_code == 0, result.output
     assert "joe" in result.output
-    assert "indextts2: off (" in result.output
-    assert "engines.indextts2.model_dir is not a directory" in result.output
+    row = next(line for line in result.output.splitlines() if "indextts2" in line and "local" in line)
+    assert " off " in row
+    assert "engines.indextts2.model_dir is not a directory" in row
+    assert "pip install 'voxgate[indextts2]'" in row
 
 
 def test_startup_log_says_why_it_is_off(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
