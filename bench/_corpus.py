@@ -34,6 +34,8 @@ EVAL_CORPORA: Mapping[str, tuple[str, Path]] = {"zh_eval": ("zh", DATA_DIR / "zh
 """Evaluation corpus name → (language, directory holding ``dev.tsv`` and ``test.tsv``)."""
 SPLITS = ("dev", "test")
 """dev is for choices (voices, blends, front-end fixes); test only for the final figures."""
+AUDIT_SPLITS = (*SPLITS, "g2p_holdout")
+"""``g2p_holdout``: polyphone sentences written after the G2P fixes, for the G2P audit only."""
 
 _READING = re.compile(r"\[([a-z]+[1-5])\]")
 
@@ -90,7 +92,7 @@ def load_eval(name: str, split: str, limit: int | None = None) -> list[EvalSente
 
     Args:
         name: a key of :data:`EVAL_CORPORA`.
-        split: ``dev`` or ``test``.
+        split: ``dev``, ``test`` or ``g2p_holdout``.
         limit: keep only the first ``limit`` sentences.
 
     Returns:
@@ -100,8 +102,8 @@ def load_eval(name: str, split: str, limit: int | None = None) -> list[EvalSente
         KeyError: unknown corpus.
         ValueError: unknown split, or a malformed line.
     """
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    if split not in AUDIT_SPLITS:
+        raise ValueError(f"split must be one of {', '.join(AUDIT_SPLITS)}, got {split!r}")
     _language, directory = EVAL_CORPORA[name]
     sentences = []
     for line in (directory / f"{split}.tsv").read_text(encoding="utf-8").splitlines():

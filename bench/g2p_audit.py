@@ -20,7 +20,7 @@ numbers (numeral characters), other.
 
 Usage::
 
-    python bench/g2p_audit.py [--split dev|test|all] [--details N] [--out docs/quality/g2p_audit.md]
+    python bench/g2p_audit.py [--split dev|test|g2p_holdout|all] [--details N] [--out FILE]
 
 CPU only, no synthesis: a few seconds.
 """
@@ -34,7 +34,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from _corpus import SPLITS, EvalSentence, load_eval
+from _corpus import AUDIT_SPLITS, SPLITS, EvalSentence, load_eval
 from voxgate.engines.kokoro_zh import ZhG2P
 from voxgate.settings import Settings
 from voxgate.text import prepare
@@ -373,7 +373,7 @@ def _load(split: str) -> list[EvalSentence]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the audit, print the table (and details), optionally write it."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--split", choices=[*SPLITS, "all"], default="all")
+    parser.add_argument("--split", choices=[*AUDIT_SPLITS, "all"], default="all", help="all: dev and test")
     parser.add_argument("--details", type=int, default=0, help="list up to N disagreements per class")
     parser.add_argument("--out", type=Path, default=None, help="also write the Markdown table here")
     args = parser.parse_args(argv)

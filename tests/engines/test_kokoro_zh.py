@@ -78,6 +78,8 @@ def test_fixes_correct_misakis_readings(plain: ZhG2P, fixed: ZhG2P, han, index, 
         ("这个箱子很重", 5, "zhong4"),
         ("我觉得很好", 2, "de5"),
         ("他得到了奖", 1, "de2"),
+        ("我不得不承认", 2, "de2"),
+        ("始终舍不得放下", 4, "de5"),
         ("这本书数字很多", 3, "shu4"),
     ],
 )

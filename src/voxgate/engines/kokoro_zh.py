@@ -78,7 +78,8 @@ _SURNAMES = {
 RULES: tuple[Rule, ...] = (
     # 得 as a modal ("must") after a subject or adverb; otherwise, after a verb, the complement particle
     _rule("(?<=[我你他她它们咱家还就也都总又非])(?P<c>得)(?![了到出分知以益罪意体当逞])", "dei3", "de2"),
-    _rule("(?<=[\u4e00-\u9fff])(?P<c>得)(?![了到出分知以益罪意体当逞])", "de5", "de2"),
+    _rule("(?<=[舍记怪顾巴恨由]不)(?P<c>得)", "de5", "de2"),  # 舍不得, 怪不得; but 不得不, 不得已 stay de2
+    _rule("(?<=[\u4e00-\u9fff])(?<!不)(?P<c>得)(?![了到出分知以益罪意体当逞])", "de5", "de2"),
     # adverbial 地 after a reduplicated word or a typical adverb ending (慢慢地, 开心地, 突然地)
     _rule("(?P<r>[\u4e00-\u9fff])(?P=r)(?P<c>地)" + _NOT_DI_WORD, "de5", "di4"),
     _rule("(?<=[心然兴力真气意断速觉细定样静])(?P<c>地)" + _NOT_DI_WORD, "de5", "di4"),
