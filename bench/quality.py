@@ -45,7 +45,7 @@ from _asr import Transcriber, default_cache_dir, ensure_whisper_base, to_asr_rat
 from _corpus import CORPORA, EVAL_CORPORA, SPLITS, load_eval, load_sentences
 from _dnsmos import MosScores, rate_clip
 from _metrics import Scorer, metric_name
-from _report import CaseResult, pool_trials, render_details, render_table, target_misses
+from _report import CaseResult, pool_trials, render_details, render_registers, render_table, target_misses
 from _stats import SentenceError
 from voxgate.engines.base import Engine
 from voxgate.engines.espeak import VOICE_PREFIX as ESPEAK_VOICE_PREFIX
@@ -329,7 +329,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = list(_run_all(bench, engines, cases, corpora, args.trials))
     table = render_table(results)
     if args.corpus is not None:
-        table = f"Corpus: {args.corpus}, {args.split} split.\n\n{table}"
+        registers = [s.register for s in load_eval(args.corpus, args.split, args.limit)]
+        by_register = render_registers(results, registers)
+        metric = metric_name(args.languages[0])
+        head = f"Corpus: {args.corpus}, {args.split} split."
+        table = f"{head}\n\n{table}\n\n{metric} % per register:\n\n{by_register}"
     print(table)
     if args.details:
         print(render_details(results, scorer))

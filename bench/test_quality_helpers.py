@@ -5,12 +5,14 @@ Run with ``scripts/check bench/test_quality_helpers.py`` (needs ``scripts/setup 
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from _corpus import CORPORA, load_sentences
 from _dnsmos import MosScores
 from _metrics import ErrorRate, Scorer, metric_name
-from _report import CaseResult, pool, pool_trials, render_table, target_misses
+from _report import CaseResult, pool, pool_trials, render_registers, render_table, target_misses
 from _stats import Interval, SentenceError, bootstrap_interval
 from quality import corpus_sentences, parse_args, plan_cases
 from voxgate.engines.registry import build_engines
@@ -374,3 +376,14 @@ def test_blends_are_measured_like_voices():
     cases = plan_cases(build_engines(Settings()), ["zh"], ["jm_kumo", "jf_alpha:0.6+jm_kumo:0.4"])
     blend = "jf_alpha:0.6+jm_kumo:0.4"
     assert {(c.engine, c.voice) for c in cases} == {("kokoro", "jm_kumo"), ("kokoro", blend)}
+
+
+def test_render_registers_splits_the_error_rate_by_register():
+    """Each register's cell pools the errors of its sentences (here 0/50 and 10/50)."""
+    result = dataclasses.replace(
+        _result("kokoro", "zh", 10, voice="jm_kumo"),
+        sentence_errors=(SentenceError(0, ErrorRate(0, 50)), SentenceError(1, ErrorRate(10, 50))),
+    )
+    table = render_registers([result], ["news", "ivr"])
+    assert table.splitlines()[0] == "| voice | news | ivr |"
+    assert table.splitlines()[2] == "| jm_kumo | 0.0 | 20.0 |"
