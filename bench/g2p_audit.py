@@ -28,9 +28,10 @@ CPU only, no synthesis: a few seconds.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +41,7 @@ from voxgate.settings import Settings
 from voxgate.text import prepare
 from voxgate.text.language import split_language_runs
 
+_HAN_RUN = re.compile("[\u4e00-\u9fff]+")
 POLYPHONES = "行长重乐还得着了好为地都差便数看中发传调只藏称应朝"
 """The polyphones the issue names; annotated surnames (曾 单 解 查 任 ...) count as polyphones too."""
 NUMERALS = "零〇一二三四五六七八九十百千万亿两点"
@@ -139,8 +141,8 @@ class Reference:
         start = 0
         for word, pos in seg:
             lexical = self._pinyin(word)
-            if len(lexical) != len(word):  # a character pypinyin cannot read: keep it as is
-                lexical = list(word) if len(word) != len(lexical) else lexical
+            if len(lexical) != len(word):  # pypinyin could not read a character: compare as is
+                lexical = list(word)
             for i in range(len(word)):
                 if start + i in gold:
                     lexical[i] = gold[start + i]
@@ -298,16 +300,15 @@ def audit(sentences: Iterable[EvalSentence], g2p: ZhG2P, reference: Reference, *
 
 
 def _han_segments(text: str) -> list[str]:
-    from voxgate.engines.kokoro_zh import _HAN
-
-    return _HAN.findall(text)
+    return _HAN_RUN.findall(text)
 
 
-def _misaki() -> ZhG2P | None:  # typed loosely: misaki's class is untyped
+def _misaki() -> Callable[[str], str]:
+    """misaki's own Chinese G2P as the kokoro engine used to call it."""
     from misaki.zh import ZHG2P
 
     zh = ZHG2P()
-    return lambda text: str(zh(text)[0])  # type: ignore[return-value]
+    return lambda text: str(zh(text)[0])
 
 
 def render(audits: Sequence[tuple[str, Audit]], *, split: str, sentences: int) -> str:

@@ -52,8 +52,9 @@ def test_parse_annotated() -> None:
 
 
 def test_load_eval_rejects_an_unknown_split() -> None:
-    """Only dev and test exist."""
+    """dev, test and the G2P hold-out (32 polyphone sentences) exist; nothing else."""
     assert "zh_eval" in EVAL_CORPORA
+    assert len(load_eval("zh_eval", "g2p_holdout")) == 32
     with pytest.raises(ValueError, match="split"):
         load_eval("zh_eval", "train")
 
