@@ -113,3 +113,25 @@ def test_bad_named_blends_stop_the_engine(tmp_path: Path, blends: dict[str, str]
 def test_openai_route_resolves_a_blend(catalog: VoiceCatalog) -> None:
     """The OpenAI route takes a blend as its voice and resolves it to the canonical id."""
     assert resolve_voice("jf_alpha:3+jm_kumo:1", "你好", catalog) == "jf_alpha:0.75+jm_kumo:0.25"
+
+
+def test_settings_reject_a_malformed_named_blend() -> None:
+    """A bad weight or a name in blend syntax is a settings error naming engines.kokoro.blends."""
+    from pydantic import ValidationError
+
+    from voxgate.settings import Settings
+
+    for blends in ({"x": "jf_alpha:0+jm_kumo:1"}, {"a+b": "jf_alpha:1+jm_kumo:1"}):
+        with pytest.raises(ValidationError, match=r"engines\.kokoro\.blends"):
+            Settings(engines={"kokoro": {"blends": blends}})
+
+
+def test_named_blends_from_settings_become_voices(tmp_path: Path) -> None:
+    """``engines.kokoro.blends`` reaches the kokoro engine through the registry as a listed voice."""
+    from voxgate.engines.registry import build_engines
+    from voxgate.settings import Settings
+
+    settings = Settings.load(
+        data_dir=tmp_path, engines={"kokoro": {"blends": {"zh_blend_a": "jf_alpha:0.6+jf_nezumi:0.4"}}}
+    )
+    assert "zh_blend_a" in {v.id for v in build_engines(settings)["kokoro"].voices()}
