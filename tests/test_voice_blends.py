@@ -135,3 +135,14 @@ def test_named_blends_from_settings_become_voices(tmp_path: Path) -> None:
         data_dir=tmp_path, engines={"kokoro": {"blends": {"zh_blend_a": "jf_alpha:0.6+jf_nezumi:0.4"}}}
     )
     assert "zh_blend_a" in {v.id for v in build_engines(settings)["kokoro"].voices()}
+
+
+def test_a_blend_may_mix_a_named_blend(tmp_path: Path) -> None:
+    """A named blend inside an ad-hoc blend contributes its own parts, scaled by its weight."""
+    kokoro = KokoroEngine(models_dir=tmp_path, blends={"zh_blend_a": "jf_alpha:0.6+jf_nezumi:0.4"})
+    parts = dict(kokoro.blend("zh_blend_a:0.5+jf_alpha:0.5"))
+    assert parts == pytest.approx({"jf_alpha": 0.8, "jf_nezumi": 0.2})
+    with pytest.raises(InvalidOption, match="nobody"):
+        kokoro.blend("jf_alpha:0.5+nobody:0.5")
+    with pytest.raises(UnknownVoice):
+        kokoro.blend("nobody")

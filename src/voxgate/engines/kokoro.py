@@ -114,6 +114,30 @@ class KokoroEngine:
         ]
         return singles + blends
 
+    def blend(self, voice: str) -> Blend:
+        """The kokoro voices and weights a named or ad-hoc blend mixes.
+
+        A part of an ad-hoc blend may itself be a named blend: it contributes its own parts,
+        scaled by its weight (``zh_blend_a:0.5+jm_kumo:0.5``).
+
+        Raises:
+            UnknownVoice: neither a named blend nor blend syntax.
+            InvalidOption: a malformed blend, or a part that is not a kokoro voice or named blend.
+        """
+        named = self._blends.get(voice)
+        if named is not None:
+            return named
+        if not is_blend(voice):
+            raise UnknownVoice(voice)
+        weights: dict[str, float] = {}
+        for name, weight in parse_blend(voice):
+            parts = self._blends.get(name) or ((name, 1.0),)
+            for part, share in parts:
+                if part not in _VOICES:
+                    raise InvalidOption("voice", f"unknown kokoro voice {part!r} in blend {voice!r}")
+                weights[part] = weights.get(part, 0.0) + weight * share
+        return tuple(weights.items())
+
     def style(self, voice: str) -> str | np.ndarray:
         """What kokoro-onnx takes as ``voice``: a voice name, or the weighted sum of a blend's styles.
 
@@ -123,11 +147,7 @@ class KokoroEngine:
         """
         if voice in _VOICES:
             return voice
-        blend = self._blends.get(voice)
-        if blend is None:
-            if not is_blend(voice):
-                raise UnknownVoice(voice)
-            blend = _known_blend(voice)
+        blend = self.blend(voice)
         self.load()
         mixed: np.ndarray = sum(
             (np.float32(weight) * np.asarray(self._kokoro.get_voice_style(name)) for name, weight in blend),
