@@ -197,6 +197,28 @@ def render_table(results: Sequence[CaseResult]) -> str:
     return "\n".join([header, *rows]) + "\n" + legend
 
 
+def render_registers(results: Sequence[CaseResult], registers: Sequence[str]) -> str:
+    """CER/WER per register of an evaluation corpus, one row per result.
+
+    Args:
+        results: per-voice results on one corpus split.
+        registers: the register of each corpus sentence, by sentence index.
+
+    Returns:
+        A Markdown table: one column per register (in first-seen order), pooled over the trials.
+    """
+    names = list(dict.fromkeys(registers))
+    header = "| voice | " + " | ".join(names) + " |\n|---|" + "---:|" * len(names)
+    rows = []
+    for r in results:
+        cells = []
+        for name in names:
+            part = ErrorRate.total(s.error for s in r.sentence_errors if registers[s.index] == name)
+            cells.append(f"{100 * part.rate:.1f}" if part.reference_length else "–")
+        rows.append(f"| {r.voice} | " + " | ".join(cells) + " |")
+    return "\n".join([header, *rows])
+
+
 def render_details(results: Sequence[CaseResult], scorer: Scorer) -> str:
     """List every sentence whose normalised transcript differs from the reference.
 

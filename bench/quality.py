@@ -10,6 +10,12 @@ Usage::
     python bench/quality.py [--engines piper,kokoro,espeak] [--voices jf_alpha,...]
         [--languages en,zh] [--limit N] [--trials N] [--no-dnsmos] [--details]
         [--out FILE] [--asr-threads N]
+    python bench/quality.py --corpus zh_eval --split dev|test [--voices jm_kumo,jf_alpha:0.6+jm_kumo:0.4]
+
+``--corpus zh_eval --split dev|test`` measures on one split of the 352-sentence Chinese evaluation
+corpus (``bench/data/zh_eval``, eleven registers) instead of the 30-sentence set, with 3 trials
+unless ``--trials`` says otherwise: choose on dev, report test. ``--voices`` also takes kokoro
+blends (``a:0.6+b:0.4``), which are measured like any voice.
 
 ``--trials N`` (default 1) synthesises every sentence N times afresh: piper and kokoro sample
 noise, so each reading differs and one pass over 30 sentences is too noisy to judge a 10 %
@@ -36,10 +42,10 @@ from pathlib import Path
 import numpy as np
 
 from _asr import Transcriber, default_cache_dir, ensure_whisper_base, to_asr_rate
-from _corpus import CORPORA, load_sentences
+from _corpus import CORPORA, EVAL_CORPORA, SPLITS, load_eval, load_sentences
 from _dnsmos import MosScores, rate_clip
 from _metrics import Scorer, metric_name
-from _report import CaseResult, pool_trials, render_details, render_table, target_misses
+from _report import CaseResult, pool_trials, render_details, render_registers, render_table, target_misses
 from _stats import SentenceError
 from voxgate.engines.base import Engine
 from voxgate.engines.espeak import VOICE_PREFIX as ESPEAK_VOICE_PREFIX
@@ -49,6 +55,7 @@ from voxgate.errors import VoxgateError
 from voxgate.settings import Settings
 from voxgate.text import prepare
 from voxgate.types import Audio, SynthesisOptions
+from voxgate.voices import BLEND_ENGINES, is_blend
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +115,10 @@ def plan_cases(
                 chosen = default_voices(engine, language)
             else:
                 chosen = [v.id for v in engine.voices() if v.id in voices and language in v.languages]
+                if name in BLEND_ENGINES:
+                    blends = [v for v in voices if is_blend(v)]
+                    chosen += [b for b in blends if language in engine.voices()[0].languages]
+                    offered.update(blends)
             cases.extend(Case(name, voice, language) for voice in chosen)
         offered.update(v.id for v in engine.voices())
     unknown = sorted(set(voices or ()) - offered)
@@ -262,7 +273,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--voices", type=_csv, default=None, help="comma-separated voice ids")
     parser.add_argument("--languages", type=_csv, default=list(CORPORA), help="comma-separated: en,zh")
     parser.add_argument("--limit", type=int, default=None, help="first N sentences of each corpus")
-    parser.add_argument("--trials", type=int, default=1, help="fresh syntheses of every sentence (default 1)")
+    parser.add_argument(
+        "--trials", type=int, default=None, help="fresh syntheses per sentence (default 1; 3 with --corpus)"
+    )
+    parser.add_argument("--corpus", choices=sorted(EVAL_CORPORA), default=None, help="an evaluation corpus")
+    parser.add_argument("--split", choices=SPLITS, default=None, help="its split (required with --corpus)")
     parser.add_argument("--no-dnsmos", action="store_true", help="skip the DNSMOS naturalness score")
     parser.add_argument("--details", action="store_true", help="print every mis-heard sentence")
     parser.add_argument("--out", type=Path, default=None, help="also write the Markdown table here")
@@ -273,6 +288,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             parser.error(f"no corpus for language {language!r}; have {', '.join(CORPORA)}")
     if args.limit is not None and args.limit < 1:
         parser.error("--limit must be at least 1")
+    if args.corpus is not None:
+        if args.split is None:
+            parser.error("--corpus needs --split dev or --split test")
+        args.languages = [EVAL_CORPORA[args.corpus][0]]
+    elif args.split is not None:
+        parser.error("--split needs --corpus")
+    if args.trials is None:
+        args.trials = 3 if args.corpus is not None else 1
     if args.trials < 1:
         parser.error("--trials must be at least 1")
     return args
@@ -299,12 +322,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(exc, file=sys.stderr)
         return 2
-    corpora = {lang: load_sentences(CORPORA[lang], args.limit) for lang in args.languages}
+    corpora = corpus_sentences(args.corpus, args.split, args.languages, args.limit)
     scorer = Scorer()
     transcriber = Transcriber(ensure_whisper_base(default_cache_dir()), threads=args.asr_threads)
     bench = Bench(service_front_end(settings), transcriber, scorer, with_dnsmos=not args.no_dnsmos)
     results = list(_run_all(bench, engines, cases, corpora, args.trials))
     table = render_table(results)
+    if args.corpus is not None:
+        registers = [s.register for s in load_eval(args.corpus, args.split, args.limit)]
+        by_register = render_registers(results, registers)
+        metric = metric_name(args.languages[0])
+        head = f"Corpus: {args.corpus}, {args.split} split."
+        table = f"{head}\n\n{table}\n\n{metric} % per register:\n\n{by_register}"
     print(table)
     if args.details:
         print(render_details(results, scorer))
@@ -314,6 +343,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     for miss in misses:
         print(f"TARGET MISSED: {miss}", file=sys.stderr)
     return 1 if misses else 0
+
+
+def corpus_sentences(
+    corpus: str | None, split: str | None, languages: Sequence[str], limit: int | None
+) -> dict[str, list[str]]:
+    """The sentences to read per language: a split of an evaluation corpus, or the default sets."""
+    if corpus is not None and split is not None:
+        return {EVAL_CORPORA[corpus][0]: [s.text for s in load_eval(corpus, split, limit)]}
+    return {lang: load_sentences(CORPORA[lang], limit) for lang in languages}
 
 
 def _run_all(

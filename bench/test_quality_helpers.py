@@ -5,14 +5,16 @@ Run with ``scripts/check bench/test_quality_helpers.py`` (needs ``scripts/setup 
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from _corpus import CORPORA, load_sentences
 from _dnsmos import MosScores
 from _metrics import ErrorRate, Scorer, metric_name
-from _report import CaseResult, pool, pool_trials, render_table, target_misses
+from _report import CaseResult, pool, pool_trials, render_registers, render_table, target_misses
 from _stats import Interval, SentenceError, bootstrap_interval
-from quality import parse_args, plan_cases
+from quality import corpus_sentences, parse_args, plan_cases
 from voxgate.engines.registry import build_engines
 from voxgate.settings import Settings
 
@@ -346,3 +348,42 @@ def test_explicit_voices_read_every_bench_language_they_can():
     }
     with pytest.raises(ValueError, match="nobody"):
         plan_cases(engines, ["en"], ["nobody"])
+
+
+def test_eval_corpus_arguments():
+    """``--corpus zh_eval`` needs ``--split``, reads Chinese only and runs 3 trials unless told otherwise."""
+    args = parse_args(["--corpus", "zh_eval", "--split", "dev"])
+    assert (args.languages, args.trials) == (["zh"], 3)
+    assert parse_args(["--corpus", "zh_eval", "--split", "test", "--trials", "5"]).trials == 5
+    assert parse_args([]).trials == 1
+    for bad in (["--corpus", "zh_eval"], ["--split", "dev"], ["--corpus", "zh_eval", "--split", "train"]):
+        with pytest.raises(SystemExit):
+            parse_args(bad)
+
+
+def test_corpus_sentences_reads_one_split_without_annotations():
+    """The eval split's sentences replace the default Chinese set, reading annotations stripped."""
+    dev = corpus_sentences("zh_eval", "dev", ["zh"], None)
+    assert list(dev) == ["zh"]
+    assert len(dev["zh"]) == 209
+    assert not any("[" in s for s in dev["zh"])
+    assert len(corpus_sentences("zh_eval", "test", ["zh"], 5)["zh"]) == 5
+    assert corpus_sentences(None, None, ["en"], 2)["en"] == load_sentences(CORPORA["en"], 2)
+
+
+def test_blends_are_measured_like_voices():
+    """``--voices`` takes kokoro blends and measures them in every language kokoro reads."""
+    cases = plan_cases(build_engines(Settings()), ["zh"], ["jm_kumo", "jf_alpha:0.6+jm_kumo:0.4"])
+    blend = "jf_alpha:0.6+jm_kumo:0.4"
+    assert {(c.engine, c.voice) for c in cases} == {("kokoro", "jm_kumo"), ("kokoro", blend)}
+
+
+def test_render_registers_splits_the_error_rate_by_register():
+    """Each register's cell pools the errors of its sentences (here 0/50 and 10/50)."""
+    result = dataclasses.replace(
+        _result("kokoro", "zh", 10, voice="jm_kumo"),
+        sentence_errors=(SentenceError(0, ErrorRate(0, 50)), SentenceError(1, ErrorRate(10, 50))),
+    )
+    table = render_registers([result], ["news", "ivr"])
+    assert table.splitlines()[0] == "| voice | news | ivr |"
+    assert table.splitlines()[2] == "| jm_kumo | 0.0 | 20.0 |"

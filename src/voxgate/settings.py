@@ -31,7 +31,9 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from voxgate.errors import InvalidInput
 from voxgate.types import Priority
+from voxgate.voices import is_blend, parse_blend
 
 
 def _default_data_dir() -> Path:
@@ -105,6 +107,27 @@ class KokoroSettings(EngineSettings):
 
     soft_rss_mb: int = Field(default=1500, ge=16)
     hard_rss_mb: int = Field(default=2500, ge=16)
+    blends: dict[str, str] = Field(default_factory=dict)
+    """Named voice blends offered as kokoro voices: name → ``"jf_alpha:0.6+jf_nezumi:0.4"`` (weights
+    above 0, normalised to sum to 1; the first voice gives the gender). Any request may also name
+    a blend directly as its voice; a bad blend here stops the server at start."""
+    zh_tone_sandhi: bool = False
+    """Feed Chinese with spoken tones (一/不 and third-tone sandhi) instead of the dictionary tones
+    misaki gives (see ``bench/g2p_audit.py``). Off: Kokoro v1.0 learned Chinese from misaki's
+    dictionary tones; turn it on only if ``bench/quality.py --corpus zh_eval`` says it helps."""
+
+    @field_validator("blends")
+    @classmethod
+    def _blend_syntax(cls, blends: dict[str, str]) -> dict[str, str]:
+        # syntax and weights here; that every part is a kokoro voice is checked by the engine
+        for name, spec in blends.items():
+            if is_blend(name) or not name.strip():
+                raise ValueError(f"blend name {name!r} must not be empty or contain '+' or ':'")
+            try:
+                parse_blend(spec)
+            except InvalidInput as exc:
+                raise ValueError(f"blend {name!r}: {exc.message}") from None
+        return blends
 
 
 class PiperSettings(EngineSettings):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Iterable, Iterator, Mapping
 
-from voxgate.errors import UnknownVoice, UnsupportedLanguage
+from voxgate.errors import InvalidOption, UnknownVoice, UnsupportedLanguage
 from voxgate.types import LanguageCode, VoiceInfo
 
 # Preferred voice per language when the client does not name one: the most natural engine first.
@@ -17,6 +19,57 @@ ENGINE_VOICES: Mapping[tuple[str, LanguageCode], str] = {
     ("espeak", "zh"): "espeak-cmn",
     ("espeak", "ja"): "espeak-ja",
 }
+
+BLEND_ENGINES = frozenset({"kokoro"})
+"""Engines whose voices can be blended (``"jf_alpha:0.6+jm_kumo:0.4"``): kokoro's voices are style
+vectors, and a weighted sum of them is a voice too."""
+MAX_BLEND_VOICES = 4
+_BLEND_PART = re.compile(
+    r"\s*(?P<voice>[A-Za-z0-9_.-]+)\s*(?::\s*(?P<weight>[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*)?"
+)
+
+Blend = tuple[tuple[str, float], ...]
+
+
+def is_blend(voice_id: str) -> bool:
+    """Whether a voice id uses the blend syntax (``a:0.6+b:0.4``; ``a+b`` weighs them equally)."""
+    return "+" in voice_id or ":" in voice_id
+
+
+def parse_blend(spec: str) -> Blend:
+    """Parse a blend of voices.
+
+    Args:
+        spec: ``voice[:weight]`` parts joined by ``+``; a part without a weight weighs 1.
+
+    Returns:
+        (voice id, weight) per part, in order, weights normalised to sum to 1.
+
+    Raises:
+        InvalidOption: on the ``voice`` field: malformed, a weight not above 0, a voice named
+            twice, or more than :data:`MAX_BLEND_VOICES` voices.
+    """
+    parts: list[tuple[str, float]] = []
+    for raw in spec.split("+"):
+        m = _BLEND_PART.fullmatch(raw)
+        if m is None:
+            raise InvalidOption("voice", f"bad voice blend {spec!r}: expected voice:weight+voice:weight")
+        weight = float(m["weight"]) if m["weight"] is not None else 1.0
+        if not (math.isfinite(weight) and weight > 0):
+            raise InvalidOption("voice", f"bad voice blend {spec!r}: every weight must be above 0")
+        parts.append((m["voice"], weight))
+    names = [name for name, _ in parts]
+    if len(set(names)) != len(names):
+        raise InvalidOption("voice", f"bad voice blend {spec!r}: a voice is named twice")
+    if len(parts) > MAX_BLEND_VOICES:
+        raise InvalidOption("voice", f"bad voice blend {spec!r}: at most {MAX_BLEND_VOICES} voices")
+    total = sum(weight for _, weight in parts)
+    return tuple((name, weight / total) for name, weight in parts)
+
+
+def blend_id(blend: Blend) -> str:
+    """The canonical id of a parsed blend (weights to 3 decimals): the same voice, the same id."""
+    return "+".join(f"{name}:{weight:.3f}".rstrip("0").rstrip(".") for name, weight in blend)
 
 
 def default_voices(
@@ -88,15 +141,44 @@ class VoiceCatalog:
         return voice_id in self._by_id
 
     def get(self, voice_id: str) -> VoiceInfo:
-        """Return the voice with this id.
+        """Return the voice with this id, or the blend it spells (see :func:`parse_blend`).
+
+        A blend speaks with the engine, languages and gender of its first voice; its id is the
+        canonical spelling (:func:`blend_id`), so equal blends share cache entries.
 
         Raises:
             UnknownVoice: no such voice.
+            InvalidOption: a blend that is malformed, names an unknown voice, or mixes voices
+                of several engines or of an engine that cannot blend.
         """
-        try:
-            return self._by_id[voice_id]
-        except KeyError:
-            raise UnknownVoice(voice_id) from None
+        voice = self._by_id.get(voice_id)
+        if voice is not None:
+            return voice
+        if not is_blend(voice_id):
+            raise UnknownVoice(voice_id)
+        blend = parse_blend(voice_id)
+        voices = []
+        for name, _ in blend:
+            if name not in self._by_id:
+                raise InvalidOption("voice", f"unknown voice {name!r} in blend {voice_id!r}")
+            voices.append(self._by_id[name])
+        first = voices[0]
+        if first.engine not in BLEND_ENGINES or any(v.engine != first.engine for v in voices):
+            engines = ", ".join(sorted(BLEND_ENGINES))
+            raise InvalidOption(
+                "voice", f"only voices of one engine ({engines}) can be blended: {voice_id!r}"
+            )
+        if len(blend) == 1:
+            return first
+        return VoiceInfo(
+            id=blend_id(blend),
+            engine=first.engine,
+            languages=first.languages,
+            gender=first.gender,
+            sample_rate=first.sample_rate,
+            description="blend of " + ", ".join(f"{100 * w:.0f} % {n}" for n, w in blend),
+            honours=first.honours,
+        )
 
     def for_engine(self, engine: str, language: LanguageCode) -> VoiceInfo | None:
         """The voice an engine would use for a language (its default for it, else its first reader)."""

@@ -130,6 +130,22 @@ def test_voices_list_language_gender_engine_rate_and_fallback_chain(client: Test
     assert alpha["fallback_chain"]["en"] == ["kokoro", "piper", "espeak"]
 
 
+def test_a_voice_blend_speaks_and_shares_its_cache_entry_with_other_spellings(client: TestClient) -> None:
+    """A kokoro blend is a voice: it speaks, answers with its canonical id, and 3:2 is cached as 0.6:0.4."""
+    first = client.post(
+        "/api/v1/tts", json={"text": "你好。", "voice": "jf_alpha:0.6+jm_kumo:0.4", "format": "wav"}
+    )
+    assert first.status_code == 200, first.text
+    assert first.headers["x-voxgate-engine"] == "kokoro"
+    assert first.headers["x-voxgate-voice"] == "jf_alpha:0.6+jm_kumo:0.4"
+    again = client.post(
+        "/api/v1/tts", json={"text": "你好。", "voice": "jf_alpha:3+jm_kumo:2", "format": "wav"}
+    )
+    assert again.status_code == 200
+    assert again.headers["x-voxgate-cache"] == "hit"
+    assert again.content == first.content
+
+
 def test_voices_list_says_why_the_optional_indextts2_engine_is_off(client: TestClient) -> None:
     """``engines_off`` names the local IndexTTS-2 engine and why (no model_dir here), not the running ones."""
     off = client.get("/api/v1/voices").json()["engines_off"]
@@ -162,6 +178,9 @@ ERRORS: list[tuple[str, dict[str, Any], int, str | None]] = [
     ("emotion number", {"json": {"text": "Hi.", "emotion": 5}}, 422, "emotion"),
     ("emotion text empty", {"json": {"text": "Hi.", "emotion": " "}}, 422, "emotion"),
     ("emotion text long", {"json": {"text": "Hi.", "emotion": "a" * 201}}, 422, "emotion"),
+    ("blend weight 0", {"json": {"text": "Hi.", "voice": "jf_alpha:0+jm_kumo:1"}}, 422, "voice"),
+    ("blend unknown voice", {"json": {"text": "Hi.", "voice": "jf_alpha:0.5+nobody:0.5"}}, 422, "voice"),
+    ("blend across engines", {"json": {"text": "Hi.", "voice": "jf_alpha:0.5+joe:0.5"}}, 422, "voice"),
     ("too long", {"json": {"text": "word " * 1000}}, 413, "text"),
     (
         "malformed JSON",

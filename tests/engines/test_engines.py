@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from voxgate.engines.base import Engine
+from voxgate.engines.kokoro import KokoroEngine
 from voxgate.errors import EmptyText, UnknownVoice, UnsupportedLanguage
 from voxgate.types import AudioChunk, SynthesisOptions
 
@@ -114,6 +115,22 @@ def test_kokoro_reads_mixed_chinese_and_english(engines: dict[str, Engine]) -> N
     chunks = _speak(engines["kokoro"], "jf_alpha", "我今天用iPhone打电话给妈妈。", None)
     assert len(chunks) == 1
     assert chunks[0].duration > 1.0
+
+
+def test_kokoro_speaks_a_blend_of_two_voices(engines: dict[str, Engine]) -> None:
+    """A blend is a weighted sum of two style vectors: it speaks, and its style lies between its parts."""
+    kokoro = engines["kokoro"]
+    assert isinstance(kokoro, KokoroEngine)
+    chunks = _speak(kokoro, "jf_alpha:0.6+jm_kumo:0.4", "你好。", "zh")
+    assert len(chunks) == 1
+    assert chunks[0].duration > 0.3
+    assert _rms(chunks[0].audio) > 0.02
+    alpha, kumo = (
+        np.asarray(kokoro.style("jf_alpha:1+jm_kumo:1e-9")),
+        np.asarray(kokoro.style("jm_kumo:1+jf_alpha:1e-9")),
+    )
+    mixed = np.asarray(kokoro.style("jf_alpha:0.6+jm_kumo:0.4"))
+    np.testing.assert_allclose(mixed, 0.6 * alpha + 0.4 * kumo, rtol=1e-4, atol=1e-5)
 
 
 def test_espeak_offers_many_languages(engines: dict[str, Engine]) -> None:

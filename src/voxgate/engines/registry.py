@@ -48,6 +48,8 @@ def _build(name: str, settings: Settings) -> Engine:
             models_dir=settings.data_dir / "models",
             threads=settings.engines.kokoro.threads,
             max_segment_chars=max_seg,
+            blends=settings.engines.kokoro.blends,
+            zh_tone_sandhi=settings.engines.kokoro.zh_tone_sandhi,
         )
     if name == "piper":
         piper = settings.engines.piper
