@@ -403,6 +403,11 @@ class ServerSettings(BaseModel):
     None: the process's open-file limit (``ulimit -n``) minus 256 kept for worker pipes, cache
     files, logs and Redis, so the server stops accepting before it runs out of file descriptors
     (when it runs out, no one is served at all)."""
+    max_connections_per_client: int | None = Field(default=None, ge=1)
+    """Most open connections from one client address; one more is answered 503 and closed. None:
+    no per-client cap. Set it (e.g. 64) when untrusted clients reach the server directly, so one
+    address cannot take all of ``max_connections``; behind a reverse proxy every connection comes
+    from the proxy's address, so leave it unset there (or set it above the proxy's pool)."""
 
 
 REMOTE_KINDS = ("openai", "indextts2", "dashscope")

@@ -172,3 +172,19 @@ def test_default_cap_leaves_file_descriptors_in_reserve() -> None:
     protocol = uvicorn_options(ServerSettings())["http"]
     assert protocol.max_connections == default_max_connections()
     assert protocol.header_timeout_s == ServerSettings().header_timeout_s
+
+
+def test_connections_over_the_per_client_cap_are_answered_503(serve: Callable[[ServerSettings], int]) -> None:
+    """One address holding ``max_connections_per_client`` gets 503 for one more; another address is served."""
+    capped = serve(ServerSettings(header_timeout_s=30, max_connections_per_client=2))
+    with ExitStack() as stack:
+        for _ in range(2):
+            sock = stack.enter_context(socket.create_connection(("127.0.0.1", capped)))
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+        with socket.create_connection(("127.0.0.1", capped)) as extra:
+            answer, _took = _read_until_closed(extra)
+        assert answer.startswith(b"HTTP/1.1 503"), answer[:80]
+        with socket.create_connection(("127.0.0.1", capped), source_address=("127.0.0.2", 0)) as other:
+            other.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert other.recv(4096).startswith(b"HTTP/1.1 200")

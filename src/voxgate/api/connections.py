@@ -13,7 +13,8 @@ a head is complete, so the slow heads are never refused while complete requests 
   answered without reading, e.g. after a 413), they must all have arrived within
   ``header_timeout_s``: otherwise the connection is answered 408 (when part of a head came) and
   closed. An idle keep-alive connection is uvicorn's business (``timeout_keep_alive``);
-- a connection that would make more than ``max_connections`` is answered 503 and closed at once.
+- a connection that would make more than ``max_connections``, or more than
+  ``max_connections_per_client`` from one client address, is answered 503 and closed at once.
 
 Bodies the app reads are bounded by :mod:`voxgate.api.body_limit` (408 for a slow body).
 """
@@ -76,6 +77,8 @@ class GuardedH11Protocol(H11Protocol):
     """Longest time from the first byte of a request head (or the connection) to its last."""
     max_connections: ClassVar[int | None] = None
     """Most open connections (None: no cap)."""
+    max_connections_per_client: ClassVar[int | None] = None
+    """Most open connections from one client address (None: no cap)."""
 
     def __init__(
         self,
@@ -90,16 +93,27 @@ class GuardedH11Protocol(H11Protocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """Accept the connection, or answer 503 when there are already ``max_connections``."""
         super().connection_made(transport)
-        cap = self.max_connections
-        if cap is not None and len(self.connections) > cap:
-            log.debug("connection refused: %d open connections", len(self.connections) - 1)
-            body = error_body(
-                "server_error", "too_many_connections", f"the server holds its maximum of {cap} connections"
-            )
+        refusal = self._over_cap()
+        if refusal is not None:
+            log.debug("connection refused: %s", refusal)
+            body = error_body("server_error", "too_many_connections", refusal)
             transport.write(_raw_response(503, "Service Unavailable", body, b"retry-after: 1\r\n"))
             transport.close()
             return
         self._watch_reads()
+
+    def _over_cap(self) -> str | None:
+        """Why this new connection is one too many, or None."""
+        cap, per_client = self.max_connections, self.max_connections_per_client
+        if cap is not None and len(self.connections) > cap:
+            return f"the server holds its maximum of {cap} connections"
+        if per_client is not None and self.client is not None:
+            host = self.client[0]
+            # a scan, not a shared counter: uvicorn's set of connections is the one source of truth
+            same = sum(1 for c in self.connections if (getattr(c, "client", None) or ("",))[0] == host)
+            if same > per_client:
+                return f"this client holds the maximum of {per_client} connections per client"
+        return None
 
     def data_received(self, data: bytes) -> None:
         """Feed the parser, then start or stop the read deadline."""
@@ -143,18 +157,22 @@ class GuardedH11Protocol(H11Protocol):
         transport.close()
 
 
-def guarded_h11(header_timeout_s: float, max_connections: int | None) -> type[GuardedH11Protocol]:
+def guarded_h11(
+    header_timeout_s: float, max_connections: int | None, max_connections_per_client: int | None = None
+) -> type[GuardedH11Protocol]:
     """A :class:`GuardedH11Protocol` subclass with these bounds, for uvicorn's ``http`` option.
 
     Args:
         header_timeout_s: see :attr:`GuardedH11Protocol.header_timeout_s`.
         max_connections: see :attr:`GuardedH11Protocol.max_connections`.
+        max_connections_per_client: see :attr:`GuardedH11Protocol.max_connections_per_client`.
 
     Returns:
         A protocol class uvicorn instantiates once per connection.
     """
-    return type(
-        "GuardedH11Protocol",
-        (GuardedH11Protocol,),
-        {"header_timeout_s": header_timeout_s, "max_connections": max_connections},
-    )
+    bounds = {
+        "header_timeout_s": header_timeout_s,
+        "max_connections": max_connections,
+        "max_connections_per_client": max_connections_per_client,
+    }
+    return type("GuardedH11Protocol", (GuardedH11Protocol,), bounds)

@@ -9,7 +9,8 @@ negligible share of a speech request, so voxgate serves with h11.
 
 uvicorn has no header read timeout, so voxgate serves with its own h11 protocol
 (:mod:`voxgate.api.connections`): a request head must arrive within ``server.header_timeout_s``
-and at most ``server.max_connections`` connections are open at once.
+and at most ``server.max_connections`` connections are open at once
+(``server.max_connections_per_client`` from one address).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def uvicorn_options(server: ServerSettings | None = None) -> dict[str, Any]:
     server = server or ServerSettings()
     max_connections = server.max_connections or default_max_connections()
     return {
-        "http": guarded_h11(server.header_timeout_s, max_connections),
+        "http": guarded_h11(server.header_timeout_s, max_connections, server.max_connections_per_client),
         "h11_max_incomplete_event_size": MAX_HEAD_BYTES,
         "timeout_keep_alive": KEEP_ALIVE_S,
     }
