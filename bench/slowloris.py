@@ -4,6 +4,8 @@
     nice .venv/bin/python bench/slowloris.py --mode body           # slow bodies on POST /api/v1/tts
     nice .venv/bin/python bench/slowloris.py --mode drain          # answered GET, body trickled after
     nice .venv/bin/python bench/slowloris.py --nofile 1024 --sockets 1000 --reconnect
+    nice .venv/bin/python bench/slowloris.py --nofile 1024 --sockets 1000 --reconnect \
+        --attacker-address 127.0.0.2 --env VOXGATE_SERVER__MAX_CONNECTIONS_PER_CLIENT=64
     nice .venv/bin/python bench/slowloris.py --env VOXGATE_SERVER__HEADER_TIMEOUT_S=1000
 
 Starts its own server (espeak only, a fresh data dir, 127.0.0.1, a free port) and stops it at
@@ -17,7 +19,9 @@ Modes (each attacking socket sends one byte every ``--interval`` seconds):
 - ``drain``: ``GET /healthz`` declaring a 1 MiB body: answered at once, then the rest of the body
   trickled (the server discards it; no app code reads it).
 
-Printed: the ``/healthz`` latency on a fresh connection before and during the attack (P50, P99,
+The probes come from 127.0.0.1; ``--attacker-address 127.0.0.2`` makes the attack come from
+another address (the per-client cap's case). Printed: the ``/healthz`` latency on a fresh
+connection before and during the attack (P50, P99,
 max, failures), and once a second the attacking connections the server still holds, the server's
 open fds, and, at the end, how long the server held the connections it closed.
 """
@@ -27,12 +31,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import multiprocessing
 import os
 import resource
+import socket
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from multiprocessing.queues import Queue
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -70,33 +77,48 @@ def quantile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-async def probe(port: int, timeout_s: float) -> float | None:
+def probe(port: int, timeout_s: float) -> float | None:
     """``GET /healthz`` on a fresh connection; seconds taken, None if it failed or timed out."""
     began = time.perf_counter()
     try:
-        async with asyncio.timeout(timeout_s):
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-            answer = await reader.read()
-            writer.close()
-    except (OSError, TimeoutError):
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout_s) as sock:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            answer = b""
+            while chunk := sock.recv(4096):
+                answer += chunk
+    except OSError:  # refused, reset or timed out
         return None
     return time.perf_counter() - began if answer.startswith(b"HTTP/1.1 200") else None
+
+
+def prober(
+    port: int, seconds: float, every_s: float, timeout_s: float, out: Queue[list[float | None]]
+) -> None:
+    """In its own process (so the attack's event loop does not delay it): probe until time is up."""
+    until = time.monotonic() + seconds
+    found: list[float | None] = []
+    while time.monotonic() < until:
+        found.append(probe(port, timeout_s))
+        time.sleep(every_s)
+    out.put(found)
 
 
 async def slow_clients(port: int, args: argparse.Namespace, until: float, attack: Attack) -> None:
     """One attacker: a slow connection, and with ``--reconnect`` a new one each time it is closed."""
     while time.monotonic() < until:
-        await slow_client(port, args.mode, args.interval, until, attack)
+        await slow_client(port, args.mode, args.interval, until, attack, args.attacker_address)
         if not args.reconnect:
             return
         await asyncio.sleep(0.05)
 
 
-async def slow_client(port: int, mode: str, interval_s: float, until: float, attack: Attack) -> None:
+async def slow_client(
+    port: int, mode: str, interval_s: float, until: float, attack: Attack, source: str | None
+) -> None:
     """Open a connection and feed it a byte per interval until the server closes it or time is up."""
     try:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        local = (source, 0) if source else None
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=local)
     except OSError:
         attack.refused += 1
         return
@@ -140,7 +162,7 @@ def open_fds(pid: int) -> int:
 
 
 async def run(port: int, pid: int, args: argparse.Namespace) -> None:
-    baseline = [await probe(port, 5.0) for _ in range(args.probes)]
+    baseline = [probe(port, 5.0) for _ in range(args.probes)]
     ok = [t for t in baseline if t is not None]
     print(
         f"baseline /healthz (fresh connection, n={len(baseline)}): P50 {quantile(ok, 0.5) * 1e3:.1f} ms"
@@ -148,15 +170,19 @@ async def run(port: int, pid: int, args: argparse.Namespace) -> None:
     )
     attack = Attack()
     until = time.monotonic() + args.duration
+    context = multiprocessing.get_context("spawn")
+    results: Queue[list[float | None]] = context.Queue()
+    probing = context.Process(
+        target=prober, args=(port, args.duration, args.probe_every, args.probe_timeout, results)
+    )
+    probing.start()
     clients = []
     for _ in range(args.sockets):  # ramp up: a connect storm would measure the backlog instead
         clients.append(asyncio.create_task(slow_clients(port, args, until, attack)))
         await asyncio.sleep(0.002)
-    during: list[float | None] = []
     peak_fds = 0
     next_report = time.monotonic()
     while time.monotonic() < until:
-        during.append(await probe(port, args.probe_timeout))
         peak_fds = max(peak_fds, open_fds(pid))
         if time.monotonic() >= next_report:
             elapsed = args.duration - (until - time.monotonic())
@@ -165,7 +191,9 @@ async def run(port: int, pid: int, args: argparse.Namespace) -> None:
                 f"  refused {attack.refused:3d}  server fds {open_fds(pid):5d}"
             )
             next_report += 5.0
-        await asyncio.sleep(args.probe_every)
+        await asyncio.sleep(0.1)
+    during = await asyncio.to_thread(results.get, True, args.probe_timeout + 30)
+    await asyncio.to_thread(probing.join, 10)
     await asyncio.gather(*clients)
     ok = [t for t in during if t is not None]
     closed = attack.closed_after_s
@@ -192,6 +220,9 @@ def main() -> None:
     parser.add_argument("--probes", type=int, default=50, help="baseline /healthz probes")
     parser.add_argument("--probe-every", type=float, default=0.1)
     parser.add_argument("--probe-timeout", type=float, default=5.0)
+    parser.add_argument(
+        "--attacker-address", default=None, help="bind the slow sockets to this address (e.g. 127.0.0.2)"
+    )
     parser.add_argument("--reconnect", action="store_true", help="reopen each closed connection")
     parser.add_argument("--nofile", type=int, default=0, help="lower the server's fd limit to this")
     parser.add_argument("--env", action="append", default=[], help="extra VOXGATE_X=Y for the server")

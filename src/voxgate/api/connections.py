@@ -91,7 +91,7 @@ class GuardedH11Protocol(H11Protocol):
         self._read_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        """Accept the connection, or answer 503 when there are already ``max_connections``."""
+        """Accept the connection, or answer 503 when it is one over a connection cap."""
         super().connection_made(transport)
         refusal = self._over_cap()
         if refusal is not None:
