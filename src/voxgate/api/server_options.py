@@ -32,7 +32,8 @@ def uvicorn_options(server: ServerSettings | None = None) -> dict[str, Any]:
     """Keyword arguments for ``uvicorn.run`` / ``uvicorn.Config`` that bound request heads.
 
     Args:
-        server: ``header_timeout_s`` and ``max_connections`` (default: the defaults).
+        server: ``header_timeout_s``, ``max_connections`` and ``max_connections_per_client``
+            (default: the defaults).
 
     Returns:
         ``http`` (voxgate's guarded h11 protocol), ``h11_max_incomplete_event_size`` and
