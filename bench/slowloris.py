@@ -6,7 +6,9 @@
     nice .venv/bin/python bench/slowloris.py --nofile 1024 --sockets 1000 --reconnect
     nice .venv/bin/python bench/slowloris.py --nofile 1024 --sockets 1000 --reconnect \
         --attacker-address 127.0.0.2 --env VOXGATE_SERVER__MAX_CONNECTIONS_PER_CLIENT=64
-    nice .venv/bin/python bench/slowloris.py --env VOXGATE_SERVER__HEADER_TIMEOUT_S=1000
+    # as before the fix (no head timeout, no connection cap):
+    nice .venv/bin/python bench/slowloris.py --env VOXGATE_SERVER__HEADER_TIMEOUT_S=100000 \
+        --env VOXGATE_SERVER__MAX_CONNECTIONS=1000000
 
 Starts its own server (espeak only, a fresh data dir, 127.0.0.1, a free port) and stops it at
 the end. Everything is bounded: ``--sockets`` connections, ``--duration`` seconds.
