@@ -277,7 +277,7 @@ def serve(
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=math.ceil(settings.server.shutdown_grace_s),  # 0 = do not wait
-        **uvicorn_options(),  # bounded request heads (h11); bodies: BodyLimitMiddleware
+        **uvicorn_options(settings.server),  # bounded request heads; bodies: BodyLimitMiddleware
     )
 
 

@@ -442,6 +442,22 @@ class ServerSettings(BaseModel):
     """On SIGTERM, in-flight requests get this long to finish."""
     log_json: bool = True
     """Structured JSON logs (one object per line); False for human-readable console logs."""
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    """A request head (request line and headers) must arrive within this many seconds of its
+    first byte (or of the connection opening), else the connection gets 408 and is closed: a
+    client sending its headers a byte at a time (slow loris) holds a connection for bounded time.
+    The rest of a body the server answered without reading (e.g. after a 413) gets as long. Idle
+    keep-alive connections close after 5 s; bodies that are read: ``limits.body_timeout_s``."""
+    max_connections: int | None = Field(default=None, ge=1)
+    """Most open client connections; one more is answered 503 (``Retry-After: 1``) and closed.
+    None: the process's open-file limit (``ulimit -n``) minus 256 kept for worker pipes, cache
+    files, logs and Redis, so the server stops accepting before it runs out of file descriptors
+    (when it runs out, no one is served at all)."""
+    max_connections_per_client: int | None = Field(default=None, ge=1)
+    """Most open connections from one client address; one more is answered 503 and closed. None:
+    no per-client cap. Set it (e.g. 64) when untrusted clients reach the server directly, so one
+    address cannot take all of ``max_connections``; behind a reverse proxy every connection comes
+    from the proxy's address, so leave it unset there (or set it above the proxy's pool)."""
 
 
 REMOTE_KINDS = ("openai", "indextts2", "dashscope")

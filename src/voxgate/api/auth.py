@@ -242,13 +242,15 @@ class RequireKeyMiddleware:
             if self._auth.metrics_allowed(headers):
                 return True
             error = Unauthorized("send the metrics token or an API key: 'Authorization: Bearer <token>'")
-        elif not self._auth.enabled or path in PUBLIC_PATHS or not _api_route(scope):
+        elif not self._auth.enabled or path in PUBLIC_PATHS:
             return True
         else:
             try:
                 self._auth.client_name(headers, query_key(scope))
                 return True
             except Unauthorized as exc:
+                if not _api_route(scope):  # matched only now: most requests carry a valid key
+                    return True
                 error = exc
         if scope["type"] == "websocket":  # refused before the upgrade is accepted
             await deny_websocket(response_for(error), scope, receive, send)

@@ -57,6 +57,7 @@ from limits.errors import ConfigurationError, StorageError
 from voxgate.clock import Clock
 from voxgate.errors import Rejected
 from voxgate.qos.events import EventBus
+from voxgate.qos.limits_memory import LoopMemoryStorage
 from voxgate.qos.quota import QuotaStore, quota_store_from_url, seconds_until_utc_midnight, utc_day
 from voxgate.redis_store import DEFAULT_TIMEOUT_S, Cooldown, SharedStoreError, connection_pool
 from voxgate.types import Priority
@@ -230,7 +231,11 @@ class Admission:
             options = {"implementation": "redispy", "connection_pool": pool}
         self._pool = options.get("connection_pool")
         try:
-            storage = limits.storage.storage_from_string(config.storage_uri, wrap_exceptions=True, **options)
+            storage: object = (
+                LoopMemoryStorage(wrap_exceptions=True)  # limits' own hops to a thread per check
+                if config.storage_uri == "async+memory://"
+                else limits.storage.storage_from_string(config.storage_uri, wrap_exceptions=True, **options)
+            )
         except ConfigurationError as exc:
             raise ValueError(f"unusable rate-limit storage {config.storage_uri!r}: {exc}") from exc
         if not isinstance(storage, limits.aio.storage.Storage):
