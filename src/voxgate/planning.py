@@ -20,6 +20,7 @@ from voxgate.qos.router import Router
 from voxgate.requests import SynthesisRequest
 from voxgate.settings import DeadlineSettings
 from voxgate.text import PreparedText, prepare
+from voxgate.text.dialogue import DialogueTurn, prepare_dialogue
 from voxgate.text.ssml import parse_ssml
 from voxgate.text.ssml_prepare import prepare_ssml
 from voxgate.text.streaming import default_limit, min_limit
@@ -73,7 +74,9 @@ class _Resolved:
     model_version: str
 
 
-_RequestFields = tuple[str, str | None, float, AudioFormat, int | None, Emotion | None, bool]
+_RequestFields = tuple[
+    str, str | None, float, AudioFormat, int | None, Emotion | None, bool, tuple[DialogueTurn, ...] | None
+]
 
 
 class Planner:
@@ -153,12 +156,20 @@ class Planner:
         return self._finish(request, arrived, resolved)
 
     def _prepare(self, request: SynthesisRequest) -> PreparedText:
-        """The text front end: plain text, or an SSML document (``request.ssml``).
+        """The text front end: plain text, an SSML document (``request.ssml``) or a dialogue.
 
         Raises:
             InvalidInput: bad text or SSML (naming ``request.text_field``).
         """
         field = request.text_field
+        if request.dialogue is not None:
+            return prepare_dialogue(
+                request.dialogue,
+                max_chars=self._max_chars,
+                max_segment_chars=self._max_segment_chars,
+                known_voice=self.catalog.has,
+                voice_languages=lambda voice: self.catalog.get(voice).languages,
+            )
         if not request.ssml:
             return prepare(request.text, max_chars=self._max_chars, max_segment_chars=self._max_segment_chars)
         limit = self._max_chars * SSML_MARKUP_FACTOR
@@ -200,6 +211,7 @@ class Planner:
             request.sample_rate,
             request.emotion,
             request.ssml,
+            request.dialogue,
         )
 
     def _known(self, request: SynthesisRequest) -> _Resolved | None:

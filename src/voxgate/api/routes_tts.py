@@ -17,6 +17,7 @@ from voxgate.emotion import parse_emotion
 from voxgate.engines.registry import engines_off
 from voxgate.service import SynthesisRequest
 from voxgate.settings import Settings
+from voxgate.text.dialogue import DialogueTurn
 from voxgate.text.ssml import is_ssml
 from voxgate.types import Priority
 
@@ -36,12 +37,23 @@ async def tts(body: TtsRequest, synth: Synth, caller: CallerDep, http: Request) 
     for an emotion that is not one (see :func:`voxgate.emotion.parse_emotion`). A ``text`` that
     starts with ``<speak`` is SSML (see :mod:`voxgate.text.ssml`): malformed → 422 naming ``text``
     with the line and column; dropped elements and attributes are listed in ``X-Voxgate-Ignored``.
+    ``dialogue`` instead of ``text``: each turn in its own voice (422 naming ``dialogue[i].voice``
+    for an unknown one), an exact pause after each turn but the last; ``X-Voxgate-Degraded-Turns``
+    lists the turns a fallback engine spoke.
     """
     started = time.perf_counter()
     caller.check(body.priority, body.deadline_ms)
+    body.check_source()
+    text = body.text or ""
+    dialogue = None
+    if body.dialogue is not None:
+        dialogue = tuple(
+            DialogueTurn(t.voice, t.text, t.pause_ms / 1000 if t.pause_ms is not None else None)
+            for t in body.dialogue
+        )
     request = SynthesisRequest(
-        text=body.text,
-        voice=body.voice,
+        text=text,
+        voice=body.voice or (dialogue[0].voice if dialogue else None),
         speed=body.speed,
         format=parse_format(body.format),
         sample_rate=body.sample_rate,
@@ -49,7 +61,8 @@ async def tts(body: TtsRequest, synth: Synth, caller: CallerDep, http: Request) 
         deadline_s=body.deadline_ms / 1000 if body.deadline_ms is not None else None,
         client_id=caller.client_id,
         emotion=parse_emotion(body.emotion),
-        ssml=is_ssml(body.text),
+        ssml=is_ssml(text),
+        dialogue=dialogue,
     )
     if body.stream:
         streamed = await unless_disconnected(http, synth.stream(request))

@@ -52,6 +52,7 @@ class PreparedSegment:
             (a sentence or paragraph pause; nothing before the first segment).
         phonemes: SSML ``<phoneme ph>``: what engines with phoneme input say instead of ``text``.
         alphabet: the alphabet of ``phonemes`` (``ipa``, ``pinyin``).
+        turn: the index of the dialogue turn it belongs to (see :mod:`voxgate.text.dialogue`).
     """
 
     text: str
@@ -63,6 +64,7 @@ class PreparedSegment:
     pause_before_s: float | None = None
     phonemes: str | None = None
     alphabet: str = "ipa"
+    turn: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
