@@ -7,12 +7,13 @@ in :mod:`voxgate.api.errors`.
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import PurePath
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from starlette.datastructures import UploadFile
 from starlette.responses import FileResponse, JSONResponse, Response
 
@@ -36,6 +37,33 @@ class JobOptions(BaseModel):
     format: str = Field(default="mp3", description="Chapters and book as mp3, opus, flac or wav.")
     title: str = Field(default="", max_length=500, description="A name for the book.")
     speak_titles: bool = Field(default=True, description="Read each chapter's title before its text.")
+    script: bool = Field(
+        default=False,
+        description=(
+            "The text is a script: lines 'Name: text' are spoken by the speaker's voice; other lines "
+            "continue the turn before them (narrator before the first)."
+        ),
+    )
+    speakers: dict[str, str] | None = Field(
+        default=None,
+        max_length=100,
+        description="For a script: speaker name → voice id; 'narrator' reads lines outside turns.",
+    )
+
+    @field_validator("speakers", mode="before")
+    @classmethod
+    def _speakers_from_form(cls, value: Any) -> Any:
+        """A form field carries the map as a JSON object."""
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except ValueError:
+                raise ValueError("must be a JSON object of speaker names to voice ids") from None
+        return value
+
+    def spec_options(self) -> dict[str, Any]:
+        """The script options of a :class:`JobSpec`."""
+        return {"script": self.script, "speakers": tuple((self.speakers or {}).items())}
 
 
 class ChapterIn(BaseModel):
@@ -128,7 +156,10 @@ def _parse_json(body: bytes, max_line_chars: int) -> tuple[JobSpec, str]:
     else:
         text, markdown = data.text or "", data.markdown
         chapters, field = chapters_from_text(text, markdown=markdown, max_line_chars=max_line_chars), "text"
-    return JobSpec(chapters, data.voice, data.speed, data.format, data.title, data.speak_titles), field
+    spec = JobSpec(
+        chapters, data.voice, data.speed, data.format, data.title, data.speak_titles, **data.spec_options()
+    )
+    return spec, field
 
 
 async def _json_spec(request: Request, max_line_chars: int) -> tuple[JobSpec, str]:
@@ -144,7 +175,10 @@ def _parse_upload(
     text, markdown = decode_upload(data, filename, max_chars=max_chars)
     title = options.title or PurePath(filename or "").stem
     chapters = chapters_from_text(text, markdown=markdown, max_line_chars=max_line_chars)
-    return JobSpec(chapters, options.voice, options.speed, options.format, title, options.speak_titles)
+    options_ = options.spec_options()
+    return JobSpec(
+        chapters, options.voice, options.speed, options.format, title, options.speak_titles, **options_
+    )
 
 
 async def _upload_spec(request: Request, max_chars: int, max_line_chars: int) -> JobSpec:

@@ -53,6 +53,7 @@ def prepare_dialogue(
     voice_languages: Callable[[str], tuple[LanguageCode, ...]] | None = None,
     default_pause_s: float = DEFAULT_TURN_PAUSE_S,
     field: str = "dialogue",
+    max_turns: int = MAX_TURNS,
 ) -> PreparedText:
     """The front end for a dialogue.
 
@@ -65,6 +66,7 @@ def prepare_dialogue(
             in its first language, as in SSML's ``<voice>``).
         default_pause_s: the pause after a turn that does not give one.
         field: the request field to name in errors (``dialogue[3].voice``).
+        max_turns: the most turns accepted (a book's script chapter may have more than a request).
 
     Returns:
         The prepared text: every segment has its turn's voice and turn index; the first segment of
@@ -78,8 +80,8 @@ def prepare_dialogue(
     """
     if not turns:
         raise InvalidInput(field, "give at least one turn")
-    if len(turns) > MAX_TURNS:
-        raise InvalidInput(field, f"{len(turns)} turns; at most {MAX_TURNS}")
+    if len(turns) > max_turns:
+        raise InvalidInput(field, f"{len(turns)} turns; at most {max_turns}")
     total = sum(len(t.text) for t in turns)
     if total > max_chars:
         raise TextTooLong(total, max_chars, field=field)
