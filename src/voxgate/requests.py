@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from voxgate.text.dialogue import DialogueTurn
+from voxgate.text.lexicon import Lexicon
 from voxgate.types import AudioFormat, Emotion, Priority
 
 __all__ = ["SynthesisMeta", "SynthesisRequest", "SynthesisResult"]
@@ -32,6 +33,7 @@ class SynthesisRequest:
         text_field: the client's name for ``text`` (``input`` on the OpenAI route), for errors.
         dialogue: turns, each in its own voice, spoken instead of ``text`` (see
             :mod:`voxgate.text.dialogue`); ``voice`` is then the voice of the answer's headers.
+        lexicon: the caller's pronunciation lexicon (see :mod:`voxgate.text.lexicon`).
     """
 
     text: str
@@ -48,6 +50,7 @@ class SynthesisRequest:
     ssml: bool = False
     text_field: str = "text"
     dialogue: tuple[DialogueTurn, ...] | None = None
+    lexicon: Lexicon | None = None
 
 
 @dataclass(frozen=True, slots=True)

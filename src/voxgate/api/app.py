@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
 from voxgate import __version__
-from voxgate.api import routes_jobs, routes_metrics, routes_openai, routes_ops, routes_tts
+from voxgate.api import routes_jobs, routes_lexicon, routes_metrics, routes_openai, routes_ops, routes_tts
 from voxgate.api.auth import ApiKeyAuth, RequireKeyMiddleware
 from voxgate.api.body_limit import BodyLimitMiddleware, body_limits
 from voxgate.api.errors import install_error_handlers
@@ -21,6 +21,7 @@ from voxgate.api.metrics import Metrics
 from voxgate.api.middleware import RequestContextMiddleware
 from voxgate.clock import Clock, SystemClock
 from voxgate.jobs import open_jobs
+from voxgate.lexicons import LexiconStore
 from voxgate.service import Synthesizer
 from voxgate.settings import Settings
 from voxgate.wiring import build_synthesizer
@@ -56,11 +57,23 @@ def create_app(
         synth = build(settings)
         metrics.attach(synth)
         await synth.start()
+        lexicons = LexiconStore(
+            settings.data_dir / "lexicons",
+            server_file=settings.text.lexicon_file,
+            max_entries=settings.text.lexicon_max_entries,
+        )
         jobs = open_jobs(settings, synth, clock or SystemClock())
         await jobs.start()  # resumes unfinished jobs
         log.info("voxgate ready", extra={"engines": list(synth.backend.engines())})
         try:
-            yield {"synth": synth, "auth": auth, "settings": settings, "metrics": metrics, "jobs": jobs}
+            yield {
+                "synth": synth,
+                "auth": auth,
+                "settings": settings,
+                "metrics": metrics,
+                "jobs": jobs,
+                "lexicons": lexicons,
+            }
         finally:
             await jobs.stop()
             await synth.stop(grace_s=settings.server.shutdown_grace_s)
@@ -87,6 +100,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(routes_tts.router)
     app.include_router(routes_jobs.router)
+    app.include_router(routes_lexicon.router)
     app.include_router(routes_openai.router)
     app.include_router(routes_ops.router)
     app.include_router(routes_metrics.router)

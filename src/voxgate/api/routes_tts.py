@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
 
-from voxgate.api.deps import CallerDep, Synth
+from voxgate.api.deps import CallerDep, LexiconDep, Synth
 from voxgate.api.disconnect import client_gone, unless_disconnected
 from voxgate.api.headers import voxgate_headers
 from voxgate.api.schemas import TtsRequest
@@ -29,7 +29,9 @@ _AUDIO: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/api/v1/tts", responses=_AUDIO, response_class=Response)
-async def tts(body: TtsRequest, synth: Synth, caller: CallerDep, http: Request) -> Response:
+async def tts(
+    body: TtsRequest, synth: Synth, caller: CallerDep, http: Request, lexicon: LexiconDep
+) -> Response:
     """Speak ``text``; answer with audio bytes (or a chunked stream) and how it was made.
 
     403 naming ``priority`` or ``deadline_ms`` when the caller may not ask for them. A client that
@@ -39,7 +41,8 @@ async def tts(body: TtsRequest, synth: Synth, caller: CallerDep, http: Request) 
     with the line and column; dropped elements and attributes are listed in ``X-Voxgate-Ignored``.
     ``dialogue`` instead of ``text``: each turn in its own voice (422 naming ``dialogue[i].voice``
     for an unknown one), an exact pause after each turn but the last; ``X-Voxgate-Degraded-Turns``
-    lists the turns a fallback engine spoke.
+    lists the turns a fallback engine spoke. The caller's pronunciation lexicon
+    (``/api/v1/lexicon``) applies to the text, every turn, or the SSML document's text.
     """
     started = time.perf_counter()
     caller.check(body.priority, body.deadline_ms)
@@ -63,6 +66,7 @@ async def tts(body: TtsRequest, synth: Synth, caller: CallerDep, http: Request) 
         emotion=parse_emotion(body.emotion),
         ssml=is_ssml(text),
         dialogue=dialogue,
+        lexicon=lexicon,
     )
     if body.stream:
         streamed = await unless_disconnected(http, synth.stream(request))

@@ -17,7 +17,8 @@ from dataclasses import dataclass, replace
 from voxgate.errors import InvalidInput, TextTooLong
 from voxgate.text import PreparedSegment, PreparedText
 from voxgate.text.language import detect_language
-from voxgate.text.ssml import MAX_BREAK_S, SsmlDocument, SsmlText, Style
+from voxgate.text.lexicon import Lexicon
+from voxgate.text.ssml import MAX_BREAK_S, SsmlDocument, SsmlItem, SsmlText, Style
 from voxgate.text.ssml_prepare import prepare_ssml
 from voxgate.types import LanguageCode
 
@@ -54,6 +55,7 @@ def prepare_dialogue(
     default_pause_s: float = DEFAULT_TURN_PAUSE_S,
     field: str = "dialogue",
     max_turns: int = MAX_TURNS,
+    lexicon: Lexicon | None = None,
 ) -> PreparedText:
     """The front end for a dialogue.
 
@@ -67,6 +69,7 @@ def prepare_dialogue(
         default_pause_s: the pause after a turn that does not give one.
         field: the request field to name in errors (``dialogue[3].voice``).
         max_turns: the most turns accepted (a book's script chapter may have more than a request).
+        lexicon: a pronunciation lexicon to apply to every turn.
 
     Returns:
         The prepared text: every segment has its turn's voice and turn index; the first segment of
@@ -94,8 +97,12 @@ def prepare_dialogue(
     segments: list[PreparedSegment] = []
     texts: list[str] = []
     pause: float | None = None
+    changed = False
     for i, turn in enumerate(turns):
-        document = SsmlDocument((SsmlText(turn.text, Style(voice=turn.voice)),), ())
+        items: tuple[SsmlItem, ...] = (SsmlText(turn.text, Style(voice=turn.voice)),)
+        if lexicon is not None and lexicon.matches(turn.text):
+            items, changed = tuple(lexicon.rewrite(items, paragraphs=True)), True
+        document = SsmlDocument(items, ())
         prepared = prepare_ssml(
             document,
             max_chars=max_chars,
@@ -116,4 +123,5 @@ def prepare_dialogue(
         language=detect_language(joined),
         segments=tuple(segments),
         ssml=True,
+        lexicon=lexicon.version if changed and lexicon is not None else "",
     )
