@@ -349,3 +349,17 @@ def test_bad_scripts_are_refused_at_submission(
     error = response.json()["error"]
     assert error["field"] == field
     assert all(w in error["message"] for w in words), error["message"]
+
+
+def test_a_script_upload_takes_speakers_as_json_and_names_an_unknown_one(http: httpx.Client) -> None:
+    """A multipart script upload: speakers is JSON text; an unknown speaker → 422 naming it and its line."""
+    files = {"file": ("play.txt", b"Alice: Hi.\nBob: Hello.\nEve: Psst.\n", "text/plain")}
+    data = {"script": "true", "speakers": '{"Alice": "joe", "Bob": "espeak-en-us"}'}
+    response = http.post("/api/v1/jobs", files=files, data=data)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["field"] == "file"
+    assert "'Eve'" in response.json()["error"]["message"]
+    assert "line 3" in response.json()["error"]["message"]
+    bad = http.post("/api/v1/jobs", files=files, data={**data, "speakers": "{not json"})
+    assert bad.status_code == 422
+    assert bad.json()["error"]["field"] == "speakers"

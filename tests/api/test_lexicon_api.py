@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
 from voxgate.audio.decode import decode
 from voxgate.settings import Settings
@@ -119,3 +122,23 @@ def test_delete_leaves_the_server_entries(http: httpx.Client) -> None:
     assert response.status_code == 200
     assert response.json()["entries"] == []
     assert response.json()["server_entries"] == 1
+
+
+def test_a_jobs_text_gets_the_owners_say_entries(
+    make_client: Callable[[Settings], TestClient], api_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    """With keys off the lexicon is everyone's; a job's segments are stored with its say entries applied."""
+    jobs = {"database": tmp_path / "jobs.sqlite3", "audio_dir": tmp_path / "audio"}
+    client = make_client(api_settings(engines={"piper": {"enabled": False}}, jobs=jobs))
+    assert (
+        client.put("/api/v1/lexicon", json={"entries": [{"word": "FAQ", "say": "fack"}]}).status_code == 200
+    )
+    assert client.get("/api/v1/lexicon").json()["entries"] == [{"word": "FAQ", "say": "fack"}]
+    response = client.post("/api/v1/jobs", json={"text": "Read the FAQ.", "voice": ESPEAK, "format": "wav"})
+    assert response.status_code == 201, response.text
+    job_id = response.json()["id"]
+    for _ in range(300):
+        if client.get(f"/api/v1/jobs/{job_id}").json()["status"] == "done":
+            break
+        time.sleep(0.05)
+    assert "Read the fack." in client.get(f"/api/v1/jobs/{job_id}/captions.vtt").text

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from starlette.datastructures import UploadFile
 from starlette.responses import FileResponse, JSONResponse, Response
 
-from voxgate.api.deps import ApiKeyAuth, ClientId
+from voxgate.api.deps import ApiKeyAuth, ClientId, LexiconDep
 from voxgate.errors import InvalidInput
 from voxgate.jobs import AudioFile, JobService, JobSpec
 from voxgate.jobs.plan import chapters_from_list, chapters_from_text, decode_upload
@@ -199,12 +199,17 @@ async def create_job(
     request: Request,
     jobs: Jobs,
     client_id: ClientId,
+    lexicon: LexiconDep,
     idempotency_key: Annotated[
         str | None,
         Header(max_length=255, description="Retrying with the same key returns the same job (200, not 201)."),
     ] = None,
 ) -> JSONResponse:
-    """Submit a book: JSON ``text`` or ``chapters``, or a multipart upload of a UTF-8 .txt / .md ``file``."""
+    """Submit a book: JSON ``text`` or ``chapters``, or a multipart upload of a UTF-8 .txt / .md ``file``.
+
+    ``script`` with ``speakers`` (a JSON object; in a form, as JSON text): see :mod:`voxgate.jobs.script`.
+    The caller's lexicon's ``say`` entries apply to the text as submitted.
+    """
     max_chars = jobs.max_total_chars
     max_line_chars = request.state.settings.text.max_line_chars
     content_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
@@ -216,7 +221,9 @@ async def create_job(
         raise HTTPException(
             415, f"send the job as application/json or a multipart/form-data upload, not {content_type!r}"
         )
-    status, created = await jobs.submit(spec, owner=client_id, idempotency_key=idempotency_key, field=field)
+    status, created = await jobs.submit(
+        spec, owner=client_id, idempotency_key=idempotency_key, field=field, lexicon=lexicon
+    )
     return JSONResponse(
         status, status_code=201 if created else 200, headers={"Location": f"/api/v1/jobs/{status['id']}"}
     )

@@ -9,8 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import PurePath
 
 from voxgate.audio.formats import format_spec, parse_format
@@ -22,6 +22,7 @@ from voxgate.jobs.models import NewChapter, NewJob, NewSegment
 from voxgate.jobs.script import NARRATOR, script_turns
 from voxgate.text import detect_language, is_speakable, prepare
 from voxgate.text.dialogue import prepare_dialogue
+from voxgate.text.lexicon import Lexicon
 from voxgate.types import AudioFormat, VoiceInfo
 from voxgate.voices import VoiceCatalog
 
@@ -136,6 +137,7 @@ def plan_job(
     max_total_chars: int,
     max_segment_chars: int,
     field: str = "text",
+    lexicon: Lexicon | None = None,
 ) -> NewJob:
     """Validate a submission and segment it.
 
@@ -146,6 +148,9 @@ def plan_job(
         max_total_chars: the job character limit.
         max_segment_chars: the longest segment handed to an engine.
         field: the input to blame for text problems (``"text"``, ``"chapters"`` or ``"file"``).
+        lexicon: the owner's pronunciation lexicon: its ``say`` entries replace words before
+            the front end (a segment stores text only, so ``ipa`` / ``pinyin`` entries do not
+            apply to jobs).
 
     Returns:
         The job, ready to insert.
@@ -166,8 +171,9 @@ def plan_job(
     voice = catalog.get(spec.voice) if spec.voice else None
     if spec.speakers and not spec.script:
         raise InvalidOption("speakers", "speakers are for scripts: set script to true")
+    say = lexicon.substitute if lexicon is not None and len(lexicon) else (lambda text: text)
     if spec.script:
-        return _plan_script(spec, voice, catalog, chains, max_total_chars, max_segment_chars, fmt, field)
+        return _plan_script(spec, voice, catalog, chains, max_total_chars, max_segment_chars, fmt, field, say)
     chapters: list[NewChapter] = []
     languages: Counter[str] = Counter()
     for chapter in spec.chapters:
@@ -175,7 +181,7 @@ def plan_job(
         if not is_speakable(spoken):
             continue
         try:
-            prepared = prepare(spoken, max_chars=max_total_chars, max_segment_chars=max_segment_chars)
+            prepared = prepare(say(spoken), max_chars=max_total_chars, max_segment_chars=max_segment_chars)
         except EmptyText:
             continue
         segments = tuple(NewSegment(s.text, s.language, s.paragraph_end) for s in prepared.segments)
@@ -207,6 +213,7 @@ def _plan_script(
     max_segment_chars: int,
     fmt: AudioFormat,
     field: str,
+    say: Callable[[str], str],
 ) -> NewJob:
     """:func:`plan_job` for a script: each chapter's turns through the dialogue front end.
 
@@ -231,6 +238,7 @@ def _plan_script(
         turns = script_turns(
             chapter.text, dict(spec.speakers), narrator=voice.id, title=title, chapter=n, field=field
         )
+        turns = [replace(t, text=say(t.text)) for t in turns]
         if not turns:
             continue
         prepared = prepare_dialogue(
