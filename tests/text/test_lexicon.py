@@ -19,14 +19,15 @@ LEXICON = Lexicon(
         LexiconEntry("tomato", ipa="təˈmɑːtoʊ"),
         LexiconEntry("重庆", pinyin="chong2 qing4"),
         LexiconEntry("US", say="you ess", case_sensitive=True),
+        LexiconEntry("COVID-19", say="covid nineteen"),
     ]
 )
 
 
 def test_say_is_applied_before_number_reading_on_whole_words_only() -> None:
-    """'SQL' and 'new   york' are replaced (any case, any spacing), 'sqlite' and 'us' are not; 2 is read."""
-    text = LEXICON.substitute("I like sql and new   york, 2 of US. sqlite for us")
-    assert text == "I like sequel and the big apple, 2 of you ess. sqlite for us"
+    """'SQL', 'new   york', 'covid-19' replaced (any case, any spacing); 'sqlite', 'us', 'COVID 19' not."""
+    text = LEXICON.substitute("I like sql and new   york, 2 of US. sqlite for us, covid-19, COVID 19")
+    assert text == "I like sequel and the big apple, 2 of you ess. sqlite for us, covid nineteen, COVID 19"
     prepared = prepare(text, max_chars=1000, max_segment_chars=200)
     assert prepared.text.startswith("I like sequel and the big apple, two of you ess.")
 
@@ -60,7 +61,8 @@ def test_a_dialogue_turn_gets_the_lexicon_and_its_version_in_the_key() -> None:
     [
         (LexiconEntry("", say="x"), "e.word"),
         (LexiconEntry("a" * 65, say="x"), "e.word"),
-        (LexiconEntry("a-b", say="x"), "e.word"),
+        (LexiconEntry("a+b", say="x"), "e.word"),
+        (LexiconEntry("a--b", say="x"), "e.word"),
         (LexiconEntry("a b c d e", say="x"), "e.word"),
         (LexiconEntry("ab", say="x", ipa="y"), "e"),
         (LexiconEntry("ab"), "e"),

@@ -2,9 +2,9 @@
 
 Applied in the text front end before number reading and G2P. Matching is on whole words
 (letters and digits, with inner apostrophes; an entry may be a phrase of up to
-:data:`MAX_PHRASE_WORDS` words separated by whitespace) and on substrings of CJK text (which
-has no spaces between words); the longest entry wins, left to right, without overlaps.
-Case-insensitive unless an entry says otherwise.
+:data:`MAX_PHRASE_WORDS` words separated by whitespace or hyphens: ``New York``, ``COVID-19``)
+and on substrings of CJK text (which has no spaces between words); the longest entry wins, left
+to right, without overlaps. Case-insensitive unless an entry says otherwise.
 
 Linear time: a dict lookup per word (for each phrase length up to :data:`MAX_PHRASE_WORDS`) and
 per CJK position (for each entry length up to :data:`MAX_WORD_CHARS`); no regex alternation over
@@ -43,7 +43,10 @@ MAX_PHRASE_WORDS = 4
 """Most words in one entry's ``word``."""
 
 _CJK = "\u2e80-\u9fff\uf900-\ufaff"
-_WORD = re.compile(rf"[^\W_{_CJK}]++(?:['’][^\W_{_CJK}]++)*+")
+_W = rf"[^\W_{_CJK}]++(?:['’][^\W_{_CJK}]++)*+"
+_WORD = re.compile(_W)
+_PHRASE = re.compile(rf"{_W}(?:(?:\s++|-){_W})*+")
+_SPACES = re.compile(r"\s++")
 _CJK_RUN = re.compile(rf"[{_CJK}]++")
 _PARAGRAPH = re.compile(r"\n[ \t\r\f\v]*+\n\s*+")
 
@@ -93,13 +96,13 @@ def check_entry(entry: LexiconEntry, field: str) -> None:
     if not word or len(word) > MAX_WORD_CHARS:
         raise InvalidInput(f"{field}.word", f"a word has 1 to {MAX_WORD_CHARS} characters")
     if not _is_cjk(word):
-        tokens = _WORD.findall(word)
-        if " ".join(tokens) != " ".join(word.split()):
+        if _PHRASE.fullmatch(word) is None:
             raise InvalidInput(
                 f"{field}.word",
-                f"{word!r} is not whole words (letters, digits, apostrophes) or CJK characters",
+                f"{word!r} is not whole words (letters, digits, inner apostrophes; separated by spaces or "
+                "hyphens) or CJK characters",
             )
-        if len(tokens) > MAX_PHRASE_WORDS:
+        if len(_WORD.findall(word)) > MAX_PHRASE_WORDS:
             raise InvalidInput(f"{field}.word", f"at most {MAX_PHRASE_WORDS} words in one entry")
     given = [
         (n, v) for n, v in (("say", entry.say), ("ipa", entry.ipa), ("pinyin", entry.pinyin)) if v is not None
@@ -113,8 +116,23 @@ def check_entry(entry: LexiconEntry, field: str) -> None:
 
 def _key(word: str, case_sensitive: bool) -> str:
     word = word.strip()
-    key = word if _is_cjk(word) else " ".join(_WORD.findall(word))
+    key = _SPACES.sub(" ", word)
     return key if case_sensitive else key.casefold()
+
+
+def _phrase_key(text: str, words: Sequence[tuple[int, int]]) -> str | None:
+    """The words at ``words`` (spans) joined as an entry's key, or None if something else is between them."""
+    key = text[words[0][0] : words[0][1]]
+    for (_s, end), (start, stop) in pairwise(words):
+        gap = text[end:start]
+        if gap.isspace():
+            key += " "
+        elif gap == "-":
+            key += "-"
+        else:
+            return None
+        key += text[start:stop]
+    return key
 
 
 class Lexicon:
@@ -142,7 +160,7 @@ class Lexicon:
             if _is_cjk(key):
                 self._max_cjk = max(self._max_cjk, len(key))
             else:
-                self._max_words = max(self._max_words, key.count(" ") + 1)
+                self._max_words = max(self._max_words, len(_WORD.findall(key)))
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -160,9 +178,10 @@ class Lexicon:
                 hit = None
                 for k in range(min(self._max_words, len(spans) - i), 0, -1):
                     words = spans[i : i + k]
-                    if any(not text[a[1] : b[0]].isspace() for a, b in pairwise(words)):
-                        continue  # a phrase's words are separated by whitespace only
-                    entry = self._lookup(" ".join(text[s:e] for s, e in words))
+                    key = _phrase_key(text, words)
+                    if key is None:
+                        continue  # a phrase's words are separated by whitespace or one hyphen only
+                    entry = self._lookup(key)
                     if entry is not None:
                         hit = (words[0][0], words[-1][1], entry)
                         i += k
