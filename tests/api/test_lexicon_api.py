@@ -79,6 +79,17 @@ def test_a_say_entry_changes_what_is_spoken_and_the_cache_key(http: httpx.Client
     assert _tts(http, "W is here.", ALICE).headers["x-voxgate-cache"] == "miss"  # a new lexicon version
 
 
+def test_ssml_text_and_dialogue_turns_get_the_lexicon_too(http: httpx.Client) -> None:
+    """An SSML document's text and a dialogue turn are read with the caller's say entries."""
+    assert _put(http, [{"word": "w", "say": "double you double you double you"}]).status_code == 200
+    ssml = "<speak>W <break time='100ms'/> is here.</speak>"
+    assert _seconds(_tts(http, ssml, ALICE)) > _seconds(_tts(http, ssml, BOB)) + 0.5
+    body = {"dialogue": [{"voice": ESPEAK, "text": "W is here."}], "format": "wav"}
+    alice = http.post("/api/v1/tts", json=body, headers=ALICE)
+    bob = http.post("/api/v1/tts", json=body, headers=BOB)
+    assert _seconds(alice) > _seconds(bob) + 0.5
+
+
 def test_the_server_lexicon_applies_to_every_key(http: httpx.Client) -> None:
     """The server file's 'QoS' → 'quality of service' for both keys: longer than the letters Q-o-S."""
     plain = _tts(http, "Q o S matters.", BOB)
