@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from voxgate.audio.cache import cache_key
 from voxgate.audio.formats import format_spec
@@ -20,7 +20,8 @@ from voxgate.qos.router import Router
 from voxgate.requests import SynthesisRequest
 from voxgate.settings import DeadlineSettings
 from voxgate.text import PreparedText, prepare
-from voxgate.text.ssml import parse_ssml
+from voxgate.text.dialogue import DialogueTurn, prepare_dialogue
+from voxgate.text.ssml import SsmlText, parse_ssml
 from voxgate.text.ssml_prepare import prepare_ssml
 from voxgate.text.streaming import default_limit, min_limit
 from voxgate.types import AudioFormat, Emotion, Priority, SynthesisOptions, VoiceInfo
@@ -73,7 +74,17 @@ class _Resolved:
     model_version: str
 
 
-_RequestFields = tuple[str, str | None, float, AudioFormat, int | None, Emotion | None, bool]
+_RequestFields = tuple[
+    str,
+    str | None,
+    float,
+    AudioFormat,
+    int | None,
+    Emotion | None,
+    bool,
+    tuple[DialogueTurn, ...] | None,
+    str | None,
+]
 
 
 class Planner:
@@ -153,25 +164,58 @@ class Planner:
         return self._finish(request, arrived, resolved)
 
     def _prepare(self, request: SynthesisRequest) -> PreparedText:
-        """The text front end: plain text, or an SSML document (``request.ssml``).
+        """The text front end: plain text, an SSML document (``request.ssml``) or a dialogue.
 
         Raises:
             InvalidInput: bad text or SSML (naming ``request.text_field``).
         """
         field = request.text_field
+        lexicon = request.lexicon if request.lexicon is not None and len(request.lexicon) else None
+        if request.dialogue is not None:
+            return prepare_dialogue(
+                request.dialogue,
+                max_chars=self._max_chars,
+                max_segment_chars=self._max_segment_chars,
+                known_voice=self.catalog.has,
+                voice_languages=lambda voice: self.catalog.get(voice).languages,
+                lexicon=lexicon,
+            )
         if not request.ssml:
-            return prepare(request.text, max_chars=self._max_chars, max_segment_chars=self._max_segment_chars)
-        limit = self._max_chars * SSML_MARKUP_FACTOR
-        if len(request.text) > limit:
-            raise TextTooLong(len(request.text), limit, field=field)
-        document = parse_ssml(request.text, known_voice=self.catalog.has, field=field)
-        return prepare_ssml(
+            if lexicon is None or not lexicon.matches(request.text):
+                return prepare(
+                    request.text, max_chars=self._max_chars, max_segment_chars=self._max_segment_chars
+                )
+            if not lexicon.has_phonemes(request.text):  # replacements only: the plain front end
+                prepared = prepare(
+                    lexicon.substitute(request.text),
+                    max_chars=self._max_chars,
+                    max_segment_chars=self._max_segment_chars,
+                )
+                return replace(prepared, lexicon=lexicon.version)
+            document = lexicon.document(request.text)
+        else:
+            limit = self._max_chars * SSML_MARKUP_FACTOR
+            if len(request.text) > limit:
+                raise TextTooLong(len(request.text), limit, field=field)
+            document = parse_ssml(request.text, known_voice=self.catalog.has, field=field)
+            if lexicon is not None and any(
+                isinstance(i, SsmlText)
+                and i.phonemes is None
+                and i.say_as is None
+                and lexicon.matches(i.text)
+                for i in document.items
+            ):
+                document = replace(document, items=tuple(lexicon.rewrite(document.items)))
+            else:
+                lexicon = None
+        prepared = prepare_ssml(
             document,
             max_chars=self._max_chars,
             max_segment_chars=self._max_segment_chars,
             field=field,
             voice_languages=lambda voice: self.catalog.get(voice).languages,
         )
+        return replace(prepared, lexicon=lexicon.version) if lexicon is not None else prepared
 
     @staticmethod
     def _check_speed(request: SynthesisRequest) -> None:
@@ -200,6 +244,8 @@ class Planner:
             request.sample_rate,
             request.emotion,
             request.ssml,
+            request.dialogue,
+            request.lexicon.version if request.lexicon is not None else None,
         )
 
     def _known(self, request: SynthesisRequest) -> _Resolved | None:

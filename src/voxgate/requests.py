@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from voxgate.text.dialogue import DialogueTurn
+from voxgate.text.lexicon import Lexicon
 from voxgate.types import AudioFormat, Emotion, Priority
 
 __all__ = ["SynthesisMeta", "SynthesisRequest", "SynthesisResult"]
@@ -29,6 +31,9 @@ class SynthesisRequest:
         emotion: for engines that honour it (checked: :func:`voxgate.emotion.parse_emotion`).
         ssml: ``text`` is an SSML document (see :mod:`voxgate.text.ssml`).
         text_field: the client's name for ``text`` (``input`` on the OpenAI route), for errors.
+        dialogue: turns, each in its own voice, spoken instead of ``text`` (see
+            :mod:`voxgate.text.dialogue`); ``voice`` is then the voice of the answer's headers.
+        lexicon: the caller's pronunciation lexicon (see :mod:`voxgate.text.lexicon`).
     """
 
     text: str
@@ -44,6 +49,8 @@ class SynthesisRequest:
     emotion: Emotion | None = None
     ssml: bool = False
     text_field: str = "text"
+    dialogue: tuple[DialogueTurn, ...] | None = None
+    lexicon: Lexicon | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +70,8 @@ class SynthesisMeta:
     spoken_by: tuple[str, ...] = ()
     """``voice@engine`` of every voice that spoke part of the answer, in order of first use
     (several with SSML ``<voice>`` or a fallback); empty for a cache hit."""
+    degraded_turns: tuple[int, ...] = ()
+    """A dialogue's turns (indexes from 0) that a fallback engine spoke part of."""
 
 
 @dataclass(frozen=True, slots=True)

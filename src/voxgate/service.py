@@ -484,6 +484,7 @@ class Synthesizer:
             plan.out_rate,
             self._ignored(request, plan, engines),
             tuple(dict.fromkeys(f"{r.step.voice}@{r.step.engine}" for r in routed)),
+            _degraded_turns(plan, routed),
         )
 
     def _ignored(self, request: SynthesisRequest, plan: Plan, engines: Sequence[str]) -> tuple[str, ...]:
@@ -532,6 +533,13 @@ class Synthesizer:
         self.sla.record(outcome)
         self.bus.publish(outcome)  # metrics subscribe
         return latency
+
+
+def _degraded_turns(plan: Plan, routed: Sequence[Routed]) -> tuple[int, ...]:
+    """The dialogue turns a fallback engine spoke part of (``routed[i]`` is segment ``i``)."""
+    segments = plan.prepared.segments
+    turns = {segments[i].turn for i, r in enumerate(routed) if r.degraded}
+    return tuple(sorted(t for t in turns if t is not None))
 
 
 def _ended_by(exc: BaseException) -> OutcomeStatus:

@@ -198,6 +198,12 @@ class TextSettings(BaseModel):
     max_line_chars: int = Field(default=10_000, ge=100)
     """A job's text lines longer than this are wrapped (at a space when there is one) before
     chapter splitting, so no title or per-line step ever sees more."""
+    lexicon_file: Path | None = None
+    """The server's pronunciation lexicon: a JSON list of entries ``{"word", "say" | "ipa" |
+    "pinyin", "case_sensitive"?}`` (or ``{"entries": [...]}``) applied to every request, under
+    each API key's own entries (``/api/v1/lexicon``); None = none. A bad file stops the start."""
+    lexicon_max_entries: int = Field(default=1000, ge=0, le=100_000)
+    """Most entries in one API key's lexicon (kept in ``<data_dir>/lexicons/``)."""
 
 
 class DeadlineSettings(BaseModel):

@@ -307,3 +307,76 @@ def test_jobs_are_private_to_their_api_key(
     assert client.delete(f"/api/v1/jobs/{job_id}", headers=bob).status_code == 404
     assert client.get("/api/v1/jobs", headers=bob).json() == {"jobs": []}
     assert [j["id"] for j in client.get("/api/v1/jobs", headers=alice).json()["jobs"]] == [job_id]
+
+
+SCRIPT = [
+    {"title": "One", "text": "Alice: Hello Bob.\nBob: Hello Alice."},
+    {"title": "Two", "text": "ALICE: One more thing.\nBob: Bye now."},
+]
+SPEAKERS = {"Alice": "joe", "Bob": "espeak-en-us"}
+
+
+def test_a_script_job_speaks_each_line_with_its_speakers_voice(http: httpx.Client) -> None:
+    """A 2-chapter script: Alice's lines by piper, Bob's by espeak, an exact 0.3 s pause between turns."""
+    body = {"chapters": SCRIPT, "script": True, "speakers": SPEAKERS, "speak_titles": False, "format": "wav"}
+    response = http.post("/api/v1/jobs", json=body)
+    assert response.status_code == 201, response.text
+    status = _wait(http, response.json()["id"])
+    assert status["status"] == "done", status
+    assert status["engines"] == {"piper": 2, "espeak": 2}
+    job_id = status["id"]
+    audio, rate = decode(http.get(f"/api/v1/jobs/{job_id}/audio").content, "wav")
+    vtt = http.get(f"/api/v1/jobs/{job_id}/captions.vtt").text
+    cues = [(_seconds(m.groups()[:4]), _seconds(m.groups()[4:])) for m in _CUE.finditer(vtt)]
+    spoken = sum(end - start for start, end in cues)
+    assert len(audio) / rate == pytest.approx(spoken + 2 * 0.3 + CHAPTER_PAUSE_S, abs=0.02)
+
+
+@pytest.mark.parametrize(
+    ("chapters", "speakers", "field", "words", "code"),
+    [
+        (
+            [{"text": "Alice: Hi.\n\nCarol: Who?"}],
+            SPEAKERS,
+            "chapters",
+            ["'Carol'", "chapter 1, line 3"],
+            422,
+        ),
+        (
+            SCRIPT,
+            {"Alice": "joe", "Bob": "nobody"},
+            "speakers.Bob",
+            ["'nobody'"],
+            400,
+        ),  # as any unknown voice
+        (SCRIPT, {}, "speakers", ["speakers"], 422),
+    ],
+)
+def test_bad_scripts_are_refused_at_submission(
+    http: httpx.Client,
+    chapters: list[dict[str, str]],
+    speakers: dict[str, str],
+    field: str,
+    words: list[str],
+    code: int,
+) -> None:
+    """An unknown speaker (named, with chapter and line) or no speakers → 422; an unknown voice → 400."""
+    response = http.post("/api/v1/jobs", json={"chapters": chapters, "script": True, "speakers": speakers})
+    assert response.status_code == code, response.text
+    error = response.json()["error"]
+    assert error["field"] == field
+    assert all(w in error["message"] for w in words), error["message"]
+
+
+def test_a_script_upload_takes_speakers_as_json_and_names_an_unknown_one(http: httpx.Client) -> None:
+    """A multipart script upload: speakers is JSON text; an unknown speaker → 422 naming it and its line."""
+    files = {"file": ("play.txt", b"Alice: Hi.\nBob: Hello.\nEve: Psst.\n", "text/plain")}
+    data = {"script": "true", "speakers": '{"Alice": "joe", "Bob": "espeak-en-us"}'}
+    response = http.post("/api/v1/jobs", files=files, data=data)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["field"] == "file"
+    assert "'Eve'" in response.json()["error"]["message"]
+    assert "line 3" in response.json()["error"]["message"]
+    bad = http.post("/api/v1/jobs", files=files, data={**data, "speakers": "{not json"})
+    assert bad.status_code == 422
+    assert bad.json()["error"]["field"] == "speakers"

@@ -12,7 +12,15 @@ from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
 from voxgate import __version__
-from voxgate.api import routes_jobs, routes_metrics, routes_openai, routes_ops, routes_realtime, routes_tts
+from voxgate.api import (
+    routes_jobs,
+    routes_lexicon,
+    routes_metrics,
+    routes_openai,
+    routes_ops,
+    routes_realtime,
+    routes_tts,
+)
 from voxgate.api.auth import ApiKeyAuth, RequireKeyMiddleware
 from voxgate.api.body_limit import BodyLimitMiddleware, body_limits
 from voxgate.api.errors import install_error_handlers
@@ -21,6 +29,7 @@ from voxgate.api.metrics import Metrics
 from voxgate.api.middleware import RequestContextMiddleware
 from voxgate.clock import Clock, SystemClock
 from voxgate.jobs import open_jobs
+from voxgate.lexicons import LexiconStore
 from voxgate.realtime import RealtimeLimits
 from voxgate.realtime.stats import RealtimeStats
 from voxgate.service import Synthesizer
@@ -58,6 +67,11 @@ def create_app(
         synth = build(settings)
         metrics.attach(synth)
         await synth.start()
+        lexicons = LexiconStore(
+            settings.data_dir / "lexicons",
+            server_file=settings.text.lexicon_file,
+            max_entries=settings.text.lexicon_max_entries,
+        )
         jobs = open_jobs(settings, synth, clock or SystemClock()) if settings.jobs.enabled else None
         if jobs is not None:
             await jobs.start()  # resumes unfinished jobs
@@ -77,6 +91,7 @@ def create_app(
                 "clock": app_clock,
                 "realtime_limits": realtime_limits,
                 "realtime_stats": realtime_stats,
+                "lexicons": lexicons,
             }
         finally:
             if jobs is not None:
@@ -106,6 +121,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(routes_tts.router)
     app.include_router(routes_jobs.router)
+    app.include_router(routes_lexicon.router)
     app.include_router(routes_openai.router)
     app.include_router(routes_realtime.router)
     app.include_router(routes_ops.router)

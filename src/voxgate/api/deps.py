@@ -7,9 +7,23 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from voxgate.api.auth import ApiKeyAuth, Caller
+from voxgate.lexicons import EVERYONE, LexiconStore
 from voxgate.service import Synthesizer
+from voxgate.text.lexicon import Lexicon
 
-__all__ = ["ApiKeyAuth", "CallerDep", "ClientId", "Synth", "get_caller", "get_client_id", "get_synthesizer"]
+__all__ = [
+    "ApiKeyAuth",
+    "CallerDep",
+    "ClientId",
+    "LexiconDep",
+    "Lexicons",
+    "Synth",
+    "get_caller",
+    "get_client_id",
+    "get_lexicon",
+    "get_synthesizer",
+    "lexicon_owner",
+]
 
 
 async def get_synthesizer(request: Request) -> Synthesizer:
@@ -36,3 +50,25 @@ async def get_client_id(request: Request) -> str:
 Synth = Annotated[Synthesizer, Depends(get_synthesizer)]
 CallerDep = Annotated[Caller, Depends(get_caller)]
 ClientId = Annotated[str, Depends(get_client_id)]
+
+
+async def get_lexicons(request: Request) -> LexiconStore:
+    """The pronunciation lexicons the lifespan opened."""
+    lexicons: LexiconStore = request.state.lexicons
+    return lexicons
+
+
+async def lexicon_owner(request: Request) -> str:
+    """Whose lexicon the caller uses: its API key's, or everyone's when keys are off."""
+    auth: ApiKeyAuth = request.state.auth
+    return (await get_caller(request)).client_id if auth.enabled else EVERYONE
+
+
+async def get_lexicon(request: Request) -> Lexicon:
+    """The caller's lexicon (the server's entries with its own over them)."""
+    return (await get_lexicons(request)).get(await lexicon_owner(request))
+
+
+Lexicons = Annotated[LexiconStore, Depends(get_lexicons)]
+LexiconOwner = Annotated[str, Depends(lexicon_owner)]
+LexiconDep = Annotated[Lexicon, Depends(get_lexicon)]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -93,6 +94,14 @@ def _is_json(content_type: str) -> bool:
     return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 
+def _dotted(location: Sequence[Any]) -> str | None:
+    """A field path as clients write it: ``dialogue[3].voice`` for ``("dialogue", 3, "voice")``."""
+    out = ""
+    for part in location:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}" if out else str(part)
+    return out or None
+
+
 async def _validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
@@ -110,13 +119,12 @@ async def _validation(request: Request, exc: Exception) -> JSONResponse:
             error_body("invalid_request_error", "unsupported_media_type", message, "body"),
             status_code=415,
         )
-    location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path", "header")]
-    field = ".".join(location) or None
+    location = [part for part in first.get("loc", ()) if part not in ("body", "query", "path", "header")]
+    field = _dotted(location)
     message = f"{field}: {first.get('msg', 'invalid')}" if field else str(first.get("msg", "invalid request"))
     body = error_body("invalid_request_error", "validation_error", message, field)
     body["error"]["details"] = [
-        {"field": ".".join(str(p) for p in e.get("loc", ())[1:]) or None, "message": e.get("msg")}
-        for e in errors
+        {"field": _dotted(e.get("loc", ())[1:]), "message": e.get("msg")} for e in errors
     ]
     return JSONResponse(body, status_code=422)
 

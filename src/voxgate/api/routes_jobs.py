@@ -7,16 +7,17 @@ in :mod:`voxgate.api.errors`.
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import PurePath
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from starlette.datastructures import UploadFile
 from starlette.responses import FileResponse, JSONResponse, Response
 
-from voxgate.api.deps import ApiKeyAuth, ClientId
+from voxgate.api.deps import ApiKeyAuth, ClientId, LexiconDep
 from voxgate.errors import InvalidInput
 from voxgate.jobs import AudioFile, JobService, JobSpec
 from voxgate.jobs.errors import JobsDisabled
@@ -39,6 +40,33 @@ class JobOptions(BaseModel):
     )
     title: str = Field(default="", max_length=500, description="A name for the book.")
     speak_titles: bool = Field(default=True, description="Read each chapter's title before its text.")
+    script: bool = Field(
+        default=False,
+        description=(
+            "The text is a script: lines 'Name: text' are spoken by the speaker's voice; other lines "
+            "continue the turn before them (narrator before the first)."
+        ),
+    )
+    speakers: dict[str, str] | None = Field(
+        default=None,
+        max_length=100,
+        description="For a script: speaker name → voice id; 'narrator' reads lines outside turns.",
+    )
+
+    @field_validator("speakers", mode="before")
+    @classmethod
+    def _speakers_from_form(cls, value: Any) -> Any:
+        """A form field carries the map as a JSON object."""
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except ValueError:
+                raise ValueError("must be a JSON object of speaker names to voice ids") from None
+        return value
+
+    def spec_options(self) -> dict[str, Any]:
+        """The script options of a :class:`JobSpec`."""
+        return {"script": self.script, "speakers": tuple((self.speakers or {}).items())}
 
 
 class ChapterIn(BaseModel):
@@ -137,7 +165,10 @@ def _parse_json(body: bytes, max_line_chars: int) -> tuple[JobSpec, str]:
     else:
         text, markdown = data.text or "", data.markdown
         chapters, field = chapters_from_text(text, markdown=markdown, max_line_chars=max_line_chars), "text"
-    return JobSpec(chapters, data.voice, data.speed, data.format, data.title, data.speak_titles), field
+    spec = JobSpec(
+        chapters, data.voice, data.speed, data.format, data.title, data.speak_titles, **data.spec_options()
+    )
+    return spec, field
 
 
 async def _json_spec(request: Request, max_line_chars: int) -> tuple[JobSpec, str]:
@@ -153,7 +184,10 @@ def _parse_upload(
     text, markdown = decode_upload(data, filename, max_chars=max_chars)
     title = options.title or PurePath(filename or "").stem
     chapters = chapters_from_text(text, markdown=markdown, max_line_chars=max_line_chars)
-    return JobSpec(chapters, options.voice, options.speed, options.format, title, options.speak_titles)
+    options_ = options.spec_options()
+    return JobSpec(
+        chapters, options.voice, options.speed, options.format, title, options.speak_titles, **options_
+    )
 
 
 async def _upload_spec(request: Request, max_chars: int, max_line_chars: int) -> JobSpec:
@@ -174,12 +208,17 @@ async def create_job(
     request: Request,
     jobs: Jobs,
     client_id: ClientId,
+    lexicon: LexiconDep,
     idempotency_key: Annotated[
         str | None,
         Header(max_length=255, description="Retrying with the same key returns the same job (200, not 201)."),
     ] = None,
 ) -> JSONResponse:
-    """Submit a book: JSON ``text`` or ``chapters``, or a multipart upload of a UTF-8 .txt / .md ``file``."""
+    """Submit a book: JSON ``text`` or ``chapters``, or a multipart upload of a UTF-8 .txt / .md ``file``.
+
+    ``script`` with ``speakers`` (a JSON object; in a form, as JSON text): see :mod:`voxgate.jobs.script`.
+    The caller's lexicon's ``say`` entries apply to the text as submitted.
+    """
     max_chars = jobs.max_total_chars
     max_line_chars = request.state.settings.text.max_line_chars
     content_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
@@ -191,7 +230,9 @@ async def create_job(
         raise HTTPException(
             415, f"send the job as application/json or a multipart/form-data upload, not {content_type!r}"
         )
-    status, created = await jobs.submit(spec, owner=client_id, idempotency_key=idempotency_key, field=field)
+    status, created = await jobs.submit(
+        spec, owner=client_id, idempotency_key=idempotency_key, field=field, lexicon=lexicon
+    )
     return JSONResponse(
         status, status_code=201 if created else 200, headers={"Location": f"/api/v1/jobs/{status['id']}"}
     )

@@ -36,7 +36,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from voxgate.api.deps import CallerDep, ClientId, Synth
+from voxgate.api.deps import CallerDep, ClientId, LexiconDep, Synth
 from voxgate.api.disconnect import client_gone, unless_disconnected
 from voxgate.api.errors import error_body, response_for
 from voxgate.api.headers import voxgate_headers
@@ -141,7 +141,9 @@ def _model_not_found(model: str, status: int = 400) -> JSONResponse:
 
 
 @router.post("/v1/audio/speech", responses=_AUDIO, response_class=Response)
-async def speech(body: SpeechRequest, synth: Synth, caller: CallerDep, http: Request) -> Response:
+async def speech(
+    body: SpeechRequest, synth: Synth, caller: CallerDep, http: Request, lexicon: LexiconDep
+) -> Response:
     """Speak ``input`` as OpenAI's speech endpoint does: chunked audio bytes, or SSE events.
 
     Priority ``api`` (``batch`` for a key allowed only that): OpenAI's clients are programs.
@@ -168,6 +170,7 @@ async def speech(body: SpeechRequest, synth: Synth, caller: CallerDep, http: Req
             client_id=caller.client_id,
             ssml=ssml,
             text_field="input",
+            lexicon=lexicon,
         )
         streamed = await unless_disconnected(http, synth.stream(request))
     if streamed is None:

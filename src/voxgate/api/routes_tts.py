@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
 
-from voxgate.api.deps import CallerDep, Synth
+from voxgate.api.deps import CallerDep, LexiconDep, Synth
 from voxgate.api.disconnect import client_gone, unless_disconnected
 from voxgate.api.headers import voxgate_headers
 from voxgate.api.schemas import TtsRequest
@@ -17,6 +17,7 @@ from voxgate.emotion import parse_emotion
 from voxgate.engines.registry import engines_off
 from voxgate.service import SynthesisRequest
 from voxgate.settings import Settings
+from voxgate.text.dialogue import DialogueTurn
 from voxgate.text.ssml import is_ssml
 from voxgate.types import Priority
 
@@ -28,7 +29,9 @@ _AUDIO: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/api/v1/tts", responses=_AUDIO, response_class=Response)
-async def tts(body: TtsRequest, synth: Synth, caller: CallerDep, http: Request) -> Response:
+async def tts(
+    body: TtsRequest, synth: Synth, caller: CallerDep, http: Request, lexicon: LexiconDep
+) -> Response:
     """Speak ``text``; answer with audio bytes (or a chunked stream) and how it was made.
 
     403 naming ``priority`` or ``deadline_ms`` when the caller may not ask for them. A client that
@@ -36,12 +39,24 @@ async def tts(body: TtsRequest, synth: Synth, caller: CallerDep, http: Request) 
     for an emotion that is not one (see :func:`voxgate.emotion.parse_emotion`). A ``text`` that
     starts with ``<speak`` is SSML (see :mod:`voxgate.text.ssml`): malformed → 422 naming ``text``
     with the line and column; dropped elements and attributes are listed in ``X-Voxgate-Ignored``.
+    ``dialogue`` instead of ``text``: each turn in its own voice (422 naming ``dialogue[i].voice``
+    for an unknown one), an exact pause after each turn but the last; ``X-Voxgate-Degraded-Turns``
+    lists the turns a fallback engine spoke. The caller's pronunciation lexicon
+    (``/api/v1/lexicon``) applies to the text, every turn, or the SSML document's text.
     """
     started = time.perf_counter()
     caller.check(body.priority, body.deadline_ms)
+    body.check_source()
+    text = body.text or ""
+    dialogue = None
+    if body.dialogue is not None:
+        dialogue = tuple(
+            DialogueTurn(t.voice, t.text, t.pause_ms / 1000 if t.pause_ms is not None else None)
+            for t in body.dialogue
+        )
     request = SynthesisRequest(
-        text=body.text,
-        voice=body.voice,
+        text=text,
+        voice=body.voice or (dialogue[0].voice if dialogue else None),
         speed=body.speed,
         format=parse_format(body.format),
         sample_rate=body.sample_rate,
@@ -49,7 +64,9 @@ async def tts(body: TtsRequest, synth: Synth, caller: CallerDep, http: Request) 
         deadline_s=body.deadline_ms / 1000 if body.deadline_ms is not None else None,
         client_id=caller.client_id,
         emotion=parse_emotion(body.emotion),
-        ssml=is_ssml(body.text),
+        ssml=is_ssml(text),
+        dialogue=dialogue,
+        lexicon=lexicon,
     )
     if body.stream:
         streamed = await unless_disconnected(http, synth.stream(request))

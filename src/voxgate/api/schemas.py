@@ -6,10 +6,28 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from voxgate.errors import InvalidInput
+from voxgate.text.dialogue import MAX_TURNS
+from voxgate.text.ssml import MAX_BREAK_S
 from voxgate.types import Priority
 
 MIN_DEADLINE_MS = 100
 """Shortest deadline a client may ask for."""
+
+
+class TurnIn(BaseModel):
+    """One turn of a ``dialogue``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    voice: str = Field(min_length=1, description="Voice id of this turn.")
+    text: str = Field(min_length=1, description="What this voice says (plain text).")
+    pause_ms: int | None = Field(
+        default=None,
+        ge=0,
+        le=int(MAX_BREAK_S * 1000),
+        description="Silence after this turn, before the next (default 300 ms).",
+    )
 
 
 class TtsRequest(BaseModel):
@@ -17,11 +35,21 @@ class TtsRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    text: str = Field(
+    text: str | None = Field(
+        default=None,
         min_length=1,
         description=(
             "Text to speak (longer texts: POST /api/v1/jobs), or an SSML document starting with <speak> "
-            "(see the README's SSML section)."
+            "(see the README's SSML section). Give exactly one of text or dialogue."
+        ),
+    )
+    dialogue: list[TurnIn] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_TURNS,
+        description=(
+            "Turns, each spoken by its own voice, into one audio file (instead of text); the turns' "
+            "texts together count against the text limit."
         ),
     )
     voice: str | None = Field(
@@ -46,6 +74,17 @@ class TtsRequest(BaseModel):
             "(at most 200 characters). Other engines ignore it and say so in X-Voxgate-Ignored."
         ),
     )
+
+    def check_source(self) -> None:
+        """Exactly one of ``text`` and ``dialogue``.
+
+        Raises:
+            InvalidInput: naming ``text`` when neither is given, ``dialogue`` when both are.
+        """
+        if self.text is None and self.dialogue is None:
+            raise InvalidInput("text", "give text (or a dialogue)")
+        if self.text is not None and self.dialogue is not None:
+            raise InvalidInput("dialogue", "give exactly one of text or dialogue")
 
     @field_validator("emotion", mode="before")
     @classmethod

@@ -132,7 +132,10 @@ def timeline(segments: Sequence[SegmentTiming], sample_rate: int) -> Timeline:
             )
             book_pos += segment.samples
             if i < len(seqs) - 1:
+                exact = segments[seqs[i + 1]].pause_before_s
                 pause = paragraph if segment.paragraph_end else sentence
+                if exact is not None:  # a script's pause between two turns
+                    pause = round(exact * sample_rate)
                 pieces.append((-1, pause))
                 book_pos += pause
         spans.append(ChapterSpan(n, start / sample_rate, (book_pos - start) / sample_rate, tuple(pieces)))

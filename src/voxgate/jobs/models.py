@@ -114,11 +114,19 @@ def check_transition(
 
 @dataclass(frozen=True, slots=True)
 class NewSegment:
-    """A segment of a job being created (text already normalised by ``voxgate.text``)."""
+    """A segment of a job being created (text already normalised by ``voxgate.text``).
+
+    Attributes:
+        voice: a script's speaker voice; ``None`` = the job's voice.
+        pause_before_s: exact silence before it (a script's pause between turns); ``None`` = the
+            usual sentence or paragraph pause.
+    """
 
     text: str
     language: str
     paragraph_end: bool
+    voice: str | None = None
+    pause_before_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +214,7 @@ class SegmentRecord:
         degraded: a fallback engine spoke it.
         attempts: failed attempts so far.
         done_at: wall time it was committed.
+        voice: who speaks it in a script; ``None`` = the job's voice.
     """
 
     seq: int
@@ -220,16 +229,18 @@ class SegmentRecord:
     attempts: int
     error: str | None
     done_at: float | None
+    voice: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class SegmentTiming:
-    """The part of a segment that placement in time needs."""
+    """The part of a segment that placement in time needs (``pause_before_s``: exact, or ``None``)."""
 
     chapter: int
     text: str
     samples: int
     paragraph_end: bool
+    pause_before_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,18 +9,21 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import PurePath
 
 from voxgate.audio.formats import format_spec, parse_format
 from voxgate.chains import ChainBuilder
-from voxgate.errors import EmptyText, InvalidInput, InvalidOption
+from voxgate.errors import EmptyText, InvalidInput, InvalidOption, UnknownVoice
 from voxgate.jobs.chapters import MAX_LINE_CHARS, ChapterText, split_chapters
 from voxgate.jobs.errors import BadUpload, JobTooLarge
 from voxgate.jobs.models import NewChapter, NewJob, NewSegment
-from voxgate.text import is_speakable, prepare
-from voxgate.types import AudioFormat
+from voxgate.jobs.script import NARRATOR, script_turns
+from voxgate.text import detect_language, is_speakable, prepare
+from voxgate.text.dialogue import prepare_dialogue
+from voxgate.text.lexicon import Lexicon
+from voxgate.types import AudioFormat, VoiceInfo
 from voxgate.voices import VoiceCatalog
 
 __all__ = [
@@ -60,6 +63,8 @@ class JobSpec:
         format: output format name.
         title: a name for the book.
         speak_titles: read each chapter's title before its text.
+        script: chapters are scripts (see :mod:`voxgate.jobs.script`).
+        speakers: a script's speaker names and their voice ids.
     """
 
     chapters: tuple[ChapterText, ...]
@@ -68,20 +73,22 @@ class JobSpec:
     format: str = "mp3"
     title: str = ""
     speak_titles: bool = True
+    script: bool = False
+    speakers: tuple[tuple[str, str], ...] = ()
 
     def digest(self) -> str:
         """A hash of everything that shapes the result (to recognise a retried submission)."""
-        body = json.dumps(
-            {
-                "chapters": [[c.title, c.text] for c in self.chapters],
-                "voice": self.voice,
-                "speed": self.speed,
-                "format": self.format,
-                "title": self.title,
-                "speak_titles": self.speak_titles,
-            },
-            ensure_ascii=False,
-        )
+        fields: dict[str, object] = {
+            "chapters": [[c.title, c.text] for c in self.chapters],
+            "voice": self.voice,
+            "speed": self.speed,
+            "format": self.format,
+            "title": self.title,
+            "speak_titles": self.speak_titles,
+        }
+        if self.script:  # only then, so the digest of every other job is what it was
+            fields |= {"script": True, "speakers": [list(pair) for pair in self.speakers]}
+        body = json.dumps(fields, ensure_ascii=False)
         return hashlib.sha256(body.encode()).hexdigest()
 
 
@@ -137,6 +144,7 @@ def plan_job(
     max_total_chars: int,
     max_segment_chars: int,
     field: str = "text",
+    lexicon: Lexicon | None = None,
 ) -> NewJob:
     """Validate a submission and segment it.
 
@@ -147,6 +155,9 @@ def plan_job(
         max_total_chars: the job character limit.
         max_segment_chars: the longest segment handed to an engine.
         field: the input to blame for text problems (``"text"``, ``"chapters"`` or ``"file"``).
+        lexicon: the owner's pronunciation lexicon: its ``say`` entries replace words before
+            the front end (a segment stores text only, so ``ipa`` / ``pinyin`` entries do not
+            apply to jobs).
 
     Returns:
         The job, ready to insert.
@@ -165,6 +176,11 @@ def plan_job(
     if not MIN_SPEED <= spec.speed <= MAX_SPEED:
         raise InvalidOption("speed", f"speed must be between {MIN_SPEED} and {MAX_SPEED}")
     voice = catalog.get(spec.voice) if spec.voice else None
+    if spec.speakers and not spec.script:
+        raise InvalidOption("speakers", "speakers are for scripts: set script to true")
+    say = lexicon.substitute if lexicon is not None and len(lexicon) else (lambda text: text)
+    if spec.script:
+        return _plan_script(spec, voice, catalog, chains, max_total_chars, max_segment_chars, fmt, field, say)
     chapters: list[NewChapter] = []
     languages: Counter[str] = Counter()
     for chapter in spec.chapters:
@@ -172,7 +188,7 @@ def plan_job(
         if not is_speakable(spoken):
             continue
         try:
-            prepared = prepare(spoken, max_chars=max_total_chars, max_segment_chars=max_segment_chars)
+            prepared = prepare(say(spoken), max_chars=max_total_chars, max_segment_chars=max_segment_chars)
         except EmptyText:
             continue
         segments = tuple(NewSegment(s.text, s.language, s.paragraph_end) for s in prepared.segments)
@@ -190,6 +206,71 @@ def plan_job(
         format=fmt,
         sample_rate=format_spec(AudioFormat.WAV).choose_rate(voice.sample_rate),
         engine=engine,
+        chapters=tuple(chapters),
+        request_hash=spec.digest(),
+    )
+
+
+def _plan_script(
+    spec: JobSpec,
+    voice: VoiceInfo | None,
+    catalog: VoiceCatalog,
+    chains: ChainBuilder,
+    max_total_chars: int,
+    max_segment_chars: int,
+    fmt: AudioFormat,
+    field: str,
+    say: Callable[[str], str],
+) -> NewJob:
+    """:func:`plan_job` for a script: each chapter's turns through the dialogue front end.
+
+    The job's voice (and engine and sample rate) are the narrator's: the ``narrator`` speaker,
+    else ``spec.voice``, else the default voice of the book's language. Every segment carries
+    its speaker's voice and the exact pause before its turn.
+    """
+    if not spec.speakers:
+        raise InvalidOption("speakers", "a script needs speakers: a map of names to voice ids")
+    for name, voice_id in spec.speakers:
+        if not catalog.has(voice_id):
+            raise UnknownVoice(voice_id, field=f"speakers.{name}")
+    narrator_id = next((v for n, v in spec.speakers if n.casefold() == NARRATOR), None)
+    if narrator_id is not None:
+        voice = catalog.get(narrator_id)
+    if voice is None:
+        sample = " ".join(c.text[:2000] for c in spec.chapters[:8])
+        voice = catalog.default_for(detect_language(sample) if is_speakable(sample) else "en")
+    chapters: list[NewChapter] = []
+    for n, chapter in enumerate(spec.chapters, start=1):
+        title = chapter.title if spec.speak_titles else ""
+        turns = script_turns(
+            chapter.text, dict(spec.speakers), narrator=voice.id, title=title, chapter=n, field=field
+        )
+        turns = [replace(t, text=say(t.text)) for t in turns]
+        if not turns:
+            continue
+        prepared = prepare_dialogue(
+            turns,
+            max_chars=max_total_chars,
+            max_segment_chars=max_segment_chars,
+            known_voice=catalog.has,
+            voice_languages=lambda v: catalog.get(v).languages,
+            field=field,
+            max_turns=max_total_chars,
+        )
+        segments = tuple(
+            NewSegment(s.text, s.language, s.paragraph_end, s.voice, s.pause_before_s)
+            for s in prepared.segments
+        )
+        chapters.append(NewChapter(chapter.title, segments))
+    if not chapters:
+        raise EmptyText(field)
+    return NewJob(
+        title=spec.title,
+        voice=voice.id,
+        speed=spec.speed,
+        format=fmt,
+        sample_rate=format_spec(AudioFormat.WAV).choose_rate(voice.sample_rate),
+        engine=chains.chain(voice, voice.languages[0])[0].engine,
         chapters=tuple(chapters),
         request_hash=spec.digest(),
     )

@@ -276,9 +276,11 @@ class JobRunner:
     async def _segment(self, job: JobRecord, segment: SegmentRecord, files: JobFiles) -> None:
         request = SynthesisRequest(
             segment.text,
-            voice=job.voice,
+            voice=segment.voice or job.voice,
             speed=job.speed,
             format=AudioFormat.WAV,
+            # a script's speakers may have other native rates: every segment at the job's rate
+            sample_rate=job.sample_rate if segment.voice else None,
             priority=Priority.BATCH,
             client_id=job.owner,  # the owner's own quota covers its jobs
             rate_limited=False,

@@ -40,6 +40,7 @@ from voxgate.jobs.store import JobStore
 from voxgate.qos.admission import Shed, ShedReason
 from voxgate.service import Synthesizer
 from voxgate.settings import JobsSettings, Settings
+from voxgate.text.lexicon import Lexicon
 from voxgate.types import Priority
 
 __all__ = ["AudioFile", "JobService", "open_jobs"]
@@ -168,7 +169,13 @@ class JobService:
         return size
 
     async def submit(
-        self, spec: JobSpec, *, owner: str, idempotency_key: str | None = None, field: str = "text"
+        self,
+        spec: JobSpec,
+        *,
+        owner: str,
+        idempotency_key: str | None = None,
+        field: str = "text",
+        lexicon: Lexicon | None = None,
     ) -> tuple[dict[str, Any], bool]:
         """Plan and store a job, and start it.
 
@@ -177,6 +184,7 @@ class JobService:
             owner: the submitting client.
             idempotency_key: a retried submission with the same key gets the same job.
             field: the input to blame for problems with the text.
+            lexicon: the owner's pronunciation lexicon (its ``say`` entries; see :func:`plan_job`).
 
         Returns:
             The job's status, and whether it was created (False: the key named an existing job).
@@ -198,6 +206,7 @@ class JobService:
             max_total_chars=self._config.max_total_chars,
             max_segment_chars=self._max_segment_chars,
             field=field,
+            lexicon=lexicon,
         )
         retried = idempotency_key is not None and await asyncio.to_thread(
             self.store.by_key, owner, idempotency_key

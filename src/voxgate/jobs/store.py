@@ -65,6 +65,8 @@ CREATE INDEX IF NOT EXISTS segments_by_state ON segments (job_id, state, done_at
 _MIGRATIONS = {  # columns added after the first release: (table, column) -> definition
     ("jobs", "est_bytes"): "INTEGER NOT NULL DEFAULT 0",
     ("jobs", "disk_bytes"): "INTEGER",
+    ("segments", "voice"): "TEXT",  # a script's speaker; NULL = the job's voice
+    ("segments", "pause_before"): "REAL",  # exact pause before it (a script's turn); NULL = usual
 }
 _ACTIVE = ("queued", "running")
 _RESERVED = "COALESCE(SUM(CASE WHEN disk_bytes IS NULL THEN est_bytes ELSE disk_bytes END), 0)"
@@ -193,13 +195,16 @@ class JobStore:
                     )
                     pending = SegmentState.PENDING.value
                     rows = [
-                        (job_id, seq + i, n, s.text, len(s.text), s.language, int(s.paragraph_end), pending)
+                        (
+                            *(job_id, seq + i, n, s.text, len(s.text), s.language, int(s.paragraph_end)),
+                            *(pending, s.voice, s.pause_before_s),
+                        )
                         for i, s in enumerate(chapter.segments)
                     ]
                     seq += len(rows)
                     db.executemany(
                         "INSERT INTO segments (job_id, seq, chapter, text, chars, language, paragraph_end, "
-                        "state) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        "state, voice, pause_before) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         rows,
                     )
         record = self.get(job_id)
@@ -384,7 +389,7 @@ class JobStore:
         """The job's segments in order, optionally only those in ``state``."""
         sql = (
             "SELECT seq, chapter, text, language, paragraph_end, state, samples, engine, degraded, attempts, "
-            "error, done_at FROM segments WHERE job_id = ?"
+            "error, done_at, voice FROM segments WHERE job_id = ?"
         )
         params: tuple[Any, ...] = (job_id,)
         if state is not None:
@@ -404,6 +409,7 @@ class JobStore:
                 r[9],
                 r[10],
                 r[11],
+                r[12],
             )
             for r in rows
         ]
@@ -411,10 +417,11 @@ class JobStore:
     def timings(self, job_id: str) -> list[SegmentTiming]:
         """Per segment in order: chapter, text, length and paragraph mark (for assembly and captions)."""
         rows = self._read(
-            "SELECT chapter, text, samples, paragraph_end FROM segments WHERE job_id = ? ORDER BY seq",
+            "SELECT chapter, text, samples, paragraph_end, pause_before FROM segments WHERE job_id = ? "
+            "ORDER BY seq",
             (job_id,),
         )
-        return [SegmentTiming(r[0], r[1], r[2], bool(r[3])) for r in rows]
+        return [SegmentTiming(r[0], r[1], r[2], bool(r[3]), r[4]) for r in rows]
 
     def _segment_transition(self, db: sqlite3.Connection, job_id: str, seq: int, to: SegmentState) -> None:
         row = db.execute("SELECT state FROM segments WHERE job_id = ? AND seq = ?", (job_id, seq)).fetchone()

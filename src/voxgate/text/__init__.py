@@ -52,6 +52,7 @@ class PreparedSegment:
             (a sentence or paragraph pause; nothing before the first segment).
         phonemes: SSML ``<phoneme ph>``: what engines with phoneme input say instead of ``text``.
         alphabet: the alphabet of ``phonemes`` (``ipa``, ``pinyin``).
+        turn: the index of the dialogue turn it belongs to (see :mod:`voxgate.text.dialogue`).
     """
 
     text: str
@@ -63,6 +64,7 @@ class PreparedSegment:
     pause_before_s: float | None = None
     phonemes: str | None = None
     alphabet: str = "ipa"
+    turn: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +80,7 @@ class PreparedText:
         ignored: SSML elements and attributes that were dropped (``ssml:foo``, ``ssml:prosody@contour``).
         marks: SSML ``<mark>`` names, each with the index of the segment it precedes.
         ssml: the text was an SSML document.
+        lexicon: the version of the pronunciation lexicon that changed it ("" = none did).
     """
 
     text: str
@@ -87,17 +90,20 @@ class PreparedText:
     ignored: tuple[str, ...] = ()
     marks: tuple[tuple[str, int], ...] = ()
     ssml: bool = False
+    lexicon: str = ""
 
     def key_text(self) -> str:
-        """What the audio cache key hashes: the text, or for SSML every segment's controls too."""
+        """What the audio cache key hashes: the text, or for SSML every segment's controls too;
+        and the version of a lexicon that changed it."""
+        prefix = f"lexicon:{self.lexicon}\x1e" if self.lexicon else ""
         if not self.ssml:
-            return self.text
+            return prefix + self.text
         parts = [
             f"{s.text}\x1f{s.language}\x1f{s.paragraph_end}\x1f{s.voice}\x1f{s.prosody!r}\x1f"
             f"{s.pause_before_s!r}\x1f{s.phonemes}\x1f{s.alphabet}"
             for s in self.segments
         ]
-        return "ssml\x1e" + "\x1e".join(parts) + f"\x1e{self.trailing_s!r}"
+        return prefix + "ssml\x1e" + "\x1e".join(parts) + f"\x1e{self.trailing_s!r}"
 
 
 def prepare(

@@ -147,6 +147,8 @@ def prepare_ssml(
     for block in blocks:
         text = _join(block.parts)
         if not is_speakable(text):
+            if block.paragraph_end and segments:  # "<p>A <phoneme>word</phoneme>.</p>": the "." ends it
+                segments[-1] = replace(segments[-1], paragraph_end=True)
             if block.pause_before_s is not None:
                 carried = (carried or 0.0) + block.pause_before_s
             marks.extend((name, len(segments)) for name in block.marks)
