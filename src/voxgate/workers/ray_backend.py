@@ -108,7 +108,11 @@ class RayBackend:
         Raises:
             EngineUnavailable: Ray cannot be reached, or an application did not come up in time.
         """
-        await asyncio.to_thread(self._connect)
+        try:
+            await asyncio.to_thread(self._connect)
+        except Exception as exc:  # ray.init's errors are plain ConnectionError, RuntimeError ...
+            first = next(iter(self._catalog), "ray")
+            raise EngineUnavailable(first, f"cannot reach Ray at {self._address or 'local'}: {exc}") from exc
         for name in self._catalog:
             try:
                 await asyncio.wait_for(asyncio.to_thread(self._deploy, name), self._start_timeout_s)
@@ -116,7 +120,7 @@ class RayBackend:
                 raise EngineUnavailable(
                     name, f"no Ray replica running after {self._start_timeout_s:.0f} s"
                 ) from None
-            except RayServeException as exc:
+            except Exception as exc:  # serve.run raises RuntimeError when the replicas fail to start
                 raise EngineUnavailable(name, f"Ray Serve deployment failed: {exc}") from exc
         await self._poll_once()
         self._poller = asyncio.ensure_future(self._poll_loop())
@@ -179,7 +183,8 @@ class RayBackend:
                 serve.delete(app)
         self._deployed.clear()
         if self._started_ray:
-            serve.shutdown()  # type: ignore[no-untyped-call]
+            shutdown: Callable[[], None] = serve.shutdown  # untyped in ray
+            shutdown()
             ray.shutdown()
             self._started_ray = False
 
@@ -308,10 +313,10 @@ class RayBackend:
         try:
             result: list[AudioChunk] = await asyncio.wait_for(_resolve(response), remaining)
         except TimeoutError:
-            response.cancel()  # type: ignore[no-untyped-call]
+            _cancel(response)
             raise EngineTimeout(engine, remaining) from None
         except asyncio.CancelledError:
-            response.cancel()  # type: ignore[no-untyped-call]
+            _cancel(response)
             raise
         except RayTaskError as exc:
             cause = exc.cause
@@ -333,6 +338,12 @@ class RayBackend:
 
 async def _resolve(response: DeploymentResponse[Any]) -> Any:
     return await response
+
+
+def _cancel(response: DeploymentResponse[Any]) -> None:
+    """Cancel the Ray call (``wait_for`` alone leaves it running in the replica)."""
+    cancel: Callable[[], None] = response.cancel  # untyped in ray
+    cancel()
 
 
 class _AppSpec:
