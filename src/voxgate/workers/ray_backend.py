@@ -24,6 +24,7 @@ import hashlib
 import itertools
 import json
 import logging
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 from urllib.parse import urlparse
@@ -82,7 +83,7 @@ class RayBackend:
         on_event: EventSink,
         *,
         poll_s: float = 2.0,
-        start_timeout_s: float = 300.0,
+        start_timeout_s: float = 180.0,
     ) -> None:
         parsed = urlparse(url)
         self._local = parsed.netloc in ("local", "")
@@ -117,8 +118,9 @@ class RayBackend:
             try:
                 await asyncio.wait_for(asyncio.to_thread(self._deploy, name), self._start_timeout_s)
             except TimeoutError:
+                why = await asyncio.to_thread(self._status_message, name)
                 raise EngineUnavailable(
-                    name, f"no Ray replica running after {self._start_timeout_s:.0f} s"
+                    name, f"no Ray replica running after {self._start_timeout_s:.0f} s: {why}"
                 ) from None
             except Exception as exc:  # serve.run raises RuntimeError when the replicas fail to start
                 raise EngineUnavailable(name, f"Ray Serve deployment failed: {exc}") from exc
@@ -128,7 +130,12 @@ class RayBackend:
     def _connect(self) -> None:
         if not ray.is_initialized():
             if self._local:
-                ray.init(include_dashboard=False, log_to_driver=False)
+                # as many logical CPUs as the replicas reserve, like local:// (which runs every
+                # engine's workers whatever the cores): else a replica would wait for a free CPU
+                needed = sum(spec.replicas * spec.actor_options["num_cpus"] for spec in self._specs.values())
+                ray.init(
+                    num_cpus=max(os.cpu_count() or 1, needed), include_dashboard=False, log_to_driver=False
+                )
                 self._started_ray = True
             else:
                 ray.init(address=self._address, log_to_driver=False)
@@ -159,6 +166,18 @@ class RayBackend:
             )
             self._deployed.append(spec.app)
         self._handles[name] = serve.get_app_handle(spec.app)
+
+    def _status_message(self, name: str) -> str:
+        """What Serve says about the engine's deployment (e.g. replicas that cannot be scheduled)."""
+        spec = self._specs[name]
+        try:
+            app = serve.status().applications.get(spec.app)
+        except Exception as exc:
+            return f"Serve status unavailable ({exc})"
+        deployment = app.deployments.get(spec.deployment) if app is not None else None
+        if deployment is None:
+            return "application not found"
+        return f"{deployment.status}: {deployment.message or 'no message'}"
 
     async def stop(self, grace_s: float) -> None:
         """Stop polling; with ``ray://local``, delete the applications this gateway deployed.
@@ -413,6 +432,4 @@ def _replica_snapshots(spec: _AppSpec) -> list[WorkerSnapshot]:
 
 
 def _pid(_replica: object) -> int:
-    import os
-
     return os.getpid()
