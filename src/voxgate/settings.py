@@ -264,7 +264,11 @@ class QosSettings(BaseModel):
     """Scheduling: deadlines, breakers, admission, hedging, fallback chains."""
 
     backend: str = "local://"
-    """Execution backend: ``local://`` runs engines in local worker subprocesses."""
+    """Execution backend: ``local://`` runs engines in local worker subprocesses; ``ray://HOST:PORT``
+    runs each local engine as a Ray Serve application ``voxgate-<engine>`` on the Ray cluster whose
+    GCS listens there (``ray start --head --port PORT``), ``ray://local`` on a Ray started in the
+    gateway's process (development). Ray needs ``pip install 'voxgate[ray]'``; the engine blocks
+    (workers, threads, RSS limits) shape the replicas."""
     deadlines: DeadlineSettings = DeadlineSettings()
     breaker: BreakerSettings = BreakerSettings()
     limits: RateLimitSettings = RateLimitSettings()

@@ -221,10 +221,22 @@ def _warmups(engine: Engine) -> tuple[Warmup, ...]:
 def backend_from_url(url: str, settings: Settings, clock: Clock, on_event: EventSink) -> ExecutionBackend:
     """Build an execution backend from its URL (``local://`` is the embedded default).
 
+    ``ray://HOST:PORT`` (a running Ray cluster's GCS address) or ``ray://local`` (a Ray started in
+    this process, for development) runs each engine as a Ray Serve application; ray is imported
+    only then.
+
     Raises:
-        ValueError: unknown scheme.
+        ValueError: unknown scheme, or ``ray://`` without ray installed.
     """
     scheme = urlparse(url).scheme
     if scheme == "local":
         return LocalBackend(settings, clock, on_event)
-    raise ValueError(f"unknown execution backend {url!r}; supported: local://")
+    if scheme == "ray":
+        try:
+            from voxgate.workers.ray_backend import RayBackend
+        except ImportError as exc:
+            raise ValueError(
+                f"execution backend {url!r} needs Ray Serve: pip install 'voxgate[ray]' ({exc})"
+            ) from exc
+        return RayBackend(url, settings, clock, on_event)
+    raise ValueError(f"unknown execution backend {url!r}; supported: local://, ray://HOST:PORT, ray://local")

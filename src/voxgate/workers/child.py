@@ -9,26 +9,43 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
 import numpy as np
 
+from voxgate.engines.base import Engine
 from voxgate.engines.registry import build_engine, with_faults
 from voxgate.errors import EngineError, EngineUnavailable, VoxgateError
 from voxgate.settings import Settings
-from voxgate.types import SynthesisOptions
+from voxgate.types import AudioChunk, SynthesisOptions
 from voxgate.workers.messages import ChunkReady, Job, JobDone, JobFailed, LoadFailed, Ready, WorkerSpec
 
 
-def worker_main(conn: Connection, spec: WorkerSpec) -> None:
-    """Entry point of a worker process.
+@dataclass(frozen=True, slots=True)
+class LoadedEngine:
+    """An engine loaded and warmed up, ready for traffic.
 
-    Args:
-        conn: this worker's end of the pipe to the gateway.
-        spec: which engine to build and how to warm it up.
+    Attributes:
+        engine: what serves calls (wrapped in fault injection when its chaos settings say so).
+        plain: the same engine without fault injection (for health probes).
+        load_s: seconds spent loading.
+        warmup_s: seconds spent speaking the warm-up sentences.
     """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the gateway, which stops us in order
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    engine: Engine
+    plain: Engine
+    load_s: float
+    warmup_s: float
+
+
+def load_engine(spec: WorkerSpec) -> LoadedEngine:
+    """Build, load and warm up ``spec``'s engine (worker processes and Ray replicas both do this).
+
+    Raises:
+        VoxgateError: the engine refused to load (an unexpected failure is an ``EngineUnavailable``).
+    """
     settings = Settings.model_validate_json(spec.settings_json)
     try:
         started = time.perf_counter()
@@ -40,15 +57,46 @@ def worker_main(conn: Connection, spec: WorkerSpec) -> None:
             for _ in engine.synthesize(warmup.text, warmup.voice, SynthesisOptions(language=warmup.language)):
                 pass
         warm = time.perf_counter()
-        if spare_warmup:  # injected faults start with the first real job
-            engine = with_faults(engine, settings)
+    except VoxgateError:
+        raise
+    except Exception as exc:
+        raise EngineUnavailable(spec.engine, f"load failed: {exc!r}") from exc
+    serving = with_faults(engine, settings) if spare_warmup else engine  # faults start with real jobs
+    return LoadedEngine(serving, engine, loaded - started, warm - loaded)
+
+
+def speak(
+    engine: Engine, engine_name: str, text: str, voice: str, opts: SynthesisOptions
+) -> Iterator[AudioChunk]:
+    """``engine.synthesize``, with any untyped failure turned into an ``EngineError``.
+
+    Raises:
+        VoxgateError: the engine's own typed errors (``InvalidInput`` ...), or ``EngineError``.
+    """
+    try:
+        yield from engine.synthesize(text, voice, opts)
+    except VoxgateError:
+        raise
+    except Exception as exc:
+        raise EngineError(engine_name, f"{type(exc).__name__}: {exc}") from exc
+
+
+def worker_main(conn: Connection, spec: WorkerSpec) -> None:
+    """Entry point of a worker process.
+
+    Args:
+        conn: this worker's end of the pipe to the gateway.
+        spec: which engine to build and how to warm it up.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the gateway, which stops us in order
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        loaded = load_engine(spec)
     except VoxgateError as exc:
         conn.send(LoadFailed(exc))
         return
-    except Exception as exc:
-        conn.send(LoadFailed(EngineUnavailable(spec.engine, f"load failed: {exc!r}")))
-        return
-    conn.send(Ready(os.getpid(), engine.model_version, loaded - started, warm - loaded))
+    engine = loaded.engine
+    conn.send(Ready(os.getpid(), engine.model_version, loaded.load_s, loaded.warmup_s))
     while True:
         try:
             message = conn.recv()
@@ -59,10 +107,7 @@ def worker_main(conn: Connection, spec: WorkerSpec) -> None:
         _run_job(conn, engine, spec.engine, message)
 
 
-def _run_job(conn: Connection, engine: object, engine_name: str, job: Job) -> None:
-    from voxgate.engines.base import Engine
-
-    assert isinstance(engine, Engine)
+def _run_job(conn: Connection, engine: Engine, engine_name: str, job: Job) -> None:
     started = time.perf_counter()
     try:
         opts = SynthesisOptions(
@@ -72,13 +117,10 @@ def _run_job(conn: Connection, engine: object, engine_name: str, job: Job) -> No
             phonemes=job.phonemes,
             alphabet=job.alphabet,
         )
-        for chunk in engine.synthesize(job.text, job.voice, opts):
+        for chunk in speak(engine, engine_name, job.text, job.voice, opts):
             samples = np.ascontiguousarray(chunk.audio, dtype="<f4").tobytes()
             conn.send(ChunkReady(job.job_id, samples, chunk.sample_rate, chunk.text))
     except VoxgateError as exc:
         conn.send(JobFailed(job.job_id, exc))
-        return
-    except Exception as exc:
-        conn.send(JobFailed(job.job_id, EngineError(engine_name, f"{type(exc).__name__}: {exc}")))
         return
     conn.send(JobDone(job.job_id, time.perf_counter() - started))

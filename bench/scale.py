@@ -1,0 +1,225 @@
+"""Scale-out benchmark, part 1: the same workload through ``local://`` and ``ray://local``.
+
+Drives one engine's ExecutionBackend directly (no HTTP, no scheduler), both backends started at
+once with the same settings (2 workers or replicas, 1 thread each) and every phase alternating
+between them, so a busy neighbour on the machine weighs on both alike:
+
+1. added latency per call: one call at a time, the same sentences, P50/P95 of each backend;
+   the difference of the P50s is what Ray's handle, router and replica add per call;
+2. capacity: calls kept in flight, one per worker (closed loop), for a fixed time: calls/s;
+   the ratio ray/local says what Ray costs in throughput;
+3. an open-model load: Poisson arrivals at ``--load`` × the local capacity for a fixed time
+   (constant arrival rate, so a slow backend cannot hide): completed/s, P50/P95 latency, time to
+   first audio = time to the whole answer here (the backend returns the whole sentence).
+
+    nice .venv/bin/python bench/scale.py                   # piper (joe), 20 s per phase
+    nice .venv/bin/python bench/scale.py --engine espeak --duration 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from _sla_stats import quantile
+from voxgate.clock import SystemClock
+from voxgate.settings import Settings
+from voxgate.testing import HARVARD_SENTENCES
+from voxgate.types import SynthesisOptions
+from voxgate.workers.backend import ExecutionBackend, backend_from_url
+
+VOICES = {"piper": "joe", "espeak": "espeak-en-us"}
+OPTS = SynthesisOptions(language="en")
+ENGINES = ("kokoro", "piper", "espeak")
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """One backend's figures."""
+
+    url: str
+    start_s: float
+    single_p50_s: float
+    single_p95_s: float
+    capacity_rps: float
+    open_rate: float
+    open_done_rps: float
+    open_p50_s: float
+    open_p95_s: float
+    open_failed: int
+
+
+def _settings(engine: str, data_dir: Path) -> Settings:
+    engines: dict[str, dict[str, object]] = {name: {"enabled": False} for name in ENGINES if name != engine}
+    engines[engine] = {"workers": 2, "threads": 1}
+    return Settings.load(data_dir=data_dir, engines=engines)
+
+
+async def _call(backend: ExecutionBackend, engine: str, text: str) -> float:
+    start = time.perf_counter()
+    await backend.run(engine, text, VOICES[engine], OPTS, time.monotonic() + 30.0)
+    return time.perf_counter() - start
+
+
+async def _single(backend: ExecutionBackend, engine: str, calls: int) -> list[float]:
+    return [await _call(backend, engine, HARVARD_SENTENCES[i % len(HARVARD_SENTENCES)]) for i in range(calls)]
+
+
+async def _capacity(backend: ExecutionBackend, engine: str, duration: float) -> float:
+    done = 0
+    stop_at = time.monotonic() + duration
+
+    async def loop(offset: int) -> None:
+        nonlocal done
+        i = offset
+        while time.monotonic() < stop_at:
+            await _call(backend, engine, HARVARD_SENTENCES[i % len(HARVARD_SENTENCES)])
+            done += 1
+            i += 7
+
+    start = time.monotonic()
+    await asyncio.gather(*(loop(k) for k in range(backend.capacity(engine))))
+    return done / (time.monotonic() - start)
+
+
+async def _open(
+    backend: ExecutionBackend, engine: str, rate: float, duration: float, seed: int
+) -> tuple[list[float], int, float]:
+    rng = random.Random(seed)
+    latencies: list[float] = []
+    failed = 0
+
+    async def one(text: str) -> None:
+        nonlocal failed
+        try:
+            latencies.append(await _call(backend, engine, text))
+        except Exception:
+            failed += 1
+
+    tasks: list[asyncio.Task[None]] = []
+    start = time.monotonic()
+    at = start
+    i = 0
+    while True:
+        at += rng.expovariate(rate)
+        if at - start > duration:
+            break
+        await asyncio.sleep(max(0.0, at - time.monotonic()))
+        tasks.append(asyncio.ensure_future(one(HARVARD_SENTENCES[i % len(HARVARD_SENTENCES)])))
+        i += 1
+    await asyncio.wait_for(asyncio.gather(*tasks), 120)
+    return latencies, failed, time.monotonic() - start
+
+
+async def _started(url: str, args: argparse.Namespace) -> tuple[ExecutionBackend, float]:
+    settings = _settings(args.engine, Path(args.data_dir))
+    backend = backend_from_url(url, settings, SystemClock(), lambda _event: None)
+    t0 = time.monotonic()
+    await backend.start()
+    while backend.capacity(args.engine) < 2 and time.monotonic() - t0 < 300:
+        await asyncio.sleep(0.2)
+    await _single(backend, args.engine, 5)  # warm alike
+    return backend, time.monotonic() - t0
+
+
+async def _measure(args: argparse.Namespace) -> tuple[Result, Result]:
+    """Both backends up at once; every phase alternates between them, so a noisy neighbour hits both."""
+    urls = ("local://", "ray://local")
+    started = [await _started(url, args) for url in urls]
+    backends = [b for b, _ in started]
+    engine = args.engine
+    single: list[list[float]] = [[], []]
+    capacity: list[list[float]] = [[], []]
+    latencies: list[list[float]] = [[], []]
+    failed = [0, 0]
+    took = [0.0, 0.0]
+    try:
+        for i in range(args.calls):
+            for k in (0, 1) if i % 2 == 0 else (1, 0):
+                text = HARVARD_SENTENCES[i % len(HARVARD_SENTENCES)]
+                single[k].append(await _call(backends[k], engine, text))
+        window = args.duration / args.rounds
+        for r in range(args.rounds):
+            for k in (0, 1) if r % 2 == 0 else (1, 0):
+                capacity[k].append(await _capacity(backends[k], engine, window))
+        rate = args.load * statistics.mean(capacity[0])
+        for r in range(args.rounds):
+            for k in (0, 1) if r % 2 == 0 else (1, 0):
+                lat, fail, spent = await _open(backends[k], engine, rate, window, args.seed + r)
+                latencies[k] += lat
+                failed[k] += fail
+                took[k] += spent
+    finally:
+        for backend in reversed(backends):
+            await backend.stop(5.0)
+    local, ray = (
+        Result(
+            urls[k],
+            started[k][1],
+            statistics.median(single[k]),
+            quantile(single[k], 0.95),
+            statistics.mean(capacity[k]),
+            rate,
+            len(latencies[k]) / took[k],
+            quantile(latencies[k], 0.5),
+            quantile(latencies[k], 0.95),
+            failed[k],
+        )
+        for k in (0, 1)
+    )
+    return local, ray
+
+
+def _report(local: Result, ray: Result) -> None:
+    ms = 1000.0
+    print(
+        "| backend | ready after | single call P50 / P95 | capacity | open load | done | P50 / P95 | failed |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for r in (local, ray):
+        print(
+            f"| `{r.url}` | {r.start_s:.1f} s | {r.single_p50_s * ms:.0f} / {r.single_p95_s * ms:.0f} ms "
+            f"| {r.capacity_rps:.2f} calls/s | {r.open_rate:.2f}/s | {r.open_done_rps:.2f}/s "
+            f"| {r.open_p50_s * ms:.0f} / {r.open_p95_s * ms:.0f} ms | {r.open_failed} |"
+        )
+    print()
+    print(f"capacity ratio ray/local: {ray.capacity_rps / local.capacity_rps:.2f} (target >= 0.9)")
+    print(
+        f"added latency per call, P50: {(ray.single_p50_s - local.single_p50_s) * ms:+.1f} ms",
+        "(target <= 15 ms)",
+    )
+    print(f"open-load P50 difference: {(ray.open_p50_s - local.open_p50_s) * ms:+.0f} ms")
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    local, ray = await _measure(args)
+    _report(local, ray)
+
+
+def main() -> None:
+    """Parse arguments and run both backends."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--engine", choices=sorted(VOICES), default="piper")
+    parser.add_argument("--calls", type=int, default=40, help="one-at-a-time calls (latency)")
+    parser.add_argument(
+        "--duration", type=float, default=20.0, help="seconds of the capacity and open phases"
+    )
+    parser.add_argument(
+        "--load", type=float, default=0.7, help="open-model rate as a multiple of local capacity"
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="alternations of each load phase")
+    parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--data-dir", default=str(Path(tempfile.gettempdir()) / "voxgate-bench-data"))
+    asyncio.run(main_async(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
