@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from voxgate.timestamps import Timestamps
 from voxgate.types import AudioFormat, Emotion, Priority
 
 __all__ = ["SynthesisMeta", "SynthesisRequest", "SynthesisResult"]
@@ -29,6 +30,8 @@ class SynthesisRequest:
         emotion: for engines that honour it (checked: :func:`voxgate.emotion.parse_emotion`).
         ssml: ``text`` is an SSML document (see :mod:`voxgate.text.ssml`).
         text_field: the client's name for ``text`` (``input`` on the OpenAI route), for errors.
+        timestamps: time the user's words, sentences and SSML marks (the answer carries
+            :class:`voxgate.timestamps.Timestamps`); the cache is not read (it keeps audio only).
     """
 
     text: str
@@ -44,6 +47,7 @@ class SynthesisRequest:
     emotion: Emotion | None = None
     ssml: bool = False
     text_field: str = "text"
+    timestamps: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +71,10 @@ class SynthesisMeta:
 
 @dataclass(frozen=True, slots=True)
 class SynthesisResult:
-    """A finished answer."""
+    """A finished answer (``timestamps`` when the request asked for them)."""
 
     audio: bytes
     meta: SynthesisMeta
     duration_s: float
     latency_s: float
+    timestamps: Timestamps | None = None

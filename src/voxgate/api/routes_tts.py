@@ -12,6 +12,7 @@ from voxgate.api.deps import CallerDep, Synth
 from voxgate.api.disconnect import client_gone, unless_disconnected
 from voxgate.api.headers import voxgate_headers
 from voxgate.api.schemas import TtsRequest
+from voxgate.api.timestamps import timed_answer
 from voxgate.audio.formats import parse_format
 from voxgate.emotion import parse_emotion
 from voxgate.engines.registry import engines_off
@@ -50,7 +51,12 @@ async def tts(body: TtsRequest, synth: Synth, caller: CallerDep, http: Request) 
         client_id=caller.client_id,
         emotion=parse_emotion(body.emotion),
         ssml=is_ssml(body.text),
+        timestamps=body.timestamps,
     )
+    if body.timestamps:
+        return await timed_answer(
+            http, synth, request, stream=body.stream, latency_s=time.perf_counter() - started
+        )
     if body.stream:
         streamed = await unless_disconnected(http, synth.stream(request))
         if streamed is None:
