@@ -2,8 +2,10 @@
 
 The engines time the words they spoke (:attr:`voxgate.types.AudioChunk.words`: espeak's word
 events, piper's phoneme alignments) or, when they cannot, the words are estimated: each chunk's
-sounding stretch is shared out by word length. Either way a word's edges are then pulled in to
-where its audio is not silent (espeak's words run on through the pause after a comma).
+sounding stretch is shared out by word length. A word ends at its last sounding frame (espeak's
+words run on through the pause after a comma); an engine-timed word starts where the short break
+before it starts (the convention of piper's alignments and of whisper), an estimated one at its
+first sounding frame.
 
 The spoken words are the normalised ones; :func:`voxgate.text.words.align` maps them back to
 the words the user wrote, so ``$3.50`` is one word from the start of "three" to the end of
@@ -180,12 +182,13 @@ def _segment_times(
     estimated = False
     for chunk, spans, start in zip(chunks, per_chunk, starts, strict=True):
         local = _engine_times(chunk, spans) if chunk.words else None
+        estimated_here = local is None
         if local is None:
             estimated = True
             region = _estimate_span(chunk.audio, chunk.sample_rate)
             lo, hi = region[0] if region else (0.0, chunk.duration)
             local = _share(lo, hi, _weights(chunk.text, spans))
-        local = _snap(local, chunk.audio, chunk.sample_rate)
+        local = _snap(local, chunk.audio, chunk.sample_rate, starts=estimated_here)
         out += [(start + a, start + b) for a, b in local]
     return out, estimated
 
@@ -285,8 +288,12 @@ def _estimate_span(audio: Audio, rate: int) -> list[tuple[float, float]]:
     return [(float(loud[0]) * _FRAME_S, float(loud[-1] + 1) * _FRAME_S)]
 
 
-def _snap(times: list[tuple[float, float]], audio: Audio, rate: int) -> list[tuple[float, float]]:
-    """Pull each word's start and end in to the first and last sounding frame inside it."""
+def _snap(
+    times: list[tuple[float, float]], audio: Audio, rate: int, *, starts: bool
+) -> list[tuple[float, float]]:
+    """Pull each word's end (and its start, if ``starts``) in to the last (first) sounding frame
+    inside it. An engine's word start is kept: the short break before a word opens it (that is
+    where a listener's "next word" begins, and where whisper puts it)."""
     loud = _loud_frames(audio, rate)
     out = []
     for start, end in times:
@@ -295,7 +302,7 @@ def _snap(times: list[tuple[float, float]], audio: Audio, rate: int) -> list[tup
         if len(inside) == 0:
             out.append((start, end))
             continue
-        new_start = max(start, (a + float(inside[0])) * _FRAME_S)
+        new_start = max(start, (a + float(inside[0])) * _FRAME_S) if starts else start
         new_end = min(end, (a + float(inside[-1]) + 1) * _FRAME_S)
         out.append((new_start, max(new_start, new_end)))
     return out

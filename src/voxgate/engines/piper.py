@@ -149,13 +149,15 @@ def _with_alignment(model_path: Path) -> Path | bytes:
 _SILENT = frozenset('^$_.,;:!?¡¿—…"«»“”()')
 """Phonemes that are pauses or punctuation (piper's BOS ``^``, EOS ``$``, PAD ``_``)."""
 _MARKS = frozenset("ˈˌːˑ")
-"""Stress and length marks: they take no time of their own."""
+"""Stress and length marks: not sounds of their own (left out when words are paired)."""
 
 
 def word_times(text: str, made: list[Any], rate: int, phonemize: Callable[[str], str]) -> WordTimes | None:
     """Words timed from piper's phoneme alignments: its phonemes are cut into words at spaces,
-    and the phoneme words are paired with the words of ``text`` (one to one, or where espeak ran
-    words together, ``for the`` → ``fɚðə``, one with several: see :func:`pair_words`).
+    each word starting where the break before it starts (a pause at punctuation belongs to no
+    word) and ending with its last sounding phoneme. The phoneme words are paired with the words
+    of ``text``: one to one, or where espeak ran words together (``for the`` → ``fɚðə``) one with
+    several (see :func:`pair_words`).
 
     Args:
         text: what was spoken.
@@ -176,11 +178,14 @@ def word_times(text: str, made: list[Any], rate: int, phonemize: Callable[[str],
             return None
         at = offset
         word: list[tuple[int, int, str]] = []  # (start, end) samples of its sounding phonemes
+        lead = at  # where the word break before the word began
         for alignment in (*alignments, None):
             if alignment is None or alignment.phoneme == " ":
                 if word:
-                    timed.append((word[0][0] / rate, word[-1][1] / rate, "".join(p for _, _, p in word)))
+                    start = min(word[0][0], lead)  # the break between two words opens the second
+                    timed.append((start / rate, word[-1][1] / rate, "".join(p for _, _, p in word)))
                 word = []
+                lead = at
                 if alignment is None:
                     break
             elif alignment.phoneme not in _SILENT and alignment.phoneme not in _MARKS:
