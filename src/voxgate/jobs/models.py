@@ -224,12 +224,14 @@ class SegmentRecord:
 
 @dataclass(frozen=True, slots=True)
 class SegmentTiming:
-    """The part of a segment that placement in time needs."""
+    """The part of a segment that placement in time needs (``words``: its words' start and end
+    in seconds from the segment's start, for word captions; empty for segments made before)."""
 
     chapter: int
     text: str
     samples: int
     paragraph_end: bool
+    words: tuple[tuple[str, float, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
