@@ -60,12 +60,15 @@ class Timestamps:
         sentences: per segment, the user's text it speaks.
         marks: SSML marks reached.
         estimated: some words had no engine alignment and were estimated.
+        indexes: each word's place among the user's words (a word split over two segments
+            has the same index in both).
     """
 
     words: tuple[TimedText, ...] = ()
     sentences: tuple[TimedText, ...] = ()
     marks: tuple[TimedMark, ...] = ()
     estimated: bool = False
+    indexes: tuple[int, ...] = ()
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready, times in seconds rounded to milliseconds."""
@@ -136,10 +139,11 @@ class WordTimer:
             spans.pop(self._owners[index - 1][-1], None)
             if not spans:
                 return Timestamps(marks=marks, estimated=estimated)
-        words = tuple(TimedText(self._words[k].text, a, b) for k, (a, b) in sorted(spans.items()))
-        first, last = self._words[min(spans)], self._words[max(spans)]
+        ordered = sorted(spans.items())
+        words = tuple(TimedText(self._words[k].text, a, b) for k, (a, b) in ordered)
+        first, last = self._words[ordered[0][0]], self._words[ordered[-1][0]]
         sentence = TimedText(self._original[first.start : last.end], words[0].start, words[-1].end)
-        return Timestamps(words, (sentence,), marks, estimated)
+        return Timestamps(words, (sentence,), marks, estimated, tuple(k for k, _ in ordered))
 
     def end_marks(self, at: float) -> tuple[TimedMark, ...]:
         """Marks after the last segment, reached at ``at``."""
@@ -150,17 +154,20 @@ class WordTimer:
 def merge(parts: Sequence[Timestamps]) -> Timestamps:
     """One answer's timestamps from its segments' (a word split over two segments becomes one)."""
     words: list[TimedText] = []
+    indexes: list[int] = []
     for part in parts:
-        for word in part.words:
-            if words and words[-1].text == word.text and words[-1].end >= word.start - 1e-6:
+        for word, index in zip(part.words, part.indexes, strict=True):
+            if indexes and indexes[-1] == index:
                 words[-1] = TimedText(word.text, words[-1].start, max(words[-1].end, word.end))
             else:
                 words.append(word)
+                indexes.append(index)
     return Timestamps(
         tuple(words),
         tuple(s for p in parts for s in p.sentences),
         tuple(m for p in parts for m in p.marks),
         any(p.estimated for p in parts),
+        tuple(indexes),
     )
 
 
