@@ -24,7 +24,13 @@ from voxgate.types import Priority
 router = APIRouter(tags=["native"])
 
 _AUDIO: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"audio/*": {}}, "description": "Audio, with X-Voxgate-* headers."}
+    200: {
+        "content": {"audio/*": {}, "application/json": {}, "text/event-stream": {}},
+        "description": (
+            "Audio, with X-Voxgate-* headers; with timestamps: JSON (audio in base64, words, sentences, "
+            "marks), or Server-Sent Events when streamed."
+        ),
+    }
 }
 
 
