@@ -240,12 +240,15 @@ def _engine_times(chunk: AudioChunk, spans: list[tuple[int, int]]) -> list[tuple
         j = i
         while j < len(spans) and result[j] is None:
             j += 1
-        before = result[i - 1]
-        lo = before[1] if i > 0 and before is not None else 0.0
+        before = result[i - 1] if i > 0 else None
+        lo = before[1] if before is not None else 0.0
         after = result[j] if j < len(spans) else None
         hi = after[0] if after is not None else chunk.duration
-        for n, times in enumerate(_share(lo, max(lo, hi), _weights(chunk.text, spans[i:j]))):
-            result[i + n] = times
+        first = i
+        if hi - lo < _FRAME_S and before is not None:  # no gap: the engine read them with the word before
+            first, lo = i - 1, before[0]
+        for n, times in enumerate(_share(lo, max(lo, hi), _weights(chunk.text, spans[first:j]))):
+            result[first + n] = times
         i = j
     return [r if r is not None else (0.0, 0.0) for r in result]
 

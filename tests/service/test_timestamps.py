@@ -88,3 +88,15 @@ def test_a_word_split_over_two_segments_is_one_word_in_the_whole_answer() -> Non
     assert [w.text for w in words] == ["It", "was", "$3.50", "total"]
     assert all(a.start <= b.start for a, b in itertools.pairwise(words))
     assert words[2].end - words[2].start > 1.0  # from the first half to the end of the second
+
+
+def test_a_word_the_engine_read_with_the_one_before_shares_its_time() -> None:
+    """espeak-cmn reports 你好 as one event on 你 only: 好 shares 你's time instead of getting none."""
+    prepared = prepare("你好吗", max_chars=100, max_segment_chars=100)
+    words = ((0, 1, 0.0, 0.6), (2, 3, 0.6, 0.9))  # 你 (really 你好), then 吗 right after
+    chunk = AudioChunk(_bursts((0.0, 0.9), length=0.9), RATE, prepared.segments[0].text, words)
+    timed = WordTimer("你好吗", prepared, ssml=False).segment(0, [chunk], [0.0])
+    assert [w.text for w in timed.words] == ["你", "好", "吗"]
+    good = timed.words[1]
+    assert good.end - good.start > 0.2
+    assert timed.words[0].end <= good.start + 1e-6
