@@ -4,7 +4,7 @@ Both ways submit the file with an idempotency key derived from its content and o
 running the same command again after an interruption picks the same job up where it stopped
 (in-process jobs live in ``OUTDIR/.voxgate/``). The results land in OUTDIR: one file per
 chapter (``chapter-001.mp3``...), the whole book (``book.mp3``), ``index.json`` and captions
-(``captions.vtt``, ``captions.srt``).
+(``captions.vtt``, ``captions.srt``, and one cue per word in ``captions.words.vtt``).
 """
 
 from __future__ import annotations
@@ -38,6 +38,10 @@ class BookFailed(Exception):  # noqa: N818 (an outcome the user reads)
     """The job ended failed or cancelled, or the server refused it; the message says why."""
 
 
+WORD_CAPTIONS = "captions.vtt?words=true"
+"""The word-level WebVTT (written as ``captions.words.vtt``)."""
+
+
 class _Driver(Protocol):
     async def submit(self) -> dict[str, Any]: ...
     async def status(self, job_id: str) -> dict[str, Any]: ...
@@ -58,6 +62,8 @@ class _Local:
     async def fetch(self, job_id: str, what: str, target: Path) -> None:
         if what == "index":
             target.write_text(json.dumps(await self._jobs.index(job_id, None), ensure_ascii=False, indent=2))
+        elif what == WORD_CAPTIONS:
+            target.write_text(await self._jobs.captions(job_id, None, "vtt", words=True))
         elif what in ("captions.vtt", "captions.srt"):
             target.write_text(
                 await self._jobs.captions(job_id, None, "vtt" if what.endswith("vtt") else "srt")
@@ -142,6 +148,7 @@ async def _collect(
     await driver.fetch(job_id, "index", out / "index.json")
     await driver.fetch(job_id, "captions.vtt", out / "captions.vtt")
     await driver.fetch(job_id, "captions.srt", out / "captions.srt")
+    await driver.fetch(job_id, WORD_CAPTIONS, out / "captions.words.vtt")
     console.print(f"done: {len(status['chapters'])} chapters, engines {status['engines']} → {out}")
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from voxgate.text.dialogue import DialogueTurn
 from voxgate.text.lexicon import Lexicon
+from voxgate.timestamps import Timestamps
 from voxgate.types import AudioFormat, Emotion, Priority
 
 __all__ = ["SynthesisMeta", "SynthesisRequest", "SynthesisResult"]
@@ -34,6 +35,8 @@ class SynthesisRequest:
         dialogue: turns, each in its own voice, spoken instead of ``text`` (see
             :mod:`voxgate.text.dialogue`); ``voice`` is then the voice of the answer's headers.
         lexicon: the caller's pronunciation lexicon (see :mod:`voxgate.text.lexicon`).
+        timestamps: time the user's words, sentences and SSML marks (the answer carries
+            :class:`voxgate.timestamps.Timestamps`); the cache is not read (it keeps audio only).
     """
 
     text: str
@@ -51,6 +54,7 @@ class SynthesisRequest:
     text_field: str = "text"
     dialogue: tuple[DialogueTurn, ...] | None = None
     lexicon: Lexicon | None = None
+    timestamps: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,9 +80,10 @@ class SynthesisMeta:
 
 @dataclass(frozen=True, slots=True)
 class SynthesisResult:
-    """A finished answer."""
+    """A finished answer (``timestamps`` when the request asked for them)."""
 
     audio: bytes
     meta: SynthesisMeta
     duration_s: float
     latency_s: float
+    timestamps: Timestamps | None = None

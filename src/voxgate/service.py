@@ -45,6 +45,7 @@ from voxgate.qos.scheduler import PriorityScheduler
 from voxgate.qos.sla import OutcomeStatus, RequestOutcome, SlaTracker
 from voxgate.requests import SynthesisMeta, SynthesisRequest, SynthesisResult
 from voxgate.text.streaming import quick_start
+from voxgate.timestamps import Timestamps, WordTimer, merge
 from voxgate.types import AudioChunk, AudioFormat, Priority, SynthesisOptions, VoiceInfo
 from voxgate.voices import VoiceCatalog
 from voxgate.workers.backend import ExecutionBackend
@@ -200,7 +201,7 @@ class Synthesizer:
             NoEngineAvailable: no engine could answer a segment in time.
         """
         plan = await self.planner.plan_async(request)  # the text front end runs in a thread
-        hit = await self.cache.get(plan.key) if request.use_cache else None
+        hit = await self.cache.get(plan.key) if request.use_cache and not request.timestamps else None
         if hit is not None:
             return self._from_cache(request, plan, hit)
         admitted = await self._admit(request, plan)
@@ -210,14 +211,20 @@ class Synthesizer:
             self._record(request, plan, _ended_by(exc), None, None)
             self._refund(admitted)
             raise
+        starts: list[float] | None = [] if request.timestamps else None
         audio = assemble(
             [r.chunks for r in routed],
             plan.out_rate,
             paragraph_ends=[s.paragraph_end for s in plan.prepared.segments],
             pauses_before=[s.pause_before_s for s in plan.prepared.segments],
             trailing_s=plan.prepared.trailing_s,
+            starts=starts,
         )
         data = await asyncio.to_thread(encode, audio, plan.out_rate, request.format, out_rate=plan.out_rate)
+        timed = None
+        if starts is not None:
+            end = len(audio) / plan.out_rate
+            timed = await asyncio.to_thread(_whole_timestamps, request, plan, routed, starts, end)
         meta = self._meta(request, plan, routed, cache_hit=False)
         duration = len(audio) / plan.out_rate
         if not meta.degraded and request.use_cache:
@@ -227,9 +234,11 @@ class Synthesizer:
             )
         status = OutcomeStatus.DEGRADED if meta.degraded else OutcomeStatus.OK
         latency = self._record(request, plan, status, meta.engine, meta.fallback_reason)
-        return SynthesisResult(data, meta, duration, latency)
+        return SynthesisResult(data, meta, duration, latency, timed)
 
-    async def stream(self, request: SynthesisRequest) -> tuple[SynthesisMeta, AsyncIterator[bytes]]:
+    async def stream(
+        self, request: SynthesisRequest, on_timing: Callable[[Timestamps], None] | None = None
+    ) -> tuple[SynthesisMeta, AsyncIterator[bytes]]:
         """Answer a request as a byte stream, one encoded piece per segment as soon as it is ready.
 
         The first segment (cut short for a slow primary, see :func:`quick_start`) is synthesised
@@ -254,11 +263,15 @@ class Synthesizer:
         characters not yet sent are refunded. A later segment that fails ends it as ``failed``,
         with the same refund.
 
+        ``on_timing`` (with ``request.timestamps``) is called with each piece's timestamps (times
+        from the start of the stream) just before the piece is yielded, and once more with the
+        marks after the last segment; such a stream is not answered from the cache.
+
         Raises:
             InvalidInput, Rejected, NoEngineAvailable: as :meth:`synthesize`, for the first segment.
         """
         plan = await self.planner.plan_async(request)  # the text front end runs in a thread
-        hit = await self.cache.get(plan.key) if request.use_cache else None
+        hit = await self.cache.get(plan.key) if request.use_cache and not request.timestamps else None
         if hit is not None:  # a finished answer is already here: send it in pieces
             cached = self._from_cache(request, plan, hit)
             return cached.meta, _pieces(cached.audio, CACHED_PIECE_BYTES)
@@ -275,7 +288,10 @@ class Synthesizer:
             self._refund(admitted)
             raise
         meta = self._meta(request, plan, [speaker], cache_hit=False)
-        body = self._stream_body(request, plan, first, pieces, speaker, admitted)
+        timer = None
+        if on_timing is not None and request.timestamps:
+            timer = _Timing(await asyncio.to_thread(_word_timer, request, plan), on_timing)
+        body = self._stream_body(request, plan, first, pieces, speaker, admitted, timer)
         # Start the body (encode the first piece) here: a started generator is closed (and its
         # request recorded and refunded) even if the client leaves before reading a byte.
         return meta, _prepend(await anext(body), body)
@@ -288,6 +304,7 @@ class Synthesizer:
         pieces: _Pieces,
         speaker: Routed,
         admitted: Admitted,
+        timer: _Timing | None,
     ) -> AsyncGenerator[bytes]:
         segments = plan.prepared.segments
         routed: list[Routed] = []
@@ -307,6 +324,7 @@ class Synthesizer:
         try:
             encoder = open_stream_encoder(request.format, plan.out_rate, out_rate=plan.out_rate)
             given = 0  # pieces of the first segment passed on while it was synthesised
+            starts: list[float] = []  # where each chunk of the first segment starts in the stream
             lead = segments[0].pause_before_s or 0.0  # an SSML break before the first words
             while True:
                 await pieces.wait(first_task)
@@ -318,6 +336,7 @@ class Synthesizer:
                     silence = np.zeros(round(lead * plan.out_rate), np.float32)
                     sent_s += len(silence) / plan.out_rate
                     out = await asyncio.to_thread(encoder.feed, silence, plan.out_rate)
+                starts.append(sent_s)
                 given += 1
                 sent_s += chunk.duration
                 out += await asyncio.to_thread(encoder.feed, chunk.audio, chunk.sample_rate)
@@ -325,9 +344,16 @@ class Synthesizer:
             first = first_task.result()  # a failure after its first pieces ends the stream here
             routed.append(first)
             launch()
-            if first.chunks[given:]:
+            rest = first.chunks[given:]
+            piece = None
+            if rest:
                 pauses = [segments[0].pause_before_s] if given == 0 else None
-                piece = assemble([first.chunks[given:]], plan.out_rate, pauses_before=pauses)
+                rest_starts: list[float] = []
+                piece = assemble([rest], plan.out_rate, pauses_before=pauses, starts=rest_starts)
+                starts.extend(sent_s + s for s in rest_starts)
+            if timer is not None:  # the first segment's words, before the piece that ends it
+                timer.segment(0, first.chunks, starts, 0.0)
+            if piece is not None:
                 sent_s += len(piece) / plan.out_rate
                 yield keep.add(await asyncio.to_thread(encoder.feed, piece, plan.out_rate))
             while pending:
@@ -338,7 +364,10 @@ class Synthesizer:
                 gap = np.zeros(
                     int(pause * plan.out_rate) if exact is None else round(exact * plan.out_rate), np.float32
                 )
-                piece = np.concatenate([gap, assemble([result.chunks], plan.out_rate)])
+                starts = []
+                piece = np.concatenate([gap, assemble([result.chunks], plan.out_rate, starts=starts)])
+                if timer is not None:
+                    timer.segment(len(routed) - 1, result.chunks, starts, sent_s + len(gap) / plan.out_rate)
                 sent_s += len(piece) / plan.out_rate
                 launch()
                 yield keep.add(await asyncio.to_thread(encoder.feed, piece, plan.out_rate))
@@ -346,6 +375,8 @@ class Synthesizer:
                 silence = np.zeros(round(plan.prepared.trailing_s * plan.out_rate), np.float32)
                 sent_s += len(silence) / plan.out_rate
                 yield keep.add(await asyncio.to_thread(encoder.feed, silence, plan.out_rate))
+            if timer is not None:
+                timer.end(sent_s)
             tail = await asyncio.to_thread(encoder.finish)
             meta = self._meta(request, plan, routed, cache_hit=False)
             status = OutcomeStatus.DEGRADED if meta.degraded else OutcomeStatus.OK
@@ -540,6 +571,45 @@ def _degraded_turns(plan: Plan, routed: Sequence[Routed]) -> tuple[int, ...]:
     segments = plan.prepared.segments
     turns = {segments[i].turn for i, r in enumerate(routed) if r.degraded}
     return tuple(sorted(t for t in turns if t is not None))
+
+
+def _word_timer(request: SynthesisRequest, plan: Plan) -> WordTimer:
+    return WordTimer(request.text, plan.prepared, ssml=request.ssml)
+
+
+def _whole_timestamps(
+    request: SynthesisRequest, plan: Plan, routed: Sequence[Routed], starts: Sequence[float], end: float
+) -> Timestamps:
+    """A whole answer's timestamps (``starts``: each chunk's start, all segments in order)."""
+    timer = _word_timer(request, plan)
+    parts = []
+    at = 0
+    for index, result in enumerate(routed):
+        count = len(result.chunks)
+        parts.append(timer.segment(index, result.chunks, starts[at : at + count]))
+        at += count
+    parts.append(Timestamps(marks=timer.end_marks(end)))
+    return merge(parts)
+
+
+class _Timing:
+    """A stream's word timer and where its pieces' timestamps go."""
+
+    def __init__(self, timer: WordTimer, deliver: Callable[[Timestamps], None]) -> None:
+        self._timer = timer
+        self._deliver = deliver
+
+    def segment(
+        self, index: int, chunks: Sequence[AudioChunk], starts: Sequence[float], offset: float
+    ) -> None:
+        """Deliver segment ``index``'s timestamps; ``starts`` are its chunks' starts in its piece."""
+        self._deliver(self._timer.segment(index, chunks, [offset + s for s in starts], streamed=True))
+
+    def end(self, at: float) -> None:
+        """Deliver the marks after the last segment (if any)."""
+        marks = self._timer.end_marks(at)
+        if marks:
+            self._deliver(Timestamps(marks=marks))
 
 
 def _ended_by(exc: BaseException) -> OutcomeStatus:

@@ -14,6 +14,10 @@ Audio = NDArray[np.float32]
 LanguageCode = str
 """A BCP-47-ish language tag as voxgate uses it: ``en``, ``zh``, ``ja``, or an espeak code like ``de``."""
 
+WordTimes = tuple[tuple[int, int, float, float], ...]
+"""An engine's own word alignment of a chunk: ``(first char, end char, start s, end s)`` per
+stretch of the chunk's text it timed (usually one word), in order, times from the chunk's start."""
+
 
 class AudioFormat(StrEnum):
     """Container/codec formats voxgate can return."""
@@ -52,11 +56,14 @@ class AudioChunk:
         audio: mono float32 samples in [-1, 1].
         sample_rate: samples per second of ``audio``.
         text: the text this chunk speaks (for captions and debugging).
+        words: the engine's word alignment of ``text`` (espeak's word events, piper's phoneme
+            alignments); ``None`` when the engine has none (timestamps are then estimated).
     """
 
     audio: Audio
     sample_rate: int
     text: str = ""
+    words: WordTimes | None = None
 
     @property
     def duration(self) -> float:

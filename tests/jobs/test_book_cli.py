@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from voxgate.audio.decode import decode
 
@@ -18,6 +21,33 @@ Chapter 2
 
 Glue the sheet to the dark blue background.
 """
+
+
+def _check_word_captions(vtt: str, index: dict[str, Any]) -> None:
+    """Valid WebVTT, one cue per word in order (the titles are spoken too),
+    times ascending, the second chapter's words inside it."""
+    header, *blocks = vtt.strip().split("\n\n")
+    assert header == "WEBVTT"
+    words, times = [], []
+    for n, block in enumerate(blocks, start=1):
+        number, timing, text = block.split("\n")
+        assert number == str(n)
+        match = re.fullmatch(r"(\d\d):(\d\d):(\d\d)\.(\d{3}) --> (\d\d):(\d\d):(\d\d)\.(\d{3})", timing)
+        assert match is not None, timing
+        h1, m1, s1, f1, h2, m2, s2, f2 = (int(g) for g in match.groups())
+        start, end = h1 * 3600 + m1 * 60 + s1 + f1 / 1000, h2 * 3600 + m2 * 60 + s2 + f2 / 1000
+        assert start <= end
+        words.append(text)
+        times.append((start, end))
+    first = ["The", "birch", "canoe", "slid", "on", "the", "smooth", "planks"]
+    second_words = ["Glue", "the", "sheet", "to", "the", "dark", "blue", "background"]
+    assert words[0] == words[10] == "Chapter"  # the titles are spoken too ("Chapter one")
+    assert words[2:10] == first
+    assert words[12:] == second_words
+    assert all(a[0] <= b[0] for a, b in itertools.pairwise(times))
+    second = index["chapters"][1]
+    end = second["start_s"] + second["duration_s"] + 1e-3
+    assert second["start_s"] <= times[10][0] <= times[-1][1] <= end
 
 
 def _book(source: Path, out: Path, data_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -45,7 +75,7 @@ def _book(source: Path, out: Path, data_dir: Path, *extra: str) -> subprocess.Co
 
 
 def test_book_in_process_writes_every_file_and_a_rerun_resumes_the_same_job(tmp_path: Path) -> None:
-    """Chapter files, book, index and captions are written; running again reuses the stored job."""
+    """Chapter files, book, index, captions and word captions are written; a rerun reuses the stored job."""
     source, out = tmp_path / "tale.txt", tmp_path / "out"
     source.write_text(BOOK)
     first = _book(source, out, tmp_path / "data", "--format", "wav")
@@ -57,6 +87,7 @@ def test_book_in_process_writes_every_file_and_a_rerun_resumes_the_same_job(tmp_
         "book.wav",
         "captions.srt",
         "captions.vtt",
+        "captions.words.vtt",
         "chapter-001.wav",
         "chapter-002.wav",
         "index.json",
@@ -65,6 +96,7 @@ def test_book_in_process_writes_every_file_and_a_rerun_resumes_the_same_job(tmp_
     assert [c["title"] for c in index["chapters"]] == ["Chapter 1", "Chapter 2"]
     audio, rate = decode((out / "book.wav").read_bytes(), "wav")
     assert abs(len(audio) / rate - index["duration_s"]) < 0.01
+    _check_word_captions((out / "captions.words.vtt").read_text(), index)
 
     second = _book(source, out, tmp_path / "data", "--format", "wav")
     assert second.returncode == 0, second.stderr

@@ -283,9 +283,10 @@ async def chapter_index(job_id: str, jobs: Jobs, viewer: Viewer) -> dict[str, An
 
 
 @router.get("/api/v1/jobs/{job_id}/captions.vtt", response_class=Response)
-async def captions_vtt(job_id: str, jobs: Jobs, viewer: Viewer) -> Response:
-    """WebVTT captions of the whole book, one cue per sentence."""
-    return Response(await jobs.captions(job_id, viewer, "vtt"), media_type="text/vtt; charset=utf-8")
+async def captions_vtt(job_id: str, jobs: Jobs, viewer: Viewer, words: bool = False) -> Response:
+    """WebVTT captions of the whole book, one cue per sentence; ``?words=true``: one cue per word."""
+    text = await jobs.captions(job_id, viewer, "vtt", words=words)
+    return Response(text, media_type="text/vtt; charset=utf-8")
 
 
 @router.get("/api/v1/jobs/{job_id}/captions.srt", response_class=Response)

@@ -12,6 +12,7 @@ from voxgate.api.deps import CallerDep, LexiconDep, Synth
 from voxgate.api.disconnect import client_gone, unless_disconnected
 from voxgate.api.headers import voxgate_headers
 from voxgate.api.schemas import TtsRequest
+from voxgate.api.timestamps import timed_answer
 from voxgate.audio.formats import parse_format
 from voxgate.emotion import parse_emotion
 from voxgate.engines.registry import engines_off
@@ -24,7 +25,13 @@ from voxgate.types import Priority
 router = APIRouter(tags=["native"])
 
 _AUDIO: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"audio/*": {}}, "description": "Audio, with X-Voxgate-* headers."}
+    200: {
+        "content": {"audio/*": {}, "application/json": {}, "text/event-stream": {}},
+        "description": (
+            "Audio, with X-Voxgate-* headers; with timestamps: JSON (audio in base64, words, sentences, "
+            "marks), or Server-Sent Events when streamed."
+        ),
+    }
 }
 
 
@@ -67,7 +74,12 @@ async def tts(
         ssml=is_ssml(text),
         dialogue=dialogue,
         lexicon=lexicon,
+        timestamps=body.timestamps,
     )
+    if body.timestamps:
+        return await timed_answer(
+            http, synth, request, stream=body.stream, latency_s=time.perf_counter() - started
+        )
     if body.stream:
         streamed = await unless_disconnected(http, synth.stream(request))
         if streamed is None:

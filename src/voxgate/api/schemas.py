@@ -66,6 +66,13 @@ class TtsRequest(BaseModel):
         default=None, ge=MIN_DEADLINE_MS, le=600_000, description="Answer within this many ms (at least 100)."
     )
     stream: bool = Field(default=False, description="Chunked transfer, one piece per sentence.")
+    timestamps: bool = Field(
+        default=False,
+        description=(
+            "Answer JSON with the audio (base64) and the times of the words, sentences and SSML marks; "
+            "with stream: Server-Sent Events (audio, words, done)."
+        ),
+    )
     emotion: dict[str, float] | str | None = Field(
         default=None,
         description=(

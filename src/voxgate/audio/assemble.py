@@ -22,6 +22,7 @@ def assemble(
     paragraph_pause_s: float = PARAGRAPH_PAUSE_S,
     pauses_before: Sequence[float | None] | None = None,
     trailing_s: float = 0.0,
+    starts: list[float] | None = None,
 ) -> Audio:
     """Concatenate the chunks of each piece (segment), resampled to ``sample_rate``.
 
@@ -34,6 +35,8 @@ def assemble(
         pauses_before: per segment, exact silence before it (SSML breaks) instead of the usual
             pause; ``None`` entries keep the usual one (none before the first segment).
         trailing_s: exact silence after the last segment.
+        starts: if given, each chunk's start in the result (seconds) is appended to it, in
+            order (for word timestamps).
 
     Returns:
         Mono float32 audio.
@@ -43,11 +46,15 @@ def assemble(
     lead = pauses_before[0] if pauses_before and flat and flat[0][0] == 0 else None
     if lead:
         out.append(np.zeros(round(lead * sample_rate), dtype=np.float32))
+    at = len(out[0]) if out else 0
     for n, (segment_index, chunk) in enumerate(flat):
+        if starts is not None:
+            starts.append(at / sample_rate)
         audio = chunk.audio
         if chunk.sample_rate != sample_rate:
             audio = resample(audio, chunk.sample_rate, sample_rate)
         out.append(audio.astype(np.float32, copy=False))
+        at += len(audio)
         if n < len(flat) - 1:
             last_of_segment = flat[n + 1][0] != segment_index
             paragraph = bool(paragraph_ends and last_of_segment and paragraph_ends[segment_index])
@@ -57,6 +64,7 @@ def assemble(
                 out.append(np.zeros(round(exact * sample_rate), dtype=np.float32))
             else:
                 out.append(np.zeros(int(pause * sample_rate), dtype=np.float32))
+            at += len(out[-1])
     if trailing_s > 0:
         out.append(np.zeros(round(trailing_s * sample_rate), dtype=np.float32))
     if not out:

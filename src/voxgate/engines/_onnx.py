@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 
-def cpu_session(model_path: Path, threads: int) -> Any:
+def cpu_session(model_path: Path | bytes, threads: int) -> Any:
     """Open an ONNX model on the CPU with ``threads`` intra-op threads and one inter-op thread.
 
     Idle intra-op threads sleep instead of spinning: workers share the cores, and a thread that
@@ -18,7 +18,7 @@ def cpu_session(model_path: Path, threads: int) -> Any:
     1200 texts of ``bench/piper_rss.py``) without a measurable speed difference.
 
     Args:
-        model_path: the ``.onnx`` file.
+        model_path: the ``.onnx`` file, or a model's bytes.
         threads: intra-op thread count (keep threads × busy workers ≤ cores).
 
     Returns:
@@ -32,4 +32,5 @@ def cpu_session(model_path: Path, threads: int) -> Any:
     options.log_severity_level = 3
     options.enable_mem_pattern = False
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(str(model_path), sess_options=options, providers=["CPUExecutionProvider"])
+    source = model_path if isinstance(model_path, bytes) else str(model_path)
+    return ort.InferenceSession(source, sess_options=options, providers=["CPUExecutionProvider"])

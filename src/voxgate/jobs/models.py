@@ -234,13 +234,16 @@ class SegmentRecord:
 
 @dataclass(frozen=True, slots=True)
 class SegmentTiming:
-    """The part of a segment that placement in time needs (``pause_before_s``: exact, or ``None``)."""
+    """The part of a segment that placement in time needs (``pause_before_s``: exact, or ``None``;
+    ``words``: its words' start and end in seconds from the segment's start, for word captions;
+    empty for segments made before)."""
 
     chapter: int
     text: str
     samples: int
     paragraph_end: bool
     pause_before_s: float | None = None
+    words: tuple[tuple[str, float, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

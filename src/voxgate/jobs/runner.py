@@ -285,6 +285,7 @@ class JobRunner:
             client_id=job.owner,  # the owner's own quota covers its jobs
             rate_limited=False,
             use_cache=False,
+            timestamps=True,  # for word captions
         )
         attempts = segment.attempts
         while True:
@@ -323,6 +324,9 @@ class JobRunner:
                 engine=result.meta.engine,
                 degraded=result.meta.degraded,
                 now=self._clock.wall(),
+                words=[(w.text, w.start, w.end) for w in result.timestamps.words]
+                if result.timestamps
+                else (),
             ),
         )
         self._bus.publish(

@@ -22,7 +22,7 @@ from typing import Any, Literal
 from voxgate.audio.formats import format_spec
 from voxgate.clock import Clock
 from voxgate.jobs.assemble import Timeline, timeline
-from voxgate.jobs.captions import book_file_name, chapter_file_name, chapter_index, srt, webvtt
+from voxgate.jobs.captions import book_file_name, chapter_file_name, chapter_index, srt, webvtt, word_webvtt
 from voxgate.jobs.errors import (
     DiskBudgetExceeded,
     JobNotFound,
@@ -365,14 +365,19 @@ class JobService:
         job, line = await self._timeline(job_id, viewer)
         return chapter_index(job, await asyncio.to_thread(self.store.chapters, job_id), line)
 
-    async def captions(self, job_id: str, viewer: str | None, kind: Literal["vtt", "srt"]) -> str:
-        """Per-sentence captions of a finished job's book, as WebVTT or SRT.
+    async def captions(
+        self, job_id: str, viewer: str | None, kind: Literal["vtt", "srt"], *, words: bool = False
+    ) -> str:
+        """Per-sentence captions of a finished job's book, as WebVTT or SRT; with ``words``, WebVTT
+        with one cue per word.
 
         Raises:
             JobNotFound: no such job for this viewer.
             JobNotReady: the job is not done.
         """
         _job, line = await self._timeline(job_id, viewer)
+        if words:
+            return word_webvtt(line)
         return webvtt(line) if kind == "vtt" else srt(line)
 
 

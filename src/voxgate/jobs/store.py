@@ -13,10 +13,11 @@ Threads: the store is synchronous; one connection guarded by a lock, usable from
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,7 @@ _MIGRATIONS = {  # columns added after the first release: (table, column) -> def
     ("jobs", "disk_bytes"): "INTEGER",
     ("segments", "voice"): "TEXT",  # a script's speaker; NULL = the job's voice
     ("segments", "pause_before"): "REAL",  # exact pause before it (a script's turn); NULL = usual
+    ("segments", "words"): "TEXT",  # JSON [[word, start s, end s], ...] for word captions
 }
 _ACTIVE = ("queued", "running")
 _RESERVED = "COALESCE(SUM(CASE WHEN disk_bytes IS NULL THEN est_bytes ELSE disk_bytes END), 0)"
@@ -80,6 +82,20 @@ _JOB_COLUMNS = """
     (SELECT COALESCE(SUM(chars), 0) FROM segments s WHERE s.job_id = j.id),
     j.book_ready
 """
+
+
+def _words_json(words: Sequence[tuple[str, float, float]]) -> str | None:
+    return (
+        json.dumps([[w, round(a, 3), round(b, 3)] for w, a, b in words], ensure_ascii=False)
+        if words
+        else None
+    )
+
+
+def _words(raw: str | None) -> tuple[tuple[str, float, float], ...]:
+    if not raw:
+        return ()
+    return tuple((str(w), float(a), float(b)) for w, a, b in json.loads(raw))
 
 
 def _job(row: tuple[Any, ...]) -> JobRecord:
@@ -417,11 +433,11 @@ class JobStore:
     def timings(self, job_id: str) -> list[SegmentTiming]:
         """Per segment in order: chapter, text, length and paragraph mark (for assembly and captions)."""
         rows = self._read(
-            "SELECT chapter, text, samples, paragraph_end, pause_before FROM segments WHERE job_id = ? "
-            "ORDER BY seq",
+            "SELECT chapter, text, samples, paragraph_end, pause_before, words FROM segments "
+            "WHERE job_id = ? ORDER BY seq",
             (job_id,),
         )
-        return [SegmentTiming(r[0], r[1], r[2], bool(r[3]), r[4]) for r in rows]
+        return [SegmentTiming(r[0], r[1], r[2], bool(r[3]), r[4], _words(r[5])) for r in rows]
 
     def _segment_transition(self, db: sqlite3.Connection, job_id: str, seq: int, to: SegmentState) -> None:
         row = db.execute("SELECT state FROM segments WHERE job_id = ? AND seq = ?", (job_id, seq)).fetchone()
@@ -430,9 +446,18 @@ class JobStore:
         check_transition(f"segment {job_id}/{seq}", SegmentState(row[0]), to)
 
     def complete_segment(
-        self, job_id: str, seq: int, *, samples: int, engine: str, degraded: bool, now: float
+        self,
+        job_id: str,
+        seq: int,
+        *,
+        samples: int,
+        engine: str,
+        degraded: bool,
+        now: float,
+        words: Sequence[tuple[str, float, float]] = (),
     ) -> None:
-        """Commit a segment DONE (call only once its audio file is fsynced in place).
+        """Commit a segment DONE (call only once its audio file is fsynced in place), with its
+        words' times (seconds from its start) for word captions.
 
         Raises:
             KeyError: no such segment.
@@ -442,8 +467,17 @@ class JobStore:
             self._segment_transition(db, job_id, seq, SegmentState.DONE)
             db.execute(
                 "UPDATE segments SET state = ?, samples = ?, engine = ?, degraded = ?, done_at = ?, "
-                "error = NULL WHERE job_id = ? AND seq = ?",
-                (SegmentState.DONE.value, samples, engine, int(degraded), now, job_id, seq),
+                "error = NULL, words = ? WHERE job_id = ? AND seq = ?",
+                (
+                    SegmentState.DONE.value,
+                    samples,
+                    engine,
+                    int(degraded),
+                    now,
+                    _words_json(words),
+                    job_id,
+                    seq,
+                ),
             )
 
     def record_attempt(self, job_id: str, seq: int, error: str) -> None:

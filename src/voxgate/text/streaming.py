@@ -90,7 +90,8 @@ def quick_start(prepared: PreparedText, max_chars: int | None = None) -> Prepare
         ),
         *prepared.segments[1:],
     )
-    return replace(prepared, segments=segments)
+    marks = tuple((name, index + 1 if index >= 1 else index) for name, index in prepared.marks)
+    return replace(prepared, segments=segments, marks=marks)
 
 
 def _clause_head(text: str, limit: int) -> str | None:

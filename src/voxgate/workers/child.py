@@ -119,7 +119,7 @@ def _run_job(conn: Connection, engine: Engine, engine_name: str, job: Job) -> No
         )
         for chunk in speak(engine, engine_name, job.text, job.voice, opts):
             samples = np.ascontiguousarray(chunk.audio, dtype="<f4").tobytes()
-            conn.send(ChunkReady(job.job_id, samples, chunk.sample_rate, chunk.text))
+            conn.send(ChunkReady(job.job_id, samples, chunk.sample_rate, chunk.text, chunk.words))
     except VoxgateError as exc:
         conn.send(JobFailed(job.job_id, exc))
         return

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from voxgate.errors import VoxgateError
+from voxgate.types import WordTimes
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,12 +69,14 @@ class LoadFailed:
 
 @dataclass(frozen=True, slots=True)
 class ChunkReady:
-    """One chunk (normally one sentence) of a job's audio, float32 little-endian samples."""
+    """One chunk (normally one sentence) of a job's audio, float32 little-endian samples, and the
+    engine's word alignment of it if it has one (see ``AudioChunk.words``)."""
 
     job_id: int
     samples: bytes
     sample_rate: int
     text: str
+    words: WordTimes | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -312,7 +312,7 @@ class WorkerPool:
             entry = self._pending.get(message.job_id)
             if entry is not None:
                 audio = np.frombuffer(message.samples, dtype="<f4").astype(np.float32)
-                entry[1].chunks.append(AudioChunk(audio, message.sample_rate, message.text))
+                entry[1].chunks.append(AudioChunk(audio, message.sample_rate, message.text, message.words))
         elif isinstance(message, JobDone | JobFailed):
             self._finish_job(worker, message)
 
