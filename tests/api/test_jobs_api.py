@@ -283,6 +283,7 @@ def test_cli_book_against_the_server(server: str, tmp_path: Path) -> None:
         "book.mp3",
         "captions.srt",
         "captions.vtt",
+        "captions.words.vtt",
         "chapter-001.mp3",
         "chapter-002.mp3",
         "index.json",

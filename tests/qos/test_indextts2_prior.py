@@ -19,7 +19,7 @@ from voxgate.service import SynthesisRequest, Synthesizer
 from voxgate.settings import Settings
 from voxgate.types import AudioChunk, Gender, Priority, SynthesisOptions, VoiceInfo
 from voxgate.wiring import build_synthesizer
-from voxgate.workers.backend import LocalBackend
+from voxgate.workers.backend import ChunkSink, LocalBackend
 from voxgate.workers.pool import Settled, WorkerSnapshot
 
 ZH = "今天的天气很好，我们去公园散步吧。"
@@ -64,6 +64,7 @@ class IndexTTS2StandIn:
         opts: SynthesisOptions,
         deadline: float,
         on_settled: Settled | None = None,
+        on_chunk: ChunkSink | None = None,
     ) -> list[AudioChunk]:
         self.calls.append(text)
         if on_settled is not None:
