@@ -73,7 +73,7 @@ class SynthesisMeta:
     elements and attributes dropped (``ssml:foo``, ``ssml:prosody@contour``, ``ssml:pitch``)."""
     spoken_by: tuple[str, ...] = ()
     """``voice@engine`` of every voice that spoke part of the answer, in order of first use
-    (several with SSML ``<voice>`` or a fallback); empty for a cache hit."""
+    (several with SSML ``<voice>`` or a fallback); a cache hit repeats the first answer's."""
     degraded_turns: tuple[int, ...] = ()
     """A dialogue's turns (indexes from 0) that a fallback engine spoke part of."""
 

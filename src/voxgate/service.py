@@ -230,7 +230,15 @@ class Synthesizer:
         if not meta.degraded and request.use_cache:
             await self.cache.put(
                 plan.key,
-                CachedAudio(data, meta.media_type, meta.engine, plan.out_rate, duration, self._clock.wall()),
+                CachedAudio(
+                    data,
+                    meta.media_type,
+                    meta.engine,
+                    plan.out_rate,
+                    duration,
+                    self._clock.wall(),
+                    meta.spoken_by,
+                ),
             )
         status = OutcomeStatus.DEGRADED if meta.degraded else OutcomeStatus.OK
         latency = self._record(request, plan, status, meta.engine, meta.fallback_reason)
@@ -384,7 +392,9 @@ class Synthesizer:
             data = keep.file(request.format, plan.out_rate)
             if data is not None and not meta.degraded:  # as a whole answer: degraded audio is not kept
                 wall = self._clock.wall()
-                entry = CachedAudio(data, meta.media_type, meta.engine, plan.out_rate, sent_s, wall)
+                entry = CachedAudio(
+                    data, meta.media_type, meta.engine, plan.out_rate, sent_s, wall, meta.spoken_by
+                )
                 await self.cache.put(plan.key, entry)
         except BaseException as exc:
             status = status or _ended_by(exc)
@@ -541,7 +551,15 @@ class Synthesizer:
     def _from_cache(self, request: SynthesisRequest, plan: Plan, hit: CachedAudio) -> SynthesisResult:
         ignored = self._ignored(request, plan, [hit.engine])
         meta = SynthesisMeta(
-            plan.voice.id, hit.engine, False, None, True, hit.media_type, hit.sample_rate, ignored
+            plan.voice.id,
+            hit.engine,
+            False,
+            None,
+            True,
+            hit.media_type,
+            hit.sample_rate,
+            ignored,
+            spoken_by=hit.spoken_by,
         )
         latency = self._record(request, plan, OutcomeStatus.OK, hit.engine, None, cache_hit=True)
         return SynthesisResult(hit.data, meta, hit.duration_s, latency)

@@ -110,7 +110,8 @@ def test_bad_dialogues_are_refused_naming_the_field(
 
 
 def test_a_streamed_dialogue_is_as_long_as_a_whole_one_and_repeats_hit_the_cache(http: httpx.Client) -> None:
-    """Streamed and whole answers have the same samples count; the same dialogue again is a cache hit."""
+    """Streamed and whole answers have the same samples count; the same dialogue again is a cache hit
+    that names the voices that spoke it."""
     turns = _turns(("joe", "First turn here."), (ESPEAK, "Second turn, in two. Sentences."), pause_ms=400)
     espeak_only = [{**t, "voice": ESPEAK} for t in turns]  # espeak is deterministic; piper's noise is not
     fields = {"format": "pcm", "sample_rate": 16000}
@@ -121,6 +122,9 @@ def test_a_streamed_dialogue_is_as_long_as_a_whole_one_and_repeats_hit_the_cache
     first, again = _say(http, turns), _say(http, turns)
     assert [first.headers["x-voxgate-cache"], again.headers["x-voxgate-cache"]] == ["miss", "hit"]
     assert again.content == first.content
+    spoken_by = first.headers["x-voxgate-spoken-by"]  # the hit says who spoke, as the first answer did
+    assert spoken_by == f"joe@piper,{ESPEAK}@espeak"
+    assert again.headers.get("x-voxgate-spoken-by") == spoken_by
     other_pause = _say(http, _turns(("joe", "First turn here."), (ESPEAK, "Second turn, in two. Sentences.")))
     assert other_pause.headers["x-voxgate-cache"] == "miss"
 

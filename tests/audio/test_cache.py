@@ -8,6 +8,7 @@ import logging
 import os
 import subprocess
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -168,6 +169,21 @@ def test_store_round_trip_and_counters(make_store):
             assert (stats.hits, stats.misses, stats.evictions) == (2, 1, 0)
             assert stats.items >= 1
             assert stats.bytes >= 50
+        finally:
+            await closed(store)
+
+    asyncio.run(body())
+
+
+def test_store_keeps_who_spoke(make_store):
+    """The voices that spoke an answer come back with it from every store."""
+
+    async def body() -> None:
+        store = make_store()
+        try:
+            spoken = replace(audio(100, b"xy"), spoken_by=("joe@piper", "espeak-en-us@espeak"))
+            await store.put(key(2), spoken)
+            assert await store.get(key(2)) == spoken
         finally:
             await closed(store)
 

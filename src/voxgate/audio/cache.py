@@ -74,6 +74,8 @@ class CachedAudio:
         sample_rate: sample rate of the encoded audio in Hz.
         duration_s: length of the audio in seconds.
         created_at: wall-clock time (epoch seconds) when it was made.
+        spoken_by: ``voice@engine`` of every voice that spoke it (several with SSML ``<voice>``
+            or a dialogue), so a cache hit says who spoke as the first answer did.
     """
 
     data: bytes
@@ -82,6 +84,7 @@ class CachedAudio:
     sample_rate: int
     duration_s: float
     created_at: float
+    spoken_by: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

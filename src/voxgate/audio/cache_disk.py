@@ -58,6 +58,7 @@ def _header_bytes(key: str, value: CachedAudio) -> bytes:
         "sample_rate": value.sample_rate,
         "duration_s": value.duration_s,
         "created_at": value.created_at,
+        "spoken_by": list(value.spoken_by),
         "size": len(value.data),
         "crc32": zlib.crc32(value.data),
     }
@@ -178,7 +179,15 @@ def unpack_entry(key: str, blob: bytes) -> CachedAudio | None:
         sample_rate=header["sample_rate"],
         duration_s=float(header["duration_s"]),
         created_at=float(header["created_at"]),
+        spoken_by=_spoken_by(header.get("spoken_by")),
     )
+
+
+def _spoken_by(value: Any) -> tuple[str, ...]:
+    """The header's ``spoken_by`` (absent in entries written before it existed: empty)."""
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return tuple(value)
+    return ()
 
 
 def _read(path: Path, key: str, stamp: int) -> CachedAudio | None:
