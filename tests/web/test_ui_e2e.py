@@ -6,7 +6,7 @@ import re
 import shutil
 from pathlib import Path
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 WAIT_MS = 30_000
 """Longest any one step may take (an answer, a poll of the SLA panel)."""
@@ -224,6 +224,18 @@ def test_a_two_voice_dialogue_plays_as_one_file_and_names_both_voices(page: Page
     expect(spoken.locator("li")).to_have_text(["joe — Piper", "espeak-en-us — eSpeak NG"])
     expect(page.locator("#dlg-progress")).to_contain_text("2 voices spoke.")
     expect(page.locator(".turn-degraded:visible")).to_have_count(0)
+
+    def degrade_second_turn(route: Route) -> None:  # fault injection: the real answer, one header added
+        response = route.fetch()
+        route.fulfill(response=response, headers={**response.headers, "x-voxgate-degraded-turns": "1"})
+
+    page.route("**/api/v1/tts", degrade_second_turn)
+    page.get_by_role("button", name="Speak the dialogue").click()
+    expect(turns.nth(1).locator(".turn-degraded")).to_be_visible(timeout=WAIT_MS)
+    expect(turns.nth(0).locator(".turn-degraded")).to_be_hidden()
+    expect(page.locator("#dlg-progress")).to_contain_text("Turn 2 degraded", timeout=WAIT_MS)
+    expect(spoken.locator("li")).to_have_count(2)  # a cache hit names no engines: the turns' voices
+    page.unroute("**/api/v1/tts")
     page.screenshot(path=DIALOGUE_SCREENSHOT, full_page=True)
 
     second = turns.nth(1).get_by_label("Speaker")
@@ -239,6 +251,10 @@ def test_a_lexicon_entry_is_saved_listed_after_reload_and_deleted(page: Page) ->
     """Add SQL→sequel, save (PUT), reload: it is listed; a bad word's 422 shows on its row; delete."""
     page.goto("/#lexicon")
     expect(page.locator("#lex-status")).to_have_text("0 entries.", timeout=WAIT_MS)
+    server = page.get_by_text("Server entries (1, read-only)")
+    server.click()  # the server's own entries: listed, not editable
+    expect(page.locator("#lex-server-rows tr")).to_have_text([re.compile("voxgate.*Say as.*vox gate")])
+    expect(page.locator("#lex-server-box input")).to_have_count(0)
     page.get_by_role("button", name="Add an entry").click()
     page.get_by_label("Word of entry 1").fill("SQL")
     page.get_by_label("Value of entry 1").fill("sequel")

@@ -7,7 +7,7 @@
 // so everything works from the keyboard; focus follows the moved or removed turn.
 
 import { clearAlert, requestError, showAlert } from "./alerts.js";
-import { withKey } from "./key.js";
+import { onKeyChange, withKey } from "./key.js";
 import { playResponse } from "./player.js";
 import { ENGINE_NAMES, voiceOptions } from "./voices.js";
 
@@ -39,9 +39,9 @@ async function loadVoices() {
 }
 
 function fillVoices(select) {
-  const wanted = select.dataset.wanted || select.value;
+  const wanted = select.value || select.dataset.wanted; // the user's pick, else the turn's default
   if (!state.voices) {
-    select.replaceChildren(new Option("Loading voices…", ""));
+    if (!select.options.length) select.replaceChildren(new Option("Loading voices…", ""));
     return;
   }
   select.replaceChildren(voiceOptions(state.voices, navigator.languages));
@@ -213,22 +213,25 @@ function payload() {
   return { dialogue: turns, format: "mp3", stream: false };
 }
 
-function showSpoken(headers) {
-  const spokenBy = (headers.get("X-Voxgate-Spoken-By") ?? "").split(",").filter(Boolean);
+function showSpoken(headers, asked) {
+  let spokenBy = (headers.get("X-Voxgate-Spoken-By") ?? "").split(",").filter(Boolean);
+  const cached = headers.get("X-Voxgate-Cache") === "hit";
+  if (!spokenBy.length) spokenBy = [...new Set(asked.dialogue.map((t) => t.voice))]; // a cache hit names none
   const degraded = new Set((headers.get("X-Voxgate-Degraded-Turns") ?? "").split(",").filter(Boolean).map(Number));
   const items = turnItems();
   for (const index of degraded) if (items[index]) items[index].querySelector(".turn-degraded").hidden = false;
   const list = spokenBy.map((entry) => {
     const [voice, engine] = entry.split("@");
     const li = document.createElement("li");
-    li.textContent = `${voice} — ${ENGINE_NAMES[engine] ?? engine ?? "?"}`;
+    li.textContent = engine ? `${voice} — ${ENGINE_NAMES[engine] ?? engine}` : voice;
     return li;
   });
   els.spoken.replaceChildren(...list);
   const note = degraded.size
     ? ` Turn${degraded.size > 1 ? "s" : ""} ${[...degraded].map((i) => i + 1).join(", ")} degraded (a fallback engine spoke).`
     : "";
-  return `${spokenBy.length} voice${spokenBy.length === 1 ? "" : "s"} spoke.${note}`;
+  const from = cached ? " (from the cache)" : "";
+  return `${spokenBy.length} voice${spokenBy.length === 1 ? "" : "s"} spoke${from}.${note}`;
 }
 
 async function speak() {
@@ -252,7 +255,7 @@ async function speak() {
     });
     if (!response.ok) throw await requestError(response);
     const mime = (response.headers.get("Content-Type") ?? "audio/mpeg").split(";")[0].trim();
-    const summary = showSpoken(response.headers);
+    const summary = showSpoken(response.headers, body);
     els.player.hidden = false;
     els.empty.hidden = true;
     await playResponse(response, els.player, {
@@ -289,5 +292,9 @@ els.form.addEventListener("submit", (event) => {
 });
 addTurn({ voice: "joe", text: "Welcome to the show. Who is with us today?" });
 addTurn({ voice: "espeak-en-us", text: "Hello, I am the robot voice of this podcast." });
+onKeyChange(() => { // a new key may open voices that were refused
+  state.voices = null;
+  onView();
+});
 window.addEventListener("hashchange", onView);
 onView();

@@ -1,7 +1,7 @@
 // voxgate web UI: the Lexicon view (#lexicon). The caller's pronunciation entries.
 //
 // GET /api/v1/lexicon lists the caller's entries (its API key's; everyone's when keys are off) and
-// how many entries the server's lexicon file adds (those are read-only and not listed by the API).
+// the entries of the server's lexicon file (`server`, shown read-only: the caller's override them).
 // Rows are edited here and saved together with PUT (it replaces the whole list); a 422 naming
 // `entries[i].word` / `entries[i].say` / `entries[i]` is shown on that row.
 
@@ -17,6 +17,7 @@ const els = {
   view: document.querySelector('.view[data-view="lexicon"]'), alert: $("lex-alert"), form: $("lex-form"),
   rows: $("lex-rows"), empty: $("lex-empty"), server: $("lex-server"), add: $("lex-add"), save: $("lex-save"),
   reload: $("lex-reload"), status: $("lex-status"), live: $("lex-live"),
+  serverBox: $("lex-server-box"), serverSummary: $("lex-server-summary"), serverRows: $("lex-server-rows"),
 };
 
 const state = { loaded: false, busy: false, nextId: 1, sent: [] };
@@ -102,13 +103,28 @@ function relabel() {
   els.empty.hidden = rowItems().length > 0;
 }
 
+function serverRow(entry) {
+  const kind = ["say", "ipa", "pinyin"].find((k) => entry[k] !== undefined) ?? "say";
+  const row = document.createElement("tr");
+  for (const text of [entry.word, KINDS[kind], entry[kind] ?? ""]) {
+    const cell = document.createElement("td");
+    cell.textContent = text;
+    row.append(cell);
+  }
+  return row;
+}
+
 function render(body) {
   els.rows.replaceChildren(...body.entries.map((entry) => makeRow(entry)));
   relabel();
-  const extra = body.server_entries ?? 0;
+  const server = Array.isArray(body.server) ? body.server : [];
+  const extra = body.server_entries ?? server.length;
   els.server.textContent = extra
     ? `${extra} more entr${extra === 1 ? "y comes" : "ies come"} from the server’s lexicon file (read-only; yours override them). At most ${body.max_entries} entries of yours.`
     : `At most ${body.max_entries} entries.`;
+  els.serverRows.replaceChildren(...server.map(serverRow));
+  els.serverSummary.textContent = `Server entries (${server.length}, read-only)`;
+  els.serverBox.hidden = server.length === 0;
 }
 
 function clearErrors() {
