@@ -166,6 +166,7 @@ def test_live_mode_speaks_clauses_as_they_are_typed_and_stop_cuts_them_off(page:
 SSML_SCREENSHOT = Path("/tmp/voxgate-ui-ssml.png")
 DIALOGUE_SCREENSHOT = Path("/tmp/voxgate-ui-dialogue.png")
 LEXICON_SCREENSHOT = Path("/tmp/voxgate-ui-lexicon.png")
+PHONE_SCREENSHOT = Path("/tmp/voxgate-ui-dialogue-phone.png")
 
 
 def _tts_requests(page: Page) -> list[str]:
@@ -308,6 +309,7 @@ def test_the_new_controls_work_from_the_keyboard_on_a_phone(page: Page) -> None:
     page.keyboard.press("Shift+Tab")  # from "Up" back into the turn's text
     expect(page.get_by_label("Turn 2 Lines")).to_be_focused()
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    page.screenshot(path=PHONE_SCREENSHOT, full_page=True)
 
     page.goto("/#lexicon")
     expect(page.locator("#lex-status")).to_have_text(re.compile(r"\d+ entr"), timeout=WAIT_MS)
