@@ -84,6 +84,11 @@ class LexiconStore:
             except (OSError, ValueError, InvalidInput) as exc:
                 raise ValueError(f"text.lexicon_file {server_file}: {exc}") from exc
 
+    @property
+    def server(self) -> list[LexiconEntry]:
+        """The entries of the server's lexicon file (read-only for callers)."""
+        return list(self._server)
+
     def _path(self, owner: str) -> Path:
         name = "everyone" if owner == EVERYONE else hashlib.sha256(owner.encode()).hexdigest()[:32]
         return self.directory / f"{name}.json"

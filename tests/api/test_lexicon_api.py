@@ -62,6 +62,7 @@ def test_entries_are_per_key_and_need_a_key(http: httpx.Client) -> None:
     assert response.status_code == 200, response.text
     assert response.json()["entries"] == [{"word": "NASA", "say": "nasa"}]
     assert response.json()["server_entries"] == 1
+    assert response.json()["server"] == [{"word": "QoS", "say": "quality of service"}]  # shown read-only
     bob = http.get("/api/v1/lexicon", headers=BOB).json()
     assert bob["entries"] == []
     assert bob["version"] != response.json()["version"]

@@ -6,6 +6,7 @@ downloads a browser here. Both the server and the browser are module-scoped and 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,12 +29,16 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture(scope="module")
-def ui_server(data_dir: Path) -> Iterator[str]:
+def ui_server(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real server (uvicorn on 127.0.0.1, free port) with kokoro, piper and espeak, one worker each.
 
     The interactive deadline is generous (15 s) so that these tests are about the page, not load.
+    Its server lexicon has one entry (for a word no test speaks), shown read-only on #lexicon.
     """
+    lexicon = tmp_path_factory.mktemp("ui-lexicon") / "server.json"
+    lexicon.write_text(json.dumps([{"word": "voxgate", "say": "vox gate"}]), "utf-8")
     settings = Settings.load(
+        text={"lexicon_file": str(lexicon)},
         data_dir=data_dir,
         engines={
             "kokoro": {"workers": 1, "threads": 1},

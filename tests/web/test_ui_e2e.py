@@ -6,7 +6,7 @@ import re
 import shutil
 from pathlib import Path
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 WAIT_MS = 30_000
 """Longest any one step may take (an answer, a poll of the SLA panel)."""
@@ -159,3 +159,166 @@ def test_live_mode_speaks_clauses_as_they_are_typed_and_stop_cuts_them_off(page:
     page.click("#live-end")
     expect(page.locator("#live-status")).to_contain_text("Ended", timeout=WAIT_MS)
     expect(page.locator("#live-log")).to_contain_text("then more words")  # a timer cut, then the rest
+
+
+# ---- SSML, dialogue, lexicon (issue 14); same module server, so no extra start-up ---------------
+
+SSML_SCREENSHOT = Path("/tmp/voxgate-ui-ssml.png")
+DIALOGUE_SCREENSHOT = Path("/tmp/voxgate-ui-dialogue.png")
+LEXICON_SCREENSHOT = Path("/tmp/voxgate-ui-lexicon.png")
+PHONE_SCREENSHOT = Path("/tmp/voxgate-ui-dialogue-phone.png")
+
+
+def _tts_requests(page: Page) -> list[str]:
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.url) if r.url.endswith("/api/v1/tts") else None)
+    return sent
+
+
+def test_ssml_is_checked_in_the_page_and_what_was_ignored_is_shown(page: Page) -> None:
+    """Malformed SSML: line/column under the box and no request; <foo> spoken and shown as ignored."""
+    expect(page.locator("#voice option[value='espeak-en-us']").first).to_be_attached()
+    sent = _tts_requests(page)
+    text = page.get_by_label("Text", exact=True)
+    text.fill('<speak>Hello <break time="1s">there</speak>')
+    expect(page.get_by_label("SSML", exact=True)).to_be_checked()  # auto-detected from <speak
+    expect(page.get_by_role("group", name="Insert an SSML tag at the cursor")).to_be_visible()
+    page.get_by_role("button", name="Speak").click()
+    error = page.locator("#text-error")
+    expect(error).to_have_text(re.compile(r"not well-formed: line 1, column \d+"))
+    expect(error).to_have_attribute("role", "alert")
+    expect(text).to_have_attribute("aria-invalid", "true")
+    assert "text-error" in (text.get_attribute("aria-describedby") or "")
+    assert sent == []  # the browser's parser refused it: nothing went to the server
+
+    text.fill("<speak>Hello <foo>there</foo>.</speak>")
+    expect(error).to_be_hidden()  # fixed: the message goes at once
+    page.get_by_label("Voice").select_option("espeak-en-us")
+    page.get_by_role("button", name="Speak").click()
+    assert _answered(page, 1) > 0.3
+    expect(page.locator("#fact-ignored-row")).to_contain_text("Ignored")
+    expect(page.locator("#fact-ignored")).to_have_text("ssml:foo")
+    assert len(sent) == 1
+
+    text.fill('<speak><voice name="nobody">Hi.</voice></speak>')  # well-formed; the server refuses it
+    page.get_by_role("button", name="Speak").click()
+    expect(error).to_contain_text(re.compile(r"SSML at line 1, column \d+.*nobody"), timeout=WAIT_MS)
+    expect(page.locator("#alert")).to_be_hidden()  # said at the field, once
+    page.screenshot(path=SSML_SCREENSHOT, full_page=True)
+
+
+def test_a_two_voice_dialogue_plays_as_one_file_and_names_both_voices(page: Page) -> None:
+    """Two turns (piper joe, espeak) → one audio naming both voices; a bad voice is shown on its turn."""
+    page.goto("/#dialogue")
+    turns = page.locator("#dlg-turns > li")
+    expect(turns).to_have_count(2)
+    expect(turns.nth(0).get_by_label("Speaker")).to_have_value("joe", timeout=WAIT_MS)
+    expect(turns.nth(1).get_by_label("Speaker")).to_have_value("espeak-en-us")
+    page.get_by_role("button", name="Speak the dialogue").click()
+    page.wait_for_function(
+        "document.getElementById('dlg-result').dataset.answers === '1'"
+        " && Number.isFinite(document.getElementById('dlg-player').duration)"
+        " && document.getElementById('dlg-player').duration > 2",
+        timeout=WAIT_MS,
+    )
+    spoken = page.get_by_role("list", name="Who spoke")
+    expect(spoken.locator("li")).to_have_text(["joe — Piper", "espeak-en-us — eSpeak NG"])
+    expect(page.locator("#dlg-progress")).to_contain_text("2 voices spoke.")
+    expect(page.locator(".turn-degraded:visible")).to_have_count(0)
+
+    def degrade_second_turn(route: Route) -> None:  # fault injection: the real answer, one header added
+        response = route.fetch()
+        route.fulfill(response=response, headers={**response.headers, "x-voxgate-degraded-turns": "1"})
+
+    page.route("**/api/v1/tts", degrade_second_turn)
+    page.get_by_role("button", name="Speak the dialogue").click()
+    expect(turns.nth(1).locator(".turn-degraded")).to_be_visible(timeout=WAIT_MS)
+    expect(turns.nth(0).locator(".turn-degraded")).to_be_hidden()
+    expect(page.locator("#dlg-progress")).to_contain_text("Turn 2 degraded", timeout=WAIT_MS)
+    expect(spoken.locator("li")).to_have_count(2)  # a cache hit names no engines: the turns' voices
+    page.unroute("**/api/v1/tts")
+    page.screenshot(path=DIALOGUE_SCREENSHOT, full_page=True)
+
+    second = turns.nth(1).get_by_label("Speaker")
+    second.evaluate("s => { s.add(new Option('nobody', 'nobody')); s.value = 'nobody'; }")
+    page.get_by_role("button", name="Speak the dialogue").click()
+    expect(turns.nth(1).locator(".field-error")).to_have_text("unknown voice 'nobody'", timeout=WAIT_MS)
+    expect(second).to_have_attribute("aria-invalid", "true")
+    expect(second).to_be_focused()
+    expect(turns.nth(0).locator(".field-error")).to_be_hidden()
+
+
+def test_a_lexicon_entry_is_saved_listed_after_reload_and_deleted(page: Page) -> None:
+    """Add SQL→sequel, save (PUT), reload: it is listed; a bad word's 422 shows on its row; delete."""
+    page.goto("/#lexicon")
+    expect(page.locator("#lex-status")).to_have_text("0 entries.", timeout=WAIT_MS)
+    server = page.get_by_text("Server entries (1, read-only)")
+    server.click()  # the server's own entries: listed, not editable
+    expect(page.locator("#lex-server-rows tr")).to_have_text([re.compile("voxgate.*Say as.*vox gate")])
+    expect(page.locator("#lex-server-box input")).to_have_count(0)
+    page.get_by_role("button", name="Add an entry").click()
+    page.get_by_label("Word of entry 1").fill("SQL")
+    page.get_by_label("Value of entry 1").fill("sequel")
+    page.get_by_role("button", name="Add an entry").click()
+    page.get_by_label("Word of entry 2").fill("a b!")
+    page.get_by_label("Kind of entry 2").select_option("ipa")
+    page.get_by_label("Value of entry 2").fill("ə")
+    page.get_by_role("button", name="Save").click()
+    rows = page.locator("#lex-rows > li")
+    expect(rows.nth(1).locator(".field-error")).to_contain_text("is not whole words", timeout=WAIT_MS)
+    expect(page.get_by_label("Word of entry 2")).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_label("Word of entry 2")).to_be_focused()
+    page.get_by_role("button", name="Delete entry 2").click()
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#lex-status")).to_have_text("Saved 1 entry.", timeout=WAIT_MS)
+    page.screenshot(path=LEXICON_SCREENSHOT, full_page=True)
+
+    page.reload()
+    expect(page.get_by_label("Word of entry 1")).to_have_value("SQL", timeout=WAIT_MS)
+    expect(page.get_by_label("Kind of entry 1")).to_have_value("say")
+    expect(page.get_by_label("Value of entry 1")).to_have_value("sequel")
+    page.get_by_role("button", name="Delete entry 1").click()
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#lex-status")).to_have_text("Saved 0 entries.", timeout=WAIT_MS)
+    page.reload()
+    expect(page.locator("#lex-status")).to_have_text("0 entries.", timeout=WAIT_MS)
+    expect(page.locator("#lex-empty")).to_be_visible()
+
+
+def test_the_new_controls_work_from_the_keyboard_on_a_phone(page: Page) -> None:
+    """SSML toggle and toolbar, turn reordering and a lexicon row, by keys alone at 360 px wide."""
+    page.set_viewport_size({"width": 360, "height": 800})
+    text = page.get_by_label("Text", exact=True)
+    text.fill("Hello there")
+    page.get_by_label("SSML", exact=True).focus()
+    page.keyboard.press("Space")
+    expect(text).to_have_value("<speak>Hello there</speak>")
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Pause")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(text).to_have_value('<speak>Hello there<break time="500ms"/></speak>')
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+
+    page.goto("/#dialogue")
+    turns = page.locator("#dlg-turns > li")
+    expect(turns.nth(0).get_by_label("Speaker")).to_have_value("joe", timeout=WAIT_MS)
+    page.get_by_role("button", name="Move turn 1 down").focus()
+    page.keyboard.press("Enter")
+    expect(turns.nth(1).get_by_label("Speaker")).to_have_value("joe")
+    expect(page.get_by_role("button", name="Move turn 2 up")).to_be_focused()  # followed its turn
+    page.keyboard.press("Shift+Tab")  # from "Up" back into the turn's text
+    expect(page.get_by_label("Turn 2 Lines")).to_be_focused()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    page.screenshot(path=PHONE_SCREENSHOT, full_page=True)
+
+    page.goto("/#lexicon")
+    expect(page.locator("#lex-status")).to_have_text(re.compile(r"\d+ entr"), timeout=WAIT_MS)
+    page.get_by_role("button", name="Add an entry").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_label("Word of entry 1")).to_be_focused()
+    page.keyboard.type("tomato")
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Kind of entry 1")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Value of entry 1")).to_be_focused()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360

@@ -42,6 +42,7 @@ def _view(store: LexiconStore, owner: str) -> dict[str, Any]:
         "version": lexicon.version,
         "entries": [e.to_dict() for e in own],
         "server_entries": len(lexicon) - len(own),
+        "server": [e.to_dict() for e in store.server],
         "max_entries": store.max_entries,
     }
 
@@ -49,7 +50,8 @@ def _view(store: LexiconStore, owner: str) -> dict[str, Any]:
 @router.get("/api/v1/lexicon")
 async def get_lexicon(store: Lexicons, owner: LexiconOwner) -> dict[str, Any]:
     """The caller's entries (its API key's; everyone's when keys are off), the lexicon's version
-    (part of the audio cache key) and how many entries the server's lexicon file adds."""
+    (part of the audio cache key), how many entries the server's lexicon file adds, and those
+    entries (``server``, read-only)."""
     return await asyncio.to_thread(_view, store, owner)
 
 

@@ -9,6 +9,7 @@
 import { clearAlert, requestError, showAlert } from "./alerts.js";
 import { bindKeyField, onKeyChange, withKey } from "./key.js";
 import { canStream, playResponse } from "./player.js";
+import { TAGS, checkSsml, insertTag, looksLikeSsml, ssmlToText, wrapInSpeak } from "./ssml.js";
 import { formatMs, startSlaPanel } from "./sla.js";
 import { ENGINE_NAMES, describeVoice, scriptLanguage, voiceOptions } from "./voices.js";
 
@@ -36,13 +37,16 @@ const els = {
   alert: $("alert"), result: $("result"), player: $("player"), empty: $("result-empty"),
   facts: $("result-facts"), engine: $("fact-engine"), quality: $("fact-quality"), cache: $("fact-cache"),
   first: $("fact-first"), total: $("fact-total"), voiceUsed: $("fact-voice"), reason: $("fact-reason"),
-  download: $("download"),
+  download: $("download"), ssmlMode: $("ssml-mode"), ssmlTools: $("ssml-tools"), textError: $("text-error"),
+  spokenByRow: $("fact-spoken-by-row"), spokenBy: $("fact-spoken-by"),
+  ignoredRow: $("fact-ignored-row"), ignored: $("fact-ignored"),
 };
 
 const state = {
   maxChars: DEFAULT_MAX_CHARS, counterLevel: "ok", answers: 0, voices: new Map(), controller: null,
   priority: "interactive", // the most urgent class the server lets this caller use
   urls: { player: null, file: null },
+  textError: false, // a message is shown under the text box (malformed SSML, the server's 422)
 };
 const number = new Intl.NumberFormat("en");
 
@@ -80,7 +84,7 @@ function updateCounter() {
   els.counter.textContent = `${number.format(count)} / ${number.format(state.maxChars)} characters`;
   els.counter.classList.toggle("is-near", near && !over);
   els.counter.classList.toggle("is-over", over);
-  els.text.setAttribute("aria-invalid", String(over));
+  els.text.setAttribute("aria-invalid", String(over || state.textError));
   els.text.lang = textLanguage(); // screen readers read the text in its own language
   const level = over ? "over" : near ? "near" : "ok";
   if (level !== state.counterLevel) {
@@ -141,11 +145,59 @@ function updateFormat() {
     : "Plays once the whole file has arrived.";
 }
 
+// ---- SSML mode ---------------------------------------------------------------------------------------
+function setSsmlMode(on) {
+  els.ssmlMode.checked = on;
+  els.ssmlTools.hidden = !on;
+  els.text.spellcheck = !on;
+}
+
+/** Show (or, with "", clear) a message under the text box; it is announced (role=alert). */
+function showTextError(message) {
+  state.textError = Boolean(message);
+  els.textError.textContent = message;
+  els.textError.hidden = !message;
+  updateCounter();
+}
+
+/** Check the SSML in the text box; show what is wrong with it. Returns true when it may be sent. */
+function validateSsml() {
+  if (!els.ssmlMode.checked && !looksLikeSsml(els.text.value)) return true;
+  const problem = checkSsml(els.text.value);
+  showTextError(problem ? `The SSML is not well-formed: ${problem.message}` : "");
+  return problem === null;
+}
+
+function toggleSsml() {
+  const text = els.text.value;
+  if (els.ssmlMode.checked) {
+    if (!looksLikeSsml(text)) {
+      els.text.value = wrapInSpeak(text);
+      const end = els.text.value.length - "</speak>".length; // the toolbar inserts inside <speak>
+      els.text.setSelectionRange(end, end);
+    }
+  } else if (looksLikeSsml(text)) {
+    const plain = ssmlToText(text);
+    if (plain === null) { // malformed: leaving would send it as SSML anyway; say so and stay
+      setSsmlMode(true);
+      validateSsml();
+      return;
+    }
+    els.text.value = plain;
+  }
+  setSsmlMode(els.ssmlMode.checked);
+  showTextError("");
+}
+
 // ---- errors ------------------------------------------------------------------------------------------
 function showError(error) {
   if (error.status === 401) { // no key, or a wrong one: open the key field and offer to go there
     els.apiKey.closest("details").open = true;
     error = { ...error, field: "API key" };
+  }
+  if (error.status === 422 && error.field === "text") { // e.g. malformed SSML: say it at the field
+    showTextError(error.message);
+    return;
   }
   showAlert(els.alert, error, (name) => (name === "API key" ? els.apiKey : FIELDS.includes(name) ? $(name) : null));
 }
@@ -154,6 +206,7 @@ function clearError() {
   clearAlert(els.alert);
   for (const id of FIELDS) if (id !== "text") $(id).removeAttribute("aria-invalid");
   els.apiKey.removeAttribute("aria-invalid");
+  showTextError("");
 }
 
 // ---- speaking ------------------------------------------------------------------------------------
@@ -193,6 +246,12 @@ function showFacts(headers, timing) {
     timing.firstMs === null ? "at the server" : `at the server; ${formatMs(timing.firstMs)} in this page`);
   setFact(els.total, timing.totalMs === null ? "…" : formatMs(timing.totalMs), "measured in this page");
   els.voiceUsed.textContent = headers.get("X-Voxgate-Voice") ?? els.voice.value;
+  const spokenBy = headers.get("X-Voxgate-Spoken-By") ?? "";
+  els.spokenBy.textContent = spokenBy.split(",").filter(Boolean).join(", ");
+  els.spokenByRow.hidden = !spokenBy.includes(","); // one voice: the Voice fact says it already
+  const ignored = headers.get("X-Voxgate-Ignored") ?? "";
+  els.ignored.textContent = ignored.split(",").filter(Boolean).join(", ");
+  els.ignoredRow.hidden = !ignored;
   const [failed, outcome] = reason.split(":");
   els.reason.hidden = !degraded && !reason;
   els.reason.textContent = reason
@@ -210,6 +269,10 @@ async function speak() {
   const text = els.text.value;
   if (!text.trim()) {
     showError({ title: "Nothing to speak", message: "Type some text first.", field: "text" });
+    return;
+  }
+  if (!validateSsml()) { // malformed SSML: no request, the line and column are under the box
+    els.text.focus();
     return;
   }
   const format = els.format.value;
@@ -249,6 +312,9 @@ async function speak() {
     state.answers += 1;
     els.result.dataset.answers = String(state.answers); // for tests and user scripts: answers so far
     els.result.dataset.streamed = String(streamed); // true: playback started before the end (MSE)
+    els.result.dispatchEvent(new CustomEvent("voxgate:spoken", { // hook for word highlighting
+      detail: { payload, headers: response.headers, blob, player: els.player },
+    }));
   } catch (error) {
     if (error.name === "AbortError") {
       els.progress.textContent = "Stopped.";
@@ -282,6 +348,8 @@ function stop() {
 
 // ---- wiring -------------------------------------------------------------------------------------------
 els.text.addEventListener("input", () => {
+  if (!els.ssmlMode.checked && looksLikeSsml(els.text.value)) setSsmlMode(true); // auto-detect
+  if (state.textError) validateSsml(); // clear the message as soon as it is fixed
   updateCounter();
   updateVoiceInfo();
 });
@@ -296,6 +364,11 @@ els.form.addEventListener("submit", (event) => {
   speak();
 });
 els.stop.addEventListener("click", stop);
+els.text.addEventListener("change", validateSsml); // on leaving the box, not while a tag is half typed
+els.ssmlMode.addEventListener("change", toggleSsml);
+for (const button of els.ssmlTools.querySelectorAll("button[data-tag]")) {
+  if (button.dataset.tag in TAGS) button.addEventListener("click", () => insertTag(els.text, button.dataset.tag));
+}
 els.voice.addEventListener("change", () => {
   const option = els.voice.selectedOptions[0];
   prefs.set("voice", `${option.value}@${option.dataset.lang}`);
@@ -323,6 +396,7 @@ if (savedSpeed !== null) els.speed.value = savedSpeed;
 const savedFormat = prefs.get("format");
 if (savedFormat && MIME[savedFormat]) els.format.value = savedFormat;
 showView();
+setSsmlMode(looksLikeSsml(els.text.value));
 updateSpeed();
 updateFormat();
 updateCounter();
