@@ -63,11 +63,13 @@ class RealtimeClient:
     Args:
         base_url: the server, e.g. ``http://127.0.0.1:8000``.
         voice: voice id (default: each piece's language's default voice).
-        encoding: ``linear16``, ``mulaw`` or ``alaw``.
-        sample_rate: rate of the audio (default 24000 for linear16, 8000 for G.711).
+        encoding: ``linear16``, ``mulaw``, ``alaw`` or ``opus`` (one Ogg Opus stream: the chunks
+            concatenated are one file).
+        sample_rate: rate of the audio (default 24000 for linear16, 8000 for G.711, 48000 for Opus).
         priority: ``interactive`` or ``api`` (default: the most urgent the key may use).
         api_key: sent as ``Authorization: Bearer``.
         on_event: called with every JSON message the server sends.
+        timestamps: ask for a ``words`` message (to ``on_event``) before each piece's audio.
         open_timeout: seconds the handshake may take.
     """
 
@@ -82,9 +84,15 @@ class RealtimeClient:
         api_key: str | None = None,
         on_event: Callable[[dict[str, Any]], None] | None = None,
         open_timeout: float = 30.0,
+        timestamps: bool = False,
     ) -> None:
         self.url = realtime_url(
-            base_url, voice=voice, encoding=encoding, sample_rate=sample_rate, priority=priority
+            base_url,
+            voice=voice,
+            encoding=encoding,
+            sample_rate=sample_rate,
+            priority=priority,
+            timestamps="true" if timestamps else None,
         )
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._on_event = on_event

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import av
 import httpx
 import numpy as np
 import pytest
@@ -24,6 +26,7 @@ KEY = "k" * 32
 OTHER = "o" * 32
 ONCE = "n" * 32
 PATH = "/api/v1/tts/realtime"
+TWO_SENTENCES = ("The birch canoe slid on the smooth planks.", " Glue the sheet to the dark blue background.")
 WAIT_S = 60.0  # "does not hang" bound: the machine is shared and noisy
 Frame = str | bytes
 
@@ -118,6 +121,7 @@ def test_speak_and_flush_give_metadata_audio_segments_and_flushed_in_order(serve
         _speak(ws, "The birch canoe", " slid on the smooth planks", ".", " Glue the sheet")
         frames = _until(ws, "flushed")
     assert _json(frames[-1]) == {"type": "flushed", "sequence_id": 0}
+    assert not [f for f in frames if (_json(f) or {}).get("type") == "words"]  # not asked for
     pieces = _pieces(frames[:-1])
     assert [s["text"] for _, s in pieces] == ["The birch canoe slid on the smooth planks.", "Glue the sheet"]
     for audio, segment in pieces:
@@ -216,7 +220,9 @@ def test_bad_frames_get_errors_naming_the_field_and_the_socket_goes_on(server: s
         ("voice=joe", None, 401, None),
         ("voice=joe", "w" * 32, 401, None),
         ("voice=nobody", KEY, 400, "voice"),
-        ("voice=joe&encoding=opus", KEY, 422, "encoding"),
+        ("voice=joe&encoding=flac", KEY, 422, "encoding"),
+        ("voice=joe&encoding=opus&sample_rate=24000", KEY, 422, "sample_rate"),
+        ("voice=joe&timestamps=maybe", KEY, 422, "timestamps"),
         ("voice=joe&encoding=mulaw&sample_rate=22050", KEY, 422, "sample_rate"),
         ("voice=joe&priority=batch", KEY, 403, "priority"),
         ("voice=joe&priority=interactive", OTHER, 403, "priority"),
@@ -293,7 +299,7 @@ def test_the_python_client_says_why_a_handshake_was_refused(server: str) -> None
     """A refused handshake raises RealtimeRefused with the status and the field at fault."""
 
     async def run() -> None:
-        async with RealtimeClient(server, voice="joe", encoding="opus", api_key=KEY):
+        async with RealtimeClient(server, voice="joe", encoding="flac", api_key=KEY):
             pass
 
     with pytest.raises(RealtimeRefused) as caught:
@@ -309,3 +315,80 @@ def test_opening_a_socket_counts_against_the_keys_rate_limit(server: str) -> Non
         connect(_url(server, "voice=joe", ONCE), open_timeout=WAIT_S).close()
     assert caught.value.response.status_code == 429
     assert json.loads(caught.value.response.body or b"{}")["error"]["code"] == "rate_limit"
+
+
+def test_timestamps_send_each_pieces_words_before_its_audio_timed_from_the_stream_start(server: str) -> None:
+    """?timestamps=true: words before each piece's audio; times rise across pieces, inside the audio."""
+    with _socket(server, "voice=joe&encoding=mulaw&timestamps=true") as ws:
+        ws.recv(timeout=WAIT_S)
+        _speak(ws, *TWO_SENTENCES)
+        frames = _until(ws, "flushed")
+    received_s = 0.0  # mu-law at 8 kHz: one byte a sample
+    starts: list[float] = []
+    spoken: list[tuple[str, list[dict[str, Any]], float]] = []  # (piece text, words, audio before)
+    for frame in frames[:-1]:
+        message = _json(frame)
+        if message is None:
+            assert spoken, "audio before its words frame"
+            received_s += len(frame) / 8000
+        elif message["type"] == "words":
+            spoken.append((message["text"], message["words"], received_s))
+        elif message["type"] == "segment":
+            text, words, before_s = spoken[-1]
+            assert text == message["text"]
+            assert [w["text"].strip(".,") for w in words] == text.rstrip(".").split()
+            for word in words:
+                assert before_s - 0.001 <= word["start"] < word["end"] <= received_s + 0.02  # ms rounding
+                starts.append(word["start"])
+    assert [text for text, _, _ in spoken] == [t.strip() for t in TWO_SENTENCES]
+    assert starts == sorted(starts)
+    assert spoken[1][2] > 0.5  # the second piece's words are shifted past the first piece's audio
+
+
+def _decode_ogg_opus(data: bytes) -> tuple[np.ndarray, int]:
+    """Decode a whole Ogg Opus file with PyAV: mono samples and their rate."""
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.audio[0]
+        chunks = [frame.to_ndarray().reshape(-1) for frame in container.decode(stream)]
+        return np.concatenate(chunks).astype(np.float32), stream.rate
+
+
+def test_opus_frames_concatenate_into_one_ogg_stream_of_the_speech(server: str) -> None:
+    """encoding=opus: the binary frames together are one Ogg Opus file as long as the pieces (±100 ms)."""
+    with _socket(server, "voice=joe&encoding=opus") as ws:
+        metadata = _json(ws.recv(timeout=WAIT_S))
+        _speak(ws, *TWO_SENTENCES)
+        ws.send(json.dumps({"type": "close"}))
+        frames = _until_closed(ws)
+    assert metadata is not None
+    assert (metadata["encoding"], metadata["sample_rate"]) == ("opus", 48000)
+    audio = b"".join(f for f in frames if isinstance(f, bytes))
+    assert audio.startswith(b"OggS")
+    segments = [m for m in map(_json, frames) if m and m["type"] == "segment"]
+    assert len(segments) == 2
+    samples, rate = _decode_ogg_opus(audio)
+    assert rate == 48000
+    expected_s = sum(s["duration_ms"] for s in segments) / 1000
+    assert len(samples) / rate == pytest.approx(expected_s, abs=0.1)
+    assert float(np.sqrt(np.mean(samples**2))) > 0.01  # speech, not silence
+
+
+def test_opus_stream_stays_one_playable_file_across_a_clear(server: str) -> None:
+    """clear on an Opus socket drops pending audio but keeps the Ogg stream: it still decodes whole."""
+    long_text = " ".join(f"This is sentence number {n} of a long answer that gets cut off." for n in range(6))
+    with _socket(server, "voice=joe&encoding=opus") as ws:
+        ws.recv(timeout=WAIT_S)
+        _speak(ws, long_text)
+        before: list[Frame] = []
+        while not before or not isinstance(before[-1], bytes):
+            before.append(ws.recv(timeout=WAIT_S))
+        ws.send(json.dumps({"type": "clear"}))
+        before += _until(ws, "cleared")
+        _speak(ws, "A new answer starts here.", flush=False)
+        ws.send(json.dumps({"type": "close"}))
+        after = _until_closed(ws)
+    new = [m for m in map(_json, after) if m and m["type"] == "segment"]
+    assert [s["text"] for s in new] == ["A new answer starts here."]
+    audio = b"".join(f for f in before + after if isinstance(f, bytes))
+    samples, rate = _decode_ogg_opus(audio)
+    assert len(samples) / rate >= new[0]["duration_ms"] / 1000

@@ -1,7 +1,9 @@
 """``WS /api/v1/tts/realtime``: text fragments in, raw audio out, barge-in (see :mod:`voxgate.realtime`).
 
-Query: ``voice``, ``encoding`` (``linear16``, ``mulaw``, ``alaw``), ``sample_rate`` (linear16:
-8000-48000, default 24000; G.711: 8000 or 16000, default 8000), ``priority`` (``interactive``
+Query: ``voice``, ``encoding`` (``linear16``, ``mulaw``, ``alaw``, ``opus``: one continuous Ogg
+Opus stream), ``sample_rate`` (linear16: 8000-48000, default 24000; G.711: 8000 or 16000, default
+8000; opus: 48000 only), ``timestamps`` (``true``: a ``words`` frame before each piece's audio,
+times from the start of the connection's audio), ``priority`` (``interactive``
 when the caller may use it, else ``api``), ``key`` (the API key, for browsers, which cannot set
 the ``Authorization`` header of a socket). Everything is checked before the upgrade is accepted:
 a bad key (401), a bad parameter (4xx naming it), a priority the key may not use (403), a key over its
@@ -41,12 +43,23 @@ ENCODINGS = {
     "mulaw": AudioFormat.MULAW,
     "ulaw": AudioFormat.MULAW,
     "alaw": AudioFormat.ALAW,
+    "opus": AudioFormat.OPUS,
 }
 """``encoding`` values (Deepgram's names, with aliases) and the format each sends."""
-_CANONICAL = {AudioFormat.PCM: "linear16", AudioFormat.MULAW: "mulaw", AudioFormat.ALAW: "alaw"}
+_CANONICAL = {
+    AudioFormat.PCM: "linear16",
+    AudioFormat.MULAW: "mulaw",
+    AudioFormat.ALAW: "alaw",
+    AudioFormat.OPUS: "opus",
+}
 _NO_DEADLINE_S = 3600.0
 """Time left passed to admission for a handshake, which has no deadline (no overload shedding)."""
-DEFAULT_RATES = {AudioFormat.PCM: 24000, AudioFormat.MULAW: 8000, AudioFormat.ALAW: 8000}
+DEFAULT_RATES = {
+    AudioFormat.PCM: 24000,
+    AudioFormat.MULAW: 8000,
+    AudioFormat.ALAW: 8000,
+    AudioFormat.OPUS: 48000,
+}
 """The rate of each encoding when the client names none (linear16 as OpenAI's and Deepgram's pcm)."""
 
 
@@ -97,7 +110,7 @@ def _configure(
     name = query.get("encoding", "linear16").strip().lower()
     encoding = ENCODINGS.get(name)
     if encoding is None:
-        raise InvalidOption("encoding", f"unknown encoding {name[:40]!r}; one of linear16, mulaw, alaw")
+        raise InvalidOption("encoding", f"unknown encoding {name[:40]!r}; one of linear16, mulaw, alaw, opus")
     raw_rate = query.get("sample_rate")
     rate: int | None = None
     if raw_rate is not None:
@@ -106,6 +119,7 @@ def _configure(
         except ValueError:
             message = f"sample_rate must be an integer, got {raw_rate[:40]!r}"
             raise InvalidOption("sample_rate", message) from None
+    timestamps = _flag(query.get("timestamps"), "timestamps")
     voice_id = query.get("voice") or None
     voice = synth.catalog.get(voice_id) if voice_id is not None else None
     source_rate = voice.sample_rate if voice is not None else DEFAULT_RATES[encoding]
@@ -134,6 +148,7 @@ def _configure(
         max_buffered_chars=settings.text.max_chars,
         idle_timeout_s=realtime.idle_timeout_s,
         frame_s=realtime.frame_ms / 1000,
+        timestamps=timestamps,
     )
     chain = [s.engine for s in synth.chains.chain(voice, voice.languages[0])] if voice is not None else None
     metadata = {
@@ -145,6 +160,20 @@ def _configure(
         "max_buffer_delay_ms": realtime.max_buffer_delay_ms,
     }
     return config, metadata
+
+
+_TRUE = ("true", "1", "yes", "on")
+_FALSE = ("false", "0", "no", "off", "")
+
+
+def _flag(raw: str | None, field: str) -> bool:
+    """A boolean query parameter (absent: false); raises InvalidOption naming ``field``."""
+    if raw is None:
+        return False
+    value = raw.strip().lower()
+    if value in _TRUE or value in _FALSE:
+        return value in _TRUE
+    raise InvalidOption(field, f"{field} must be true or false, got {raw[:40]!r}")
 
 
 async def _send(ws: WebSocket, out: Outbound) -> None:

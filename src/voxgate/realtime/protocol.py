@@ -9,8 +9,12 @@ Client → server, JSON text frames (``type`` is case-insensitive, so Deepgram's
   and no audio from before it comes after it;
 - ``{"type": "close"}``: finish what is buffered, then close (1000).
 
-Server → client: binary frames of audio (no container) and JSON frames built by the ``*_message``
-functions here. A bad frame gets an ``error`` naming the field at fault and is otherwise ignored.
+Server → client: binary frames of audio (no container; with ``encoding=opus`` the frames are
+pieces of one Ogg Opus stream) and JSON frames built by the ``*_message`` functions here or by
+the session (``metadata``, ``segment``, ``flushed``, ``cleared``, and with ``timestamps=true``
+``{"type": "words", "text", "words": [{"text", "start", "end"}], "timing"}`` before each piece's
+audio, in seconds from the start of the connection's audio). A bad frame gets an ``error``
+naming the field at fault and is otherwise ignored.
 """
 
 from __future__ import annotations

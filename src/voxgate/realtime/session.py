@@ -15,6 +15,16 @@ Barge-in (``clear``): buffered text is dropped, synthesis in flight is cancelled
 then frees its worker slot and refunds the characters), ``cleared`` is sent, and no audio from
 before it is sent after it: every send re-checks the generation it belongs to under the send
 lock, and ``clear`` moves to a new generation before it waits for that lock.
+
+With ``timestamps``, each piece's audio is preceded by a ``words`` frame: the piece's words with
+their times from the start of the connection's audio (the audio sent before the piece, cleared
+or not, counts: it is where the piece starts in what the client received).
+
+``opus`` is one continuous Ogg Opus stream (48 kHz) across the whole connection: the binary
+frames concatenated are one playable file. Pieces are synthesised as 48 kHz PCM and fed to one
+streaming encoder; a ``clear`` keeps the stream going and only drops what had not been sent (each
+piece is padded with silence to whole 20 ms Opus frames, so no audio from before a clear waits in
+the encoder to come out after it). ``close`` ends the stream (its last page) before the socket.
 """
 
 from __future__ import annotations
@@ -26,6 +36,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from voxgate.audio.pcm import from_s16le
+from voxgate.audio.stream import StreamEncoder, open_stream_encoder
 from voxgate.clock import Clock
 from voxgate.errors import EmptyText, InvalidInput, NoEngineAvailable, Rejected, VoxgateError
 from voxgate.realtime.chunker import TextChunker, count_words
@@ -51,6 +63,10 @@ SPEECH_S_PER_WORD = 0.25
 """A low estimate of speech per word (a CJK character counts as a word): ~240 English words a
 minute, ~4 Chinese characters a second. Low, so the estimate never gives a piece more time than
 the listener will wait."""
+OPUS_RATE = 48000
+"""The rate of the ``opus`` encoding (Opus's own; what Deepgram's and ElevenLabs' clients decode)."""
+OPUS_FRAME_SAMPLES = 960
+"""One 20 ms Opus frame at :data:`OPUS_RATE`: pieces are padded to whole frames."""
 
 
 class PieceSynthesizer(Protocol):
@@ -92,7 +108,7 @@ class SessionConfig:
 
     Attributes:
         voice: voice id (``None``: each piece's language picks its default voice).
-        encoding: ``pcm`` (linear16), ``mulaw`` or ``alaw``.
+        encoding: ``pcm`` (linear16), ``mulaw``, ``alaw`` or ``opus`` (Ogg Opus, 48 kHz).
         sample_rate: rate of the audio sent.
         priority: scheduling class of every piece.
         client_id: API key name or remote address (quota, limits).
@@ -104,6 +120,7 @@ class SessionConfig:
         idle_timeout_s: close after this long without a client frame or audio sent.
         frame_s: seconds of audio per binary frame.
         lookahead: pieces in synthesis beyond the one being sent.
+        timestamps: send each piece's words with their times (a ``words`` frame before its audio).
     """
 
     voice: str | None
@@ -118,6 +135,7 @@ class SessionConfig:
     idle_timeout_s: float = 60.0
     frame_s: float = 0.1
     lookahead: int = 2
+    timestamps: bool = False
 
 
 @dataclass(slots=True)
@@ -184,6 +202,12 @@ class RealtimeSession:
         self._play_end = 0.0  # monotonic time the audio sent so far finishes playing
         self._last_activity = clock.monotonic()
         self._counters = _Counters()
+        self._stream_s = 0.0  # seconds of audio sent on this connection (where the next piece starts)
+        self._encoder: StreamEncoder | None = (
+            open_stream_encoder(AudioFormat.OPUS, OPUS_RATE, OPUS_RATE)
+            if config.encoding is AudioFormat.OPUS
+            else None
+        )
         self.done = asyncio.Event()
         """Set once the session has ended: closed after ``close``, idle, or its client gone."""
 
@@ -248,6 +272,8 @@ class RealtimeSession:
             task.cancel()
         if tasks:  # let the Synthesizer record and refund them before the connection is gone
             await asyncio.wait(tasks)
+        if self._encoder is not None:
+            self._encoder.close()  # idempotent; frees the codec
         self.done.set()
 
     # ---- commands ----------------------------------------------------------------------------------
@@ -321,13 +347,18 @@ class RealtimeSession:
         return SynthesisRequest(
             text=text,
             voice=self.config.voice,
-            format=self.config.encoding,
+            format=self._piece_format(),
             sample_rate=self.config.sample_rate,
             priority=self.config.priority,
             deadline_s=deadline_s,
             client_id=self.config.client_id,
             rate_limited=False,  # a connection's pieces are paced by its text, not request counts
+            timestamps=self.config.timestamps,  # timed pieces skip the cache read
         )
+
+    def _piece_format(self) -> AudioFormat:
+        """Pieces come as raw audio: PCM when the connection encodes them itself (Opus)."""
+        return AudioFormat.PCM if self.config.encoding is AudioFormat.OPUS else self.config.encoding
 
     async def _run_sender(self) -> None:
         try:
@@ -340,6 +371,7 @@ class RealtimeSession:
                 if isinstance(item, _Mark):
                     self._pending.popleft()
                     if item.kind == "close":
+                        await self._end_stream()
                         await self._emit(CloseOut(CLOSE_NORMAL, ""))
                         self.done.set()
                         return
@@ -367,9 +399,13 @@ class RealtimeSession:
             return
         result = task.result()
         sent_at = self._clock.monotonic()
+        timed = self.config.timestamps and result.timestamps is not None
+        if timed and not await self._emit(JsonOut(self._words(item, result)), item.generation):
+            return
+        audio = self._padded(result.audio)
         frame = self._frame_bytes()
-        for start in range(0, len(result.audio), frame):
-            if not await self._emit(AudioOut(result.audio[start : start + frame]), item.generation):
+        for start in range(0, len(audio), frame):
+            if not await self._emit_audio(audio[start : start + frame], item.generation):
                 return  # cleared mid-piece
         meta = result.meta
         segment = {
@@ -409,23 +445,83 @@ class RealtimeSession:
         message = exc.message if isinstance(exc, InvalidInput) else str(exc)
         await self._emit(JsonOut(error_message(code, message, fld, **extra)), item.generation)
 
+    def _words(self, item: _Piece, result: SynthesisResult) -> dict[str, Any]:
+        """The ``words`` frame of a piece: times shifted to where the piece starts in the stream."""
+        timed = result.timestamps
+        assert timed is not None
+        offset = self._stream_s
+        words = [
+            {"text": w.text, "start": round(offset + w.start, 3), "end": round(offset + w.end, 3)}
+            for w in timed.words
+        ]
+        return {
+            "type": "words",
+            "text": item.text,
+            "words": words,
+            "timing": "estimate" if timed.estimated else "engine",
+        }
+
+    def _padded(self, audio: bytes) -> bytes:
+        """Opus: the piece's PCM padded with silence to whole Opus frames (see the module docstring)."""
+        if self._encoder is None:
+            return audio
+        frame = OPUS_FRAME_SAMPLES * 2
+        return audio + bytes(-len(audio) % frame)
+
     # ---- output ----------------------------------------------------------------------------------------
+    async def _emit_audio(self, raw: bytes, generation: int) -> bool:
+        """Send one frame of a piece's raw audio (encoded first for Opus) unless a clear ended it.
+
+        The generation check, the encoding and the send happen under one lock hold: every byte the
+        Opus encoder gives out is sent (a gap would break the Ogg stream), and nothing it was fed
+        before a clear is sent after it.
+        """
+        async with self._lock:
+            if self._gone or generation != self._generation:
+                return False
+            data = raw
+            if self._encoder is not None:
+                data = self._encoder.feed(from_s16le(raw), OPUS_RATE)
+            self._stream_s += len(raw) / self._width() / self.config.sample_rate
+            if not data:
+                return True
+            return await self._send_locked(AudioOut(data))
+
+    async def _end_stream(self) -> None:
+        """Opus: send the end of the Ogg stream (what the encoder still holds and the last page)."""
+        if self._encoder is None:
+            return
+        async with self._lock:
+            if self._gone:
+                return
+            tail = self._encoder.finish()
+            if tail:
+                await self._send_locked(AudioOut(tail))
+
     async def _emit(self, out: Outbound, generation: int | None = None) -> bool:
         """Send ``out`` unless it belongs to a generation a clear has ended; say whether it went."""
         async with self._lock:
             if self._gone or (generation is not None and generation != self._generation):
                 return False
-            try:
-                await self._send(out)
-            except Exception:  # the client is gone: the owner sees the disconnect and aborts
-                log.debug("realtime send failed", exc_info=True)
-                self._gone = True
-                self.done.set()
-                return False
-            return True
+            return await self._send_locked(out)
+
+    async def _send_locked(self, out: Outbound) -> bool:
+        """Send ``out`` (the send lock held); a failure means the client has gone."""
+        try:
+            await self._send(out)
+        except Exception:  # the client is gone: the owner sees the disconnect and aborts
+            log.debug("realtime send failed", exc_info=True)
+            self._gone = True
+            self.done.set()
+            return False
+        return True
+
+    def _width(self) -> int:
+        """Bytes per sample of the pieces' raw audio."""
+        return 2 if self._piece_format() is AudioFormat.PCM else 1
 
     def _frame_bytes(self) -> int:
-        width = 2 if self.config.encoding is AudioFormat.PCM else 1
+        width = self._width()
         return max(width, int(self.config.sample_rate * self.config.frame_s) * width)
 
     def _idle_at(self) -> float | None:
