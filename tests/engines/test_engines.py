@@ -162,3 +162,14 @@ def test_piper_without_noise_is_deterministic_and_keyed_apart() -> None:
     assert len(noisy[0]) != len(noisy[1]) or not np.array_equal(noisy[0], noisy[1])
     assert quiet.model_version != default.model_version
     assert quiet.model_version.endswith("/noise=0.0,0.0")
+
+
+def test_every_listed_espeak_voice_speaks(engines: dict[str, Engine]) -> None:
+    """Each voice espeak lists can be selected (en-gb and fr-fr are voice files, not names) and speaks."""
+    espeak = engines["espeak"]
+    silent = []
+    for voice in espeak.voices():
+        chunks = list(espeak.synthesize("Hello.", voice.id, SynthesisOptions(language=voice.languages[0])))
+        if sum(len(c.audio) for c in chunks) == 0:
+            silent.append(voice.id)
+    assert silent == []

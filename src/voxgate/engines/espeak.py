@@ -73,11 +73,15 @@ class _EspeakVoiceStruct(ctypes.Structure):
     ]
 
 
-def _list_voice_languages(lib: ctypes.CDLL) -> list[tuple[str, Gender]]:
-    """Read espeak's voice table: one (espeak language code, gender) per language."""
+def _list_voice_languages(lib: ctypes.CDLL) -> list[tuple[str, Gender, str]]:
+    """Read espeak's voice table: one (espeak language code, gender, voice file) per language.
+
+    The voice file (``gmw/en``) is what selects the voice: some language codes (``en-gb``,
+    ``fr-fr``) are not names ``espeak_SetVoiceByName`` accepts.
+    """
     lib.espeak_ListVoices.restype = ctypes.POINTER(ctypes.POINTER(_EspeakVoiceStruct))
     table = lib.espeak_ListVoices(None)
-    found: dict[str, Gender] = {}
+    found: dict[str, tuple[Gender, str]] = {}
     i = 0
     while table[i]:
         entry = table[i].contents
@@ -87,10 +91,11 @@ def _list_voice_languages(lib: ctypes.CDLL) -> list[tuple[str, Gender]]:
         if raw:
             code = raw[1:].decode("ascii", "replace")
             gender = {1: Gender.MALE, 2: Gender.FEMALE}.get(entry.gender, Gender.UNKNOWN)
+            identifier = (entry.identifier or b"").decode("ascii", "replace") or code
             if code and "/" not in code:
-                found.setdefault(code, gender)
+                found.setdefault(code, (gender, identifier))
         i += 1
-    return sorted(found.items())
+    return [(code, gender, identifier) for code, (gender, identifier) in sorted(found.items())]
 
 
 class EspeakEngine:
@@ -108,6 +113,7 @@ class EspeakEngine:
         self._lib: ctypes.CDLL | None = None
         self._sample_rate = SAMPLE_RATE
         self._voices: list[VoiceInfo] | None = None
+        self._files: dict[str, str] = {}  # language code -> espeak voice file (gmw/en)
         self._buffer: list[np.ndarray] = []
         self._events: list[tuple[int, int, int, int]] = []  # (type, text position, length, sample)
         self._callback = _SynthCallback(self._on_audio)  # keep a reference: C holds the pointer
@@ -140,6 +146,8 @@ class EspeakEngine:
         if self._voices is None:
             with self._lock:
                 lib = self._library()
+                table = _list_voice_languages(lib)
+                self._files = {code: identifier for code, _, identifier in table}
                 self._voices = [
                     VoiceInfo(
                         id=f"{VOICE_PREFIX}{code}",
@@ -150,7 +158,7 @@ class EspeakEngine:
                         description=f"espeak-ng formant voice for {code}",
                         honours=frozenset({"speed", "pitch"}),
                     )
-                    for code, gender in _list_voice_languages(lib)
+                    for code, gender, _ in table
                 ]
         return self._voices
 
@@ -178,7 +186,7 @@ class EspeakEngine:
         code = voice.removeprefix(VOICE_PREFIX)
         if language is not None and language not in info.languages:
             raise UnsupportedLanguage(voice, language)
-        return code
+        return self._files.get(code, code)  # the voice file selects it; some codes are not names
 
     def synthesize(self, text: str, voice: str, opts: SynthesisOptions) -> Iterator[AudioChunk]:
         """Speak ``text`` with an espeak voice, one chunk per sentence.
