@@ -14,6 +14,12 @@ between them, so a busy neighbour on the machine weighs on both alike:
 
     nice .venv/bin/python bench/scale.py                   # piper (joe), 20 s per phase
     nice .venv/bin/python bench/scale.py --engine espeak --duration 10
+
+``--cluster`` runs part 2 instead (``bench/_scale_cluster.py``): a Ray head, a Redis and two
+``voxgate serve`` gateways started here; cache hits and one client's limit across the gateways,
+piper replicas SIGKILLed under load, piper throughput with 1 vs 2 replicas.
+
+    nice .venv/bin/python bench/scale.py --cluster --duration 30 --rate 2
 """
 
 from __future__ import annotations
@@ -218,7 +224,41 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="alternations of each load phase")
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--data-dir", default=str(Path(tempfile.gettempdir()) / "voxgate-bench-data"))
-    asyncio.run(main_async(parser.parse_args()))
+    parser.add_argument("--cluster", action="store_true", help="part 2: two gateways, one Ray, one Redis")
+    parser.add_argument("--rate", type=float, default=2.0, help="--cluster: requests/s while killing")
+    args = parser.parse_args()
+    if args.cluster:
+        _cluster_report(args)
+    else:
+        asyncio.run(main_async(args))
+
+
+def _cluster_report(args: argparse.Namespace) -> None:
+    from _scale_cluster import run
+
+    f = run(args.duration, args.rate)
+    kill = f["kill"]
+    assert isinstance(kill, dict)
+    rps_1, rps_2 = float(str(f["rps_1"])), float(str(f["rps_2"]))
+    print(f"cluster ready (Ray head, Redis, 2 gateways) after {float(str(f['ready_s'])):.0f} s")
+    print("| check | result | target |\n|---|---|---|")
+    print(
+        f"| same request on gateway 1 then 2 | {f['gw1']} → {f['gw2']}, "
+        f"same audio: {f['same_audio']} | miss → hit |"
+    )
+    print(
+        f"| key limited to 6/minute, 10 requests alternating gateways | {f['limit_ok']} × 200, "
+        f"{f['limit_429']} × 429, {f['limit_other']} other | ≤ 6 × 200 |"
+    )
+    print(
+        f"| piper replicas SIGKILLed under {args.rate:g} req/s, {args.duration:g} s | {kill['kills']} kills, "
+        f"{kill['sent']} sent, statuses {kill['codes']}, 5xx/errors {kill['5xx']}, "
+        f"P50 / P95 {kill['p50']:.2f} / {kill['p95']:.2f} s | 0 × 5xx, P95 ≤ 3 s |"
+    )
+    print(
+        f"| piper throughput, 1 vs 2 replicas | {rps_1:.2f} vs {rps_2:.2f} requests/s, "
+        f"ratio {rps_2 / rps_1:.2f} | ≥ 1.7 |"
+    )
 
 
 if __name__ == "__main__":
