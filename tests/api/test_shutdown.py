@@ -19,6 +19,8 @@ import pytest
 
 from voxgate.audio.decode import decode
 
+pytestmark = pytest.mark.long  # fault drills: run by CI after the default suite (`-m long`)
+
 GRACE_S = 20.0
 TEXT = " ".join(f"Here is short sentence number {n} of the story." for n in range(1, 16))
 

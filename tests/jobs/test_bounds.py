@@ -227,6 +227,7 @@ def small_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[_Dis
         disk.close()
 
 
+@pytest.mark.long
 def test_a_full_disk_pauses_the_job_which_resumes_when_space_returns(
     data_dir: Path, tmp_path: Path, small_disk: _Disk
 ) -> None:

@@ -20,6 +20,8 @@ from voxgate.audio.decode import decode
 from voxgate.jobs.assemble import CHAPTER_PAUSE_S
 from voxgate.testing import HARVARD_SENTENCES, free_port
 
+pytestmark = pytest.mark.long  # fault drills: run by CI after the default suite (`-m long`)
+
 SENTENCES = HARVARD_SENTENCES[:9]
 CHAPTERS = [
     {"title": f"Chapter {n}", "text": " ".join(SENTENCES)} for n in (1, 2)

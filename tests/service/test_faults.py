@@ -25,6 +25,8 @@ from voxgate.testing import with_synthesizer
 from voxgate.types import Priority, SynthesisOptions
 from voxgate.workers.pool import WorkerPool
 
+pytestmark = pytest.mark.long  # fault drills: run by CI after the default suite (`-m long`)
+
 EN = "Request number {} reads a short sentence for the test."
 ZH = "这是第{}个请求，请读一个短句。"
 EN_OPTS = SynthesisOptions(language="en")

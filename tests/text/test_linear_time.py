@@ -15,6 +15,8 @@ import textwrap
 
 import pytest
 
+pytestmark = pytest.mark.long  # fault drills: run by CI after the default suite (`-m long`)
+
 BOUND_S = 10.0
 """Each call must finish within this (linear code takes well under a second here)."""
 HARD_TIMEOUT_S = 120.0
