@@ -22,7 +22,6 @@ import contextlib
 import json
 import os
 import random
-import shutil
 import signal
 import socket
 import subprocess
@@ -35,7 +34,7 @@ from pathlib import Path
 import httpx
 
 from _sla_stats import quantile
-from voxgate.testing import HARVARD_SENTENCES
+from voxgate.testing import HARVARD_SENTENCES, start_redis_server
 
 LOAD_KEY = "bench-load-key-0123456789"
 LIMITED_KEY = "bench-limited-key-0123456789"
@@ -107,15 +106,8 @@ class Cluster:
 
     def start_infra(self) -> None:
         """Redis and a Ray head."""
-        self.redis_port = _free_port()
-        redis = subprocess.Popen(
-            [shutil.which("redis-server") or "/usr/bin/redis-server", "--port", str(self.redis_port),
-             "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(self.workdir),
-             "--maxmemory", "256mb", "--maxmemory-policy", "allkeys-lru"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
+        redis, self.redis_port = start_redis_server(self.workdir, maxmemory="256mb", new_session=True)
         self.procs.append(redis)
-        _wait_port(self.redis_port, redis, 20)
         self.ray_port = _free_port()
         ray_bin = str(Path(sys.executable).parent / "ray")
         head = subprocess.Popen(

@@ -13,9 +13,7 @@ the figures are the cache's share of a request, without HTTP:
 
 import asyncio
 import os
-import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,6 +23,7 @@ from pathlib import Path
 
 from voxgate.requests import SynthesisRequest
 from voxgate.settings import Settings
+from voxgate.testing import start_redis_server
 from voxgate.types import AudioFormat
 from voxgate.wiring import build_synthesizer
 
@@ -40,36 +39,8 @@ def quantile(values: list[float], q: float) -> float:
 
 
 def start_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-            "--maxmemory",
-            "256mb",
-            "--maxmemory-policy",
-            "allkeys-lru",
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    for _ in range(200):
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return process, f"redis://127.0.0.1:{port}"
-        time.sleep(0.05)
-    raise RuntimeError("redis-server did not start")
+    process, port = start_redis_server(workdir, maxmemory="256mb")
+    return process, f"redis://127.0.0.1:{port}"
 
 
 def settings(data_dir: Path, cache_url: str, limits_uri: str = "async+memory://") -> Settings:

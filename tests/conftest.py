@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +12,7 @@ import pytest
 from voxgate.engines.base import Engine
 from voxgate.engines.registry import build_engines
 from voxgate.settings import Settings
+from voxgate.testing import redis_server_binary, start_redis_server
 
 
 @pytest.fixture(scope="session")
@@ -57,52 +55,14 @@ class RedisServer:
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     """redis-server without persistence on a free loopback port; skips when it or redis-py is missing."""
-    binary = shutil.which("redis-server") or (
-        "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None
-    )
-    if binary is None:
+    if redis_server_binary() is None:
         pytest.skip(
             "redis-server not found: install it (apt-get install redis-server) to run the Redis tests"
         )
-    redis = pytest.importorskip("redis", reason="the redis client is missing: pip install -e '.[dev,scale]'")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    workdir = tmp_path_factory.mktemp("redis")
-    process = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-            "--maxmemory",
-            "64mb",
-            "--maxmemory-policy",
-            "allkeys-lru",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    pytest.importorskip("redis", reason="the redis client is missing: pip install -e '.[dev,scale]'")
+    process, port = start_redis_server(tmp_path_factory.mktemp("redis"))
     url = f"redis://127.0.0.1:{port}"
     try:
-        client = redis.Redis.from_url(url)
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"redis-server on port {port} did not start") from None
-                time.sleep(0.05)
-        client.close()
         yield RedisServer(url, process)
     finally:
         process.kill()

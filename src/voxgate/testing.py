@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -74,6 +77,55 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def redis_server_binary() -> str | None:
+    """Debian's ``redis-server``, or ``None`` when it is not installed."""
+    found = shutil.which("redis-server")
+    if found is None and Path("/usr/bin/redis-server").exists():
+        found = "/usr/bin/redis-server"
+    return found
+
+
+def start_redis_server(
+    workdir: Path, *, maxmemory: str = "64mb", timeout_s: float = 20.0, new_session: bool = False
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Start ``redis-server`` on a free loopback port and wait until it accepts connections.
+
+    No persistence (``--save ''``, no AOF), ``allkeys-lru`` eviction within ``maxmemory`` (how
+    voxgate's README says to run it for the cache). The caller kills the process.
+
+    Args:
+        workdir: its working directory.
+        maxmemory: its memory budget.
+        timeout_s: how long it may take to listen.
+        new_session: start it in a process group of its own (so a bench can kill the group).
+
+    Returns:
+        The process and its port.
+
+    Raises:
+        FileNotFoundError: redis-server is not installed.
+        RuntimeError: it exited or did not listen within ``timeout_s``.
+    """
+    binary = redis_server_binary()
+    if binary is None:
+        raise FileNotFoundError("redis-server not found: apt-get install redis-server")
+    port = free_port()
+    args = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    args += ["--dir", str(workdir), "--maxmemory", maxmemory, "--maxmemory-policy", "allkeys-lru"]
+    process = subprocess.Popen(
+        [binary, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=new_session
+    )
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return process, port
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"redis-server on port {port} did not start")
+        time.sleep(0.05)
 
 
 def wait_ready(
