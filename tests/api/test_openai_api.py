@@ -159,13 +159,18 @@ def test_voice_may_be_an_object_with_an_id(client: TestClient) -> None:
     assert response.headers["x-voxgate-voice"] == "joe"
 
 
-def test_instructions_are_accepted_and_reported_unsupported(client: TestClient) -> None:
-    """instructions does not fail the request; the answer says it was ignored."""
+def test_instructions_emotion_on_an_engine_without_emotion_is_reported_ignored(client: TestClient) -> None:
+    """Instructions "Speak cheerfully, like a pirate.": the emotion piper cannot act on and the words
+    not understood are listed in X-Voxgate-Ignored; nothing is reported unsupported any more."""
     response = _speech(
-        client, model="gpt-4o-mini-tts", instructions="Speak cheerfully.", response_format="wav"
+        client,
+        model="gpt-4o-mini-tts",
+        instructions="Speak cheerfully, like a pirate.",
+        response_format="wav",
     )
     assert response.status_code == 200
-    assert response.headers["x-voxgate-unsupported"] == "instructions"
+    assert response.headers["x-voxgate-ignored"] == "emotion,instructions:pirate"
+    assert "x-voxgate-unsupported" not in response.headers
 
 
 def test_models_lists_the_accepted_names_in_openai_format(client: TestClient) -> None:

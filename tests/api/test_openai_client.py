@@ -105,15 +105,29 @@ def test_out_of_range_speed_is_unprocessable(client: OpenAI) -> None:
     assert caught.value.param == "speed"
 
 
-def test_instructions_are_accepted_and_flagged(client: OpenAI) -> None:
-    """instructions is accepted; the answer says it was not applied; a female name without Kokoro is joe."""
+def test_instructions_not_understood_are_flagged(client: OpenAI) -> None:
+    """Instructions voxgate cannot act on are listed as ignored; a female name without Kokoro is joe."""
     raw = client.audio.speech.with_raw_response.create(
         model="gpt-4o-mini-tts", voice="nova", input="Hello.", instructions="Whisper.", response_format="wav"
     )
-    assert raw.headers["x-voxgate-unsupported"] == "instructions"
+    assert raw.headers["x-voxgate-ignored"] == "instructions:whisper"
     assert raw.headers["x-voxgate-voice"] == "joe"
     audio, rate = decode(raw.content, "wav")
     assert len(audio) / rate > 0.3
+
+
+def _seconds(client: OpenAI, instructions: str | None) -> float:
+    extra = {} if instructions is None else {"instructions": instructions}
+    raw = client.audio.speech.with_raw_response.create(
+        model="espeak", voice="onyx", input=EN, response_format="wav", **extra
+    )
+    audio, rate = decode(raw.content, "wav")
+    return len(audio) / rate
+
+
+def test_instructions_to_speak_slowly_make_the_audio_longer(client: OpenAI) -> None:
+    """Instructions "Speak slowly." make the same text longer (a rate of 0.8: about 1.25 times as long)."""
+    assert _seconds(client, "Speak slowly.") / _seconds(client, None) > 1.12
 
 
 def test_models_list_has_the_accepted_names(client: OpenAI) -> None:

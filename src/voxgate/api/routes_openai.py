@@ -10,7 +10,11 @@ Differences from OpenAI, on purpose:
   voice's native rate (Opus: 48 kHz);
 - ``mulaw`` and ``alaw`` (an extension: raw G.711 at 8 kHz, no container, for telephony) are
   accepted besides OpenAI's formats;
-- ``instructions`` is accepted and ignored: the answer carries ``X-Voxgate-Unsupported: instructions``;
+- ``instructions`` is read for what it says plainly about rate and emotion ("Speak slowly and
+  cheerfully.", see :mod:`voxgate.instructions`): the rate multiplies ``speed`` (kept within
+  0.25–4), the emotion becomes the native ``emotion`` option; what was not understood is listed
+  in ``X-Voxgate-Ignored`` as ``instructions:<words>`` (or ``instructions``), and an engine that
+  cannot act on the emotion adds ``emotion`` there, as on the native route;
 - ``stream_format: sse`` sends ``data:`` lines, ``{"type": "speech.audio.delta", "audio": <base64>}``
   per piece and one ``{"type": "speech.audio.done", "usage": {...}}``; voxgate has no tokens, so
   ``input_tokens`` counts the input's characters and ``output_tokens`` is 0. A failure after the
@@ -30,6 +34,7 @@ import json
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request
@@ -43,6 +48,8 @@ from voxgate.api.headers import voxgate_headers
 from voxgate.api.openai_voices import LEGACY_MODELS, model_names, parse_model, resolve_voice
 from voxgate.audio.formats import parse_format
 from voxgate.errors import InvalidInput, InvalidOption, TextTooLong, VoxgateError
+from voxgate.instructions import read_instructions
+from voxgate.planning import MAX_SPEED, MIN_SPEED
 from voxgate.service import SynthesisRequest
 from voxgate.text.ssml import is_ssml, rough_text
 from voxgate.types import AudioFormat, Priority
@@ -112,7 +119,10 @@ class SpeechRequest(BaseModel):
         description='An OpenAI voice name (alloy, ash, ...) or a voxgate voice id, or {"id": <either>}.'
     )
     instructions: str | None = Field(
-        default=None, max_length=4096, description="Accepted and ignored (X-Voxgate-Unsupported)."
+        default=None,
+        max_length=4096,
+        description="Plain words for rate and emotion are acted on ('Speak slowly and cheerfully.'); "
+        "the rest is listed in X-Voxgate-Ignored as instructions:<words>.",
     )
     response_format: str = Field(
         default="mp3",
@@ -156,6 +166,7 @@ async def speech(
         raise InvalidOption("stream_format", f"stream_format 'sse' is not supported for {body.model}")
     if len(body.input) > MAX_INPUT_CHARS:
         raise TextTooLong(len(body.input), MAX_INPUT_CHARS, field="input")
+    asked = read_instructions(body.instructions)
     with _openai_fields():
         fmt = parse_format(body.response_format)
         ssml = is_ssml(body.input)
@@ -163,7 +174,7 @@ async def speech(
         request = SynthesisRequest(
             text=body.input,
             voice=resolve_voice(body.voice, hint, synth.catalog, choice.engine),
-            speed=body.speed,
+            speed=min(MAX_SPEED, max(MIN_SPEED, body.speed * asked.rate)),
             format=fmt,
             sample_rate=PCM_RATE if fmt is AudioFormat.PCM else None,
             priority=caller.entitlements.best(Priority.API, Priority.BATCH),
@@ -171,14 +182,15 @@ async def speech(
             ssml=ssml,
             text_field="input",
             lexicon=lexicon,
+            emotion=asked.emotion,
         )
         streamed = await unless_disconnected(http, synth.stream(request))
     if streamed is None:
         return client_gone()
     meta, chunks = streamed
-    headers = voxgate_headers(meta, time.perf_counter() - started)
-    if body.instructions:
-        headers["X-Voxgate-Unsupported"] = "instructions"
+    headers = voxgate_headers(
+        replace(meta, ignored=(*meta.ignored, *asked.ignored)), time.perf_counter() - started
+    )
     if body.stream_format == "sse":
         headers["Cache-Control"] = "no-cache"
         events = _sse_events(chunks, len(body.input))
