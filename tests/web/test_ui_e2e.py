@@ -322,3 +322,62 @@ def test_the_new_controls_work_from_the_keyboard_on_a_phone(page: Page) -> None:
     page.keyboard.press("Tab")
     expect(page.get_by_label("Value of entry 1")).to_be_focused()
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
+
+
+WORDS = "One two three four five six seven eight."
+HIGHLIGHTS_SEEN = """async () => {
+  const player = document.getElementById('player');
+  const seen = [];
+  const until = performance.now() + 20000;
+  while (!player.ended && performance.now() < until) {
+    if (player.paused && player.readyState >= 2) await player.play().catch(() => {});
+    const current = document.querySelector('#result-words [aria-current="true"]');
+    if (current && seen.at(-1) !== Number(current.dataset.index)) seen.push(Number(current.dataset.index));
+    await new Promise(requestAnimationFrame);
+  }
+  return seen;
+}"""
+
+
+def test_words_are_highlighted_in_step_with_playback(page: Page, tmp_path: Path) -> None:
+    """An espeak answer lists its words under the player at 360 px; the mark moves forward over
+    several words as it plays; Enter on a word plays from its start; no transition when reduced motion."""
+    page.set_viewport_size({"width": 360, "height": 800})
+    page.emulate_media(reduced_motion="reduce")
+    expect(page.locator("#voice option[value='espeak-en-us']")).to_have_count(1)
+    expect(page.get_by_label("Highlight each word as it is spoken")).to_be_checked()
+    expect(page.locator("#result-words")).to_be_hidden()
+    page.get_by_label("Text", exact=True).fill(WORDS)
+    page.get_by_label("Voice").select_option("espeak-en-us")
+    page.get_by_role("button", name="Speak").click()
+    words = page.get_by_role("group", name="Words, marked as they are spoken").get_by_role("button")
+    expect(words).to_have_count(8, timeout=WAIT_MS)
+    expect(words.first).to_have_text("One")
+    seen = page.evaluate(HIGHLIGHTS_SEEN)
+    assert len(seen) >= 2, seen  # the mark moved across words while the audio played
+    assert seen == sorted(seen), seen  # forward only, in step with the audio
+    _answered(page, 1)
+    expect(page.locator("#result-words [aria-current]")).to_have_count(0)  # cleared at the end
+
+    starts = [float(s) for s in words.evaluate_all("bs => bs.map(b => b.dataset.start)")]
+    assert starts == sorted(starts)
+    assert starts[-1] > starts[0]
+    page.evaluate(
+        "document.getElementById('player').addEventListener('seeked',"
+        " (e) => { window.seekedTo = e.target.currentTime; e.target.pause(); }, { once: true })"
+    )
+    words.first.focus()
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    expect(words.nth(2)).to_be_focused()
+    expect(words.nth(2)).to_have_attribute("tabindex", "0")  # one tab stop, where the reader left it
+    page.keyboard.press("Enter")
+    page.wait_for_function("window.seekedTo !== undefined", timeout=WAIT_MS)
+    assert abs(page.evaluate("window.seekedTo") - starts[2]) < 0.05
+    expect(page.locator("#result-words [aria-current='true']")).to_have_count(1)
+    assert words.nth(2).evaluate("b => getComputedStyle(b).transitionDuration") == "0s"
+    assert page.locator("#result-words").get_attribute("aria-live") == "off"
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    page.locator("#result-words").scroll_into_view_if_needed()
+    page.screenshot(path=tmp_path / "words.png")
+    shutil.copyfile(tmp_path / "words.png", Path("/tmp/voxgate-words.png"))

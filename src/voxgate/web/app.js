@@ -3,7 +3,8 @@
 // One request: POST /api/v1/tts {text, voice, speed, format, priority, stream: true}, priority
 // "interactive" unless the caller's limits (GET /api/v1/voices) leave it out;
 // the X-Voxgate-* headers say which engine spoke, whether it degraded and why, cache and latency;
-// the body plays as it arrives (see player.js). Errors ({"error": {message, field}}) go to the
+// the body plays as it arrives (see player.js). With "Highlight each word" on, the request also asks
+// for timestamps and the answer's words are marked as they are spoken (see words.js). Errors ({"error": {message, field}}) go to the
 // alert region, never silently.
 
 import { clearAlert, requestError, showAlert } from "./alerts.js";
@@ -12,6 +13,7 @@ import { canStream, playResponse } from "./player.js";
 import { TAGS, checkSsml, insertTag, looksLikeSsml, ssmlToText, wrapInSpeak } from "./ssml.js";
 import { formatMs, startSlaPanel } from "./sla.js";
 import { ENGINE_NAMES, describeVoice, scriptLanguage, voiceOptions } from "./voices.js";
+import { WordTrack, timedAudio } from "./words.js";
 
 const DEFAULT_MAX_CHARS = 4096;
 const NEAR_LIMIT = 0.9;
@@ -39,8 +41,9 @@ const els = {
   first: $("fact-first"), total: $("fact-total"), voiceUsed: $("fact-voice"), reason: $("fact-reason"),
   download: $("download"), ssmlMode: $("ssml-mode"), ssmlTools: $("ssml-tools"), textError: $("text-error"),
   spokenByRow: $("fact-spoken-by-row"), spokenBy: $("fact-spoken-by"),
-  ignoredRow: $("fact-ignored-row"), ignored: $("fact-ignored"),
+  ignoredRow: $("fact-ignored-row"), ignored: $("fact-ignored"), highlight: $("highlight-words"),
 };
+const words = new WordTrack($("result-words"), els.player, $("result-words-hint"));
 
 const state = {
   maxChars: DEFAULT_MAX_CHARS, counterLevel: "ok", answers: 0, voices: new Map(), controller: null,
@@ -278,7 +281,7 @@ async function speak() {
   const format = els.format.value;
   const payload = {
     text, voice: els.voice.value || null, speed: Number(els.speed.value), format,
-    priority: state.priority, stream: true,
+    priority: state.priority, stream: true, timestamps: els.highlight.checked,
   };
   const headers = withKey({ "Content-Type": "application/json", Accept: "audio/*, application/json" });
 
@@ -288,11 +291,13 @@ async function speak() {
   els.progress.textContent = "Synthesising…";
   const started = performance.now();
   const timing = { firstMs: null, totalMs: null };
+  words.reset(els.text.lang);
   try {
-    const response = await fetch("/api/v1/tts", {
+    let response = await fetch("/api/v1/tts", {
       method: "POST", headers, body: JSON.stringify(payload), signal: state.controller.signal,
     });
     if (!response.ok) throw await requestError(response);
+    if (payload.timestamps) response = timedAudio(response, MIME[format], (spoken) => words.add(spoken));
     const mime = (response.headers.get("Content-Type") ?? MIME[format]).split(";")[0].trim();
     showFacts(response.headers, timing);
     const { blob, streamed } = await playResponse(response, els.player, {
@@ -313,7 +318,7 @@ async function speak() {
     els.result.dataset.answers = String(state.answers); // for tests and user scripts: answers so far
     els.result.dataset.streamed = String(streamed); // true: playback started before the end (MSE)
     els.result.dispatchEvent(new CustomEvent("voxgate:spoken", { // hook for word highlighting
-      detail: { payload, headers: response.headers, blob, player: els.player },
+      detail: { payload, headers: response.headers, blob, player: els.player, words: words.words() },
     }));
   } catch (error) {
     if (error.name === "AbortError") {
@@ -378,6 +383,7 @@ els.voice.addEventListener("change", () => {
 });
 els.speed.addEventListener("input", updateSpeed);
 els.speed.addEventListener("change", () => prefs.set("speed", els.speed.value));
+els.highlight.addEventListener("change", () => prefs.set("highlight", String(els.highlight.checked)));
 els.format.addEventListener("change", () => {
   prefs.set("format", els.format.value);
   updateFormat();
@@ -395,6 +401,7 @@ const savedSpeed = prefs.get("speed");
 if (savedSpeed !== null) els.speed.value = savedSpeed;
 const savedFormat = prefs.get("format");
 if (savedFormat && MIME[savedFormat]) els.format.value = savedFormat;
+if (prefs.get("highlight") === "false") els.highlight.checked = false;
 showView();
 setSsmlMode(looksLikeSsml(els.text.value));
 updateSpeed();
