@@ -246,6 +246,26 @@ def test_streamed_segments_each_carry_the_emotion(gateway: str, server: IndexTTS
     assert all((c["emo_control_method"], c["emo_text"]) == (3, "serene") for c in calls)
 
 
+def test_openai_instructions_reach_indextts2_as_its_emotion_vector(
+    gateway: str, server: IndexTTS2StandIn
+) -> None:
+    """OpenAI instructions "Speak slowly and cheerfully." send happy 0.6 as emo_vec; IndexTTS-2 has no
+    speed, so the slower rate is listed as ignored (and nothing else is)."""
+    body = {
+        "model": "voxgate",
+        "voice": "itts-en",
+        "input": "Instructions become an emotion vector.",
+        "instructions": "Speak slowly and cheerfully.",
+        "response_format": "wav",
+    }
+    response = httpx.post(f"{gateway}/v1/audio/speech", json=body, timeout=30)
+    assert response.status_code == 200, response.text
+    assert response.headers["X-Voxgate-Engine"] == "itts", response.headers["X-Voxgate-Fallback-Reason"]
+    assert response.headers["X-Voxgate-Ignored"] == "speed"
+    sent = server.bodies[-1]
+    assert (sent["emo_control_method"], sent["emo_vec"]) == (2, [0.6, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+
+
 def test_remote_audio_is_used(gateway: str, server: IndexTTS2StandIn) -> None:
     """The stand-in's 22.05 kHz speech is the answer: named engine, not degraded, sane length and level."""
     response = speak(gateway, "The birch canoe slid on the smooth planks.")
@@ -263,7 +283,7 @@ def test_speed_is_ignored_and_said(gateway: str, server: IndexTTS2StandIn) -> No
     """IndexTTS-2 has no speed field: nothing is sent for it, and the answer lists speed as ignored."""
     response = speak(gateway, "A speed the server cannot honour.", speed=1.5)
     assert response.status_code == 200, response.text
-    assert response.headers["X-Voxgate-Engine"] == "itts"
+    assert response.headers["X-Voxgate-Engine"] == "itts", response.headers["X-Voxgate-Fallback-Reason"]
     assert response.headers["X-Voxgate-Ignored"] == "speed"
     assert "speed" not in server.bodies[-1]
 
