@@ -25,6 +25,7 @@ def _weights(reading: Reading) -> dict[str, float]:
         ("Take your time", 0.8),
         ("Speak very slowly", 0.65),
         ("a little slower", 0.9),
+        ("a little more slowly", 0.9),
         ("Speak faster!", 1.25),
         ("quickly", 1.25),
         ("Much faster", 1.5),

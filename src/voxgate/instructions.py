@@ -185,9 +185,9 @@ class _Reader:
         while i < len(words):
             found = _lookup(words, i)
             if found is None:
-                if words[i] not in _FILLER:
+                if words[i] not in _FILLER:  # filler keeps a pending "very": "a little more slowly"
                     left.append(words[i])
-                level = "normal"
+                    level = "normal"
                 i += 1
                 continue
             phrase, n = found
