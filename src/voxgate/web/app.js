@@ -3,9 +3,9 @@
 // One request: POST /api/v1/tts {text, voice, speed, format, priority, stream: true}, priority
 // "interactive" unless the caller's limits (GET /api/v1/voices) leave it out;
 // the X-Voxgate-* headers say which engine spoke, whether it degraded and why, cache and latency;
-// the body plays as it arrives (see player.js). With "Highlight each word" on, the request also asks
-// for timestamps and the answer's words are marked as they are spoken (see words.js). Errors ({"error": {message, field}}) go to the
-// alert region, never silently.
+// the body plays as it arrives (see player.js). With "Highlight each word" on, the request also
+// asks for timestamps and the answer's words are marked as they are spoken (see words.js).
+// Errors ({"error": {message, field}}) go to the alert region, never silently.
 
 import { clearAlert, requestError, showAlert } from "./alerts.js";
 import { bindKeyField, onKeyChange, withKey } from "./key.js";
@@ -317,7 +317,7 @@ async function speak() {
     state.answers += 1;
     els.result.dataset.answers = String(state.answers); // for tests and user scripts: answers so far
     els.result.dataset.streamed = String(streamed); // true: playback started before the end (MSE)
-    els.result.dispatchEvent(new CustomEvent("voxgate:spoken", { // hook for word highlighting
+    els.result.dispatchEvent(new CustomEvent("voxgate:spoken", { // for user scripts: each answer
       detail: { payload, headers: response.headers, blob, player: els.player, words: words.words() },
     }));
   } catch (error) {
