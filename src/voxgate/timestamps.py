@@ -15,6 +15,7 @@ the words the user wrote, so ``$3.50`` is one word from the start of "three" to 
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -153,12 +154,18 @@ class WordTimer:
             at += len(spoken)
 
     def source_text(self, index: int) -> str:
-        """The user's text segment ``index`` speaks ("" when none of the user's words is in it)."""
+        """The user's text segment ``index`` speaks, with the punctuation around it ("" when none
+        of the user's words is in it)."""
         owners = self._owners[index]
         if not owners:
             return ""
-        first, last = self._words[owners[0]], self._words[owners[-1]]
-        return self._sources[self._word_source[owners[0]]][0][first.start : last.end]
+        original = self._sources[self._word_source[owners[0]]][0]
+        start, end = self._words[owners[0]].start, self._words[owners[-1]].end
+        while start > 0 and unicodedata.category(original[start - 1])[0] == "P":
+            start -= 1
+        while end < len(original) and unicodedata.category(original[end])[0] == "P":
+            end += 1
+        return original[start:end]
 
     def segment(
         self, index: int, chunks: Sequence[AudioChunk], starts: Sequence[float], *, streamed: bool = False

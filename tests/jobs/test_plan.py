@@ -157,7 +157,7 @@ def test_ssml_chapters_keep_breaks_prosody_voices_and_the_users_words(synth: Syn
         "Dropped tag.",
     ]
     assert segments[0].paragraph_end is True
-    assert [s.source for s in segments[:2]] == ["Chapter 1", "Dr. Smith paid $3.50"]
+    assert [s.source for s in segments[:2]] == ["Chapter 1", "Dr. Smith paid $3.50."]
     assert segments[2].pause_before_s == pytest.approx(0.7)
     assert segments[2].prosody.rate < 1.0
     assert segments[2].prosody.volume_db == pytest.approx(6.0)
