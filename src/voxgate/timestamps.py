@@ -125,9 +125,11 @@ class WordTimer:
         self._word_source: list[int] = []
         self._owners: list[list[int]] = [[] for _ in prepared.segments]
         if dialogue is not None:
+            by_turn: dict[int | None, list[int]] = {}
+            for i, segment in enumerate(prepared.segments):
+                by_turn.setdefault(segment.turn, []).append(i)
             for turn, spoken in enumerate(dialogue):
-                indexes = [i for i, s in enumerate(prepared.segments) if s.turn == turn]
-                self._add(_cleaned(spoken.text), indexes, turn, spoken.voice)
+                self._add(_cleaned(spoken.text), by_turn.get(turn, []), turn, spoken.voice)
             return
         if ssml:
             document = parse_ssml(text, known_voice=lambda _voice: True)
