@@ -427,12 +427,14 @@ def test_job_captions_show_the_users_words_not_the_normalised_ones(http: httpx.C
 SSML_CHAPTERS = [
     {"text": '<speak>Dr. Smith paid $3.50.<break time="1500ms"/>Then he left.<foo>Odd tag.</foo></speak>'},
     {"text": '<speak><voice name="joe">Piper reads this.</voice> And espeak this.</speak>'},
+    {"text": '<speak>Then he left.<break time="300ms"/><prosody rate="50%">Then he left.</prosody></speak>'},
 ]
 
 
 def test_an_ssml_job_keeps_breaks_and_voice_switches_and_lists_what_it_ignored(http: httpx.Client) -> None:
     """ssml: true: the 1.5 s break is exact between the two sentences, <voice name="joe"> is spoken by
-    piper, the unknown <foo> is listed in the status's ignored, captions keep "$3.50"."""
+    piper, prosody rate 50% makes a sentence much slower, the unknown <foo> is listed in the status's
+    ignored, captions keep "$3.50"."""
     body = {"chapters": SSML_CHAPTERS, "ssml": True, "voice": ESPEAK, "format": "wav"}
     response = http.post("/api/v1/jobs", json=body)
     assert response.status_code == 201, response.text
@@ -446,6 +448,9 @@ def test_an_ssml_job_keeps_breaks_and_voice_switches_and_lists_what_it_ignored(h
     assert cues[0][2] == "Dr. Smith paid $3.50."
     assert cues[1][2].startswith("Then he left.")
     assert cues[1][0] - cues[0][1] == pytest.approx(1.5, abs=0.002)
+    (normal_start, normal_end, _), (slow_start, slow_end, _) = cues[-2:]
+    assert slow_start - normal_end == pytest.approx(0.3, abs=0.002)
+    assert slow_end - slow_start > 1.6 * (normal_end - normal_start)
     words = [w for w, _, _ in _word_cues(http, status["id"])]
     assert words[:4] == ["Dr.", "Smith", "paid", "$3.50"]
 
