@@ -268,7 +268,8 @@ async def list_jobs(jobs: Jobs, viewer: Viewer) -> dict[str, Any]:
 
 @router.get("/api/v1/jobs/{job_id}")
 async def get_job(job_id: str, jobs: Jobs, viewer: Viewer) -> dict[str, Any]:
-    """Status, per-chapter progress, characters done / total, ETA, engines and degraded segments."""
+    """Status, per-chapter progress, characters done / total, ETA, engines and degraded segments, and
+    ``ignored``: SSML dropped at submission and what the engines did not act on (``ssml:pitch``)."""
     return await jobs.status(job_id, viewer)
 
 
