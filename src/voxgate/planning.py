@@ -9,20 +9,19 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from voxgate.audio.cache import cache_key
 from voxgate.audio.formats import format_spec
 from voxgate.chains import ChainBuilder
 from voxgate.clock import Clock
-from voxgate.errors import InvalidOption, TextTooLong
+from voxgate.errors import InvalidOption
 from voxgate.qos.router import Router
 from voxgate.requests import SynthesisRequest
 from voxgate.settings import DeadlineSettings
-from voxgate.text import PreparedText, prepare
+from voxgate.text import PreparedText
 from voxgate.text.dialogue import DialogueTurn, prepare_dialogue
-from voxgate.text.ssml import SsmlText, parse_ssml
-from voxgate.text.ssml_prepare import prepare_ssml
+from voxgate.text.front import prepare_text
 from voxgate.text.streaming import default_limit, min_limit
 from voxgate.types import AudioFormat, Emotion, Priority, SynthesisOptions, VoiceInfo
 from voxgate.voices import VoiceCatalog
@@ -35,8 +34,6 @@ DEFAULT_PLAN_CACHE_SIZE = 1024
 """Requests whose prepared text and cache key are remembered (see ``Planner.plans_reused``)."""
 DEFAULT_FIRST_AUDIO_S = 1.0
 """Streaming: the first segment is cut so the primary's P95 estimate for it fits in this."""
-SSML_MARKUP_FACTOR = 4
-"""An SSML document may be this many times the spoken-text limit long (markup included)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +81,7 @@ _RequestFields = tuple[
     bool,
     tuple[DialogueTurn, ...] | None,
     str | None,
+    PreparedText | None,
 ]
 
 
@@ -164,14 +162,16 @@ class Planner:
         return self._finish(request, arrived, resolved)
 
     def _prepare(self, request: SynthesisRequest) -> PreparedText:
-        """The text front end: plain text, an SSML document (``request.ssml``) or a dialogue.
+        """The text front end: plain text, an SSML document (``request.ssml``) or a dialogue
+        (:func:`voxgate.text.front.prepare_text`, :func:`voxgate.text.dialogue.prepare_dialogue`).
 
         Raises:
             InvalidInput: bad text or SSML (naming ``request.text_field``).
         """
-        field = request.text_field
-        lexicon = request.lexicon if request.lexicon is not None and len(request.lexicon) else None
+        if request.prepared is not None:  # a job's segment, through the front end at submission
+            return request.prepared
         if request.dialogue is not None:
+            lexicon = request.lexicon if request.lexicon is not None and len(request.lexicon) else None
             return prepare_dialogue(
                 request.dialogue,
                 max_chars=self._max_chars,
@@ -180,42 +180,16 @@ class Planner:
                 voice_languages=lambda voice: self.catalog.get(voice).languages,
                 lexicon=lexicon,
             )
-        if not request.ssml:
-            if lexicon is None or not lexicon.matches(request.text):
-                return prepare(
-                    request.text, max_chars=self._max_chars, max_segment_chars=self._max_segment_chars
-                )
-            if not lexicon.has_phonemes(request.text):  # replacements only: the plain front end
-                prepared = prepare(
-                    lexicon.substitute(request.text),
-                    max_chars=self._max_chars,
-                    max_segment_chars=self._max_segment_chars,
-                )
-                return replace(prepared, lexicon=lexicon.version)
-            document = lexicon.document(request.text)
-        else:
-            limit = self._max_chars * SSML_MARKUP_FACTOR
-            if len(request.text) > limit:
-                raise TextTooLong(len(request.text), limit, field=field)
-            document = parse_ssml(request.text, known_voice=self.catalog.has, field=field)
-            if lexicon is not None and any(
-                isinstance(i, SsmlText)
-                and i.phonemes is None
-                and i.say_as is None
-                and lexicon.matches(i.text)
-                for i in document.items
-            ):
-                document = replace(document, items=tuple(lexicon.rewrite(document.items)))
-            else:
-                lexicon = None
-        prepared = prepare_ssml(
-            document,
+        return prepare_text(
+            request.text,
+            ssml=request.ssml,
+            lexicon=request.lexicon,
             max_chars=self._max_chars,
             max_segment_chars=self._max_segment_chars,
-            field=field,
+            known_voice=self.catalog.has,
             voice_languages=lambda voice: self.catalog.get(voice).languages,
+            field=request.text_field,
         )
-        return replace(prepared, lexicon=lexicon.version) if lexicon is not None else prepared
 
     @staticmethod
     def _check_speed(request: SynthesisRequest) -> None:
@@ -246,6 +220,7 @@ class Planner:
             request.ssml,
             request.dialogue,
             request.lexicon.version if request.lexicon is not None else None,
+            request.prepared,
         )
 
     def _known(self, request: SynthesisRequest) -> _Resolved | None:

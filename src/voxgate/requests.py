@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from voxgate.text import PreparedText
 from voxgate.text.dialogue import DialogueTurn
 from voxgate.text.lexicon import Lexicon
 from voxgate.timestamps import Timestamps
@@ -37,6 +38,9 @@ class SynthesisRequest:
         lexicon: the caller's pronunciation lexicon (see :mod:`voxgate.text.lexicon`).
         timestamps: time the user's words, sentences and SSML marks (the answer carries
             :class:`voxgate.timestamps.Timestamps`); the cache is not read (it keeps audio only).
+        prepared: the text already through the front end (a job's segment, prepared when the
+            job was submitted): spoken as it is; ``text`` is then only the user's words that
+            timestamps name.
     """
 
     text: str
@@ -55,6 +59,7 @@ class SynthesisRequest:
     dialogue: tuple[DialogueTurn, ...] | None = None
     lexicon: Lexicon | None = None
     timestamps: bool = False
+    prepared: PreparedText | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -592,7 +592,7 @@ def _degraded_turns(plan: Plan, routed: Sequence[Routed]) -> tuple[int, ...]:
 
 
 def _word_timer(request: SynthesisRequest, plan: Plan) -> WordTimer:
-    return WordTimer(request.text, plan.prepared, ssml=request.ssml)
+    return WordTimer(request.text, plan.prepared, ssml=request.ssml, dialogue=request.dialogue)
 
 
 def _whole_timestamps(

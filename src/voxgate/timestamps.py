@@ -15,13 +15,15 @@ the words the user wrote, so ``$3.50`` is one word from the start of "three" to 
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from voxgate.text import PreparedText
 from voxgate.text.clean import clean_text
+from voxgate.text.dialogue import DialogueTurn
 from voxgate.text.ssml import SsmlText, parse_ssml
 from voxgate.text.words import Word, align, spoken_words, user_words
 from voxgate.types import Audio, AudioChunk
@@ -36,11 +38,18 @@ _SILENT_RATIO = 0.06
 
 @dataclass(frozen=True, slots=True)
 class TimedText:
-    """A word or sentence and when it is spoken (seconds from the start of the answer)."""
+    """A word or sentence and when it is spoken (seconds from the start of the answer).
+
+    Attributes:
+        turn: in a dialogue, the index of the turn it belongs to (``None`` otherwise).
+        voice: in a dialogue, that turn's voice.
+    """
 
     text: str
     start: float
     end: float
+    turn: int | None = None
+    voice: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +90,14 @@ class Timestamps:
 
 
 def _timed(item: TimedText) -> dict[str, object]:
-    return {"text": item.text, "start": round(item.start, 3), "end": round(item.end, 3)}
+    out: dict[str, object] = {"text": item.text, "start": round(item.start, 3), "end": round(item.end, 3)}
+    if item.turn is not None:
+        out |= {"turn": item.turn, "voice": item.voice}
+    return out
+
+
+def _cleaned(text: str) -> str:
+    return clean_text(text, max_chars=4 * len(text) + 16)  # cleaning may widen (NFKC)
 
 
 class WordTimer:
@@ -91,24 +107,67 @@ class WordTimer:
         text: the request's text as the user sent it (an SSML document when ``ssml``).
         prepared: its front-end result (the segments the engines spoke).
         ssml: ``text`` is SSML.
+        dialogue: a dialogue's turns, spoken instead of ``text``: each turn's words are aligned
+            with its own segments (``PreparedSegment.turn``) and carry its index and voice.
     """
 
-    def __init__(self, text: str, prepared: PreparedText, *, ssml: bool) -> None:
+    def __init__(
+        self,
+        text: str,
+        prepared: PreparedText,
+        *,
+        ssml: bool,
+        dialogue: Sequence[DialogueTurn] | None = None,
+    ) -> None:
+        self._prepared = prepared
+        self._sources: list[tuple[str, int | None, str | None]] = []  # original text, turn, voice
+        self._words: list[Word] = []
+        self._word_source: list[int] = []
+        self._owners: list[list[int]] = [[] for _ in prepared.segments]
+        if dialogue is not None:
+            by_turn: dict[int | None, list[int]] = {}
+            for i, segment in enumerate(prepared.segments):
+                by_turn.setdefault(segment.turn, []).append(i)
+            for turn, spoken in enumerate(dialogue):
+                self._add(_cleaned(spoken.text), by_turn.get(turn, []), turn, spoken.voice)
+            return
         if ssml:
             document = parse_ssml(text, known_voice=lambda _voice: True)
             original = " ".join(i.text.strip() for i in document.items if isinstance(i, SsmlText))
         else:
-            original = clean_text(text, max_chars=4 * len(text) + 16)  # cleaning may widen (NFKC)
-        self._original = original
-        self._words: list[Word] = user_words(original)
-        self._prepared = prepared
-        per_segment = [[s.text[a:b] for a, b in spoken_words(s.text)] for s in prepared.segments]
-        owners = align([w.text for w in self._words], [w for words in per_segment for w in words])
-        self._owners: list[list[int]] = []
+            original = _cleaned(text)
+        self._add(original, range(len(prepared.segments)), None, None)
+
+    def _add(self, original: str, indexes: Sequence[int], turn: int | None, voice: str | None) -> None:
+        """Align the user's words of ``original`` with the spoken words of segments ``indexes``."""
+        source = len(self._sources)
+        self._sources.append((original, turn, voice))
+        words = user_words(original)
+        first = len(self._words)
+        self._words += words
+        self._word_source += [source] * len(words)
+        per_segment = [
+            [s[a:b] for a, b in spoken_words(s)] for s in (self._prepared.segments[i].text for i in indexes)
+        ]
+        owners = align([w.text for w in words], [w for spoken in per_segment for w in spoken])
         at = 0
-        for words in per_segment:
-            self._owners.append(owners[at : at + len(words)])
-            at += len(words)
+        for index, spoken in zip(indexes, per_segment, strict=True):
+            self._owners[index] = [first + k for k in owners[at : at + len(spoken)]]
+            at += len(spoken)
+
+    def source_text(self, index: int) -> str:
+        """The user's text segment ``index`` speaks, with the punctuation around it ("" when none
+        of the user's words is in it)."""
+        owners = self._owners[index]
+        if not owners:
+            return ""
+        original = self._sources[self._word_source[owners[0]]][0]
+        start, end = self._words[owners[0]].start, self._words[owners[-1]].end
+        while start > 0 and unicodedata.category(original[start - 1])[0] == "P":
+            start -= 1
+        while end < len(original) and unicodedata.category(original[end])[0] == "P":
+            end += 1
+        return original[start:end]
 
     def segment(
         self, index: int, chunks: Sequence[AudioChunk], starts: Sequence[float], *, streamed: bool = False
@@ -140,9 +199,10 @@ class WordTimer:
             if not spans:
                 return Timestamps(marks=marks, estimated=estimated)
         ordered = sorted(spans.items())
-        words = tuple(TimedText(self._words[k].text, a, b) for k, (a, b) in ordered)
+        original, turn, voice = self._sources[self._word_source[ordered[0][0]]]
+        words = tuple(TimedText(self._words[k].text, a, b, turn, voice) for k, (a, b) in ordered)
         first, last = self._words[ordered[0][0]], self._words[ordered[-1][0]]
-        sentence = TimedText(self._original[first.start : last.end], words[0].start, words[-1].end)
+        sentence = TimedText(original[first.start : last.end], words[0].start, words[-1].end, turn, voice)
         return Timestamps(words, (sentence,), marks, estimated, tuple(k for k, _ in ordered))
 
     def end_marks(self, at: float) -> tuple[TimedMark, ...]:
@@ -158,7 +218,7 @@ def merge(parts: Sequence[Timestamps]) -> Timestamps:
     for part in parts:
         for word, index in zip(part.words, part.indexes, strict=True):
             if indexes and indexes[-1] == index:
-                words[-1] = TimedText(word.text, words[-1].start, max(words[-1].end, word.end))
+                words[-1] = replace(words[-1], end=max(words[-1].end, word.end))
             else:
                 words.append(word)
                 indexes.append(index)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -141,3 +143,62 @@ def test_degraded_turns_are_named(
     assert response.headers["x-voxgate-degraded-turns"] == "1,3"
     ok = _say(failing, [turns[0], turns[2]])
     assert "x-voxgate-degraded-turns" not in ok.headers
+
+
+def _sse(text: str) -> list[tuple[str, dict[str, Any]]]:
+    events = []
+    for block in text.strip().split("\n\n"):
+        name, data = block.split("\n", 1)
+        events.append((name.removeprefix("event: "), json.loads(data.removeprefix("data: "))))
+    return events
+
+
+TIMED_TURNS = [
+    {"voice": "joe", "text": "Dr. Smith paid $3.50."},
+    {"voice": ESPEAK, "text": "That is cheap. Really cheap!", "pause_ms": 1000},
+    {"voice": ESPEAK, "text": "Bye now."},
+]
+TIMED_WORDS = ["Dr.", "Smith", "paid", "$3.50", "That", "is", "cheap", "Really", "cheap", "Bye", "now"]
+
+
+def test_dialogue_timestamps_name_each_turns_words_in_order_after_its_pause(http: httpx.Client) -> None:
+    """timestamps with dialogue: every turn's own words ("$3.50" one word), tagged with turn and voice,
+    monotonic inside the audio, the third turn starting ≥ 1 s after the second ends (its pause)."""
+    response = _say(http, TIMED_TURNS, timestamps=True)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    audio, rate = decode(base64.b64decode(body["audio"]), "wav")
+    words = body["words"]
+    assert [w["text"] for w in words] == TIMED_WORDS
+    assert [w["turn"] for w in words] == [0] * 4 + [1] * 5 + [2] * 2
+    assert {w["voice"] for w in words if w["turn"] == 1} == {ESPEAK}
+    assert words[0]["voice"] == "joe"
+    previous_end = 0.0
+    for word in words:
+        assert previous_end - 1e-3 <= word["start"] <= word["end"] <= len(audio) / rate + 1e-3, word
+        previous_end = word["end"]
+    assert words[9]["start"] - words[8]["end"] >= 1.0
+    assert [s["text"] for s in body["sentences"]] == [
+        "Dr. Smith paid $3.50",
+        "That is cheap",
+        "Really cheap",
+        "Bye now",
+    ]
+    assert [s["turn"] for s in body["sentences"]] == [0, 1, 1, 2]
+
+
+def test_a_streamed_dialogue_sends_each_turns_words_as_events(http: httpx.Client) -> None:
+    """stream + timestamps with dialogue: words events carry every turn's words, with the whole answer's
+    times (espeak only: deterministic), and the audio events add up to the whole answer's audio."""
+    turns = [{**t, "voice": ESPEAK} for t in TIMED_TURNS]
+    whole = _say(http, turns, timestamps=True).json()
+    streamed = _say(http, turns, timestamps=True, stream=True)
+    assert streamed.status_code == 200, streamed.text
+    assert streamed.headers["content-type"].startswith("text/event-stream")
+    events = _sse(streamed.text)
+    words = [w for name, data in events if name == "words" for w in data["words"]]
+    assert [w["text"] for w in words] == TIMED_WORDS
+    assert [w["turn"] for w in words] == [w["turn"] for w in whole["words"]]
+    for got, expected in zip(words, whole["words"], strict=True):
+        assert got["start"] == pytest.approx(expected["start"], abs=0.02), (got, expected)
+    assert events[-1][0] == "done"

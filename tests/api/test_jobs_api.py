@@ -381,3 +381,117 @@ def test_a_script_upload_takes_speakers_as_json_and_names_an_unknown_one(http: h
     bad = http.post("/api/v1/jobs", files=files, data={**data, "speakers": "{not json"})
     assert bad.status_code == 422
     assert bad.json()["error"]["field"] == "speakers"
+
+
+ESPEAK = "espeak-en-us"
+_WORD_CUE = re.compile(r"\d+\n(\d+):(\d+):(\d+)\.(\d+) --> (\d+):(\d+):(\d+)\.(\d+)\n(.+)\n")
+
+
+def _word_cues(http: httpx.Client, job_id: str) -> list[tuple[str, float, float]]:
+    vtt = http.get(f"/api/v1/jobs/{job_id}/captions.vtt", params={"words": "true"}).text
+    return [(m[9], _seconds(m.groups()[:4]), _seconds(m.groups()[4:8])) for m in _WORD_CUE.finditer(vtt)]
+
+
+def _sentence_cues(http: httpx.Client, job_id: str) -> list[tuple[float, float, str]]:
+    vtt = http.get(f"/api/v1/jobs/{job_id}/captions.vtt").text
+    cue = re.compile(_CUE.pattern + r"\n(.+)\n")
+    return [(_seconds(m.groups()[:4]), _seconds(m.groups()[4:8]), m[9]) for m in cue.finditer(vtt)]
+
+
+def test_job_captions_show_the_users_words_not_the_normalised_ones(http: httpx.Client) -> None:
+    """Word cues read "Dr." and "$3.50" (one cue each), sentence cues the text as written."""
+    text = "Dr. Smith paid $3.50 on 12/25/2024. It was 5% off."
+    body = {"chapters": [{"text": text}], "voice": ESPEAK, "format": "wav"}
+    status = _wait(http, http.post("/api/v1/jobs", json=body).json()["id"])
+    assert status["status"] == "done", status
+    words = _word_cues(http, status["id"])
+    assert [w for w, _, _ in words] == [
+        "Dr.",
+        "Smith",
+        "paid",
+        "$3.50",
+        "on",
+        "12/25/2024",
+        "It",
+        "was",
+        "5%",
+        "off",
+    ]
+    assert all(a < b for _, a, b in words)
+    assert [t for _, _, t in _sentence_cues(http, status["id"])] == [
+        "Dr. Smith paid $3.50 on 12/25/2024.",
+        "It was 5% off.",
+    ]
+
+
+SSML_CHAPTERS = [
+    {"text": '<speak>Dr. Smith paid $3.50.<break time="1500ms"/>Then he left.<foo>Odd tag.</foo></speak>'},
+    {"text": '<speak><voice name="joe">Piper reads this.</voice> And espeak this.</speak>'},
+    {"text": '<speak>Then he left.<break time="300ms"/><prosody rate="50%">Then he left.</prosody></speak>'},
+]
+
+
+def test_an_ssml_job_keeps_breaks_and_voice_switches_and_lists_what_it_ignored(http: httpx.Client) -> None:
+    """ssml: true: the 1.5 s break is exact between the two sentences, <voice name="joe"> is spoken by
+    piper, prosody rate 50% makes a sentence much slower, the unknown <foo> is listed in the status's
+    ignored, captions keep "$3.50"."""
+    body = {"chapters": SSML_CHAPTERS, "ssml": True, "voice": ESPEAK, "format": "wav"}
+    response = http.post("/api/v1/jobs", json=body)
+    assert response.status_code == 201, response.text
+    assert response.json()["ignored"] == ["ssml:foo"]
+    status = _wait(http, response.json()["id"])
+    assert status["status"] == "done", status
+    assert status["engines"]["piper"] == 1
+    assert set(status["engines"]) == {"espeak", "piper"}
+    assert "ssml:foo" in status["ignored"]
+    cues = _sentence_cues(http, status["id"])
+    assert cues[0][2] == "Dr. Smith paid $3.50."
+    assert cues[1][2].startswith("Then he left.")
+    assert cues[1][0] - cues[0][1] == pytest.approx(1.5, abs=0.002)
+    (normal_start, normal_end, _), (slow_start, slow_end, _) = cues[-2:]
+    assert slow_start - normal_end == pytest.approx(0.3, abs=0.002)
+    assert slow_end - slow_start > 1.6 * (normal_end - normal_start)
+    words = [w for w, _, _ in _word_cues(http, status["id"])]
+    assert words[:4] == ["Dr.", "Smith", "paid", "$3.50"]
+
+
+def test_a_bad_ssml_chapter_refuses_the_whole_job_naming_it(http: httpx.Client) -> None:
+    """The second chapter's malformed SSML → 422 naming chapters[1].text with its line and column; no
+    job is stored (the first, good chapter is not run either)."""
+    before = len(http.get("/api/v1/jobs").json()["jobs"])
+    chapters = [{"text": "<speak>Fine.</speak>"}, {"text": "<speak>Broken\n<p>here</speak>"}]
+    response = http.post("/api/v1/jobs", json={"chapters": chapters, "ssml": True})
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["field"] == "chapters[1].text"
+    assert "line 2, column" in error["message"]
+    assert len(http.get("/api/v1/jobs").json()["jobs"]) == before
+    markdown = http.post("/api/v1/jobs", json={"text": "<speak>Hi.</speak>", "markdown": True, "ssml": True})
+    assert markdown.status_code == 422
+    assert markdown.json()["error"]["field"] == "markdown"
+
+
+def test_a_lexicon_ipa_entry_is_spoken_in_jobs_as_on_the_native_route(http: httpx.Client) -> None:
+    """With an ipa entry for "Zork" (a long word's phonemes), piper's job audio is as long as the native
+    answer with the entry and over a second longer than without it."""
+    ipa = "ˌsuːpɚkˌælɪfɹˌædʒɪlˌɪstɪkˌɛkspiːˌælɪdˈoʊʃəs"
+
+    def native() -> float:
+        spoken = http.post("/api/v1/tts", json={"text": "Zork.", "voice": "joe", "format": "wav"})
+        audio, rate = decode(spoken.content, "wav")
+        return len(audio) / rate
+
+    without = native()
+    assert http.put("/api/v1/lexicon", json={"entries": [{"word": "Zork", "ipa": ipa}]}).status_code == 200
+    try:
+        with_entry = native()
+        body = {"chapters": [{"text": "Zork."}], "voice": "joe", "format": "wav"}
+        status = _wait(http, http.post("/api/v1/jobs", json=body).json()["id"])
+    finally:
+        http.delete("/api/v1/lexicon")
+    assert status["status"] == "done", status
+    audio, rate = decode(http.get(f"/api/v1/jobs/{status['id']}/audio").content, "wav")
+    assert with_entry > without + 1.0
+    assert len(audio) / rate == pytest.approx(with_entry, abs=0.3)
+    assert "ssml:phoneme" not in status["ignored"]
+    assert [w for w, _, _ in _word_cues(http, status["id"])] == ["Zork"]

@@ -139,7 +139,9 @@ def test_delete_leaves_the_server_entries(http: httpx.Client) -> None:
 def test_a_jobs_text_gets_the_owners_say_entries(
     make_client: Callable[[Settings], TestClient], api_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
-    """With keys off the lexicon is everyone's; a job's segments are stored with its say entries applied."""
+    """With keys off the lexicon is everyone's; a job speaks its say entries (its audio is as long as
+    the native answer for the replaced text, not for the word as written) and its captions show the
+    words as written."""
     jobs = {"database": tmp_path / "jobs.sqlite3", "audio_dir": tmp_path / "audio"}
     client = make_client(api_settings(engines={"piper": {"enabled": False}}, jobs=jobs))
     assert (
@@ -153,4 +155,10 @@ def test_a_jobs_text_gets_the_owners_say_entries(
         if client.get(f"/api/v1/jobs/{job_id}").json()["status"] == "done":
             break
         time.sleep(0.05)
-    assert "Read the fack." in client.get(f"/api/v1/jobs/{job_id}/captions.vtt").text
+    assert "Read the FAQ." in client.get(f"/api/v1/jobs/{job_id}/captions.vtt").text
+    job_audio = client.get(f"/api/v1/jobs/{job_id}/audio").content
+    native = client.post("/api/v1/tts", json={"text": "Read the fack.", "voice": ESPEAK, "format": "wav"})
+    assert client.delete("/api/v1/lexicon").status_code == 200
+    unchanged = client.post("/api/v1/tts", json={"text": "Read the FAQ.", "voice": ESPEAK, "format": "wav"})
+    job, fack, faq = (len(decode(data, "wav")[0]) for data in (job_audio, native.content, unchanged.content))
+    assert abs(job - fack) < 0.02 * 22050 < 0.1 * 22050 < abs(job - faq)  # "fack", not "F A Q"

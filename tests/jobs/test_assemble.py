@@ -56,6 +56,21 @@ def test_timeline_places_sentences_with_sentence_paragraph_and_chapter_pauses() 
     )
 
 
+def test_an_ssml_break_before_a_chapters_first_words_is_kept_and_cues_show_the_users_words() -> None:
+    """A first segment's exact pause opens its chapter with that much silence (the chapter index does
+    not count it as a sentence); a cue shows the segment's source words, not its normalised text."""
+    timings = [
+        SegmentTiming(1, "Doctor Who.", 8000, False, 0.5, source="Dr. Who."),
+        SegmentTiming(1, "Bye.", 4000, False, 0.25),
+    ]
+    line = timeline(timings, RATE)
+    assert line.cues[0].start_s == pytest.approx(0.5)
+    assert line.cues[1].start_s == pytest.approx(0.5 + 0.5 + 0.25)
+    assert line.chapters[0].duration_s == pytest.approx(0.5 + 0.5 + 0.25 + 0.25)
+    assert [c.text for c in line.cues] == ["Dr. Who.", "Bye."]
+    assert sum(1 for seq, _ in line.chapters[0].pieces if seq >= 0) == 2
+
+
 @pytest.mark.parametrize(
     "fmt",
     JOB_FORMATS,

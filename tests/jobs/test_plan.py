@@ -6,13 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from voxgate.errors import EmptyText, InvalidOption, UnknownVoice
+from voxgate.errors import EmptyText, InvalidInput, InvalidOption, UnknownVoice
 from voxgate.jobs.chapters import ChapterText
 from voxgate.jobs.errors import BadUpload, JobTooLarge
 from voxgate.jobs.models import NewJob
 from voxgate.jobs.plan import JobSpec, decode_upload, plan_job
 from voxgate.service import Synthesizer
 from voxgate.settings import Settings
+from voxgate.text.lexicon import Lexicon, LexiconEntry
 from voxgate.types import AudioFormat
 from voxgate.wiring import build_synthesizer
 
@@ -133,3 +134,103 @@ def test_digest_tells_requests_apart() -> None:
     assert base.digest() == JobSpec((ChapterText("", "Hi."),)).digest()
     assert base.digest() != JobSpec((ChapterText("", "Hi!"),)).digest()
     assert base.digest() != JobSpec((ChapterText("", "Hi."),), speed=1.1).digest()
+
+
+SSML_CHAPTER = (
+    '<speak>Dr. Smith paid $3.50.<break time="700ms"/>'
+    '<prosody rate="slow" volume="+6dB">Slowly now.</prosody>'
+    '<voice name="espeak-en-us">Another voice.</voice><foo>Dropped tag.</foo></speak>'
+)
+
+
+def test_ssml_chapters_keep_breaks_prosody_voices_and_the_users_words(synth: Synthesizer) -> None:
+    """ssml: a chapter's <break>, <prosody> and <voice> are on its segments, the title stays plain text,
+    dropped tags are listed, and each segment keeps the user's words ("$3.50") for captions."""
+    spec = JobSpec((ChapterText("Chapter 1", SSML_CHAPTER),), voice="joe", ssml=True)
+    job = _plan(synth, spec)
+    segments = job.chapters[0].segments
+    assert [s.text for s in segments] == [
+        "Chapter one",
+        "Doctor Smith paid three dollars and fifty cents.",
+        "Slowly now.",
+        "Another voice.",
+        "Dropped tag.",
+    ]
+    assert segments[0].paragraph_end is True
+    assert [s.source for s in segments[:2]] == ["Chapter 1", "Dr. Smith paid $3.50."]
+    assert segments[2].pause_before_s == pytest.approx(0.7)
+    assert segments[2].prosody.rate < 1.0
+    assert segments[2].prosody.volume_db == pytest.approx(6.0)
+    assert segments[3].voice == "espeak-en-us"
+    assert job.ignored == ("ssml:foo",)
+    assert job.request_hash != JobSpec((ChapterText("Chapter 1", SSML_CHAPTER),), voice="joe").digest()
+
+
+@pytest.mark.parametrize(
+    ("field", "expected_field", "needle"),
+    [
+        ("chapters", "chapters[1].text", "line 2, column"),
+        ("text", "text", "chapter 2: malformed SSML at line 2"),
+    ],
+)
+def test_a_malformed_ssml_chapter_refuses_the_whole_job_naming_it(
+    synth: Synthesizer, field: str, expected_field: str, needle: str
+) -> None:
+    """A bad second chapter → InvalidInput naming chapters[1].text (a list) or the chapter's number (a
+    whole text), with the line and column inside that chapter's document."""
+    spec = JobSpec(
+        (ChapterText("", "<speak>Fine.</speak>"), ChapterText("", "<speak>Broken\n<p>here</speak>")),
+        ssml=True,
+    )
+    with pytest.raises(InvalidInput) as info:
+        plan_job(
+            spec,
+            catalog=synth.catalog,
+            chains=synth.chains,
+            max_total_chars=10_000,
+            max_segment_chars=250,
+            field=field,
+        )
+    assert info.value.field == expected_field
+    assert needle in info.value.message
+
+
+def test_ssml_and_script_together_are_refused(synth: Synthesizer) -> None:
+    """A script is plain 'Name: text' lines: asking for SSML too is an InvalidOption naming ssml."""
+    spec = JobSpec((ChapterText("", "Alice: Hi."),), script=True, speakers=(("Alice", "joe"),), ssml=True)
+    with pytest.raises(InvalidOption) as info:
+        _plan(synth, spec)
+    assert info.value.field == "ssml"
+
+
+def test_lexicon_phoneme_entries_reach_job_segments(synth: Synthesizer) -> None:
+    """ipa and pinyin entries become the segment's phonemes in plain and script chapters (not only say
+    entries), as on the native route."""
+    lexicon = Lexicon(
+        [
+            LexiconEntry("Zork", ipa="zɔɹk"),
+            LexiconEntry("行", pinyin="hang2"),
+            LexiconEntry("NASA", say="nasa"),
+        ]
+    )
+
+    def plan(spec: JobSpec) -> NewJob:
+        return plan_job(
+            spec,
+            catalog=synth.catalog,
+            chains=synth.chains,
+            max_total_chars=10_000,
+            max_segment_chars=250,
+            lexicon=lexicon,
+        )
+
+    plain = plan(JobSpec((ChapterText("", "NASA met Zork today."),), voice="joe")).chapters[0].segments
+    assert ("Zork", "zɔɹk", "ipa") in [(s.text, s.phonemes, s.alphabet) for s in plain]
+    assert "nasa met" in " ".join(s.text for s in plain)
+    assert plain[0].source == "NASA met"
+    script = (
+        plan(JobSpec((ChapterText("", "Ann: 银行 and Zork."),), script=True, speakers=(("Ann", "joe"),)))
+        .chapters[0]
+        .segments
+    )
+    assert {(s.phonemes, s.alphabet) for s in script if s.phonemes} == {("hang2", "pinyin"), ("zɔɹk", "ipa")}

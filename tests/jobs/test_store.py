@@ -21,8 +21,8 @@ from voxgate.jobs.models import (
     NewSegment,
     SegmentState,
 )
-from voxgate.jobs.store import JobStore
-from voxgate.types import AudioFormat
+from voxgate.jobs.store import _SCHEMA, JobStore
+from voxgate.types import AudioFormat, Prosody
 
 
 def _job(request_hash: str = "h1", chapters: int = 2, per_chapter: int = 3) -> NewJob:
@@ -281,3 +281,52 @@ def test_a_second_open_of_the_jobs_lock_is_refused_until_the_first_lets_go(tmp_p
     first.release()
     assert second.acquire()
     second.release()
+
+
+def test_segment_controls_round_trip_and_an_old_database_gains_the_columns(tmp_path: Path) -> None:
+    """Source words, prosody (silent volume too), phonemes and ignored SSML survive the database; a
+    database made before those columns opens with them empty (its segments read as before)."""
+    old = tmp_path / "old.sqlite3"
+    with sqlite3.connect(old) as db:
+        db.executescript(_SCHEMA)
+        db.execute(
+            "INSERT INTO jobs (id, owner, request_hash, title, state, voice, speed, format, sample_rate, "
+            "engine, created_at) "
+            "VALUES ('j', 'me', 'h', 'T', 'queued', 'joe', 1.0, 'mp3', 22050, 'piper', 1.0)"
+        )
+        db.execute(
+            "INSERT INTO segments (job_id, seq, chapter, text, chars, language, paragraph_end, state) "
+            "VALUES ('j', 0, 1, 'Hi.', 3, 'en', 0, 'pending')"
+        )
+    reopened = JobStore(old)
+    (segment,) = reopened.segments("j")
+    assert (segment.source, segment.prosody, segment.phonemes, segment.alphabet) == (
+        None,
+        Prosody(),
+        None,
+        "ipa",
+    )
+    assert reopened.ignored("j") == []
+    reopened.close()
+
+    store = JobStore(tmp_path / "new.sqlite3")
+    marked = NewSegment(
+        "Doctor Who.",
+        "en",
+        False,
+        source="Dr. Who.",
+        prosody=Prosody(0.8, 2.0, float("-inf")),
+        phonemes="huː",
+    )
+    job = NewJob(
+        "B", "joe", 1.0, AudioFormat.WAV, 22050, "piper", (NewChapter("", (marked,)),), "h", ("ssml:foo",)
+    )
+    record, _ = store.create(job, owner="me", idempotency_key=None, now=1.0)
+    (segment,) = store.segments(record.id)
+    assert (segment.source, segment.prosody, segment.phonemes) == ("Dr. Who.", marked.prosody, "huː")
+    store.complete_segment(
+        record.id, 0, samples=10, engine="piper", degraded=False, now=2.0, ignored=["ssml:pitch"]
+    )
+    assert store.ignored(record.id) == ["ssml:foo", "ssml:pitch"]
+    assert store.timings(record.id)[0].source == "Dr. Who."
+    store.close()

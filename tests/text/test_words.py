@@ -36,6 +36,12 @@ def test_user_words_keep_abbreviations_and_symbols_but_not_punctuation() -> None
     assert text[money.start : money.end] == "$3.50"
 
 
+def test_a_sentence_period_after_a_number_is_not_part_of_it() -> None:
+    """ "$3.50." and "3.5." at a sentence's end lose the period; "U.S." and "e.g." keep theirs."""
+    words = [w.text for w in user_words("It was $3.50. Then 3.5. The U.S. e.g. here.")]
+    assert words == ["It", "was", "$3.50", "Then", "3.5", "The", "U.S.", "e.g.", "here"]
+
+
 def test_rewritten_words_own_their_reading() -> None:
     """Numbers, money, abbreviations and dates map to the normalised words that read them."""
     grouped = _owners("Dr. Smith paid $3.50 on 12/25/2024 at 3:30 pm, 25% of 1,000.")

@@ -52,6 +52,14 @@ class JobOptions(BaseModel):
         max_length=100,
         description="For a script: speaker name → voice id; 'narrator' reads lines outside turns.",
     )
+    ssml: bool = Field(
+        default=False,
+        description=(
+            "Every chapter's text is an SSML document (<speak>...</speak>), parsed at submission as on "
+            "POST /api/v1/tts: malformed → 422 naming the chapter, line and column; dropped elements are "
+            "listed in the job's 'ignored'. Titles stay plain text. Not with script or Markdown."
+        ),
+    )
 
     @field_validator("speakers", mode="before")
     @classmethod
@@ -66,7 +74,11 @@ class JobOptions(BaseModel):
 
     def spec_options(self) -> dict[str, Any]:
         """The script options of a :class:`JobSpec`."""
-        return {"script": self.script, "speakers": tuple((self.speakers or {}).items())}
+        return {
+            "script": self.script,
+            "speakers": tuple((self.speakers or {}).items()),
+            "ssml": self.ssml,
+        }
 
 
 class ChapterIn(BaseModel):
@@ -157,6 +169,12 @@ def _validated(model: type[JobOptions], data: bytes | dict[str, Any]) -> Any:
         raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in errors]) from None
 
 
+def _check_ssml_markdown(ssml: bool, markdown: bool, field: str) -> None:
+    """Markdown clean-up would strip SSML's tags: the two do not mix."""
+    if ssml and markdown:
+        raise InvalidInput(field, "SSML chapters cannot be Markdown: send plain text (a .txt file) with ssml")
+
+
 def _parse_json(body: bytes, max_line_chars: int) -> tuple[JobSpec, str]:
     """Validate a JSON submission and split its chapters (CPU-bound: runs in a thread)."""
     data: JobCreate = _validated(JobCreate, body)
@@ -164,6 +182,7 @@ def _parse_json(body: bytes, max_line_chars: int) -> tuple[JobSpec, str]:
         chapters, field = chapters_from_list([(c.title, c.text) for c in data.chapters]), "chapters"
     else:
         text, markdown = data.text or "", data.markdown
+        _check_ssml_markdown(data.ssml, markdown, "markdown")
         chapters, field = chapters_from_text(text, markdown=markdown, max_line_chars=max_line_chars), "text"
     spec = JobSpec(
         chapters, data.voice, data.speed, data.format, data.title, data.speak_titles, **data.spec_options()
@@ -182,6 +201,7 @@ def _parse_upload(
     """Validate an uploaded book and split its chapters (CPU-bound: runs in a thread)."""
     options: JobOptions = _validated(JobOptions, fields)
     text, markdown = decode_upload(data, filename, max_chars=max_chars)
+    _check_ssml_markdown(options.ssml, markdown, "file")
     title = options.title or PurePath(filename or "").stem
     chapters = chapters_from_text(text, markdown=markdown, max_line_chars=max_line_chars)
     options_ = options.spec_options()
@@ -217,7 +237,9 @@ async def create_job(
     """Submit a book: JSON ``text`` or ``chapters``, or a multipart upload of a UTF-8 .txt / .md ``file``.
 
     ``script`` with ``speakers`` (a JSON object; in a form, as JSON text): see :mod:`voxgate.jobs.script`.
-    The caller's lexicon's ``say`` entries apply to the text as submitted.
+    ``ssml``: every chapter's text is an SSML document (see :func:`voxgate.jobs.plan.plan_job`).
+    The caller's lexicon (``say``, ``ipa`` and ``pinyin`` entries) applies as on ``POST /api/v1/tts``,
+    as it is at submission.
     """
     max_chars = jobs.max_total_chars
     max_line_chars = request.state.settings.text.max_line_chars
@@ -246,7 +268,8 @@ async def list_jobs(jobs: Jobs, viewer: Viewer) -> dict[str, Any]:
 
 @router.get("/api/v1/jobs/{job_id}")
 async def get_job(job_id: str, jobs: Jobs, viewer: Viewer) -> dict[str, Any]:
-    """Status, per-chapter progress, characters done / total, ETA, engines and degraded segments."""
+    """Status, per-chapter progress, characters done / total, ETA, engines and degraded segments, and
+    ``ignored``: SSML dropped at submission and what the engines did not act on (``ssml:pitch``)."""
     return await jobs.status(job_id, viewer)
 
 

@@ -48,7 +48,8 @@ async def tts(
     with the line and column; dropped elements and attributes are listed in ``X-Voxgate-Ignored``.
     ``dialogue`` instead of ``text``: each turn in its own voice (422 naming ``dialogue[i].voice``
     for an unknown one), an exact pause after each turn but the last; ``X-Voxgate-Degraded-Turns``
-    lists the turns a fallback engine spoke. The caller's pronunciation lexicon
+    lists the turns a fallback engine spoke; with ``timestamps`` each word names its turn and
+    voice (see :mod:`voxgate.api.timestamps`). The caller's pronunciation lexicon
     (``/api/v1/lexicon``) applies to the text, every turn, or the SSML document's text.
     """
     started = time.perf_counter()

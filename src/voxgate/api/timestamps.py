@@ -3,6 +3,8 @@
 Whole answers are JSON: ``{audio (base64), format, sample_rate, words, sentences, marks, engine,
 degraded, timing, ignored}``; ``words`` and ``sentences`` are ``{text, start, end}`` in seconds,
 ``marks`` ``{name, time}``, ``timing`` ``engine`` (the engine's own alignment) or ``estimate``.
+With ``dialogue``, every word and sentence also has ``turn`` (the turn's index, from 0) and
+``voice``; times run on across turns and their pauses.
 
 Streamed answers (``"stream": true``) are Server-Sent Events, one group per sentence as it is
 ready: ``event: audio`` (``{"audio": <base64 piece of the encoded stream>}``), then

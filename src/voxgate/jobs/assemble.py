@@ -3,7 +3,9 @@
 Placement (:func:`timeline`) and rendering (:func:`render`) follow the same rules, so the
 chapter index and the captions match the audio to the sample: inside a chapter a short pause
 follows each sentence and a longer one each paragraph (the constants of
-:mod:`voxgate.audio.assemble`); in the book a chapter pause separates chapters.
+:mod:`voxgate.audio.assemble`), or the exact pause a segment asks for (a script's turn, an
+SSML ``<break>``, also before a chapter's first words); in the book a chapter pause separates
+chapters. Sentence captions show the user's words (``SegmentTiming.source``), not the normalised text.
 
 Rendering streams segment by segment (a book of many hours never sits in memory) into a
 seekable temporary file, so MP3 gets its gapless LAME header and FLAC its length and MD5.
@@ -128,15 +130,20 @@ def timeline(segments: Sequence[SegmentTiming], sample_rate: int) -> Timeline:
         seqs = by_chapter[n]
         for i, seq in enumerate(seqs):
             segment = segments[seq]
+            if i == 0 and segment.pause_before_s:  # an SSML <break> before the chapter's first words
+                lead = round(segment.pause_before_s * sample_rate)
+                pieces.append((-1, lead))
+                book_pos += lead
             pieces.append((seq, 0))
             at = book_pos / sample_rate
             words = tuple((w, at + a, at + b) for w, a, b in segment.words)
-            cues.append(Cue(n, at, (book_pos + segment.samples) / sample_rate, segment.text, words))
+            text = segment.source or segment.text
+            cues.append(Cue(n, at, (book_pos + segment.samples) / sample_rate, text, words))
             book_pos += segment.samples
             if i < len(seqs) - 1:
                 exact = segments[seqs[i + 1]].pause_before_s
                 pause = paragraph if segment.paragraph_end else sentence
-                if exact is not None:  # a script's pause between two turns
+                if exact is not None:  # a script's pause between two turns, an SSML <break>
                     pause = round(exact * sample_rate)
                 pieces.append((-1, pause))
                 book_pos += pause

@@ -15,11 +15,11 @@ Every transition publishes a ``JobStateChanged`` event.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final
 
-from voxgate.types import AudioFormat
+from voxgate.types import AudioFormat, Prosody
 
 __all__ = [
     "JOB_TRANSITIONS",
@@ -117,9 +117,13 @@ class NewSegment:
     """A segment of a job being created (text already normalised by ``voxgate.text``).
 
     Attributes:
-        voice: a script's speaker voice; ``None`` = the job's voice.
-        pause_before_s: exact silence before it (a script's pause between turns); ``None`` = the
-            usual sentence or paragraph pause.
+        voice: a script's speaker voice or an SSML ``<voice>``; ``None`` = the job's voice.
+        pause_before_s: exact silence before it (a script's pause between turns, an SSML
+            ``<break>``); ``None`` = the usual sentence or paragraph pause.
+        source: the user's words it speaks (what its captions show); ``None`` = ``text``.
+        prosody: SSML rate, pitch and volume.
+        phonemes: what engines with phoneme input say instead (SSML ``<phoneme>``, a lexicon's
+            ``ipa`` or ``pinyin`` entry), in ``alphabet``.
     """
 
     text: str
@@ -127,6 +131,10 @@ class NewSegment:
     paragraph_end: bool
     voice: str | None = None
     pause_before_s: float | None = None
+    source: str | None = None
+    prosody: Prosody = field(default_factory=Prosody)
+    phonemes: str | None = None
+    alphabet: str = "ipa"
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +158,7 @@ class NewJob:
         engine: the voice's own engine (whose capacity the job shares).
         chapters: the chapters in order.
         request_hash: digest of the request, to tell a retried submission from a different one.
+        ignored: SSML elements and attributes its chapters' documents had that were dropped.
     """
 
     title: str
@@ -160,6 +169,7 @@ class NewJob:
     engine: str
     chapters: tuple[NewChapter, ...]
     request_hash: str
+    ignored: tuple[str, ...] = ()
 
     @property
     def chars(self) -> int:
@@ -215,6 +225,7 @@ class SegmentRecord:
         attempts: failed attempts so far.
         done_at: wall time it was committed.
         voice: who speaks it in a script; ``None`` = the job's voice.
+        source, prosody, phonemes, alphabet: as :class:`NewSegment`.
     """
 
     seq: int
@@ -230,13 +241,18 @@ class SegmentRecord:
     error: str | None
     done_at: float | None
     voice: str | None = None
+    source: str | None = None
+    prosody: Prosody = field(default_factory=Prosody)
+    phonemes: str | None = None
+    alphabet: str = "ipa"
 
 
 @dataclass(frozen=True, slots=True)
 class SegmentTiming:
     """The part of a segment that placement in time needs (``pause_before_s``: exact, or ``None``;
     ``words``: its words' start and end in seconds from the segment's start, for word captions;
-    empty for segments made before)."""
+    empty for segments made before; ``source``: the user's words it speaks, for sentence
+    captions, ``None`` = ``text``)."""
 
     chapter: int
     text: str
@@ -244,6 +260,7 @@ class SegmentTiming:
     paragraph_end: bool
     pause_before_s: float | None = None
     words: tuple[tuple[str, float, float], ...] = ()
+    source: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,9 +20,11 @@ from voxgate.jobs.chapters import MAX_LINE_CHARS, ChapterText, split_chapters
 from voxgate.jobs.errors import BadUpload, JobTooLarge
 from voxgate.jobs.models import NewChapter, NewJob, NewSegment
 from voxgate.jobs.script import NARRATOR, script_turns
-from voxgate.text import detect_language, is_speakable, prepare
+from voxgate.text import PreparedText, detect_language, is_speakable
 from voxgate.text.dialogue import prepare_dialogue
+from voxgate.text.front import prepare_text
 from voxgate.text.lexicon import Lexicon
+from voxgate.timestamps import WordTimer
 from voxgate.types import AudioFormat, VoiceInfo
 from voxgate.voices import VoiceCatalog
 
@@ -65,6 +67,7 @@ class JobSpec:
         speak_titles: read each chapter's title before its text.
         script: chapters are scripts (see :mod:`voxgate.jobs.script`).
         speakers: a script's speaker names and their voice ids.
+        ssml: every chapter's text is an SSML document (titles stay plain text).
     """
 
     chapters: tuple[ChapterText, ...]
@@ -75,6 +78,7 @@ class JobSpec:
     speak_titles: bool = True
     script: bool = False
     speakers: tuple[tuple[str, str], ...] = ()
+    ssml: bool = False
 
     def digest(self) -> str:
         """A hash of everything that shapes the result (to recognise a retried submission)."""
@@ -88,6 +92,8 @@ class JobSpec:
         }
         if self.script:  # only then, so the digest of every other job is what it was
             fields |= {"script": True, "speakers": [list(pair) for pair in self.speakers]}
+        if self.ssml:
+            fields["ssml"] = True
         body = json.dumps(fields, ensure_ascii=False)
         return hashlib.sha256(body.encode()).hexdigest()
 
@@ -148,6 +154,13 @@ def plan_job(
 ) -> NewJob:
     """Validate a submission and segment it.
 
+    Every chapter goes through the front end the native route uses
+    (:func:`voxgate.text.front.prepare_text`; a script's turns through
+    :func:`voxgate.text.dialogue.prepare_dialogue`), so SSML and every lexicon entry (``say``,
+    ``ipa``, ``pinyin``) act as they do there. Each segment keeps its voice, prosody, exact
+    pause and phonemes, and the user's words it speaks (for captions). A job with one bad
+    chapter is refused whole: nothing is stored.
+
     Args:
         spec: the submission.
         catalog: every voice (to resolve and check the voice).
@@ -155,9 +168,8 @@ def plan_job(
         max_total_chars: the job character limit.
         max_segment_chars: the longest segment handed to an engine.
         field: the input to blame for text problems (``"text"``, ``"chapters"`` or ``"file"``).
-        lexicon: the owner's pronunciation lexicon: its ``say`` entries replace words before
-            the front end (a segment stores text only, so ``ipa`` / ``pinyin`` entries do not
-            apply to jobs).
+        lexicon: the owner's pronunciation lexicon, as it is now (a later change does not
+            alter a submitted job).
 
     Returns:
         The job, ready to insert.
@@ -165,6 +177,8 @@ def plan_job(
     Raises:
         JobTooLarge: more than ``max_total_chars`` characters.
         EmptyText: nothing speakable in any chapter.
+        InvalidInput: malformed SSML in a chapter: naming ``chapters[i].text`` (from 0) or, for a
+            whole text or file, the chapter's number in the message; and the line and column.
         UnknownVoice, UnsupportedFormat, InvalidOption: bad options.
     """
     total = sum(len(c.title) + len(c.text) for c in spec.chapters)
@@ -178,21 +192,43 @@ def plan_job(
     voice = catalog.get(spec.voice) if spec.voice else None
     if spec.speakers and not spec.script:
         raise InvalidOption("speakers", "speakers are for scripts: set script to true")
-    say = lexicon.substitute if lexicon is not None and len(lexicon) else (lambda text: text)
+    if spec.ssml and spec.script:
+        raise InvalidOption("ssml", "a script is plain text: set ssml or script, not both")
     if spec.script:
-        return _plan_script(spec, voice, catalog, chains, max_total_chars, max_segment_chars, fmt, field, say)
+        return _plan_script(
+            spec, voice, catalog, chains, max_total_chars, max_segment_chars, fmt, field, lexicon
+        )
     chapters: list[NewChapter] = []
     languages: Counter[str] = Counter()
-    for chapter in spec.chapters:
-        spoken = f"{chapter.title}\n\n{chapter.text}" if spec.speak_titles and chapter.title else chapter.text
-        if not is_speakable(spoken):
-            continue
+    ignored: dict[str, None] = {}
+
+    def front(text: str, *, ssml: bool, where: str) -> list[NewSegment]:
+        prepared = prepare_text(
+            text,
+            ssml=ssml,
+            lexicon=lexicon,
+            max_chars=max_total_chars,
+            max_segment_chars=max_segment_chars,
+            known_voice=catalog.has,
+            voice_languages=lambda v: catalog.get(v).languages,
+            field=where,
+        )
+        ignored.update(dict.fromkeys(prepared.ignored))
+        return _new_segments(prepared, WordTimer(text, prepared, ssml=ssml))
+
+    for n, chapter in enumerate(spec.chapters, start=1):
+        speak_title = spec.speak_titles and bool(chapter.title)
         try:
-            prepared = prepare(say(spoken), max_chars=max_total_chars, max_segment_chars=max_segment_chars)
+            if spec.ssml:
+                segments = _ssml_chapter(chapter, n, speak_title, field, front)
+            else:
+                spoken = f"{chapter.title}\n\n{chapter.text}" if speak_title else chapter.text
+                segments = front(spoken, ssml=False, where=field) if is_speakable(spoken) else []
         except EmptyText:
             continue
-        segments = tuple(NewSegment(s.text, s.language, s.paragraph_end) for s in prepared.segments)
-        chapters.append(NewChapter(chapter.title, segments))
+        if not segments:
+            continue
+        chapters.append(NewChapter(chapter.title, tuple(segments)))
         languages.update({s.language: len(s.text) for s in segments})
     if not chapters:
         raise EmptyText(field)
@@ -208,7 +244,59 @@ def plan_job(
         engine=engine,
         chapters=tuple(chapters),
         request_hash=spec.digest(),
+        ignored=tuple(ignored),
     )
+
+
+def _ssml_chapter(
+    chapter: ChapterText,
+    n: int,
+    speak_title: bool,
+    field: str,
+    front: Callable[..., list[NewSegment]],
+) -> list[NewSegment]:
+    """An SSML chapter's segments: its title (plain text) then its document, a paragraph apart.
+
+    Raises:
+        InvalidInput: malformed SSML, naming ``chapters[n-1].text``, or ``field`` with the
+            chapter's number in the message.
+        EmptyText: nothing speakable in the chapter.
+    """
+    title: list[NewSegment] = []
+    if speak_title and is_speakable(chapter.title):
+        title = front(chapter.title, ssml=False, where=field)
+        title[-1] = replace(title[-1], paragraph_end=True)
+    where = f"chapters[{n - 1}].text" if field == "chapters" else field
+    try:
+        body = front(chapter.text, ssml=True, where=where)
+    except EmptyText:
+        return title
+    except InvalidInput as exc:
+        if type(exc) is not InvalidInput or field == "chapters":
+            raise
+        raise InvalidInput(field, f"chapter {n}: {exc.message}") from exc
+    return title + body
+
+
+def _new_segments(prepared: PreparedText, timer: WordTimer) -> list[NewSegment]:
+    """The front end's segments as a job stores them, each with the user's words it speaks."""
+    out = []
+    for i, s in enumerate(prepared.segments):
+        source = timer.source_text(i)
+        out.append(
+            NewSegment(
+                s.text,
+                s.language,
+                s.paragraph_end,
+                s.voice,
+                s.pause_before_s,
+                source=source if source and source != s.text else None,
+                prosody=s.prosody,
+                phonemes=s.phonemes,
+                alphabet=s.alphabet,
+            )
+        )
+    return out
 
 
 def _plan_script(
@@ -220,7 +308,7 @@ def _plan_script(
     max_segment_chars: int,
     fmt: AudioFormat,
     field: str,
-    say: Callable[[str], str],
+    lexicon: Lexicon | None,
 ) -> NewJob:
     """:func:`plan_job` for a script: each chapter's turns through the dialogue front end.
 
@@ -245,7 +333,6 @@ def _plan_script(
         turns = script_turns(
             chapter.text, dict(spec.speakers), narrator=voice.id, title=title, chapter=n, field=field
         )
-        turns = [replace(t, text=say(t.text)) for t in turns]
         if not turns:
             continue
         prepared = prepare_dialogue(
@@ -256,12 +343,10 @@ def _plan_script(
             voice_languages=lambda v: catalog.get(v).languages,
             field=field,
             max_turns=max_total_chars,
+            lexicon=lexicon if lexicon is not None and len(lexicon) else None,
         )
-        segments = tuple(
-            NewSegment(s.text, s.language, s.paragraph_end, s.voice, s.pause_before_s)
-            for s in prepared.segments
-        )
-        chapters.append(NewChapter(chapter.title, segments))
+        timer = WordTimer("", prepared, ssml=False, dialogue=turns)
+        chapters.append(NewChapter(chapter.title, tuple(_new_segments(prepared, timer))))
     if not chapters:
         raise EmptyText(field)
     return NewJob(

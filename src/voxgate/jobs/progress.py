@@ -49,6 +49,7 @@ def job_status(
     recent: Sequence[tuple[int, float]],
     waiting: Waiting | None,
     now: float,
+    ignored: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Everything a client wants to know about a job.
 
@@ -60,6 +61,8 @@ def job_status(
         recent: recent commits (see :func:`estimate_eta`).
         waiting: why the job is paused, if it is.
         now: wall time.
+        ignored: what the job asked for and did not get (SSML dropped at submission, what an
+            engine did not act on: ``ssml:pitch``, ``speed``).
 
     Returns:
         JSON-ready data.
@@ -96,6 +99,7 @@ def job_status(
         ),
         "engines": dict(engines),
         "degraded_segments": degraded,
+        "ignored": list(ignored),
         "audio_ready": job.book_ready,
         "chapters": [
             {

@@ -49,7 +49,9 @@ from voxgate.jobs.store import JobStore
 from voxgate.qos.events import EventBus
 from voxgate.service import SynthesisRequest, Synthesizer
 from voxgate.settings import JobsSettings
-from voxgate.types import AudioFormat, Priority
+from voxgate.text import PreparedSegment, PreparedText
+from voxgate.text.language import split_language_runs
+from voxgate.types import AudioFormat, Priority, Prosody
 
 __all__ = ["DISK_FULL", "JobRunner", "SegmentGaveUp"]
 
@@ -275,7 +277,7 @@ class JobRunner:
 
     async def _segment(self, job: JobRecord, segment: SegmentRecord, files: JobFiles) -> None:
         request = SynthesisRequest(
-            segment.text,
+            segment.source or segment.text,  # the words its captions name
             voice=segment.voice or job.voice,
             speed=job.speed,
             format=AudioFormat.WAV,
@@ -286,6 +288,7 @@ class JobRunner:
             rate_limited=False,
             use_cache=False,
             timestamps=True,  # for word captions
+            prepared=_prepared(segment),
         )
         attempts = segment.attempts
         while True:
@@ -327,6 +330,7 @@ class JobRunner:
                 words=[(w.text, w.start, w.end) for w in result.timestamps.words]
                 if result.timestamps
                 else (),
+                ignored=result.meta.ignored,
             ),
         )
         self._bus.publish(
@@ -360,3 +364,18 @@ class JobRunner:
         """Wake the jobs waiting for disk space now (a job was deleted), not at their next retry."""
         self._space_freed.set()
         self._space_freed = asyncio.Event()
+
+
+def _prepared(segment: SegmentRecord) -> PreparedText:
+    """A stored segment as the front end made it at submission: spoken as it is, not prepared again."""
+    marked = segment.phonemes is not None or segment.prosody != Prosody()
+    piece = PreparedSegment(
+        text=segment.text,
+        language=segment.language,
+        paragraph_end=False,
+        runs=tuple(split_language_runs(segment.text, default_language=segment.language)),
+        prosody=segment.prosody,
+        phonemes=segment.phonemes,
+        alphabet=segment.alphabet,
+    )
+    return PreparedText(segment.text, segment.language, (piece,), ssml=marked)

@@ -184,7 +184,7 @@ class JobService:
             owner: the submitting client.
             idempotency_key: a retried submission with the same key gets the same job.
             field: the input to blame for problems with the text.
-            lexicon: the owner's pronunciation lexicon (its ``say`` entries; see :func:`plan_job`).
+            lexicon: the owner's pronunciation lexicon (see :func:`plan_job`).
 
         Returns:
             The job's status, and whether it was created (False: the key named an existing job).
@@ -265,6 +265,7 @@ class JobService:
                 recent=self.store.recent(job.id),
                 waiting=self.runner.waiting.get(job.id),
                 now=self._clock.wall(),
+                ignored=self.store.ignored(job.id),
             )
 
         return await asyncio.to_thread(read)

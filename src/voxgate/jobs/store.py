@@ -34,7 +34,7 @@ from voxgate.jobs.models import (
     SegmentTiming,
     check_transition,
 )
-from voxgate.types import AudioFormat
+from voxgate.types import AudioFormat, Prosody
 
 __all__ = ["JobStore"]
 
@@ -69,6 +69,12 @@ _MIGRATIONS = {  # columns added after the first release: (table, column) -> def
     ("segments", "voice"): "TEXT",  # a script's speaker; NULL = the job's voice
     ("segments", "pause_before"): "REAL",  # exact pause before it (a script's turn); NULL = usual
     ("segments", "words"): "TEXT",  # JSON [[word, start s, end s], ...] for word captions
+    ("segments", "source"): "TEXT",  # the user's words it speaks; NULL = text
+    ("segments", "prosody"): "TEXT",  # JSON [rate, pitch st, volume dB]; NULL = the voice's own
+    ("segments", "phonemes"): "TEXT",  # SSML <phoneme> or a lexicon's ipa / pinyin; NULL = none
+    ("segments", "alphabet"): "TEXT",  # of phonemes: ipa, pinyin
+    ("segments", "ignored"): "TEXT",  # JSON [...] what the engine that spoke it did not act on
+    ("jobs", "ignored"): "TEXT",  # JSON [...] SSML elements and attributes dropped at submission
 }
 _ACTIVE = ("queued", "running")
 _RESERVED = "COALESCE(SUM(CASE WHEN disk_bytes IS NULL THEN est_bytes ELSE disk_bytes END), 0)"
@@ -96,6 +102,19 @@ def _words(raw: str | None) -> tuple[tuple[str, float, float], ...]:
     if not raw:
         return ()
     return tuple((str(w), float(a), float(b)) for w, a, b in json.loads(raw))
+
+
+def _prosody_json(prosody: Prosody) -> str | None:
+    if prosody == Prosody():
+        return None
+    return json.dumps([prosody.rate, prosody.pitch_st, prosody.volume_db])  # -inf (silent) as -Infinity
+
+
+def _prosody(raw: str | None) -> Prosody:
+    if not raw:
+        return Prosody()
+    rate, pitch, volume = json.loads(raw)
+    return Prosody(float(rate), float(pitch), float(volume))
 
 
 def _job(row: tuple[Any, ...]) -> JobRecord:
@@ -198,11 +217,12 @@ class JobStore:
                 job_id = uuid.uuid4().hex
                 columns = (job_id, owner, idempotency_key, job.request_hash, job.title, JobState.QUEUED.value)
                 options = (job.voice, job.speed, job.format.value, job.sample_rate, job.engine, now)
+                ignored = json.dumps(list(job.ignored)) if job.ignored else None
                 db.execute(
                     "INSERT INTO jobs (id, owner, idempotency_key, request_hash, title, state, voice, speed, "
-                    "format, sample_rate, engine, created_at, est_bytes) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (*columns, *options, est_bytes),
+                    "format, sample_rate, engine, created_at, est_bytes, ignored) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (*columns, *options, est_bytes, ignored),
                 )
                 seq = 0
                 for n, chapter in enumerate(job.chapters, start=1):
@@ -214,13 +234,15 @@ class JobStore:
                         (
                             *(job_id, seq + i, n, s.text, len(s.text), s.language, int(s.paragraph_end)),
                             *(pending, s.voice, s.pause_before_s),
+                            *(s.source, _prosody_json(s.prosody), s.phonemes, s.alphabet),
                         )
                         for i, s in enumerate(chapter.segments)
                     ]
                     seq += len(rows)
                     db.executemany(
                         "INSERT INTO segments (job_id, seq, chapter, text, chars, language, paragraph_end, "
-                        "state, voice, pause_before) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        "state, voice, pause_before, source, prosody, phonemes, alphabet) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         rows,
                     )
         record = self.get(job_id)
@@ -405,7 +427,7 @@ class JobStore:
         """The job's segments in order, optionally only those in ``state``."""
         sql = (
             "SELECT seq, chapter, text, language, paragraph_end, state, samples, engine, degraded, attempts, "
-            "error, done_at, voice FROM segments WHERE job_id = ?"
+            "error, done_at, voice, source, prosody, phonemes, alphabet FROM segments WHERE job_id = ?"
         )
         params: tuple[Any, ...] = (job_id,)
         if state is not None:
@@ -426,6 +448,10 @@ class JobStore:
                 r[10],
                 r[11],
                 r[12],
+                r[13],
+                _prosody(r[14]),
+                r[15],
+                r[16] or "ipa",
             )
             for r in rows
         ]
@@ -433,11 +459,11 @@ class JobStore:
     def timings(self, job_id: str) -> list[SegmentTiming]:
         """Per segment in order: chapter, text, length and paragraph mark (for assembly and captions)."""
         rows = self._read(
-            "SELECT chapter, text, samples, paragraph_end, pause_before, words FROM segments "
+            "SELECT chapter, text, samples, paragraph_end, pause_before, words, source FROM segments "
             "WHERE job_id = ? ORDER BY seq",
             (job_id,),
         )
-        return [SegmentTiming(r[0], r[1], r[2], bool(r[3]), r[4], _words(r[5])) for r in rows]
+        return [SegmentTiming(r[0], r[1], r[2], bool(r[3]), r[4], _words(r[5]), r[6]) for r in rows]
 
     def _segment_transition(self, db: sqlite3.Connection, job_id: str, seq: int, to: SegmentState) -> None:
         row = db.execute("SELECT state FROM segments WHERE job_id = ? AND seq = ?", (job_id, seq)).fetchone()
@@ -455,9 +481,11 @@ class JobStore:
         degraded: bool,
         now: float,
         words: Sequence[tuple[str, float, float]] = (),
+        ignored: Sequence[str] = (),
     ) -> None:
         """Commit a segment DONE (call only once its audio file is fsynced in place), with its
-        words' times (seconds from its start) for word captions.
+        words' times (seconds from its start) for word captions and what the engine that spoke
+        it did not act on (``ssml:pitch``, ``speed``).
 
         Raises:
             KeyError: no such segment.
@@ -467,7 +495,7 @@ class JobStore:
             self._segment_transition(db, job_id, seq, SegmentState.DONE)
             db.execute(
                 "UPDATE segments SET state = ?, samples = ?, engine = ?, degraded = ?, done_at = ?, "
-                "error = NULL, words = ? WHERE job_id = ? AND seq = ?",
+                "error = NULL, words = ?, ignored = ? WHERE job_id = ? AND seq = ?",
                 (
                     SegmentState.DONE.value,
                     samples,
@@ -475,6 +503,7 @@ class JobStore:
                     int(degraded),
                     now,
                     _words_json(words),
+                    json.dumps(list(ignored)) if ignored else None,
                     job_id,
                     seq,
                 ),
@@ -512,6 +541,20 @@ class JobStore:
             (job_id, SegmentState.DONE.value),
         )
         return {r[0]: r[1] for r in rows}, sum(r[2] or 0 for r in rows)
+
+    def ignored(self, job_id: str) -> list[str]:
+        """What the job asked for and did not get: SSML dropped at submission, then what the engines
+        that spoke its segments did not act on, each once, in order of first appearance."""
+        found: dict[str, None] = {}
+        for (raw,) in self._read("SELECT ignored FROM jobs WHERE id = ?", (job_id,)):
+            found.update(dict.fromkeys(json.loads(raw) if raw else ()))
+        rows = self._read(
+            "SELECT ignored FROM segments WHERE job_id = ? AND ignored IS NOT NULL ORDER BY seq",
+            (job_id,),
+        )
+        for (raw,) in rows:
+            found.update(dict.fromkeys(json.loads(raw)))
+        return list(found)
 
     def recent(self, job_id: str, limit: int = 50) -> list[tuple[int, float]]:
         """The last ``limit`` committed segments as (characters, wall time), newest first (for the ETA)."""

@@ -90,8 +90,8 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
     while start < end and (text[end - 1] in _TRAILING or text[end - 1] == "."):
         if text[end - 1] == ".":
             core = text[start : end - 1]
-            if "." in core or core.casefold() in _ABBREVIATIONS:
-                break
+            if ("." in core and core.rpartition(".")[2].isalpha()) or core.casefold() in _ABBREVIATIONS:
+                break  # "U.S.", "e.g.", "Dr."; not "$3.50." at a sentence's end
         end -= 1
     return start, end
 
@@ -100,8 +100,8 @@ def user_words(text: str) -> list[Word]:
     """The words of ``text`` as its writer sees them (for the ``words`` of a timestamped answer).
 
     Example:
-        >>> [w.text for w in user_words("Dr. Smith paid $3.50, (at last).")]
-        ['Dr.', 'Smith', 'paid', '$3.50', 'at', 'last']
+        >>> [w.text for w in user_words("Dr. Smith paid $3.50, (at last). It was $3.50.")]
+        ['Dr.', 'Smith', 'paid', '$3.50', 'at', 'last', 'It', 'was', '$3.50']
     """
     words: list[Word] = []
     for start, end in _tokens(text):
