@@ -13,10 +13,33 @@ from voxgate.requests import SynthesisRequest
 from voxgate.service import Synthesizer
 from voxgate.settings import Settings
 from voxgate.testing import with_synthesizer
-from voxgate.timestamps import Timestamps, merge
+from voxgate.timestamps import TimedMark, TimedText, Timestamps, merge, pack_timestamps, unpack_timestamps
 
 VOICE = "espeak-en-us"
 TEXT = "Dr. Smith paid $3.50 for the book. Then we went home, at last!"
+
+
+SAMPLE = Timestamps(
+    words=(TimedText("$3.50", 0.1234567, 1.5), TimedText("你", 1.6, 1.9)),
+    sentences=(TimedText("$3.50 你", 0.1234567, 1.9),),
+    marks=(TimedMark("here", 1.55),),
+    estimated=True,
+    indexes=(0, 2),
+)
+
+
+def test_packed_timestamps_come_back_to_the_millisecond_for_their_own_text_only() -> None:
+    """Packing keeps words, sentences, marks, timing, indexes (ms); other text, version or damage: None."""
+    packed = pack_timestamps(SAMPLE, "text-a")
+    back = unpack_timestamps(packed, "text-a")
+    assert back is not None
+    assert back.to_dict() == SAMPLE.to_dict()
+    assert (back.indexes, back.estimated, back.words[0].start) == ((0, 2), True, 0.123)
+    assert unpack_timestamps(packed, "text-b") is None
+    assert unpack_timestamps(packed.replace(b'"v":1', b'"v":2'), "text-a") is None
+    assert unpack_timestamps(packed[:-3], "text-a") is None
+    assert unpack_timestamps(packed.replace(b'"indexes":[0,2]', b'"indexes":[0]'), "text-a") is None
+    assert unpack_timestamps(b"\xff\xfe", "text-a") is None
 
 
 def _settings(data_dir: Path) -> Settings:
