@@ -37,7 +37,8 @@ class SynthesisRequest:
             :mod:`voxgate.text.dialogue`); ``voice`` is then the voice of the answer's headers.
         lexicon: the caller's pronunciation lexicon (see :mod:`voxgate.text.lexicon`).
         timestamps: time the user's words, sentences and SSML marks (the answer carries
-            :class:`voxgate.timestamps.Timestamps`); the cache is not read (it keeps audio only).
+            :class:`voxgate.timestamps.Timestamps`); answered from the cache only by an entry
+            stored with timestamps for the same text (the key is the audio's).
         prepared: the text already through the front end (a job's segment, prepared when the
             job was submitted): spoken as it is; ``text`` is then only the user's words that
             timestamps name.

@@ -13,12 +13,16 @@ Rate-limit hits are not given back: a rate limit counts attempts, whatever their
 The cache keeps whole answers and completed streams alike, under one key per request: a stream
 collects the bytes it sends (up to the cache's largest entry, then it stops collecting) and, once
 every piece is out and nothing degraded, stores them as the request's answer. A later stream of the
-same request is served from the cache in pieces, and so is a later whole request.
+same request is served from the cache in pieces, and so is a later whole request. An answer with
+word timestamps keeps them in its entry: a later request for timestamps is a hit only on an entry
+that has them (for its own text), a plain request on any.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import asdict, replace
@@ -45,7 +49,7 @@ from voxgate.qos.scheduler import PriorityScheduler
 from voxgate.qos.sla import OutcomeStatus, RequestOutcome, SlaTracker
 from voxgate.requests import SynthesisMeta, SynthesisRequest, SynthesisResult
 from voxgate.text.streaming import quick_start
-from voxgate.timestamps import Timestamps, WordTimer, merge
+from voxgate.timestamps import Timestamps, WordTimer, merge, pack_timestamps, unpack_timestamps
 from voxgate.types import AudioChunk, AudioFormat, Priority, SynthesisOptions, VoiceInfo
 from voxgate.voices import VoiceCatalog
 from voxgate.workers.backend import ExecutionBackend
@@ -201,9 +205,9 @@ class Synthesizer:
             NoEngineAvailable: no engine could answer a segment in time.
         """
         plan = await self.planner.plan_async(request)  # the text front end runs in a thread
-        hit = await self.cache.get(plan.key) if request.use_cache and not request.timestamps else None
-        if hit is not None:
-            return self._from_cache(request, plan, hit)
+        cached = await self._lookup(request, plan)
+        if cached is not None:
+            return cached
         admitted = await self._admit(request, plan)
         try:
             routed = await self._route_all(request, plan)
@@ -238,6 +242,7 @@ class Synthesizer:
                     duration,
                     self._clock.wall(),
                     meta.spoken_by,
+                    None if timed is None else pack_timestamps(timed, _text_id(request)),
                 ),
             )
         status = OutcomeStatus.DEGRADED if meta.degraded else OutcomeStatus.OK
@@ -273,15 +278,18 @@ class Synthesizer:
 
         ``on_timing`` (with ``request.timestamps``) is called with each piece's timestamps (times
         from the start of the stream) just before the piece is yielded, and once more with the
-        marks after the last segment; such a stream is not answered from the cache.
+        marks after the last segment. Such a stream is stored with its timestamps, and answered
+        from the cache only by an entry that has them (then ``on_timing`` is called once, with
+        all of them, before the first piece).
 
         Raises:
             InvalidInput, Rejected, NoEngineAvailable: as :meth:`synthesize`, for the first segment.
         """
         plan = await self.planner.plan_async(request)  # the text front end runs in a thread
-        hit = await self.cache.get(plan.key) if request.use_cache and not request.timestamps else None
-        if hit is not None:  # a finished answer is already here: send it in pieces
-            cached = self._from_cache(request, plan, hit)
+        cached = await self._lookup(request, plan)
+        if cached is not None:  # a finished answer is already here: send it in pieces
+            if on_timing is not None and cached.timestamps is not None:
+                on_timing(cached.timestamps)  # all its words, before the first piece
             return cached.meta, _pieces(cached.audio, CACHED_PIECE_BYTES)
         plan = replace(plan, prepared=quick_start(plan.prepared, self.planner.first_segment_chars(plan)))
         admitted = await self._admit(request, plan)
@@ -392,8 +400,9 @@ class Synthesizer:
             data = keep.file(request.format, plan.out_rate)
             if data is not None and not meta.degraded:  # as a whole answer: degraded audio is not kept
                 wall = self._clock.wall()
+                timed = None if timer is None else pack_timestamps(merge(timer.parts), _text_id(request))
                 entry = CachedAudio(
-                    data, meta.media_type, meta.engine, plan.out_rate, sent_s, wall, meta.spoken_by
+                    data, meta.media_type, meta.engine, plan.out_rate, sent_s, wall, meta.spoken_by, timed
                 )
                 await self.cache.put(plan.key, entry)
         except BaseException as exc:
@@ -548,7 +557,24 @@ class Synthesizer:
         named = [f"ssml:{name}" if name in ("pitch", "phoneme") else name for name in missed]
         return (*named, *plan.prepared.ignored)
 
-    def _from_cache(self, request: SynthesisRequest, plan: Plan, hit: CachedAudio) -> SynthesisResult:
+    async def _lookup(self, request: SynthesisRequest, plan: Plan) -> SynthesisResult | None:
+        """The answer from the cache, or ``None``. A request for timestamps needs an entry that
+        has them, timed for its own text (the key is the audio's: two texts that read alike share it)."""
+        if not request.use_cache:
+            return None
+        hit = await self.cache.get(plan.key, timestamps=request.timestamps)
+        if hit is None:
+            return None
+        timed = None
+        if request.timestamps:
+            timed = unpack_timestamps(hit.timestamps or b"", _text_id(request))
+            if timed is None:
+                return None
+        return self._from_cache(request, plan, hit, timed)
+
+    def _from_cache(
+        self, request: SynthesisRequest, plan: Plan, hit: CachedAudio, timed: Timestamps | None = None
+    ) -> SynthesisResult:
         ignored = self._ignored(request, plan, [hit.engine])
         meta = SynthesisMeta(
             plan.voice.id,
@@ -562,7 +588,7 @@ class Synthesizer:
             spoken_by=hit.spoken_by,
         )
         latency = self._record(request, plan, OutcomeStatus.OK, hit.engine, None, cache_hit=True)
-        return SynthesisResult(hit.data, meta, hit.duration_s, latency)
+        return SynthesisResult(hit.data, meta, hit.duration_s, latency, timed)
 
     def _record(
         self,
@@ -591,6 +617,13 @@ def _degraded_turns(plan: Plan, routed: Sequence[Routed]) -> tuple[int, ...]:
     return tuple(sorted(t for t in turns if t is not None))
 
 
+def _text_id(request: SynthesisRequest) -> str:
+    """Names the text a request's words come from (a cached entry's timestamps must match it)."""
+    turns = [t.text for t in request.dialogue] if request.dialogue else None
+    source = json.dumps([request.text, request.ssml, turns], ensure_ascii=False)
+    return hashlib.sha256(source.encode("utf-8")).hexdigest()[:32]
+
+
 def _word_timer(request: SynthesisRequest, plan: Plan) -> WordTimer:
     return WordTimer(request.text, plan.prepared, ssml=request.ssml, dialogue=request.dialogue)
 
@@ -616,18 +649,22 @@ class _Timing:
     def __init__(self, timer: WordTimer, deliver: Callable[[Timestamps], None]) -> None:
         self._timer = timer
         self._deliver = deliver
+        self.parts: list[Timestamps] = []  # everything delivered, for the cache
 
     def segment(
         self, index: int, chunks: Sequence[AudioChunk], starts: Sequence[float], offset: float
     ) -> None:
         """Deliver segment ``index``'s timestamps; ``starts`` are its chunks' starts in its piece."""
-        self._deliver(self._timer.segment(index, chunks, [offset + s for s in starts], streamed=True))
+        part = self._timer.segment(index, chunks, [offset + s for s in starts], streamed=True)
+        self.parts.append(part)
+        self._deliver(part)
 
     def end(self, at: float) -> None:
         """Deliver the marks after the last segment (if any)."""
         marks = self._timer.end_marks(at)
         if marks:
-            self._deliver(Timestamps(marks=marks))
+            self.parts.append(Timestamps(marks=marks))
+            self._deliver(self.parts[-1])
 
 
 def _ended_by(exc: BaseException) -> OutcomeStatus:

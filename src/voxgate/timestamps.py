@@ -15,6 +15,7 @@ the words the user wrote, so ``$3.50`` is one word from the start of "three" to 
 
 from __future__ import annotations
 
+import json
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -28,7 +29,15 @@ from voxgate.text.ssml import SsmlText, parse_ssml
 from voxgate.text.words import Word, align, spoken_words, user_words
 from voxgate.types import Audio, AudioChunk
 
-__all__ = ["TimedMark", "TimedText", "Timestamps", "WordTimer", "merge"]
+__all__ = [
+    "TimedMark",
+    "TimedText",
+    "Timestamps",
+    "WordTimer",
+    "merge",
+    "pack_timestamps",
+    "unpack_timestamps",
+]
 
 _FRAME_S = 0.01
 """Frames of this length decide where a word's audio is silent."""
@@ -376,3 +385,82 @@ def _snap(
         new_end = min(end, (a + float(inside[-1]) + 1) * _FRAME_S)
         out.append((new_start, max(new_start, new_end)))
     return out
+
+
+_PACK_VERSION = 1
+"""Layout of :func:`pack_timestamps`; another version unpacks as ``None`` (a cache miss)."""
+
+
+def pack_timestamps(timed: Timestamps, text_id: str) -> bytes:
+    """A whole answer's timestamps as compact UTF-8 JSON, to keep beside its audio in the cache.
+
+    Times are kept to the millisecond (what :meth:`Timestamps.to_dict` sends), so an answer from
+    the cache carries the very numbers the first one did. About 5 kB per minute of English speech.
+
+    Args:
+        timed: the answer's timestamps.
+        text_id: names the text the words were taken from (:func:`unpack_timestamps` checks it):
+            two texts that read alike ("$3.50", "three dollars and fifty cents") share their audio
+            and its cache entry, but not their words.
+
+    Returns:
+        The packed bytes.
+    """
+    packed = {
+        "v": _PACK_VERSION,
+        "text": text_id,
+        "words": [_pack_timed(w) for w in timed.words],
+        "indexes": list(timed.indexes),
+        "sentences": [_pack_timed(s) for s in timed.sentences],
+        "marks": [[m.name, round(m.time, 3)] for m in timed.marks],
+        "estimated": timed.estimated,
+    }
+    return json.dumps(packed, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def unpack_timestamps(blob: bytes, text_id: str) -> Timestamps | None:
+    """The timestamps :func:`pack_timestamps` packed for ``text_id``.
+
+    Args:
+        blob: the packed bytes.
+        text_id: the text the caller needs the words of.
+
+    Returns:
+        The timestamps, or ``None`` if ``blob`` is damaged, of another layout version, or timed for
+        another text.
+    """
+    try:
+        packed = json.loads(blob.decode("utf-8"))
+        if packed["v"] != _PACK_VERSION or packed["text"] != text_id:
+            return None
+        words = tuple(_unpack_timed(item) for item in packed["words"])
+        indexes = tuple(packed["indexes"])
+        sentences = tuple(_unpack_timed(item) for item in packed["sentences"])
+        marks = tuple(TimedMark(str(name), float(time)) for name, time in packed["marks"])
+        estimated = packed["estimated"]
+    except (ValueError, TypeError, KeyError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        return None
+    if not isinstance(estimated, bool) or len(indexes) != len(words):
+        return None
+    if not all(isinstance(i, int) for i in indexes):
+        return None
+    return Timestamps(words, sentences, marks, estimated, indexes)
+
+
+def _pack_timed(timed: TimedText) -> list[object]:
+    """``[text, start, end]``, plus ``turn, voice`` for a dialogue's words and sentences."""
+    packed: list[object] = [timed.text, round(timed.start, 3), round(timed.end, 3)]
+    if timed.turn is not None:
+        packed += [timed.turn, timed.voice]
+    return packed
+
+
+def _unpack_timed(item: object) -> TimedText:
+    if not (isinstance(item, list) and len(item) in (3, 5) and isinstance(item[0], str)):
+        raise ValueError(f"not a timed text: {item!r}")
+    if len(item) == 5:
+        turn, voice = item[3], item[4]
+        if not isinstance(turn, int) or not (voice is None or isinstance(voice, str)):
+            raise ValueError(f"not a dialogue's timed text: {item!r}")
+        return TimedText(item[0], float(item[1]), float(item[2]), turn, voice)
+    return TimedText(item[0], float(item[1]), float(item[2]))

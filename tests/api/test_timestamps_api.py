@@ -95,13 +95,14 @@ def _events(text: str) -> list[tuple[str, dict[str, Any]]]:
 
 def test_a_stream_sends_audio_and_words_that_agree_with_the_whole_answer(http: httpx.Client) -> None:
     """SSE: audio and words events per sentence, then done; the words and times match the whole answer."""
-    whole = _timed(http, TEXT, ESPEAK, format="pcm")
+    whole = _timed(http, TEXT, ESPEAK)  # WAV: the PCM stream below is another cache entry, made afresh
     response = http.post(
         "/api/v1/tts",
         json={"text": TEXT, "voice": ESPEAK, "timestamps": True, "stream": True, "format": "pcm"},
     )
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/event-stream")
+    assert response.headers["x-voxgate-cache"] == "miss"
     events = _events(response.text)
     kinds = [kind for kind, _ in events]
     assert kinds[0] == "audio"
@@ -110,11 +111,56 @@ def test_a_stream_sends_audio_and_words_that_agree_with_the_whole_answer(http: h
     assert events[-1][1]["engine"] == "espeak"
     assert events[-1][1]["timing"] == "engine"
     audio = b"".join(base64.b64decode(data["audio"]) for kind, data in events if kind == "audio")
-    assert abs(len(audio) - len(base64.b64decode(whole["audio"]))) <= 2400  # 50 ms: resampled per piece
+    samples = len(base64.b64decode(whole["audio"])) - 44  # after the WAV header
+    assert abs(len(audio) - samples) <= 2400  # 50 ms: resampled per piece
     words = [w for kind, data in events if kind == "words" for w in data["words"]]
     assert [w["text"] for w in words] == WORDS
     for streamed, answered in zip(words, whole["words"], strict=True):
         assert abs(streamed["start"] - answered["start"]) <= 0.03
+
+
+def _sse(http: httpx.Client, text: str) -> tuple[str, bytes, list[dict[str, Any]], dict[str, Any]]:
+    """A timestamped SSE answer: (X-Voxgate-Cache, its audio, its words, its done event)."""
+    response = http.post(
+        "/api/v1/tts", json={"text": text, "voice": ESPEAK, "timestamps": True, "stream": True}
+    )
+    assert response.status_code == 200, response.text
+    events = _events(response.text)
+    assert events[-1][0] == "done"
+    audio = b"".join(base64.b64decode(data["audio"]) for kind, data in events if kind == "audio")
+    words = [w for kind, data in events if kind == "words" for w in data["words"]]
+    return response.headers["x-voxgate-cache"], audio, words, events[-1][1]
+
+
+def test_a_repeated_timestamped_answer_is_a_cache_hit_with_the_same_body(http: httpx.Client) -> None:
+    """JSON twice: the second is an X-Voxgate-Cache hit with the same body; SSE and plain then hit too."""
+    text = f"Cached words. {TEXT}"
+    request = {"text": text, "voice": ESPEAK, "timestamps": True}
+    first, again = (http.post("/api/v1/tts", json=request) for _ in range(2))
+    assert (first.headers["x-voxgate-cache"], again.headers["x-voxgate-cache"]) == ("miss", "hit")
+    assert again.json() == first.json()
+    body = first.json()
+    cache, audio, words, done = _sse(http, text)
+    assert cache == "hit"
+    assert audio == base64.b64decode(body["audio"])
+    assert words == body["words"]
+    assert (done["engine"], done["timing"]) == (body["engine"], body["timing"])
+    plain = http.post("/api/v1/tts", json={"text": text, "voice": ESPEAK})
+    assert plain.headers["x-voxgate-cache"] == "hit"
+    assert plain.content == audio
+
+
+def test_a_repeated_timestamped_stream_is_a_hit_that_sends_its_words(http: httpx.Client) -> None:
+    """SSE twice: the first is made and stored with its words, the second a hit with the same words events."""
+    text = f"Streamed words. {TEXT}"
+    cache, audio, words, done = _sse(http, text)
+    assert cache == "miss"
+    again_cache, again_audio, again_words, again_done = _sse(http, text)
+    assert again_cache == "hit"
+    assert again_audio[44:] == audio[44:]  # the stored WAV states its length; the streamed one cannot
+    assert [w["text"] for w in again_words] == ["Streamed", "words", *WORDS]
+    assert again_words == words
+    assert again_done == done
 
 
 def test_timestamps_with_a_bad_field_is_a_422(http: httpx.Client) -> None:

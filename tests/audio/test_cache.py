@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import json
 import logging
 import os
+import struct
 import subprocess
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -28,7 +31,7 @@ from voxgate.audio.cache import (
     cache_from_url,
     cache_key,
 )
-from voxgate.audio.cache_disk import DiskCache
+from voxgate.audio.cache_disk import DiskCache, pack_entry, unpack_entry
 from voxgate.requests import SynthesisRequest
 from voxgate.service import Synthesizer
 from voxgate.settings import Settings
@@ -223,7 +226,70 @@ def test_stores_of_many_entries_keep_each_apart(make_store):
     asyncio.run(body())
 
 
+def timed(size: int, words: bytes = b'{"words":[["Hi",0.1,0.4]]}') -> CachedAudio:
+    """An entry with ``size`` bytes of audio and packed timestamps (opaque to the stores)."""
+    return replace(audio(size), timestamps=words)
+
+
+def test_store_keeps_timestamps_and_a_lookup_that_needs_them_misses_an_entry_without(make_store):
+    """Timestamps come back from every store; a timestamped lookup misses an entry without them, a
+    plain one hits both."""
+
+    async def body() -> None:
+        store = make_store()
+        try:
+            await store.put(key(3), timed(100))
+            await store.put(key(4), audio(100))
+            assert await store.get(key(3), timestamps=True) == timed(100)
+            assert await store.get(key(3)) == timed(100)
+            assert await store.get(key(4), timestamps=True) is None
+            assert await store.get(key(4)) == audio(100)
+            stats = await store.stats()
+            assert (stats.hits, stats.misses) == (3, 1)
+            await store.put(key(4), timed(100))  # the miss is answered and stored with its words
+            assert await store.get(key(4), timestamps=True) == timed(100)
+        finally:
+            await closed(store)
+
+    asyncio.run(body())
+
+
+def test_store_counts_timestamps_in_an_entrys_size(make_store):
+    """An entry whose audio fits the largest entry but whose audio and timestamps do not is not stored."""
+
+    async def body() -> None:
+        store = make_store()
+        try:
+            limit = store.max_entry_bytes
+            await store.put(key(5), timed(limit - 10, b"w" * 20))
+            assert await store.get(key(5)) is None
+            await store.put(key(6), timed(limit // 2, b"w" * 20))
+            assert await store.get(key(6)) == timed(limit // 2, b"w" * 20)
+        finally:
+            await closed(store)
+
+    asyncio.run(body())
+
+
 # --- memory -----------------------------------------------------------------------------------------------
+
+
+def test_memory_budget_counts_timestamps():
+    """The memory budget holds audio and timestamps: bytes count both, and eviction makes room for both."""
+
+    async def body() -> None:
+        cache = MemoryCache(1000)
+        await cache.put(key(1), timed(400, b"w" * 100))
+        await cache.put(key(2), timed(400, b"w" * 50))
+        assert (await cache.stats()).bytes == 950
+        await cache.put(key(1), timed(400, b"w" * 10))  # replaced: the old timestamps no longer count
+        assert (await cache.stats()).bytes == 860
+        await cache.put(key(3), timed(100, b"w" * 100))  # 1060 > 1000: the least recently used goes
+        stats = await cache.stats()
+        assert (stats.bytes, stats.items, stats.evictions) == (610, 2, 1)
+        assert await cache.get(key(2)) is None
+
+    asyncio.run(body())
 
 
 def test_memory_evicts_least_recently_used_within_byte_budget():
@@ -412,6 +478,60 @@ def test_disk_corrupt_file_is_a_miss_and_removed(tmp_path, corrupt, when):
         assert stats.bytes == entry_files(tmp_path)[0].stat().st_size
 
     asyncio.run(body())
+
+
+def test_disk_knows_after_a_restart_which_entries_have_timestamps(tmp_path):
+    """A new DiskCache over the same directory serves timestamped entries whole and misses the others."""
+
+    async def body() -> None:
+        first = DiskCache(tmp_path, 100_000)
+        await first.put(key(1), timed(500))
+        await first.put(key(2), audio(500))
+        second = DiskCache(tmp_path, 100_000)
+        assert await second.get(key(1), timestamps=True) == timed(500)
+        assert await second.get(key(2), timestamps=True) is None
+        assert await second.get(key(2)) == audio(500)
+        stats = await second.stats()
+        assert stats.bytes == sum(p.stat().st_size for p in entry_files(tmp_path))
+
+    asyncio.run(body())
+
+
+def test_disk_damaged_timestamps_are_a_miss_and_removed(tmp_path):
+    """A flipped byte in an entry's timestamps (after its audio) fails their CRC: a miss, the file deleted."""
+
+    async def body() -> None:
+        cache = DiskCache(tmp_path, 100_000)
+        await cache.put(key(1), timed(500))
+        (path,) = entry_files(tmp_path)
+        flip_data_byte(path)  # the last byte: inside the timestamps
+        assert await cache.get(key(1)) is None
+        assert not path.exists()
+
+    asyncio.run(body())
+
+
+def test_an_entry_from_before_timestamps_reads_as_one_without():
+    """A blob in the layout written before timestamps existed (as Redis and disk may hold) still reads."""
+    data = b"old audio"
+    header = {
+        "key": key(1),
+        "media_type": "audio/mpeg",
+        "engine": "piper",
+        "sample_rate": 22050,
+        "duration_s": 1.25,
+        "created_at": 1_780_000_000.5,
+        "spoken_by": ["joe@piper"],
+        "size": len(data),
+        "crc32": zlib.crc32(data),
+    }
+    raw = json.dumps(header, separators=(",", ":")).encode()
+    blob = b"VXC1" + struct.pack(">I", len(raw)) + raw + data
+    entry = unpack_entry(key(1), blob)
+    assert entry == replace(audio(0), data=data, spoken_by=("joe@piper",))
+    assert entry is not None
+    assert entry.timestamps is None
+    assert pack_entry(key(1), entry) == blob  # an entry without timestamps is still written so
 
 
 def test_disk_entry_under_another_key_is_rejected(tmp_path):

@@ -381,3 +381,16 @@ def test_words_are_highlighted_in_step_with_playback(page: Page, tmp_path: Path)
     page.locator("#result-words").scroll_into_view_if_needed()
     page.screenshot(path=tmp_path / "words.png")
     shutil.copyfile(tmp_path / "words.png", Path("/tmp/voxgate-words.png"))
+
+
+def test_speaking_the_same_text_again_is_a_cache_hit_with_its_words(page: Page) -> None:
+    """The Speak page asks for word timestamps; the same text again comes from the cache, words and all."""
+    page.get_by_label("Text", exact=True).fill("Seven quiet words come back from the cache.")
+    page.get_by_label("Voice").select_option("espeak-en-us")
+    words = page.get_by_role("group", name="Words, marked as they are spoken").get_by_role("button")
+    for answers, cache in ((1, "miss (newly made)"), (2, "hit (from cache)")):
+        page.get_by_role("button", name="Speak").click()
+        _answered(page, answers)
+        expect(page.locator("#fact-cache")).to_have_text(cache)
+        expect(words).to_have_count(8, timeout=WAIT_MS)
+        expect(words.first).to_have_text("Seven")

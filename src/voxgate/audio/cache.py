@@ -76,6 +76,9 @@ class CachedAudio:
         created_at: wall-clock time (epoch seconds) when it was made.
         spoken_by: ``voice@engine`` of every voice that spoke it (several with SSML ``<voice>``
             or a dialogue), so a cache hit says who spoke as the first answer did.
+        timestamps: the answer's word timestamps, packed by the Synthesizer
+            (:func:`voxgate.timestamps.pack_timestamps`; opaque here), or ``None`` when the answer
+            was made without them. A lookup that needs them misses an entry without them.
     """
 
     data: bytes
@@ -85,6 +88,12 @@ class CachedAudio:
     duration_s: float
     created_at: float
     spoken_by: tuple[str, ...] = ()
+    timestamps: bytes | None = None
+
+    @property
+    def size(self) -> int:
+        """What the entry counts against a byte budget: its audio and its timestamps."""
+        return len(self.data) + len(self.timestamps or b"")
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +104,8 @@ class CacheStats:
         hits: lookups answered.
         misses: lookups not answered (including corrupt entries dropped on read).
         evictions: entries removed to make room.
-        bytes: bytes held now (memory: sum of ``data``; disk: sum of file sizes).
+        bytes: bytes held now (memory: sum of entry sizes, audio and timestamps; disk: sum of
+            file sizes).
         items: entries held now.
         max_bytes: the byte budget.
     """
@@ -165,8 +175,9 @@ def cache_key(
 class CacheStore(Protocol):
     """An async store of :class:`CachedAudio` by key."""
 
-    async def get(self, key: str) -> CachedAudio | None:
-        """Return the entry for ``key``, or ``None`` on a miss."""
+    async def get(self, key: str, *, timestamps: bool = False) -> CachedAudio | None:
+        """Return the entry for ``key``, or ``None`` on a miss (with ``timestamps``, an entry
+        stored without them is a miss too)."""
         ...
 
     async def put(self, key: str, value: CachedAudio) -> None:
@@ -179,18 +190,20 @@ class CacheStore(Protocol):
 
     @property
     def max_entry_bytes(self) -> int:
-        """The largest ``data`` the store may keep; a stream stops collecting its audio past it."""
+        """The largest entry the store may keep (:attr:`CachedAudio.size`); a stream stops
+        collecting its audio past it."""
         ...
 
 
 class MemoryCache:
-    """An in-process LRU cache bounded by the total size of the cached ``data``.
+    """An in-process LRU cache bounded by the total size of the cached entries.
 
-    An entry larger than the whole budget is not stored. Operations never await, so they are
-    atomic on the event loop.
+    An entry's size is its audio plus its packed timestamps (:attr:`CachedAudio.size`). An entry
+    larger than the whole budget is not stored. Operations never await, so they are atomic on the
+    event loop.
 
     Args:
-        max_bytes: budget for the sum of ``len(value.data)`` over entries.
+        max_bytes: budget for the sum of ``value.size`` over entries.
 
     Raises:
         ValueError: if ``max_bytes`` is negative.
@@ -208,20 +221,21 @@ class MemoryCache:
 
     @property
     def max_entry_bytes(self) -> int:
-        """The whole budget: a larger entry is not stored."""
+        """The whole budget: a larger entry (audio and timestamps) is not stored."""
         return self.max_bytes
 
-    async def get(self, key: str) -> CachedAudio | None:
+    async def get(self, key: str, *, timestamps: bool = False) -> CachedAudio | None:
         """Return the entry for ``key`` and mark it most recently used, or ``None``.
 
         Args:
             key: a key from :func:`cache_key`.
+            timestamps: only an entry with timestamps will do.
 
         Returns:
             The cached audio, or ``None`` on a miss.
         """
         value = self._entries.get(key)
-        if value is None:
+        if value is None or (timestamps and value.timestamps is None):
             self.misses += 1
             return None
         self._entries.move_to_end(key)
@@ -235,17 +249,17 @@ class MemoryCache:
             key: a key from :func:`cache_key`.
             value: the audio to keep.
         """
-        size = len(value.data)
+        size = value.size
         if size > self.max_bytes:
             return
         old = self._entries.pop(key, None)
         if old is not None:
-            self._bytes -= len(old.data)
+            self._bytes -= old.size
         self._entries[key] = value
         self._bytes += size
         while self._bytes > self.max_bytes:
             _, evicted = self._entries.popitem(last=False)
-            self._bytes -= len(evicted.data)
+            self._bytes -= evicted.size
             self.evictions += 1
 
     async def stats(self) -> CacheStats:
@@ -284,18 +298,19 @@ class TieredCache:
         disk = self.disk.max_entry_bytes if self.disk is not None else 0
         return max(self.memory.max_entry_bytes, disk)
 
-    async def get(self, key: str) -> CachedAudio | None:
+    async def get(self, key: str, *, timestamps: bool = False) -> CachedAudio | None:
         """Return the entry from memory, else from disk (promoting it), else ``None``.
 
         Args:
             key: a key from :func:`cache_key`.
+            timestamps: only an entry with timestamps will do.
 
         Returns:
             The cached audio, or ``None`` when neither tier has it.
         """
-        value = await self.memory.get(key)
+        value = await self.memory.get(key, timestamps=timestamps)
         if value is None and self.disk is not None:
-            value = await self.disk.get(key)
+            value = await self.disk.get(key, timestamps=timestamps)
             if value is not None:
                 await self.memory.put(key, value)
         if value is None:
@@ -396,10 +411,10 @@ class FailOpenCache:
         log.warning("audio cache %s failed; going on without the cache: %s%s", op, error.error, more)
         self._logged_at, self._suppressed = now, 0
 
-    async def get(self, key: str) -> CachedAudio | None:
+    async def get(self, key: str, *, timestamps: bool = False) -> CachedAudio | None:
         """Return the entry, or ``None`` on a miss or when the store failed."""
         try:
-            return await self.store.get(key)
+            return await self.store.get(key, timestamps=timestamps)
         except Exception as exc:
             self._failed("get", exc)
             return None

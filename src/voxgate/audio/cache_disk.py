@@ -2,10 +2,14 @@
 
 Layout: ``<root>/<key[:2]>/<key>.vxc``. Each file is::
 
-    b"VXC1" | header length (uint32, big-endian) | header (UTF-8 JSON) | audio data
+    b"VXC1" | header length (uint32, big-endian) | header (UTF-8 JSON) | audio data | timestamps
 
 The header holds the key, the :class:`~voxgate.audio.cache.CachedAudio` metadata, the data length
-and its CRC-32, so a truncated, foreign or damaged file is recognised and removed. Files are
+and its CRC-32, so a truncated, foreign or damaged file is recognised and removed. An entry with
+word timestamps (packed by the Synthesizer, opaque here) has them after the audio, their length
+and CRC-32 in the header (``timestamps_size``, ``timestamps_crc32``); an entry written before they
+existed simply has none. (A voxgate older than that reads an entry with timestamps as damaged: a
+miss.) Files are
 written to a temporary file in the same directory, fsynced and moved into place with
 ``os.replace``: readers see a whole entry or none. Leftover temporary files are removed on start.
 
@@ -48,6 +52,7 @@ class _Found:
     key: str
     size: int
     stamp: int
+    timed: bool
 
 
 def _header_bytes(key: str, value: CachedAudio) -> bytes:
@@ -62,6 +67,9 @@ def _header_bytes(key: str, value: CachedAudio) -> bytes:
         "size": len(value.data),
         "crc32": zlib.crc32(value.data),
     }
+    if value.timestamps is not None:
+        header["timestamps_size"] = len(value.timestamps)
+        header["timestamps_crc32"] = zlib.crc32(value.timestamps)
     raw = json.dumps(header, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     return _MAGIC + _HEADER_LEN.pack(len(raw)) + raw
 
@@ -81,7 +89,16 @@ def _parse_header(key: str, prefix: bytes, raw: bytes) -> dict[str, Any] | None:
         return None
     if any(not isinstance(header.get(name), int | float) for name in ("duration_s", "created_at")):
         return None
+    if "timestamps_size" in header and not (
+        isinstance(header["timestamps_size"], int) and isinstance(header.get("timestamps_crc32"), int)
+    ):
+        return None
     return header
+
+
+def _body_size(header: dict[str, Any]) -> int:
+    """Bytes after the header: the audio and the timestamps."""
+    return int(header["size"]) + int(header.get("timestamps_size", 0))
 
 
 def _read_header(path: Path, key: str) -> tuple[dict[str, Any], int] | None:
@@ -113,10 +130,11 @@ def _scan(root: Path) -> list[_Found]:
                 continue
             st = path.stat()
             parsed = _read_header(path, key)
-            if parsed is None or parsed[1] + parsed[0]["size"] != st.st_size:
+            if parsed is None or parsed[1] + _body_size(parsed[0]) != st.st_size:
                 path.unlink(missing_ok=True)
                 continue
-            found.append(_Found(key=key, size=st.st_size, stamp=st.st_mtime_ns))
+            timed = "timestamps_size" in parsed[0]
+            found.append(_Found(key=key, size=st.st_size, stamp=st.st_mtime_ns, timed=timed))
     found.sort(key=lambda f: f.stamp)
     return found
 
@@ -124,7 +142,7 @@ def _scan(root: Path) -> list[_Found]:
 def _write(path: Path, key: str, value: CachedAudio, max_bytes: int, stamp: int) -> int | None:
     """Write the entry atomically; return its file size, or ``None`` if it exceeds ``max_bytes``."""
     header = _header_bytes(key, value)
-    size = len(header) + len(value.data)
+    size = len(header) + value.size
     if size > max_bytes:
         return None
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -133,6 +151,7 @@ def _write(path: Path, key: str, value: CachedAudio, max_bytes: int, stamp: int)
         with os.fdopen(fd, "wb") as f:
             f.write(header)
             f.write(value.data)
+            f.write(value.timestamps or b"")
             f.flush()
             os.fsync(f.fileno())
         os.utime(tmp_name, ns=(stamp, stamp))
@@ -151,9 +170,9 @@ def pack_entry(key: str, value: CachedAudio) -> bytes:
         value: the audio and its metadata.
 
     Returns:
-        ``b"VXC1"`` | header length | header | data.
+        ``b"VXC1"`` | header length | header | data | timestamps.
     """
-    return _header_bytes(key, value) + value.data
+    return _header_bytes(key, value) + value.data + (value.timestamps or b"")
 
 
 def unpack_entry(key: str, blob: bytes) -> CachedAudio | None:
@@ -169,8 +188,15 @@ def unpack_entry(key: str, blob: bytes) -> CachedAudio | None:
     length = _HEADER_LEN.unpack(blob[len(_MAGIC) : _PREFIX_LEN])[0] if len(blob) >= _PREFIX_LEN else 0
     end = _PREFIX_LEN + length
     header = _parse_header(key, blob[:_PREFIX_LEN], blob[_PREFIX_LEN:end]) if length <= _MAX_HEADER else None
-    data = blob[end:]
-    if header is None or len(data) != header["size"] or zlib.crc32(data) != header["crc32"]:
+    if header is None or len(blob) - end != _body_size(header):
+        return None
+    data = blob[end : end + header["size"]]
+    timestamps = None
+    if "timestamps_size" in header:
+        timestamps = blob[end + header["size"] :]
+        if zlib.crc32(timestamps) != header["timestamps_crc32"]:
+            return None
+    if zlib.crc32(data) != header["crc32"]:
         return None
     return CachedAudio(
         data=data,
@@ -180,6 +206,7 @@ def unpack_entry(key: str, blob: bytes) -> CachedAudio | None:
         duration_s=float(header["duration_s"]),
         created_at=float(header["created_at"]),
         spoken_by=_spoken_by(header.get("spoken_by")),
+        timestamps=timestamps,
     )
 
 
@@ -232,6 +259,7 @@ class DiskCache:
         self.root = Path(root)
         self.max_bytes = max_bytes
         self._index: OrderedDict[str, int] = OrderedDict()
+        self._timed: set[str] = set()  # keys whose entry has timestamps
         self._bytes = 0
         self._last_stamp = 0
         self._loaded = False
@@ -242,7 +270,7 @@ class DiskCache:
 
     @property
     def max_entry_bytes(self) -> int:
-        """The largest ``data`` worth offering: the whole budget (the header is a few hundred bytes more)."""
+        """The largest entry worth offering: the whole budget (the header is a few hundred bytes more)."""
         return self.max_bytes
 
     def _path(self, key: str) -> Path:
@@ -277,6 +305,8 @@ class DiskCache:
         self._loading = None
         for entry in found:
             self._index[entry.key] = entry.size
+            if entry.timed:
+                self._timed.add(entry.key)
             self._bytes += entry.size
             self._last_stamp = max(self._last_stamp, entry.stamp)
         return True
@@ -285,17 +315,19 @@ class DiskCache:
         victims: list[Path] = []
         while self._bytes > self.max_bytes:
             key, size = self._index.popitem(last=False)
+            self._timed.discard(key)
             self._bytes -= size
             self.evictions += 1
             victims.append(self._path(key))
         if victims:
             await asyncio.to_thread(_unlink_all, victims)
 
-    async def get(self, key: str) -> CachedAudio | None:
+    async def get(self, key: str, *, timestamps: bool = False) -> CachedAudio | None:
         """Return the entry for ``key`` and mark it most recently used, or ``None``.
 
         Args:
             key: a key from :func:`~voxgate.audio.cache.cache_key`.
+            timestamps: only an entry with timestamps will do (one without is not even read).
 
         Returns:
             The cached audio, or ``None`` if absent or damaged (a damaged file is removed).
@@ -306,14 +338,18 @@ class DiskCache:
         """
         path = self._path(key)
         await self._ensure_loaded()
-        if key not in self._index:
+        if key not in self._index or (timestamps and key not in self._timed):
             self.misses += 1
             return None
         value = await asyncio.to_thread(_read, path, key, self._stamp())
         if value is None:
             size = self._index.pop(key, None)
+            self._timed.discard(key)
             if size is not None:
                 self._bytes -= size
+            self.misses += 1
+            return None
+        if timestamps and value.timestamps is None:  # replaced meanwhile by an entry without them
             self.misses += 1
             return None
         if key in self._index:
@@ -341,6 +377,10 @@ class DiskCache:
         if old is not None:
             self._bytes -= old
         self._index[key] = size
+        if value.timestamps is not None:
+            self._timed.add(key)
+        else:
+            self._timed.discard(key)
         self._bytes += size
         await self._evict_over_budget()
 

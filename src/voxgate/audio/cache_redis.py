@@ -2,9 +2,12 @@
 
 Each entry is one Redis string under ``voxgate:audio:v1:<cache key>`` holding the same blob as a
 disk-cache file (:func:`~voxgate.audio.cache_disk.pack_entry`: magic, JSON header with the
-metadata, the key and a CRC-32, then the audio), so one ``GET`` or ``SET`` moves a whole entry and
-a damaged or foreign value is a miss. ``v1`` names the blob layout; the cache key's own schema tag
-names what the audio means, so either changing makes old entries miss.
+metadata, the key and a CRC-32, then the audio and the answer's word timestamps if it had them),
+so one ``GET`` or ``SET`` moves a whole entry and a damaged or foreign value is a miss. ``v1`` names
+the blob layout; the cache key's own schema tag names what the audio means, so either changing
+makes old entries miss. (Timestamps extended ``v1`` without breaking it: entries written before
+them read as entries without timestamps; a gateway older than them reads an entry with timestamps
+as damaged, a miss, so during a rolling upgrade old and new gateways may each store the answer again.)
 
 Size and lifetime are Redis's business, honestly so: which entries go when memory is short is
 decided by the server, not by each gateway. Run Redis with ``maxmemory <bytes>`` and
@@ -58,7 +61,7 @@ class RedisCache:
 
     Args:
         pool: a redis-py pool (:func:`voxgate.redis_store.connection_pool`); this store owns it.
-        max_entry_bytes: the largest ``data`` stored; larger entries are skipped.
+        max_entry_bytes: the largest entry stored (audio and timestamps); larger ones are skipped.
         ttl_s: expire entries after this many seconds (0: never; Redis's LRU policy evicts).
         timeout_s: bound on each call.
         cooldown_s: after a failure, calls fail at once for this long (doubling while it fails).
@@ -97,14 +100,15 @@ class RedisCache:
 
     @property
     def max_entry_bytes(self) -> int:
-        """The largest ``data`` stored."""
+        """The largest entry stored (audio and timestamps)."""
         return self._max_entry_bytes
 
-    async def get(self, key: str) -> CachedAudio | None:
+    async def get(self, key: str, *, timestamps: bool = False) -> CachedAudio | None:
         """Return the entry for ``key`` (Redis marks it used for its LRU), or ``None``.
 
         Args:
             key: a key from :func:`~voxgate.audio.cache.cache_key`.
+            timestamps: only an entry with timestamps will do.
 
         Returns:
             The cached audio, or ``None`` if absent or damaged.
@@ -114,14 +118,15 @@ class RedisCache:
         """
         blob = await bounded(self._client.get(KEY_PREFIX + key), self._timeout_s, self._cooldown)
         value = unpack_entry(key, blob) if isinstance(blob, bytes) else None
-        if value is None:
+        if value is None or (timestamps and value.timestamps is None):
             self.misses += 1
             return None
         self.hits += 1
         return value
 
     async def put(self, key: str, value: CachedAudio) -> None:
-        """Store ``value`` under ``key``, replacing any entry; skip it if larger than the limit.
+        """Store ``value`` under ``key``, replacing any entry; skip it if larger than the limit
+        (its audio and timestamps, :attr:`~voxgate.audio.cache.CachedAudio.size`).
 
         Args:
             key: a key from :func:`~voxgate.audio.cache.cache_key`.
@@ -131,7 +136,7 @@ class RedisCache:
             SharedStoreError: as :meth:`get`; also when a full Redis without an eviction policy
                 refuses the write.
         """
-        if len(value.data) > self._max_entry_bytes:
+        if value.size > self._max_entry_bytes:
             return
         blob = pack_entry(key, value)
         call = self._client.set(KEY_PREFIX + key, blob, ex=self._ttl_s or None)
