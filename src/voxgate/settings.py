@@ -422,6 +422,11 @@ class RealtimeSettings(BaseModel):
     """The largest client frame; a larger one gets an ``error`` frame naming ``frame``."""
     frame_ms: int = Field(default=100, ge=10, le=2000)
     """Audio per binary frame sent, in milliseconds."""
+    eager_cut: bool = True
+    """Cut a clause at a ``. , ; :`` that ends the text received so far when the word before it
+    is plainly a word (not a number, initial, abbreviation or part of a URL), without waiting for
+    the next fragment's whitespace (a token's time; see ``voxgate.realtime.chunker``). Off: wait
+    for it, which never cuts ``example.`` of an ``example.com`` that arrives in two fragments."""
 
 
 class ServerSettings(BaseModel):

@@ -13,8 +13,8 @@ def _feed(chunker: TextChunker, fragments: list[str]) -> list[str]:
 
 
 def test_a_clause_is_cut_as_soon_as_its_boundary_arrives() -> None:
-    """A question mark cuts at once; a comma once whitespace follows; the rest waits."""
-    chunker = TextChunker(FakeClock(), 0.3)
+    """Not eager: a question mark cuts at once; a comma once whitespace follows; the rest waits."""
+    chunker = TextChunker(FakeClock(), 0.3, eager=False)
     assert _feed(chunker, ["How", " are", " you", " today"]) == []
     assert chunker.push("?") == ["How are you today?"]
     assert _feed(chunker, [" I", " am", " fine", ","]) == []
@@ -34,15 +34,43 @@ def test_a_clause_is_cut_as_soon_as_its_boundary_arrives() -> None:
         (["We met at 10", ":", "30 today", ".", " And"], ["We met at 10:30 today."], " And"),
         (["Use it, e.g. like this. ", "Fine"], ["Use it, e.g. like this."], " Fine"),
         (["The end of it. but lower"], [], "The end of it. but lower"),
+        (["Call J", ".", " Smith or Dr", ".", " Who", "?"], ["Call J. Smith or Dr. Who?"], ""),
+        (
+            ["Go to https", ":", "//example", ".", "org or me@home", ".", "net"],
+            [],
+            "Go to https://example.org or me@home.net",
+        ),
+        (["It cost 12", ".", "50 or 2nd", "."], [], "It cost 12.50 or 2nd."),
+        (["Wait for it", "...", " Now"], [], "Wait for it... Now"),
     ],
 )
 def test_numbers_and_abbreviations_do_not_end_a_clause(
     fragments: list[str], pieces: list[str], left: str
 ) -> None:
-    """Periods and commas inside numbers, after abbreviations or before lowercase words do not cut."""
+    """Periods and commas inside numbers, after abbreviations, initials, URL schemes or before
+    lowercase words do not cut, even eagerly at the end of the text so far."""
     chunker = TextChunker(FakeClock(), 0.3)
     assert _feed(chunker, fragments) == pieces
     assert chunker.buffered == left
+
+
+def test_a_period_or_comma_after_a_plain_word_cuts_without_waiting_for_the_next_token() -> None:
+    """Eager (the default): ``.`` ``,`` ``:`` after a plain word cut as they arrive, closing quotes
+    included; the next fragment's whitespace is not waited for."""
+    chunker = TextChunker(FakeClock(), 0.3)
+    assert _feed(chunker, ["The", " birch", " canoe", " slid", "."]) == ["The birch canoe slid."]
+    assert _feed(chunker, [" I", " am", " fine", ","]) == ["I am fine,"]
+    assert _feed(chunker, [" He", " said", ' "', "hello", " there", '."']) == ['He said "hello there."']
+    assert _feed(chunker, [" One", " more", " thing", ":"]) == ["One more thing:"]
+    assert _feed(chunker, [" It's", " a", ' "well-known', '"', ","]) == ['It\'s a "well-known",']
+    assert chunker.buffered == ""
+
+
+def test_a_period_closed_by_a_quote_ends_a_clause_once_whitespace_follows() -> None:
+    """``."`` then whitespace cuts after the quote (the quote stays with its clause), eager or not."""
+    chunker = TextChunker(FakeClock(), 0.3, eager=False)
+    assert chunker.push('He said "hello there." Then') == ['He said "hello there."']
+    assert chunker.buffered == " Then"
 
 
 def test_chinese_clause_marks_cut_at_once() -> None:

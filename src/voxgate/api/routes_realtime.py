@@ -149,6 +149,7 @@ def _configure(
         idle_timeout_s=realtime.idle_timeout_s,
         frame_s=realtime.frame_ms / 1000,
         timestamps=timestamps,
+        eager_cut=realtime.eager_cut,
     )
     chain = [s.engine for s in synth.chains.chain(voice, voice.languages[0])] if voice is not None else None
     metadata = {

@@ -121,6 +121,8 @@ class SessionConfig:
         frame_s: seconds of audio per binary frame.
         lookahead: pieces in synthesis beyond the one being sent.
         timestamps: send each piece's words with their times (a ``words`` frame before its audio).
+        eager_cut: cut at a ``. , ; :`` ending the text so far after a plain word (see
+            :class:`~voxgate.realtime.chunker.TextChunker`).
     """
 
     voice: str | None
@@ -136,6 +138,7 @@ class SessionConfig:
     frame_s: float = 0.1
     lookahead: int = 2
     timestamps: bool = False
+    eager_cut: bool = True
 
 
 @dataclass(slots=True)
@@ -191,7 +194,7 @@ class RealtimeSession:
         self._metadata = metadata
         self._publish = publish
         self._charge = charge
-        self._chunker = TextChunker(clock, config.max_buffer_delay_s)
+        self._chunker = TextChunker(clock, config.max_buffer_delay_s, eager=config.eager_cut)
         self._pending: deque[_Piece | _Mark] = deque()
         self._generation = 0
         self._lock = asyncio.Lock()
