@@ -160,6 +160,7 @@ class _Counters:
     flushes: int = 0
     clears: int = 0
     pieces: int = 0
+    chars: int = 0
 
 
 class RealtimeSession:
@@ -244,6 +245,11 @@ class RealtimeSession:
             self._closing = True
             self._enqueue(_Mark("close"))
 
+    def counts(self) -> dict[str, int]:
+        """What the connection did so far: characters accepted, pieces spoken, flushes, clears."""
+        c = self._counters
+        return {"chars": c.chars, "pieces": c.pieces, "flushes": c.flushes, "clears": c.clears}
+
     def wake_at(self) -> float | None:
         """Monotonic time at which :meth:`tick` has work (a timer cut, the idle timeout), if any."""
         times = [t for t in (self._chunker.due_at(), self._idle_at()) if t is not None]
@@ -293,6 +299,7 @@ class RealtimeSession:
             error = error_message("rate_limit", message, "text", retry_after=round(retry_after, 3))
             await self._emit(JsonOut(error))
             return
+        self._counters.chars += len(text)
         for piece in self._chunker.push(text):
             self._enqueue_piece(piece)
 
