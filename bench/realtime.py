@@ -16,14 +16,22 @@ is synthesised) on 127.0.0.1:
     P50/P95; then the time until no engine call is in flight (``/api/v1/sla``);
 (c) the same English text through HTTP streaming (``stream: true``): time to first byte and to
     the whole answer;
-(d) G.711: the same text as wav, mulaw and alaw; decoded durations must agree within 20 ms.
-    (The ASR round trip of bench/quality.py needs faster-whisper, which this run does not load.)
+(d) G.711: the same text as wav, mulaw and alaw; decoded durations must agree within 20 ms;
+(e) G.711 through the socket, heard: ``--asr-sentences`` Harvard sentences spoken by piper over
+    the realtime socket as linear16 (24 kHz), mulaw and alaw (8 kHz), each decoded and transcribed
+    by whisper-base (bench/_asr.py, as bench/quality.py does); WER per encoding, and whether each
+    G.711 one is within 3 points of linear16 (``--no-asr`` skips it: it loads faster-whisper).
+
+``--compare-eager`` also starts a second server with ``realtime.eager_cut`` off (piper and
+espeak only) and runs the 1-socket English streams against both, alternately, so the chunker's
+eager cut is measured before/after under the same machine load.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import re
 import tempfile
@@ -154,16 +162,31 @@ def summarise(name: str, results: list[StreamResult]) -> dict[str, Any]:
     }
 
 
-async def streams(server: str, sockets: int) -> list[dict[str, Any]]:
-    """(a): English and Chinese at one socket, English at ``sockets`` at once (staggered 0.3 s)."""
-    en = await stream_once(server, EN_VOICE, english_text(0), "en", 0.0)
-    zh = await stream_once(server, ZH_VOICE, chinese_text(0), "zh", 0.0)
+SOLO_TEXTS = 3
+"""Texts streamed one after the other at one socket (English: ~30 pieces, enough for a P95)."""
+
+
+async def streams(server: str, sockets: int, baseline: str | None = None) -> list[dict[str, Any]]:
+    """(a): English and Chinese at one socket, English at ``sockets`` at once (staggered 0.3 s).
+
+    With ``baseline`` (a server with ``realtime.eager_cut`` off), each 1-socket English text is
+    also streamed there, right after the same text here.
+    """
+    en, off = [], []
+    for i in range(SOLO_TEXTS):
+        en.append(await stream_once(server, EN_VOICE, english_text(8 * i), "en", 0.0))
+        if baseline is not None:
+            off.append(await stream_once(baseline, EN_VOICE, english_text(8 * i), "en", 0.0))
+    zh = [await stream_once(server, ZH_VOICE, chinese_text(6 * i), "zh", 0.0) for i in range(SOLO_TEXTS)]
     many = await asyncio.gather(
         *(stream_once(server, EN_VOICE, english_text(3 * i + 8), "en", 0.3 * i) for i in range(sockets))
     )
+    rows = [summarise("piper en, 1 socket", en)]
+    if baseline is not None:
+        rows.append(summarise("piper en, 1 socket, eager_cut off", off))
     return [
-        summarise("piper en, 1 socket", [en]),
-        summarise("kokoro zh, 1 socket", [zh]),
+        *rows,
+        summarise("kokoro zh, 1 socket", zh),
         summarise(f"piper en, {sockets} sockets", list(many)),
     ]
 
@@ -250,16 +273,62 @@ def g711(server: str) -> dict[str, Any]:
     return {"seconds": seconds, "worst_diff_ms": round(1000 * worst, 1), "within_20ms": worst <= 0.02}
 
 
+ASR_ENCODINGS = ("linear16", "mulaw", "alaw")
+"""(e): the socket's encodings compared by ear (linear16 at its default 24 kHz, G.711 at 8 kHz)."""
+
+
+async def socket_clips(server: str, encoding: str, sentences: list[str]) -> tuple[list[bytes], int]:
+    """Each sentence spoken over one socket in ``encoding`` (speak, flush, audio until flushed)."""
+    clips = []
+    async with connect(realtime_url(server, voice=EN_VOICE, encoding=encoding), max_size=None) as ws:
+        rate = int(json.loads(await ws.recv())["sample_rate"])
+        for sentence in sentences:
+            await ws.send(json.dumps({"type": "speak", "text": sentence}))
+            await ws.send(json.dumps({"type": "flush"}))
+            audio = b""
+            while True:
+                frame = await ws.recv()
+                if isinstance(frame, bytes):
+                    audio += frame
+                elif json.loads(frame)["type"] == "flushed":
+                    break
+            clips.append(audio)
+    return clips, rate
+
+
+def g711_asr(server: str, count: int) -> dict[str, Any]:
+    """(e): WER of whisper-base on piper's socket audio per encoding; G.711 within 3 points of linear16."""
+    from _asr import Transcriber, default_cache_dir, ensure_whisper_base, to_asr_rate
+    from _metrics import Scorer
+
+    lines = _lines("harvard_lists_1_3.txt")
+    sentences = [lines[(24 + i) % len(lines)] for i in range(count)]
+    transcriber = Transcriber(ensure_whisper_base(default_cache_dir()))
+    scorer = Scorer()
+    wer: dict[str, float] = {}
+    for encoding in ASR_ENCODINGS:
+        clips, rate = asyncio.run(socket_clips(server, encoding, sentences))
+        fmt = "pcm" if encoding == "linear16" else encoding
+        heard = []
+        for clip in clips:
+            audio, clip_rate = decode(clip, fmt, sample_rate=rate)
+            heard.append(transcriber.transcribe(to_asr_rate(audio, clip_rate), "en"))
+        wer[encoding] = round(100 * scorer.error_rate(sentences, heard, "en").rate, 2)
+    worst = max(wer["mulaw"], wer["alaw"]) - wer["linear16"]
+    rates = {f"wer_{e}_pct": wer[e] for e in ASR_ENCODINGS}
+    return {"sentences": count, **rates, "within_3_points": worst <= 3}
+
+
 def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(str(row.get(c, "")) for c in columns) + " |" for row in rows]
     return "\n".join(lines)
 
 
-async def run(server: str, sockets: int, trials: int) -> dict[str, Any]:
-    """Every part, one after the other (they would disturb each other's timings)."""
+async def run(server: str, sockets: int, trials: int, baseline: str | None) -> dict[str, Any]:
+    """Every timed part, one after the other (they would disturb each other's timings)."""
     return {
-        "streams": await streams(server, sockets),
+        "streams": await streams(server, sockets, baseline),
         "barge_in": await barge_in(server, trials),
         "http_stream": await http_stream(server),
         "g711": await asyncio.to_thread(g711, server),
@@ -275,6 +344,11 @@ def main() -> int:
     parser.add_argument("--sockets", type=int, default=10, help="sockets at once in (a)")
     parser.add_argument("--trials", type=int, default=20, help="barge-in trials")
     parser.add_argument("--json", type=Path, help="write the results here too")
+    parser.add_argument("--asr-sentences", type=int, default=20, help="sentences per encoding in (e)")
+    parser.add_argument("--no-asr", action="store_true", help="skip (e) (no faster-whisper)")
+    parser.add_argument(
+        "--compare-eager", action="store_true", help="also stream to a server with eager_cut off"
+    )
     args = parser.parse_args()
     sockets, trials = (3, 5) if args.quick else (args.sockets, args.trials)
     env = {
@@ -283,11 +357,18 @@ def main() -> int:
         "VOXGATE_QOS__LIMITS__DEFAULT": "100000/minute",
         "VOXGATE_REALTIME__MAX_SOCKETS_PER_CLIENT": "64",  # every socket comes from 127.0.0.1
     }
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        voxgate_server(Path(tmp), Path(tmp) / "server.log", env) as srv,
-    ):
-        results = asyncio.run(run(srv.url, sockets, trials))
+    off = {**env, "VOXGATE_REALTIME__EAGER_CUT": "false", "VOXGATE_ENGINES__KOKORO__ENABLED": "false"}
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        (tmp / "on").mkdir()
+        (tmp / "off").mkdir()
+        srv = stack.enter_context(voxgate_server(tmp / "on", tmp / "server.log", env))
+        baseline = None
+        if args.compare_eager:
+            baseline = stack.enter_context(voxgate_server(tmp / "off", tmp / "baseline.log", off)).url
+        results = asyncio.run(run(srv.url, sockets, trials, baseline))
+        if not args.no_asr:
+            results["g711_asr"] = g711_asr(srv.url, args.asr_sentences)
     columns = ["case", "sockets", "pieces", "p50_ms", "p95_ms", "gaps_per_min", "degraded", "errors"]
     print("Last token → first audio byte, per piece (30 tokens/s)\n")
     print(_table(results["streams"], columns))
@@ -303,6 +384,9 @@ def main() -> int:
             ["wav", "mulaw", "alaw", "worst_diff_ms", "within_20ms"],
         )
     )
+    if "g711_asr" in results:
+        print("\nG.711 over the socket, heard by whisper-base (piper, WER %)\n")
+        print(_table([results["g711_asr"]], list(results["g711_asr"])))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, ensure_ascii=False))
     return 0

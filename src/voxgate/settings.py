@@ -413,8 +413,10 @@ class RealtimeSettings(BaseModel):
     """A socket without a client frame or audio sent for this long is closed (1000, after a
     ``warning`` frame with code ``idle_timeout``)."""
     max_buffer_delay_ms: int = Field(default=300, ge=0, le=10_000)
-    """Text without a clause boundary waits this long, then what has whole words is synthesised
-    (never fewer than three words unless flushed)."""
+    """Text without a clause boundary is synthesised (its whole words, never fewer than three
+    unless flushed) once no fragment has arrived for this long (the model paused), or once it has
+    waited this long and holds 15 words (a long run without punctuation). A sentence whose tokens
+    keep coming is not cut inside, however long it takes to arrive."""
     chars_per_minute: int | None = Field(default=None, ge=1)
     """Characters a client may send per sliding minute over all its sockets; more gets an
     ``error`` frame (code ``rate_limit``) and is dropped. ``None``: only the daily quota counts."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from voxgate.realtime.chunker import TextChunker, count_words
+from voxgate.realtime.chunker import LONG_RUN_WORDS, TextChunker, count_words
 from voxgate.testing import FakeClock
 
 
@@ -103,6 +103,40 @@ def test_text_without_punctuation_is_cut_at_a_word_boundary_after_the_delay() ->
     assert chunker.on_timer() == ["one two three four"]
     assert chunker.buffered == "fi"
     assert chunker.due_at() is None  # "fi" alone is neither whole nor three words
+
+
+def test_a_sentence_whose_tokens_keep_coming_is_not_cut_inside_by_the_timer() -> None:
+    """Tokens every 50 ms for longer than max_delay_s: no timer cut while they come; the period
+    ends the sentence as one piece (a cut at 0.3 s would put a pause inside it)."""
+    clock = FakeClock()
+    chunker = TextChunker(clock, 0.3)
+    words = ["Glue", "the", "sheet", "to", "the", "dark", "blue", "background", "and", "the", "frame"]
+    for word in words:
+        assert chunker.push(f" {word}") == []
+        clock.advance(0.05)
+        assert chunker.on_timer() == []
+    assert clock.monotonic() > 0.5
+    assert chunker.push(".") == ["Glue the sheet to the dark blue background and the frame."]
+
+
+def test_the_timer_cuts_after_a_pause_or_a_long_run_without_punctuation() -> None:
+    """No fragment for max_delay_s: the whole words go; fragments that keep coming are cut once
+    LONG_RUN_WORDS words have waited max_delay_s."""
+    clock = FakeClock()
+    chunker = TextChunker(clock, 0.3)
+    for word in ["so", "we", "went", "home"]:
+        chunker.push(f" {word}")
+        clock.advance(0.1)
+    assert chunker.on_timer() == []
+    clock.advance(0.21)  # 0.31 s since the last fragment
+    assert chunker.on_timer() == ["so we went"]  # "home" may go on ("homework")
+    pieces: list[str] = []
+    for n in range(2 * LONG_RUN_WORDS):
+        chunker.push(f" w{n}")
+        clock.advance(0.05)
+        pieces += chunker.on_timer()
+    assert pieces[0].startswith("home w0 ")
+    assert [count_words(p) for p in pieces] == [LONG_RUN_WORDS, LONG_RUN_WORDS]
 
 
 def test_clear_drops_everything() -> None:

@@ -16,10 +16,14 @@ A piece ends at a clause boundary as soon as the boundary has arrived:
   pauses). The price: a ``.`` inside a name that continues without a space (``example.com``) is
   cut there when the name happens to arrive in two fragments.
 
-Without a boundary, text buffered for ``max_delay_s`` is cut at its last word boundary (a trailing
-fragment may be half a word: ``"Hel"`` of ``"Hello"``), so speech starts even from text without
-punctuation. A piece is never one or two words (each CJK character counts as a word): a shorter
-clause waits for the next one, and only :meth:`TextChunker.flush` hands out less.
+Without a boundary, text is cut at its last word boundary (a trailing fragment may be half a
+word: ``"Hel"`` of ``"Hello"``) once no fragment has arrived for ``max_delay_s`` (the model
+paused: speak what has come), or once it has waited ``max_delay_s`` and holds
+:data:`LONG_RUN_WORDS` words (a long run without punctuation). While fragments keep coming, a
+sentence of ordinary length is never cut inside: at 30 tokens/s a ten-word sentence takes ~0.35
+s to arrive, and a cut at a fixed time after its first word would put a pause in the middle of
+it. A piece is never one or two words (each CJK character counts as a word): a shorter clause
+waits for the next one, and only :meth:`TextChunker.flush` hands out less.
 
 Time is read from the injected clock when fragments arrive and when :meth:`TextChunker.on_timer`
 is called; the chunker runs no timer of its own (its owner wakes up at :meth:`TextChunker.due_at`).
@@ -31,10 +35,13 @@ import re
 
 from voxgate.clock import Clock
 
-__all__ = ["MIN_PIECE_WORDS", "TextChunker", "count_words"]
+__all__ = ["LONG_RUN_WORDS", "MIN_PIECE_WORDS", "TextChunker", "count_words"]
 
 MIN_PIECE_WORDS = 3
 """The fewest words a piece has unless flushed (one or two words alone sound clipped)."""
+LONG_RUN_WORDS = 15
+"""Words without a clause boundary that are cut (at a word boundary) once they have waited
+``max_delay_s``, though fragments still come: longer than most sentences' clauses."""
 
 _WIDE = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
 _WIDE_RE = re.compile(f"[{_WIDE}]")
@@ -133,7 +140,8 @@ class TextChunker:
 
     Args:
         clock: monotonic time.
-        max_delay_s: how long text without a boundary waits before it is cut at a word boundary.
+        max_delay_s: how long without a new fragment (or, for :data:`LONG_RUN_WORDS` words, since
+            the oldest buffered text) text without a boundary waits before a word-boundary cut.
         min_words: the fewest words of a piece that is not flushed.
         eager: cut at a ``. , ; :`` that ends the text so far after a plain word, without waiting
             for the whitespace of the next fragment (see the module docstring).
@@ -148,6 +156,7 @@ class TextChunker:
         self._eager = eager
         self._buffer = ""
         self._since: float | None = None  # when the oldest text still buffered arrived
+        self._last: float | None = None  # when the latest fragment with text arrived
 
     @property
     def buffered(self) -> str:
@@ -165,19 +174,26 @@ class TextChunker:
         """
         if not fragment:
             return []
-        if self._since is None and fragment.strip():
-            self._since = self._clock.monotonic()
+        if fragment.strip():
+            now = self._clock.monotonic()
+            self._last = now
+            if self._since is None:
+                self._since = now
         self._buffer += fragment
         return self._cut_clauses()
 
     def due_at(self) -> float | None:
         """Monotonic time at which :meth:`on_timer` will cut the buffer, or None if it would not."""
-        if self._since is None or self._word_cut() is None:
+        cut = self._word_cut()
+        if self._since is None or self._last is None or cut is None:
             return None
-        return self._since + self._max_delay_s
+        idle = self._last + self._max_delay_s
+        if count_words(self._buffer[:cut]) >= LONG_RUN_WORDS:
+            return min(idle, self._since + self._max_delay_s)
+        return idle
 
     def on_timer(self) -> list[str]:
-        """Cut the buffer at its last word boundary if it has waited ``max_delay_s``.
+        """Cut the buffer at its last word boundary if :meth:`due_at` has come.
 
         Returns:
             One piece, or none (not due yet, or fewer than ``min_words`` whole words).
@@ -196,12 +212,12 @@ class TextChunker:
         Returns:
             The text, stripped, or None when nothing but whitespace was buffered.
         """
-        text, self._buffer, self._since = self._buffer.strip(), "", None
+        text, self._buffer, self._since, self._last = self._buffer.strip(), "", None, None
         return text or None
 
     def clear(self) -> None:
         """Drop everything buffered."""
-        self._buffer, self._since = "", None
+        self._buffer, self._since, self._last = "", None, None
 
     def _cut_clauses(self) -> list[str]:
         pieces: list[str] = []
@@ -236,4 +252,7 @@ class TextChunker:
     def _rest_from(self, start: int) -> None:
         self._buffer = self._buffer[start:]
         # The rest arrived at some point up to now; counting it from now errs towards waiting.
-        self._since = self._clock.monotonic() if self._buffer.strip() else None
+        # Its latest fragment is still the latest one (``_last`` stands) unless nothing is left.
+        rest = bool(self._buffer.strip())
+        self._since = self._clock.monotonic() if rest else None
+        self._last = self._last if rest else None

@@ -113,7 +113,8 @@ class SessionConfig:
         priority: scheduling class of every piece.
         client_id: API key name or remote address (quota, limits).
         first_audio_s: the first-audio target, the shortest deadline a piece gets.
-        max_buffer_delay_s: text without a boundary waits this long before a word-boundary cut.
+        max_buffer_delay_s: text without a boundary is cut at a word boundary after this long
+            without a new fragment (see :class:`~voxgate.realtime.chunker.TextChunker`).
         max_frame_bytes: the largest client frame accepted.
         max_buffered_chars: the most text not yet synthesised (buffered, or queued as pieces);
             more is refused (``buffer_full``): the client sends faster than the engines speak.
