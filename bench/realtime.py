@@ -9,7 +9,9 @@ is synthesised) on 127.0.0.1:
 
 (a) token streams at ~30 tokens/s (English words and punctuation with piper's ``joe``; Chinese
     characters with kokoro's ``jm_kumo``), mixed sentence lengths, flushed at the end: time from a
-    piece's last token to its first audio byte, P50/P95; playback gaps per minute of audio (a piece
+    piece's last token to its first audio byte, P50/P95 (and the medians of the segment frames'
+    ``first_audio_ms`` and ``synthesis_ms``: what of it the server spent after the cut, and in
+    the synthesis call); playback gaps per minute of audio (a piece
     whose audio came after the earlier audio ran out although its last token was sent before),
     with audio played from its arrival; at 1 socket and at ``--sockets`` at once (English);
 (b) barge-in: ``clear`` while audio flows → ``cleared`` and the last audio frame before it,
@@ -24,7 +26,9 @@ is synthesised) on 127.0.0.1:
 
 ``--compare-eager`` also starts a second server with ``realtime.eager_cut`` off (piper and
 espeak only) and runs the 1-socket English streams against both, alternately, so the chunker's
-eager cut is measured before/after under the same machine load.
+eager cut is measured before/after under the same machine load. ``--baseline-src DIR`` does the
+same with a second server run from another source tree (``git archive <commit> src | tar -x -C
+DIR``), e.g. the code before a change.
 """
 
 from __future__ import annotations
@@ -89,6 +93,8 @@ class StreamResult:
     pieces: int = 0
     degraded: int = 0
     errors: list[str] = field(default_factory=list)
+    server_first_ms: list[float] = field(default_factory=list)  # the segments' first_audio_ms
+    synthesis_ms: list[float] = field(default_factory=list)  # the segments' synthesis_ms
 
 
 async def stream_once(
@@ -138,6 +144,9 @@ async def stream_once(
         result.audio_s += seconds
         result.pieces += 1
         result.degraded += bool(segment["degraded"])
+        if "first_audio_ms" in segment:  # a server from before they were reported has neither
+            result.server_first_ms.append(segment["first_audio_ms"])
+            result.synthesis_ms.append(segment["synthesis_ms"])
     return result
 
 
@@ -146,8 +155,13 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else float("nan")
 
 
+def _median(values: list[float]) -> int | None:
+    return round(_pct(values, 0.5)) if values else None
+
+
 def summarise(name: str, results: list[StreamResult]) -> dict[str, Any]:
-    """Pool streams into one row: latency percentiles (ms), gaps per minute, degraded pieces."""
+    """Pool streams into one row: latency percentiles (ms), the server's cut → first audio and
+    synthesis medians (ms, from the segment frames), gaps per minute, degraded pieces."""
     latencies = [x for r in results for x in r.latencies_s]
     audio_min = sum(r.audio_s for r in results) / 60
     return {
@@ -156,6 +170,8 @@ def summarise(name: str, results: list[StreamResult]) -> dict[str, Any]:
         "pieces": sum(r.pieces for r in results),
         "p50_ms": round(1000 * _pct(latencies, 0.5)),
         "p95_ms": round(1000 * _pct(latencies, 0.95)),
+        "cut_to_audio_p50_ms": _median([x for r in results for x in r.server_first_ms]),
+        "synthesis_p50_ms": _median([x for r in results for x in r.synthesis_ms]),
         "gaps_per_min": round(sum(r.gaps for r in results) / audio_min, 2) if audio_min else None,
         "degraded": sum(r.degraded for r in results),
         "errors": [e for r in results for e in r.errors][:5],
@@ -166,11 +182,13 @@ SOLO_TEXTS = 3
 """Texts streamed one after the other at one socket (English: ~30 pieces, enough for a P95)."""
 
 
-async def streams(server: str, sockets: int, baseline: str | None = None) -> list[dict[str, Any]]:
+async def streams(
+    server: str, sockets: int, baseline: str | None = None, baseline_name: str = "baseline"
+) -> list[dict[str, Any]]:
     """(a): English and Chinese at one socket, English at ``sockets`` at once (staggered 0.3 s).
 
-    With ``baseline`` (a server with ``realtime.eager_cut`` off), each 1-socket English text is
-    also streamed there, right after the same text here.
+    With ``baseline`` (a server with ``realtime.eager_cut`` off, or older code), each 1-socket
+    English text is also streamed there, right after the same text here.
     """
     en, off = [], []
     for i in range(SOLO_TEXTS):
@@ -183,7 +201,7 @@ async def streams(server: str, sockets: int, baseline: str | None = None) -> lis
     )
     rows = [summarise("piper en, 1 socket", en)]
     if baseline is not None:
-        rows.append(summarise("piper en, 1 socket, eager_cut off", off))
+        rows.append(summarise(f"piper en, 1 socket, {baseline_name}", off))
     return [
         *rows,
         summarise("kokoro zh, 1 socket", zh),
@@ -325,10 +343,12 @@ def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     return "\n".join(lines)
 
 
-async def run(server: str, sockets: int, trials: int, baseline: str | None) -> dict[str, Any]:
+async def run(
+    server: str, sockets: int, trials: int, baseline: str | None, baseline_name: str
+) -> dict[str, Any]:
     """Every timed part, one after the other (they would disturb each other's timings)."""
     return {
-        "streams": await streams(server, sockets, baseline),
+        "streams": await streams(server, sockets, baseline, baseline_name),
         "barge_in": await barge_in(server, trials),
         "http_stream": await http_stream(server),
         "g711": await asyncio.to_thread(g711, server),
@@ -349,6 +369,7 @@ def main() -> int:
     parser.add_argument(
         "--compare-eager", action="store_true", help="also stream to a server with eager_cut off"
     )
+    parser.add_argument("--baseline-src", type=Path, help="also stream to a server run from this src/")
     args = parser.parse_args()
     sockets, trials = (3, 5) if args.quick else (args.sockets, args.trials)
     env = {
@@ -357,19 +378,26 @@ def main() -> int:
         "VOXGATE_QOS__LIMITS__DEFAULT": "100000/minute",
         "VOXGATE_REALTIME__MAX_SOCKETS_PER_CLIENT": "64",  # every socket comes from 127.0.0.1
     }
-    off = {**env, "VOXGATE_REALTIME__EAGER_CUT": "false", "VOXGATE_ENGINES__KOKORO__ENABLED": "false"}
+    off = {**env, "VOXGATE_ENGINES__KOKORO__ENABLED": "false"}
+    if args.baseline_src is not None:
+        off["PYTHONPATH"] = str(args.baseline_src.resolve())
+        baseline_name = f"baseline {args.baseline_src.name}"
+    else:
+        off["VOXGATE_REALTIME__EAGER_CUT"] = "false"
+        baseline_name = "eager_cut off"
     with contextlib.ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         (tmp / "on").mkdir()
         (tmp / "off").mkdir()
         srv = stack.enter_context(voxgate_server(tmp / "on", tmp / "server.log", env))
         baseline = None
-        if args.compare_eager:
+        if args.compare_eager or args.baseline_src is not None:
             baseline = stack.enter_context(voxgate_server(tmp / "off", tmp / "baseline.log", off)).url
-        results = asyncio.run(run(srv.url, sockets, trials, baseline))
+        results = asyncio.run(run(srv.url, sockets, trials, baseline, baseline_name))
         if not args.no_asr:
             results["g711_asr"] = g711_asr(srv.url, args.asr_sentences)
-    columns = ["case", "sockets", "pieces", "p50_ms", "p95_ms", "gaps_per_min", "degraded", "errors"]
+    columns = ["case", "sockets", "pieces", "p50_ms", "p95_ms", "cut_to_audio_p50_ms", "synthesis_p50_ms"]
+    columns += ["gaps_per_min", "degraded", "errors"]
     print("Last token → first audio byte, per piece (30 tokens/s)\n")
     print(_table(results["streams"], columns))
     print("\nBarge-in (clear while audio flows)\n")

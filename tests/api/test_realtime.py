@@ -107,7 +107,8 @@ def _pieces(frames: list[Frame]) -> list[tuple[bytes, dict[str, Any]]]:
 
 
 def test_speak_and_flush_give_metadata_audio_segments_and_flushed_in_order(server: str) -> None:
-    """metadata first; each piece's mu-law audio then its segment (as long as the audio); flushed last."""
+    """metadata first; each piece's mu-law audio then its segment (as long as the audio, with its
+    first-audio and synthesis times); flushed last."""
     with _socket(server, "voice=joe&encoding=mulaw") as ws:
         metadata = _json(ws.recv(timeout=WAIT_S))
         assert metadata == {
@@ -132,6 +133,7 @@ def test_speak_and_flush_give_metadata_audio_segments_and_flushed_in_order(serve
         assert float(np.sqrt(np.mean(samples**2))) > 0.01  # speech, not silence
         assert segment["engine"] in ("piper", "espeak")
         assert segment["degraded"] == (segment["engine"] != "piper")
+        assert 0 <= segment["synthesis_ms"] <= segment["first_audio_ms"] + 1  # where its time went
 
 
 def test_clear_drops_what_was_coming_and_frees_the_worker(server: str) -> None:

@@ -16,6 +16,11 @@ then frees its worker slot and refunds the characters), ``cleared`` is sent, and
 before it is sent after it: every send re-checks the generation it belongs to under the send
 lock, and ``clear`` moves to a new generation before it waits for that lock.
 
+Each piece's ``segment`` frame says where its time went: ``first_audio_ms`` from its cut (its
+boundary arrived, a flush, the timer) to its first audio frame, of which ``synthesis_ms`` was its
+Synthesizer call (text front end, admission, queue, engine, encoding); the rest waited for an
+earlier piece (pieces go out in order, ``lookahead`` of them in synthesis at once).
+
 With ``timestamps``, each piece's audio is preceded by a ``words`` frame: the piece's words with
 their times from the start of the connection's audio (the audio sent before the piece, cleared
 or not, counts: it is where the piece starts in what the client received).
@@ -426,6 +431,8 @@ class RealtimeSession:
             "reason": meta.fallback_reason,
             "text": item.text,
             "duration_ms": round(result.duration_s * 1000),
+            "first_audio_ms": round((sent_at - item.cut_at) * 1000),
+            "synthesis_ms": round(result.latency_s * 1000),
         }
         if not await self._emit(JsonOut(segment), item.generation):
             return
