@@ -190,23 +190,27 @@ async def streams(
     With ``baseline`` (a server with ``realtime.eager_cut`` off, or older code), each 1-socket
     English text is also streamed there, right after the same text here.
     """
-    en, off = [], []
-    for i in range(SOLO_TEXTS):
-        en.append(await stream_once(server, EN_VOICE, english_text(8 * i), "en", 0.0))
-        if baseline is not None:
-            off.append(await stream_once(baseline, EN_VOICE, english_text(8 * i), "en", 0.0))
+    rows = await solo(server, baseline, baseline_name)
     zh = [await stream_once(server, ZH_VOICE, chinese_text(6 * i), "zh", 0.0) for i in range(SOLO_TEXTS)]
     many = await asyncio.gather(
         *(stream_once(server, EN_VOICE, english_text(3 * i + 8), "en", 0.3 * i) for i in range(sockets))
     )
-    rows = [summarise("piper en, 1 socket", en)]
-    if baseline is not None:
-        rows.append(summarise(f"piper en, 1 socket, {baseline_name}", off))
     return [
         *rows,
         summarise("kokoro zh, 1 socket", zh),
         summarise(f"piper en, {sockets} sockets", list(many)),
     ]
+
+
+async def solo(server: str, baseline: str | None, baseline_name: str) -> list[dict[str, Any]]:
+    """The 1-socket English streams only (and the baseline's, alternately)."""
+    en, off = [], []
+    for i in range(SOLO_TEXTS):
+        en.append(await stream_once(server, EN_VOICE, english_text(8 * i), "en", 0.0))
+        if baseline is not None:
+            off.append(await stream_once(baseline, EN_VOICE, english_text(8 * i), "en", 0.0))
+    rows = [summarise("piper en, 1 socket", en)]
+    return rows + ([summarise(f"piper en, 1 socket, {baseline_name}", off)] if baseline else [])
 
 
 async def barge_in(server: str, trials: int) -> dict[str, Any]:
@@ -417,6 +421,12 @@ def main() -> int:
     parser.add_argument(
         "--asr-only", action="store_true", help="run (e) alone (first-audio target 10 s, no kokoro)"
     )
+    parser.add_argument(
+        "--piper-only",
+        action="store_true",
+        help="run the 1-socket English streams alone (and the baseline's), piper always speaking"
+        " (first-audio target 10 s, no kokoro): the chunker and request path without fallbacks",
+    )
     args = parser.parse_args()
     sockets, trials = (3, 5) if args.quick else (args.sockets, args.trials)
     env = {
@@ -425,7 +435,7 @@ def main() -> int:
         "VOXGATE_QOS__LIMITS__DEFAULT": "100000/minute",
         "VOXGATE_REALTIME__MAX_SOCKETS_PER_CLIENT": "64",  # every socket comes from 127.0.0.1
     }
-    if args.asr_only:  # nothing is timed: a loaded machine must not swap piper for espeak
+    if args.asr_only or args.piper_only:  # a loaded machine must not swap piper for espeak
         env |= {"VOXGATE_QOS__FIRST_AUDIO_S": "10", "VOXGATE_ENGINES__KOKORO__ENABLED": "false"}
     off = {**env, "VOXGATE_ENGINES__KOKORO__ENABLED": "false"}
     if args.baseline_src is not None:
@@ -434,6 +444,7 @@ def main() -> int:
     else:
         off["VOXGATE_REALTIME__EAGER_CUT"] = "false"
         baseline_name = "eager_cut off"
+    results: dict[str, Any] = {}
     with contextlib.ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         (tmp / "on").mkdir()
@@ -442,13 +453,18 @@ def main() -> int:
         baseline = None
         if args.compare_eager or args.baseline_src is not None:
             baseline = stack.enter_context(voxgate_server(tmp / "off", tmp / "baseline.log", off)).url
-        results = {} if args.asr_only else asyncio.run(run(srv.url, sockets, trials, baseline, baseline_name))
-        if not args.no_asr:
+        if args.piper_only:
+            results = {"streams": asyncio.run(solo(srv.url, baseline, baseline_name))}
+        elif not args.asr_only:
+            results = asyncio.run(run(srv.url, sockets, trials, baseline, baseline_name))
+        if not args.no_asr and not args.piper_only:
             results["g711_asr"] = g711_asr(srv.url, args.asr_sentences)
     columns = ["case", "sockets", "pieces", "p50_ms", "p95_ms", "cut_to_audio_p50_ms", "synthesis_p50_ms"]
     columns += ["gaps_per_min", "degraded", "errors"]
-    if "streams" in results:
+    if "barge_in" in results:
         _print_timed(results, columns)
+    elif "streams" in results:
+        print(_table(results["streams"], columns))
     if "g711_asr" in results:
         print("\nG.711 over the socket, heard by whisper-base (piper, WER %)\n")
         print(_table([results["g711_asr"]], list(results["g711_asr"])))
