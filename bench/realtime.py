@@ -9,21 +9,33 @@ is synthesised) on 127.0.0.1:
 
 (a) token streams at ~30 tokens/s (English words and punctuation with piper's ``joe``; Chinese
     characters with kokoro's ``jm_kumo``), mixed sentence lengths, flushed at the end: time from a
-    piece's last token to its first audio byte, P50/P95; playback gaps per minute of audio (a piece
+    piece's last token to its first audio byte, P50/P95 (and the medians of the segment frames'
+    ``first_audio_ms`` and ``synthesis_ms``: what of it the server spent after the cut, and in
+    the synthesis call); playback gaps per minute of audio (a piece
     whose audio came after the earlier audio ran out although its last token was sent before),
     with audio played from its arrival; at 1 socket and at ``--sockets`` at once (English);
 (b) barge-in: ``clear`` while audio flows → ``cleared`` and the last audio frame before it,
     P50/P95; then the time until no engine call is in flight (``/api/v1/sla``);
 (c) the same English text through HTTP streaming (``stream: true``): time to first byte and to
     the whole answer;
-(d) G.711: the same text as wav, mulaw and alaw; decoded durations must agree within 20 ms.
-    (The ASR round trip of bench/quality.py needs faster-whisper, which this run does not load.)
+(d) G.711: the same text as wav, mulaw and alaw; decoded durations must agree within 20 ms;
+(e) G.711 through the socket, heard: ``--asr-sentences`` Harvard sentences spoken by piper over
+    the realtime socket as linear16 (24 kHz), mulaw and alaw (8 kHz), each decoded and transcribed
+    by whisper-base (bench/_asr.py, as bench/quality.py does); WER per encoding, and whether each
+    G.711 one is within 3 points of linear16 (``--no-asr`` skips it: it loads faster-whisper).
+
+``--compare-eager`` also starts a second server with ``realtime.eager_cut`` off (piper and
+espeak only) and runs the 1-socket English streams against both, alternately, so the chunker's
+eager cut is measured before/after under the same machine load. ``--baseline-src DIR`` does the
+same with a second server run from another source tree (``git archive <commit> src | tar -x -C
+DIR``), e.g. the code before a change.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import re
 import tempfile
@@ -81,6 +93,8 @@ class StreamResult:
     pieces: int = 0
     degraded: int = 0
     errors: list[str] = field(default_factory=list)
+    server_first_ms: list[float] = field(default_factory=list)  # the segments' first_audio_ms
+    synthesis_ms: list[float] = field(default_factory=list)  # the segments' synthesis_ms
 
 
 async def stream_once(
@@ -130,6 +144,9 @@ async def stream_once(
         result.audio_s += seconds
         result.pieces += 1
         result.degraded += bool(segment["degraded"])
+        if "first_audio_ms" in segment:  # a server from before they were reported has neither
+            result.server_first_ms.append(segment["first_audio_ms"])
+            result.synthesis_ms.append(segment["synthesis_ms"])
     return result
 
 
@@ -138,8 +155,13 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else float("nan")
 
 
+def _median(values: list[float]) -> int | None:
+    return round(_pct(values, 0.5)) if values else None
+
+
 def summarise(name: str, results: list[StreamResult]) -> dict[str, Any]:
-    """Pool streams into one row: latency percentiles (ms), gaps per minute, degraded pieces."""
+    """Pool streams into one row: latency percentiles (ms), the server's cut → first audio and
+    synthesis medians (ms, from the segment frames), gaps per minute, degraded pieces."""
     latencies = [x for r in results for x in r.latencies_s]
     audio_min = sum(r.audio_s for r in results) / 60
     return {
@@ -148,24 +170,47 @@ def summarise(name: str, results: list[StreamResult]) -> dict[str, Any]:
         "pieces": sum(r.pieces for r in results),
         "p50_ms": round(1000 * _pct(latencies, 0.5)),
         "p95_ms": round(1000 * _pct(latencies, 0.95)),
+        "cut_to_audio_p50_ms": _median([x for r in results for x in r.server_first_ms]),
+        "synthesis_p50_ms": _median([x for r in results for x in r.synthesis_ms]),
         "gaps_per_min": round(sum(r.gaps for r in results) / audio_min, 2) if audio_min else None,
         "degraded": sum(r.degraded for r in results),
         "errors": [e for r in results for e in r.errors][:5],
     }
 
 
-async def streams(server: str, sockets: int) -> list[dict[str, Any]]:
-    """(a): English and Chinese at one socket, English at ``sockets`` at once (staggered 0.3 s)."""
-    en = await stream_once(server, EN_VOICE, english_text(0), "en", 0.0)
-    zh = await stream_once(server, ZH_VOICE, chinese_text(0), "zh", 0.0)
+SOLO_TEXTS = 3
+"""Texts streamed one after the other at one socket (English: ~30 pieces, enough for a P95)."""
+
+
+async def streams(
+    server: str, sockets: int, baseline: str | None = None, baseline_name: str = "baseline"
+) -> list[dict[str, Any]]:
+    """(a): English and Chinese at one socket, English at ``sockets`` at once (staggered 0.3 s).
+
+    With ``baseline`` (a server with ``realtime.eager_cut`` off, or older code), each 1-socket
+    English text is also streamed there, right after the same text here.
+    """
+    rows = await solo(server, baseline, baseline_name)
+    zh = [await stream_once(server, ZH_VOICE, chinese_text(6 * i), "zh", 0.0) for i in range(SOLO_TEXTS)]
     many = await asyncio.gather(
         *(stream_once(server, EN_VOICE, english_text(3 * i + 8), "en", 0.3 * i) for i in range(sockets))
     )
     return [
-        summarise("piper en, 1 socket", [en]),
-        summarise("kokoro zh, 1 socket", [zh]),
+        *rows,
+        summarise("kokoro zh, 1 socket", zh),
         summarise(f"piper en, {sockets} sockets", list(many)),
     ]
+
+
+async def solo(server: str, baseline: str | None, baseline_name: str) -> list[dict[str, Any]]:
+    """The 1-socket English streams only (and the baseline's, alternately)."""
+    en, off = [], []
+    for i in range(SOLO_TEXTS):
+        en.append(await stream_once(server, EN_VOICE, english_text(8 * i), "en", 0.0))
+        if baseline is not None:
+            off.append(await stream_once(baseline, EN_VOICE, english_text(8 * i), "en", 0.0))
+    rows = [summarise("piper en, 1 socket", en)]
+    return rows + ([summarise(f"piper en, 1 socket, {baseline_name}", off)] if baseline else [])
 
 
 async def barge_in(server: str, trials: int) -> dict[str, Any]:
@@ -250,45 +295,98 @@ def g711(server: str) -> dict[str, Any]:
     return {"seconds": seconds, "worst_diff_ms": round(1000 * worst, 1), "within_20ms": worst <= 0.02}
 
 
+ASR_ENCODINGS = ("linear16", "mulaw", "alaw")
+"""(e): the socket's encodings compared by ear (linear16 at its default 24 kHz, G.711 at 8 kHz)."""
+
+
+async def socket_clips(
+    server: str, encoding: str, sentences: list[str]
+) -> tuple[list[bytes], list[set[str]], int]:
+    """Each sentence spoken over one socket in ``encoding`` (speak, flush, audio until flushed),
+    with the engines that spoke it (from its segment frames), and the socket's sample rate."""
+    clips, engines = [], []
+    async with connect(realtime_url(server, voice=EN_VOICE, encoding=encoding), max_size=None) as ws:
+        rate = int(json.loads(await ws.recv())["sample_rate"])
+        for sentence in sentences:
+            await ws.send(json.dumps({"type": "speak", "text": sentence}))
+            await ws.send(json.dumps({"type": "flush"}))
+            audio, spoken_by = b"", set()
+            while True:
+                frame = await ws.recv()
+                if isinstance(frame, bytes):
+                    audio += frame
+                    continue
+                message = json.loads(frame)
+                if message["type"] == "segment":
+                    spoken_by.add(message["engine"])
+                elif message["type"] == "flushed":
+                    break
+            clips.append(audio)
+            engines.append(spoken_by)
+    return clips, engines, rate
+
+
+def g711_asr(server: str, count: int) -> dict[str, Any]:
+    """(e): WER of whisper-base on piper's socket audio per encoding; G.711 within 3 points of linear16.
+
+    A loaded machine makes piper miss deadlines and espeak speak instead, which would compare
+    engines rather than encodings: the verdict uses the sentences piper spoke in every encoding
+    (``piper_all``), and the WER over all sentences is given beside it.
+    """
+    from _asr import Transcriber, default_cache_dir, ensure_whisper_base, to_asr_rate
+    from _metrics import Scorer
+
+    lines = _lines("harvard_lists_1_3.txt")
+    sentences = [lines[(24 + i) % len(lines)] for i in range(count)]
+    transcriber = Transcriber(ensure_whisper_base(default_cache_dir()))
+    scorer = Scorer()
+    heard: dict[str, list[str]] = {}
+    piper = [True] * count
+    for encoding in ASR_ENCODINGS:
+        clips, engines, rate = asyncio.run(socket_clips(server, encoding, sentences))
+        fmt = "pcm" if encoding == "linear16" else encoding
+        heard[encoding] = []
+        for i, clip in enumerate(clips):
+            audio, clip_rate = decode(clip, fmt, sample_rate=rate)
+            heard[encoding].append(transcriber.transcribe(to_asr_rate(audio, clip_rate), "en"))
+            piper[i] = piper[i] and engines[i] == {"piper"}
+    same = [i for i in range(count) if piper[i]]
+
+    def wer(encoding: str, picked: list[int]) -> float | None:
+        if not picked:
+            return None
+        refs = [sentences[i] for i in picked]
+        return round(100 * scorer.error_rate(refs, [heard[encoding][i] for i in picked], "en").rate, 2)
+
+    row: dict[str, Any] = {"sentences": count, "piper_all": len(same)}
+    row.update({f"wer_{e}_pct": wer(e, list(range(count))) for e in ASR_ENCODINGS})
+    row.update({f"wer_{e}_piper_pct": wer(e, same) for e in ASR_ENCODINGS})
+    base = row["wer_linear16_piper_pct"]
+    worst = max(row["wer_mulaw_piper_pct"] or 0.0, row["wer_alaw_piper_pct"] or 0.0)
+    row["within_3_points"] = None if base is None else worst - base <= 3
+    return row
+
+
 def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(str(row.get(c, "")) for c in columns) + " |" for row in rows]
     return "\n".join(lines)
 
 
-async def run(server: str, sockets: int, trials: int) -> dict[str, Any]:
-    """Every part, one after the other (they would disturb each other's timings)."""
+async def run(
+    server: str, sockets: int, trials: int, baseline: str | None, baseline_name: str
+) -> dict[str, Any]:
+    """Every timed part, one after the other (they would disturb each other's timings)."""
     return {
-        "streams": await streams(server, sockets),
+        "streams": await streams(server, sockets, baseline, baseline_name),
         "barge_in": await barge_in(server, trials),
         "http_stream": await http_stream(server),
         "g711": await asyncio.to_thread(g711, server),
     }
 
 
-def main() -> int:
-    """Start a server, run the bench, print Markdown (and write JSON)."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--quick", action="store_true", help="3 sockets, 5 barge-in trials")
-    parser.add_argument("--sockets", type=int, default=10, help="sockets at once in (a)")
-    parser.add_argument("--trials", type=int, default=20, help="barge-in trials")
-    parser.add_argument("--json", type=Path, help="write the results here too")
-    args = parser.parse_args()
-    sockets, trials = (3, 5) if args.quick else (args.sockets, args.trials)
-    env = {
-        "VOXGATE_CACHE__URL": "memory://?max_bytes=0",  # every piece synthesised
-        "VOXGATE_ENGINES__KOKORO__WORKERS": "1",
-        "VOXGATE_QOS__LIMITS__DEFAULT": "100000/minute",
-        "VOXGATE_REALTIME__MAX_SOCKETS_PER_CLIENT": "64",  # every socket comes from 127.0.0.1
-    }
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        voxgate_server(Path(tmp), Path(tmp) / "server.log", env) as srv,
-    ):
-        results = asyncio.run(run(srv.url, sockets, trials))
-    columns = ["case", "sockets", "pieces", "p50_ms", "p95_ms", "gaps_per_min", "degraded", "errors"]
+def _print_timed(results: dict[str, Any], columns: list[str]) -> None:
+    """Parts (a) to (d) as Markdown tables."""
     print("Last token → first audio byte, per piece (30 tokens/s)\n")
     print(_table(results["streams"], columns))
     print("\nBarge-in (clear while audio flows)\n")
@@ -303,6 +401,73 @@ def main() -> int:
             ["wav", "mulaw", "alaw", "worst_diff_ms", "within_20ms"],
         )
     )
+
+
+def main() -> int:
+    """Start a server, run the bench, print Markdown (and write JSON)."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="3 sockets, 5 barge-in trials")
+    parser.add_argument("--sockets", type=int, default=10, help="sockets at once in (a)")
+    parser.add_argument("--trials", type=int, default=20, help="barge-in trials")
+    parser.add_argument("--json", type=Path, help="write the results here too")
+    parser.add_argument("--asr-sentences", type=int, default=20, help="sentences per encoding in (e)")
+    parser.add_argument("--no-asr", action="store_true", help="skip (e) (no faster-whisper)")
+    parser.add_argument(
+        "--compare-eager", action="store_true", help="also stream to a server with eager_cut off"
+    )
+    parser.add_argument("--baseline-src", type=Path, help="also stream to a server run from this src/")
+    parser.add_argument(
+        "--asr-only", action="store_true", help="run (e) alone (first-audio target 10 s, no kokoro)"
+    )
+    parser.add_argument(
+        "--piper-only",
+        action="store_true",
+        help="run the 1-socket English streams alone (and the baseline's), piper always speaking"
+        " (first-audio target 10 s, no kokoro): the chunker and request path without fallbacks",
+    )
+    args = parser.parse_args()
+    sockets, trials = (3, 5) if args.quick else (args.sockets, args.trials)
+    env = {
+        "VOXGATE_CACHE__URL": "memory://?max_bytes=0",  # every piece synthesised
+        "VOXGATE_ENGINES__KOKORO__WORKERS": "1",
+        "VOXGATE_QOS__LIMITS__DEFAULT": "100000/minute",
+        "VOXGATE_REALTIME__MAX_SOCKETS_PER_CLIENT": "64",  # every socket comes from 127.0.0.1
+    }
+    if args.asr_only or args.piper_only:  # a loaded machine must not swap piper for espeak
+        env |= {"VOXGATE_QOS__FIRST_AUDIO_S": "10", "VOXGATE_ENGINES__KOKORO__ENABLED": "false"}
+    off = {**env, "VOXGATE_ENGINES__KOKORO__ENABLED": "false"}
+    if args.baseline_src is not None:
+        off["PYTHONPATH"] = str(args.baseline_src.resolve())
+        baseline_name = f"baseline {args.baseline_src.name}"
+    else:
+        off["VOXGATE_REALTIME__EAGER_CUT"] = "false"
+        baseline_name = "eager_cut off"
+    results: dict[str, Any] = {}
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        (tmp / "on").mkdir()
+        (tmp / "off").mkdir()
+        srv = stack.enter_context(voxgate_server(tmp / "on", tmp / "server.log", env))
+        baseline = None
+        if args.compare_eager or args.baseline_src is not None:
+            baseline = stack.enter_context(voxgate_server(tmp / "off", tmp / "baseline.log", off)).url
+        if args.piper_only:
+            results = {"streams": asyncio.run(solo(srv.url, baseline, baseline_name))}
+        elif not args.asr_only:
+            results = asyncio.run(run(srv.url, sockets, trials, baseline, baseline_name))
+        if not args.no_asr and not args.piper_only:
+            results["g711_asr"] = g711_asr(srv.url, args.asr_sentences)
+    columns = ["case", "sockets", "pieces", "p50_ms", "p95_ms", "cut_to_audio_p50_ms", "synthesis_p50_ms"]
+    columns += ["gaps_per_min", "degraded", "errors"]
+    if "barge_in" in results:
+        _print_timed(results, columns)
+    elif "streams" in results:
+        print(_table(results["streams"], columns))
+    if "g711_asr" in results:
+        print("\nG.711 over the socket, heard by whisper-base (piper, WER %)\n")
+        print(_table([results["g711_asr"]], list(results["g711_asr"])))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, ensure_ascii=False))
     return 0

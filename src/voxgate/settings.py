@@ -413,8 +413,10 @@ class RealtimeSettings(BaseModel):
     """A socket without a client frame or audio sent for this long is closed (1000, after a
     ``warning`` frame with code ``idle_timeout``)."""
     max_buffer_delay_ms: int = Field(default=300, ge=0, le=10_000)
-    """Text without a clause boundary waits this long, then what has whole words is synthesised
-    (never fewer than three words unless flushed)."""
+    """Text without a clause boundary is synthesised (its whole words, never fewer than three
+    unless flushed) once no fragment has arrived for this long (the model paused), or once it has
+    waited this long and holds 15 words (a long run without punctuation). A sentence whose tokens
+    keep coming is not cut inside, however long it takes to arrive."""
     chars_per_minute: int | None = Field(default=None, ge=1)
     """Characters a client may send per sliding minute over all its sockets; more gets an
     ``error`` frame (code ``rate_limit``) and is dropped. ``None``: only the daily quota counts."""
@@ -422,6 +424,11 @@ class RealtimeSettings(BaseModel):
     """The largest client frame; a larger one gets an ``error`` frame naming ``frame``."""
     frame_ms: int = Field(default=100, ge=10, le=2000)
     """Audio per binary frame sent, in milliseconds."""
+    eager_cut: bool = True
+    """Cut a clause at a ``. , ; :`` that ends the text received so far when the word before it
+    is plainly a word (not a number, initial, abbreviation or part of a URL), without waiting for
+    the next fragment's whitespace (a token's time; see ``voxgate.realtime.chunker``). Off: wait
+    for it, which never cuts ``example.`` of an ``example.com`` that arrives in two fragments."""
 
 
 class ServerSettings(BaseModel):

@@ -20,7 +20,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 from structlog.testing import capture_logs
 
-from voxgate.api.middleware import AccessRecord, RequestContextMiddleware
+from voxgate.api.middleware import AccessRecord, RequestContextMiddleware, access_extras
 from voxgate.logs import configure_logging
 from voxgate.settings import Settings
 
@@ -183,9 +183,9 @@ def test_outer_error_handler_logs_with_the_request_id(
     assert events["unhandled: boom"]["request_id"] == "oops-1"
 
 
-@pytest.mark.parametrize("kind", ["lifespan", "websocket"])
+@pytest.mark.parametrize("kind", ["lifespan"])
 def test_other_scopes_pass_through_untouched(kind: str) -> None:
-    """Lifespan and websocket scopes reach the app with the very same scope, receive and send; no log line."""
+    """Lifespan scopes reach the app with the very same scope, receive and send; no log line."""
     seen: list[tuple[Scope, Receive, Send]] = []
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -252,3 +252,71 @@ def test_app_error_is_logged_as_500_and_propagates() -> None:
         asyncio.run(middleware(_http_scope("/explode"), _no_body, send))
     assert [(r.status, r.complete, r.bytes_sent) for r in records] == [(500, False, 0)]
     assert [(e["event"], e["status"]) for e in logs] == [("request", 500)]
+
+
+def test_a_websocket_gets_one_access_line_when_it_closes() -> None:
+    """A WebSocket: one line at its end with status 101, frame bytes, the server's close code,
+    the route's extras and the query with its key masked; the observer gets the same record."""
+    records: list[AccessRecord] = []
+    incoming = [{"type": "websocket.connect"}, {"type": "websocket.receive", "text": "hi"}]
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        assert (await receive())["type"] == "websocket.connect"
+        await send({"type": "websocket.accept"})
+        await receive()
+        await send({"type": "websocket.send", "bytes": b"\x00" * 10})
+        await send({"type": "websocket.send", "text": "ok"})
+        access_extras(scope).update(pieces=3, chars=42)
+        await send({"type": "websocket.close", "code": 1000})
+
+    async def receive() -> Message:
+        return incoming.pop(0) if incoming else {"type": "websocket.disconnect", "code": 1005}
+
+    async def send(_message: Message) -> None:
+        return None
+
+    scope: Scope = {
+        "type": "websocket",
+        "path": "/ws",
+        "headers": [(b"x-request-id", b"ws-1")],
+        "query_string": b"voice=joe&key=secret-key-value&encoding=mulaw",
+        "client": ("10.0.0.7", 5000),
+    }
+    with capture_logs() as logs:
+        asyncio.run(RequestContextMiddleware(app, observers=[records.append])(scope, receive, send))
+    (line,) = logs
+    assert line["event"] == "request"
+    assert line["method"] == "WEBSOCKET"
+    assert line["query"] == "voice=joe&key=***&encoding=mulaw"
+    assert (line["status"], line["bytes"], line["close_code"]) == (101, 12, 1000)
+    assert (line["pieces"], line["chars"], line["client"]) == (3, 42, "10.0.0.7")
+    assert "secret-key-value" not in json.dumps(line)
+    (record,) = records
+    assert (record.request_id, record.close_code, record.extras) == ("ws-1", 1000, {"pieces": 3, "chars": 42})
+
+
+def test_a_websocket_closed_before_accept_is_logged_403_with_the_client_close_code() -> None:
+    """Closed before it was accepted: status 403; a client that left first gives its own close code."""
+    records: list[AccessRecord] = []
+
+    async def refuse(_scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.close", "code": 1008})
+
+    async def leave(_scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        await receive()  # the client goes away with 1001
+
+    messages = iter([{"type": "websocket.connect"}, {"type": "websocket.connect"}])
+
+    async def receive() -> Message:
+        return next(messages, {"type": "websocket.disconnect", "code": 1001})
+
+    async def send(_message: Message) -> None:
+        return None
+
+    for app in (refuse, leave):
+        scope: Scope = {"type": "websocket", "path": "/ws", "headers": []}
+        asyncio.run(RequestContextMiddleware(app, observers=[records.append])(scope, receive, send))
+    assert [(r.status, r.close_code) for r in records] == [(403, 1008), (101, 1001)]

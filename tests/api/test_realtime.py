@@ -14,6 +14,7 @@ import av
 import httpx
 import numpy as np
 import pytest
+from structlog.testing import capture_logs
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 from websockets.typing import Origin
@@ -106,7 +107,8 @@ def _pieces(frames: list[Frame]) -> list[tuple[bytes, dict[str, Any]]]:
 
 
 def test_speak_and_flush_give_metadata_audio_segments_and_flushed_in_order(server: str) -> None:
-    """metadata first; each piece's mu-law audio then its segment (as long as the audio); flushed last."""
+    """metadata first; each piece's mu-law audio then its segment (as long as the audio, with its
+    first-audio and synthesis times); flushed last."""
     with _socket(server, "voice=joe&encoding=mulaw") as ws:
         metadata = _json(ws.recv(timeout=WAIT_S))
         assert metadata == {
@@ -131,6 +133,7 @@ def test_speak_and_flush_give_metadata_audio_segments_and_flushed_in_order(serve
         assert float(np.sqrt(np.mean(samples**2))) > 0.01  # speech, not silence
         assert segment["engine"] in ("piper", "espeak")
         assert segment["degraded"] == (segment["engine"] != "piper")
+        assert 0 <= segment["synthesis_ms"] <= segment["first_audio_ms"] + 1  # where its time went
 
 
 def test_clear_drops_what_was_coming_and_frees_the_worker(server: str) -> None:
@@ -392,3 +395,27 @@ def test_opus_stream_stays_one_playable_file_across_a_clear(server: str) -> None
     audio = b"".join(f for f in before + after if isinstance(f, bytes))
     samples, rate = _decode_ogg_opus(audio)
     assert len(samples) / rate >= new[0]["duration_ms"] / 1000
+
+
+def test_a_closed_socket_gets_one_access_line_and_is_counted(server: str) -> None:
+    """One ``request`` line when the socket ends: key masked, its pieces, characters, close code
+    and duration; ``voxgate_websocket_connections_total`` counts it."""
+    with capture_logs() as logs:
+        with _socket(server) as ws:
+            ws.recv(timeout=WAIT_S)  # metadata
+            _speak(ws, "The birch canoe slid on the smooth planks.", flush=False)
+            ws.send(json.dumps({"type": "close"}))
+            _until_closed(ws)
+        deadline = time.monotonic() + WAIT_S
+        while not [x for x in logs if x.get("method") == "WEBSOCKET"] and time.monotonic() < deadline:
+            time.sleep(0.02)  # the server logs once its side of the close is done
+    (line,) = [x for x in logs if x.get("method") == "WEBSOCKET"]
+    assert KEY not in json.dumps(line)
+    assert line["query"] == "voice=joe&key=***"
+    assert (line["route"], line["status"], line["close_code"]) == (PATH, 101, 1000)
+    counts = (line["client_id"], line["priority"], line["pieces"], line["chars"])
+    assert counts == ("agent", "interactive", 1, 42)
+    assert line["duration_ms"] > 0
+    metrics = httpx.get(f"{server}/metrics", headers={"Authorization": f"Bearer {KEY}"}).text
+    counted = f'voxgate_websocket_connections_total{{close_code="1000",route="{PATH}",status="101"}}'
+    assert counted in metrics

@@ -9,6 +9,9 @@ Series (all prefixed ``voxgate_``), with their labels:
 
 - ``http_request_duration_seconds`` histogram: method, route (template), status, engine
   (``X-Voxgate-Engine`` or ``none``). Fed by the access middleware.
+- ``websocket_connections_total`` counter: route, status (101 accepted, else the refusal's),
+  close_code (the standard codes, ``other`` or ``none``); ``websocket_duration_seconds``
+  histogram: route. Fed by the access middleware when a WebSocket connection ends.
 - ``synthesis_duration_seconds`` histogram: engine, priority, outcome (ok, degraded, rejected,
   failed, cancelled), cache (hit, miss). Fed by ``RequestOutcome`` events.
 - ``shed_total`` counter: reason, priority (``Shed`` events).
@@ -40,7 +43,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from voxgate.api.middleware import AccessRecord
+from voxgate.api.middleware import WEBSOCKET, AccessRecord
 from voxgate.audio.cache import CacheError, CacheStats
 from voxgate.qos.admission import Shed, StoreFailed
 from voxgate.qos.breaker import BreakerState, BreakerTransition
@@ -79,6 +82,10 @@ BREAKER_STATE_VALUE = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, Breake
 """``voxgate_breaker_state`` sample per state."""
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_CLOSE_CODES = frozenset({1000, 1001, 1002, 1003, 1005, 1006, 1007, 1008, 1009, 1010, 1011, 1012, 1013})
+"""Close codes kept as label values (clients may send any of 3000-4999: those are ``other``)."""
+CONNECTION_BUCKETS = (0.1, 1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
+"""Seconds a WebSocket connection lasted: a refused handshake to an hour-long call."""
 _NONE = "none"
 
 
@@ -170,6 +177,19 @@ class Metrics:
             ["priority"],
             registry=r,
         )
+        self.websocket_connections = Counter(
+            "voxgate_websocket_connections",
+            "WebSocket connections that ended, by route, handshake status and close code.",
+            ["route", "status", "close_code"],
+            registry=r,
+        )
+        self.websocket_duration = Histogram(
+            "voxgate_websocket_duration_seconds",
+            "WebSocket connections from handshake to close.",
+            ["route"],
+            buckets=CONNECTION_BUCKETS,
+            registry=r,
+        )
         self._state = _StateCollector()
         r.register(self._state)
         self._unsubscribe: list[Callable[[], None]] = []
@@ -204,7 +224,13 @@ class Metrics:
         self._state.synth = None
 
     def observe_http(self, record: AccessRecord) -> None:
-        """Access-middleware observer: one finished HTTP request."""
+        """Access-middleware observer: one finished HTTP request or WebSocket connection."""
+        if record.method == WEBSOCKET:
+            code = record.close_code
+            label = _NONE if code is None else str(code) if code in _CLOSE_CODES else "other"
+            self.websocket_connections.labels(record.route, str(record.status), label).inc()
+            self.websocket_duration.labels(record.route).observe(record.duration_s)
+            return
         method = record.method if record.method in _METHODS else "other"
         self.http_latency.labels(method, record.route, str(record.status), record.engine or _NONE).observe(
             record.duration_s

@@ -7,6 +7,12 @@ through :func:`voxgate.logs.configure_logging`) carries ``request_id``; it is ec
 ``X-Request-Id`` response header. When the response ends (for a stream: after its last
 chunk) one ``request`` line is logged and an :class:`AccessRecord` goes to each observer
 (the metrics). The body passes through untouched: nothing is buffered.
+
+A WebSocket connection gets the same: an id bound while it is served, and one ``request`` line
+(method ``WEBSOCKET``) when it ends, with its status (101 once accepted, a refusal's HTTP status,
+403 when closed before it was accepted), its duration, the bytes of the frames sent, the close
+code (the server's, else the client's) and its query string with any ``key`` masked. A route
+adds its own figures (a realtime socket's pieces and characters) with :func:`access_extras`.
 """
 
 from __future__ import annotations
@@ -15,7 +21,8 @@ import os
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -30,6 +37,10 @@ _VOXGATE_HEADERS = {
 }
 UNMATCHED_ROUTE = "unmatched"
 """Route label of a request no route matched (bounded label values for metrics)."""
+WEBSOCKET = "WEBSOCKET"
+"""The ``method`` of a WebSocket connection's record."""
+_EXTRAS = "voxgate.access_extras"
+_QUERY_KEY = re.compile(r"(^|&)(key=)[^&]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +60,9 @@ class AccessRecord:
         engine: ``X-Voxgate-Engine`` of the response, if any.
         degraded: ``X-Voxgate-Degraded``, if any.
         cache: ``X-Voxgate-Cache``, if any.
+        close_code: a WebSocket's close code: the server's, else the client's (None: HTTP, or
+            the connection ended without one).
+        extras: what the route added with :func:`access_extras`.
     """
 
     request_id: str
@@ -63,9 +77,26 @@ class AccessRecord:
     engine: str | None = None
     degraded: str | None = None
     cache: str | None = None
+    close_code: int | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
 
 
 AccessObserver = Callable[[AccessRecord], None]
+
+
+def access_extras(scope: Scope) -> dict[str, Any]:
+    """The fields a route adds to its request's access line (a dict it may write into).
+
+    Outside :class:`RequestContextMiddleware` (a bare app in a test) the fields go nowhere.
+    """
+    extras: dict[str, Any] = scope.setdefault(_EXTRAS, {})
+    return extras
+
+
+def masked_query(scope: Scope) -> str:
+    """The query string with the value of any ``key`` parameter replaced by ``***``."""
+    query: str = scope.get("query_string", b"").decode("latin-1")
+    return _QUERY_KEY.sub(r"\1\2***", query)
 
 
 def request_id_from(scope: Scope) -> str:
@@ -104,7 +135,10 @@ class RequestContextMiddleware:
         self._log = structlog.get_logger(logger_name)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Serve one ASGI connection; scopes other than ``http`` pass through untouched."""
+        """Serve one ASGI connection; scopes other than ``http`` and ``websocket`` pass through untouched."""
+        if scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -169,5 +203,77 @@ class RequestContextMiddleware:
                 observe(record)
             # On an exception the id stays bound: the outer error handler (Starlette's
             # ServerErrorMiddleware) logs it after we return, still within this request's task.
+            if not raised:
+                structlog.contextvars.reset_contextvars(**tokens)
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one WebSocket connection and log it when it ends (see the module docstring)."""
+        started = time.perf_counter()
+        request_id = request_id_from(scope)
+        tokens = structlog.contextvars.bind_contextvars(request_id=request_id)
+        extras = access_extras(scope)
+        status = 500
+        sent = 0
+        server_code: int | None = None
+        client_code: int | None = None
+
+        async def watch_send(message: Message) -> None:
+            nonlocal status, sent, server_code
+            kind = message["type"]
+            if kind == "websocket.accept":
+                status = 101
+            elif kind == "websocket.http.response.start":  # a refusal with an HTTP answer
+                status = message["status"]
+            elif kind == "websocket.http.response.body":
+                sent += len(message.get("body", b""))
+            elif kind == "websocket.send":
+                sent += len(message.get("bytes") or b"") + len((message.get("text") or "").encode())
+            elif kind == "websocket.close":
+                status = 403 if status == 500 else status  # closed before it was accepted
+                server_code = server_code or message.get("code", 1000)
+            await send(message)
+
+        async def watch_receive() -> Message:
+            nonlocal client_code
+            message = await receive()
+            if message["type"] == "websocket.disconnect" and client_code is None:
+                client_code = message.get("code", 1005)
+            return message
+
+        raised = True
+        try:
+            await self.app(scope, watch_receive, watch_send)
+            raised = False
+        finally:
+            client = scope.get("client")
+            record = AccessRecord(
+                request_id=request_id,
+                method=WEBSOCKET,
+                path=scope["path"],
+                route=route_of(scope),
+                status=status,
+                duration_s=time.perf_counter() - started,
+                client=client[0] if client else None,
+                bytes_sent=sent,
+                complete=not raised,
+                close_code=server_code if server_code is not None else client_code,
+                extras=dict(extras),
+            )
+            self._log.info(
+                "request",
+                method=record.method,
+                path=record.path,
+                query=masked_query(scope),
+                route=record.route,
+                status=record.status,
+                duration_ms=round(record.duration_s * 1000, 3),
+                client=record.client,
+                bytes=record.bytes_sent,
+                complete=record.complete,
+                close_code=record.close_code,
+                **record.extras,
+            )
+            for observe in self._observers:
+                observe(record)
             if not raised:
                 structlog.contextvars.reset_contextvars(**tokens)

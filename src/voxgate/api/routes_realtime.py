@@ -24,6 +24,7 @@ from starlette.websockets import WebSocketState
 
 from voxgate.api.auth import ApiKeyAuth, Caller, query_key
 from voxgate.api.errors import response_for
+from voxgate.api.middleware import access_extras
 from voxgate.api.ws_deny import deny_websocket
 from voxgate.audio.formats import format_spec
 from voxgate.clock import Clock
@@ -73,6 +74,7 @@ async def realtime(ws: WebSocket) -> None:
     try:
         auth: ApiKeyAuth = ws.state.auth
         caller = auth.identify(ws.headers, ws.client.host if ws.client else None, query_key(ws.scope))
+        access_extras(ws.scope)["client_id"] = caller.client_id  # the key's name, never the key
         config, metadata = _configure(ws, synth, settings, caller)
         # Opening a socket is one request against the key's rate limits (its pieces are not:
         # they are paced by the text, and charged to the daily quota each).
@@ -84,6 +86,9 @@ async def realtime(ws: WebSocket) -> None:
     except VoxgateError as exc:
         await deny_websocket(response_for(exc), ws.scope, ws.receive, ws.send)
         return
+    extras = access_extras(ws.scope)  # the access line when the socket ends
+    extras["priority"] = config.priority.value
+    session: RealtimeSession | None = None
     try:
         synth.bus.publish(SocketOpened(caller.client_id))  # before any await: finally balances it
         await ws.accept()
@@ -98,6 +103,8 @@ async def realtime(ws: WebSocket) -> None:
         )
         await _serve(ws, session, clock)
     finally:
+        if session is not None:
+            extras.update(session.counts())
         limits.close(caller.client_id)
         synth.bus.publish(SocketClosed(caller.client_id))
 
@@ -149,6 +156,7 @@ def _configure(
         idle_timeout_s=realtime.idle_timeout_s,
         frame_s=realtime.frame_ms / 1000,
         timestamps=timestamps,
+        eager_cut=realtime.eager_cut,
     )
     chain = [s.engine for s in synth.chains.chain(voice, voice.languages[0])] if voice is not None else None
     metadata = {

@@ -11,7 +11,9 @@ Client → server, JSON text frames (``type`` is case-insensitive, so Deepgram's
 
 Server → client: binary frames of audio (no container; with ``encoding=opus`` the frames are
 pieces of one Ogg Opus stream) and JSON frames built by the ``*_message`` functions here or by
-the session (``metadata``, ``segment``, ``flushed``, ``cleared``, and with ``timestamps=true``
+the session (``metadata``; ``segment`` after each piece's audio, with ``engine``, ``degraded``,
+``reason``, ``text``, ``duration_ms``, ``first_audio_ms`` (the piece's cut to its first audio
+frame) and ``synthesis_ms`` (its synthesis call); ``flushed``, ``cleared``, and with ``timestamps=true``
 ``{"type": "words", "text", "words": [{"text", "start", "end"}], "timing"}`` before each piece's
 audio, in seconds from the start of the connection's audio). A bad frame gets an ``error``
 naming the field at fault and is otherwise ignored.

@@ -16,6 +16,11 @@ then frees its worker slot and refunds the characters), ``cleared`` is sent, and
 before it is sent after it: every send re-checks the generation it belongs to under the send
 lock, and ``clear`` moves to a new generation before it waits for that lock.
 
+Each piece's ``segment`` frame says where its time went: ``first_audio_ms`` from its cut (its
+boundary arrived, a flush, the timer) to its first audio frame, of which ``synthesis_ms`` was its
+Synthesizer call (text front end, admission, queue, engine, encoding); the rest waited for an
+earlier piece (pieces go out in order, ``lookahead`` of them in synthesis at once).
+
 With ``timestamps``, each piece's audio is preceded by a ``words`` frame: the piece's words with
 their times from the start of the connection's audio (the audio sent before the piece, cleared
 or not, counts: it is where the piece starts in what the client received).
@@ -113,7 +118,8 @@ class SessionConfig:
         priority: scheduling class of every piece.
         client_id: API key name or remote address (quota, limits).
         first_audio_s: the first-audio target, the shortest deadline a piece gets.
-        max_buffer_delay_s: text without a boundary waits this long before a word-boundary cut.
+        max_buffer_delay_s: text without a boundary is cut at a word boundary after this long
+            without a new fragment (see :class:`~voxgate.realtime.chunker.TextChunker`).
         max_frame_bytes: the largest client frame accepted.
         max_buffered_chars: the most text not yet synthesised (buffered, or queued as pieces);
             more is refused (``buffer_full``): the client sends faster than the engines speak.
@@ -121,6 +127,8 @@ class SessionConfig:
         frame_s: seconds of audio per binary frame.
         lookahead: pieces in synthesis beyond the one being sent.
         timestamps: send each piece's words with their times (a ``words`` frame before its audio).
+        eager_cut: cut at a ``. , ; :`` ending the text so far after a plain word (see
+            :class:`~voxgate.realtime.chunker.TextChunker`).
     """
 
     voice: str | None
@@ -136,6 +144,7 @@ class SessionConfig:
     frame_s: float = 0.1
     lookahead: int = 2
     timestamps: bool = False
+    eager_cut: bool = True
 
 
 @dataclass(slots=True)
@@ -157,6 +166,7 @@ class _Counters:
     flushes: int = 0
     clears: int = 0
     pieces: int = 0
+    chars: int = 0
 
 
 class RealtimeSession:
@@ -191,7 +201,7 @@ class RealtimeSession:
         self._metadata = metadata
         self._publish = publish
         self._charge = charge
-        self._chunker = TextChunker(clock, config.max_buffer_delay_s)
+        self._chunker = TextChunker(clock, config.max_buffer_delay_s, eager=config.eager_cut)
         self._pending: deque[_Piece | _Mark] = deque()
         self._generation = 0
         self._lock = asyncio.Lock()
@@ -240,6 +250,11 @@ class RealtimeSession:
             self._flush()
             self._closing = True
             self._enqueue(_Mark("close"))
+
+    def counts(self) -> dict[str, int]:
+        """What the connection did so far: characters accepted, pieces spoken, flushes, clears."""
+        c = self._counters
+        return {"chars": c.chars, "pieces": c.pieces, "flushes": c.flushes, "clears": c.clears}
 
     def wake_at(self) -> float | None:
         """Monotonic time at which :meth:`tick` has work (a timer cut, the idle timeout), if any."""
@@ -290,6 +305,7 @@ class RealtimeSession:
             error = error_message("rate_limit", message, "text", retry_after=round(retry_after, 3))
             await self._emit(JsonOut(error))
             return
+        self._counters.chars += len(text)
         for piece in self._chunker.push(text):
             self._enqueue_piece(piece)
 
@@ -415,6 +431,8 @@ class RealtimeSession:
             "reason": meta.fallback_reason,
             "text": item.text,
             "duration_ms": round(result.duration_s * 1000),
+            "first_audio_ms": round((sent_at - item.cut_at) * 1000),
+            "synthesis_ms": round(result.latency_s * 1000),
         }
         if not await self._emit(JsonOut(segment), item.generation):
             return
