@@ -33,3 +33,33 @@ def test_replica_without_a_data_dir_variable_uses_the_default(
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     sent = json.dumps({"engines": {"espeak": {"workers": 1}}})
     assert Settings.model_validate_json(node_settings_json(sent)).data_dir == tmp_path / "xdg" / "voxgate"
+
+
+@pytest.mark.scale
+def test_ray_gateway_keeps_the_last_resort_in_local_workers(tmp_path: Path) -> None:
+    """Under ray:// espeak (qos.local_engines) runs in local workers, the rest on Ray; [] puts all on Ray."""
+    pytest.importorskip("ray", reason="ray is not installed: pip install 'voxgate[ray]'")
+    from voxgate.clock import SystemClock
+    from voxgate.placement import CompositeBackend, build_backend
+    from voxgate.workers.backend import LocalBackend
+    from voxgate.workers.ray_backend import RayBackend
+
+    def backend(local_engines: list[str]) -> object:
+        settings = Settings.load(
+            data_dir=tmp_path,
+            engines={"kokoro": {"enabled": False}},
+            qos={"backend": "ray://local", "local_engines": local_engines},
+        )
+        return build_backend(settings, SystemClock(), lambda _e: None, lambda _e: None)
+
+    split = backend(["espeak"])
+    assert isinstance(split, CompositeBackend)
+    assert list(split.engines()) == ["piper", "espeak"]
+    ray_part, local_part = split._parts
+    assert isinstance(ray_part, RayBackend)
+    assert list(ray_part.engines()) == ["piper"]
+    assert isinstance(local_part, LocalBackend)
+    assert list(local_part.engines()) == ["espeak"]
+    all_on_ray = backend([])
+    assert isinstance(all_on_ray, RayBackend)
+    assert list(all_on_ray.engines()) == ["piper", "espeak"]
