@@ -105,8 +105,9 @@ async def _open(
         nonlocal failed
         try:
             latencies.append(await _call(backend, engine, text))
-        except Exception:
+        except Exception as exc:
             failed += 1
+            print(f"failed on {backend.engines()} ({type(backend).__name__}): {type(exc).__name__}: {exc}")
 
     tasks: list[asyncio.Task[None]] = []
     start = time.monotonic()
