@@ -116,7 +116,8 @@ class Cluster:
              "--temp-dir", str(self.workdir / "ray"), "--disable-usage-stats"],
             stdout=self._log("ray.log"), stderr=subprocess.STDOUT, start_new_session=True,
             # loopback only: no token (with one, every gateway needs RAY_AUTH_TOKEN)
-            env=os.environ | {"RAY_AUTH_MODE": "disabled"},
+            # replicas keep their models under the node's own data dir, whatever the gateways' are
+            env=os.environ | {"RAY_AUTH_MODE": "disabled", "VOXGATE_DATA_DIR": str(self.workdir / "node")},
         )  # fmt: skip
         self.procs.append(head)
         _wait_port(self.ray_port, head, 120)
@@ -124,9 +125,9 @@ class Cluster:
     def start_gateway(self, config: Path) -> int:
         """A ``voxgate serve`` on a free port, ready (``/readyz``) within 300 s."""
         port = _free_port()
-        # one data dir for every gateway: it is part of the engines' deployment fingerprint, so
-        # gateways with different ones would redeploy each other's Serve applications
-        data = self.workdir / "data"
+        # each gateway its own data dir: the replicas resolve their models on their node, so the
+        # gateways still attach to the same deployments (they redeployed each other's before)
+        data = self.workdir / f"data-{port}"
         data.mkdir(exist_ok=True)
         env = os.environ | {"VOXGATE_DATA_DIR": str(data)}
         proc = subprocess.Popen(
@@ -231,6 +232,7 @@ async def _kill_under_load(
     rng = random.Random(13)
     latencies: list[float] = []
     codes: dict[int, int] = {}
+    errors: list[str] = []  # the bodies of the failed answers: which engines failed, and how
     kills = 0
     stop_at = time.monotonic() + duration
 
@@ -253,8 +255,11 @@ async def _kill_under_load(
                 text = f"{HARVARD_SENTENCES[i % len(HARVARD_SENTENCES)]} ({i})"
                 r = await _tts(client, ports[i % 2], text, LOAD_KEY)
                 code = r.status_code
-            except httpx.HTTPError:
+                if code != 200:
+                    errors.append(f"{code} after {time.monotonic() - start:.2f} s: {r.text[:300]}")
+            except httpx.HTTPError as exc:
                 code = 0
+                errors.append(f"{type(exc).__name__}: {exc}")
             codes[code] = codes.get(code, 0) + 1
             if code == 200:
                 latencies.append(time.monotonic() - start)
@@ -277,6 +282,7 @@ async def _kill_under_load(
         "p50": quantile(latencies, 0.5) if latencies else float("nan"),
         "p95": quantile(latencies, 0.95) if latencies else float("nan"),
         "kills": kills,
+        "errors": errors,
     }
 
 

@@ -105,8 +105,9 @@ async def _open(
         nonlocal failed
         try:
             latencies.append(await _call(backend, engine, text))
-        except Exception:
+        except Exception as exc:
             failed += 1
+            print(f"failed on {backend.engines()} ({type(backend).__name__}): {type(exc).__name__}: {exc}")
 
     tasks: list[asyncio.Task[None]] = []
     start = time.monotonic()
@@ -255,6 +256,8 @@ def _cluster_report(args: argparse.Namespace) -> None:
         f"{kill['sent']} sent, statuses {kill['codes']}, 5xx/errors {kill['5xx']}, "
         f"P50 / P95 {kill['p50']:.2f} / {kill['p95']:.2f} s | 0 × 5xx, P95 ≤ 3 s |"
     )
+    for error in kill.get("errors", []):
+        print(f"failed: {error}")
     print(
         f"| piper throughput, 1 vs 2 replicas | {rps_1:.2f} vs {rps_2:.2f} requests/s, "
         f"ratio {rps_2 / rps_1:.2f} | ≥ 1.7 |"

@@ -3,20 +3,25 @@
 The router, scheduler and the rest see one :class:`~voxgate.workers.backend.ExecutionBackend`;
 :class:`CompositeBackend` dispatches each call to the backend that owns its engine: the
 ``qos.backend`` URL's (``local://``: worker subprocesses) for local engines, a
-:class:`~voxgate.remotes.RemoteBackend` for the ``[remotes.NAME]`` tables.
+:class:`~voxgate.remotes.RemoteBackend` for the ``[remotes.NAME]`` tables. With ``ray://``, the
+engines of ``qos.local_engines`` (the last resort, espeak, by default) stay in local worker
+subprocesses beside the Ray Serve applications: the fallback a request needs when its primary
+failed on the cluster costs no Ray call.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
+from urllib.parse import urlsplit
 
 from voxgate.clock import Clock
+from voxgate.engines.registry import ENGINE_NAMES, engines_off
 from voxgate.remotes import RemoteBackend, build_remotes
 from voxgate.remotes.backend import RemoteEventSink
 from voxgate.settings import Settings
 from voxgate.types import AudioChunk, SynthesisOptions, VoiceInfo
-from voxgate.workers.backend import ChunkSink, ExecutionBackend, backend_from_url
+from voxgate.workers.backend import ChunkSink, ExecutionBackend, LocalBackend, backend_from_url
 from voxgate.workers.events import EventSink
 from voxgate.workers.pool import Settled, WorkerSnapshot
 
@@ -102,7 +107,35 @@ def build_backend(
         ValueError: unknown backend URL, a remote's key misconfigured, or a remote named like a
             local engine.
     """
-    local = backend_from_url(settings.qos.backend, settings, clock, on_event)
-    if not settings.remotes:
-        return local
-    return CompositeBackend([local, RemoteBackend(build_remotes(settings), clock, on_remote_event)])
+    parts = _engine_backends(settings, clock, on_event)
+    if settings.remotes:
+        parts.append(RemoteBackend(build_remotes(settings), clock, on_remote_event))
+    return parts[0] if len(parts) == 1 else CompositeBackend(parts)
+
+
+def _engine_backends(settings: Settings, clock: Clock, on_event: EventSink) -> list[ExecutionBackend]:
+    """The ``qos.backend`` URL's backend; with ``ray://``, ``qos.local_engines`` in local workers beside."""
+    url = settings.qos.backend
+    if urlsplit(url).scheme != "ray":
+        return [backend_from_url(url, settings, clock, on_event)]
+    kept = set(settings.qos.local_engines)
+    off = engines_off(settings)
+    names = [n for n in ENGINE_NAMES if n not in off]
+    local = [n for n in names if n in kept]
+    remote = [n for n in names if n not in kept]
+    parts: list[ExecutionBackend] = []
+    if remote:
+        parts.append(backend_from_url(url, _only(settings, remote), clock, on_event))
+    if local:
+        parts.append(LocalBackend(_only(settings, local), clock, on_event))
+    return parts or [backend_from_url(url, settings, clock, on_event)]
+
+
+def _only(settings: Settings, engines: Sequence[str]) -> Settings:
+    """``settings`` with every local engine but ``engines`` disabled."""
+    blocks = {
+        name: getattr(settings.engines, name).model_copy(update={"enabled": False})
+        for name in ENGINE_NAMES
+        if name not in engines
+    }
+    return settings.model_copy(update={"engines": settings.engines.model_copy(update=blocks)})

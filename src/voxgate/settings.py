@@ -269,6 +269,13 @@ class QosSettings(BaseModel):
     GCS listens there (``ray start --head --port PORT``), ``ray://local`` on a Ray started in the
     gateway's process (development). Ray needs ``pip install 'voxgate[ray]'``; the engine blocks
     (workers, threads, RSS limits) shape the replicas."""
+    local_engines: list[Literal["kokoro", "piper", "espeak", "indextts2"]] = ["espeak"]
+    """With a ``ray://`` backend, the engines that still run in this gateway's own worker processes.
+    The default keeps the last resort local: a request whose primary used up its time on the
+    cluster (a replica killed mid-call, a saturated node) still gets espeak within its deadline,
+    and a gateway cut off from Ray still answers. espeak needs ~40 MB and ~10 ms a call, less than
+    a Ray call's own cost on a busy node. ``[]`` puts every local engine on Ray. Ignored with
+    ``local://``."""
     deadlines: DeadlineSettings = DeadlineSettings()
     breaker: BreakerSettings = BreakerSettings()
     limits: RateLimitSettings = RateLimitSettings()

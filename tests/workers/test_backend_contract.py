@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import os
 import signal
 import sys
@@ -28,6 +27,7 @@ from voxgate.errors import EngineCrashed, EngineError, EngineTimeout, UnknownVoi
 from voxgate.settings import Settings
 from voxgate.types import SynthesisOptions
 from voxgate.workers.backend import ExecutionBackend, LocalBackend, backend_from_url
+from voxgate.workers.events import ExitReason, WorkerEvent, WorkerExited, WorkerRss, WorkerStarted
 
 ENGINE = "espeak"
 VOICE = "espeak-en-us"
@@ -46,6 +46,7 @@ class Harness:
     runner: asyncio.Runner
     ready_before_start: bool
     capacity_before_start: int
+    events: list[WorkerEvent]
     capacities: list[int] = field(default_factory=list)
 
     def run(self, body: Callable[[], Awaitable[T]], timeout: float = 120.0) -> T:
@@ -69,21 +70,6 @@ class Harness:
         return sum(len(c.audio) / c.sample_rate for c in chunks)
 
 
-@pytest.fixture(scope="session")
-def ray_session() -> Iterator[None]:
-    """One local Ray for the session (``ray.init(num_cpus=2)``); the backends attach to it."""
-    if importlib.util.find_spec("ray") is None:
-        pytest.skip("ray is not installed: pip install 'voxgate[ray]'")
-    import ray
-    from ray import serve
-
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    with contextlib.suppress(Exception):
-        serve.shutdown()
-    ray.shutdown()
-
-
 def _settings(data_dir: Path) -> Settings:
     return Settings.load(
         data_dir=data_dir,
@@ -99,12 +85,12 @@ def _settings(data_dir: Path) -> Settings:
     )
 
 
-def _backend(url: str, settings: Settings) -> ExecutionBackend:
+def _backend(url: str, settings: Settings, events: list[WorkerEvent]) -> ExecutionBackend:
     if url.startswith("ray"):
         from voxgate.workers.ray_backend import RayBackend
 
-        return RayBackend(url, settings, SystemClock(), lambda _event: None, poll_s=0.25)
-    return backend_from_url(url, settings, SystemClock(), lambda _event: None)
+        return RayBackend(url, settings, SystemClock(), events.append, poll_s=0.25)
+    return backend_from_url(url, settings, SystemClock(), events.append)
 
 
 @pytest.fixture(scope="module", params=["local://", pytest.param("ray://local", marks=pytest.mark.scale)])
@@ -114,9 +100,10 @@ def harness(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     if url.startswith("ray"):
         request.getfixturevalue("ray_session")
     settings = _settings(tmp_path_factory.mktemp("contract"))
-    backend = _backend(url, settings)
+    events: list[WorkerEvent] = []
+    backend = _backend(url, settings, events)
     runner = asyncio.Runner()
-    h = Harness(url, settings, backend, runner, backend.is_ready(ENGINE), backend.capacity(ENGINE))
+    h = Harness(url, settings, backend, runner, backend.is_ready(ENGINE), backend.capacity(ENGINE), events)
     backend.on_capacity(lambda engine: h.capacities.append(backend.capacity(engine)))
     try:
         h.run(backend.start, timeout=300)
@@ -145,6 +132,34 @@ def test_capacity_events_count_every_warm_worker(harness: Harness) -> None:
     harness.run(body)
     assert harness.capacities
     assert harness.capacities[-1] == 2
+
+
+def test_worker_events_name_every_worker_and_its_memory(harness: Harness) -> None:
+    """Each running worker was announced by a WorkerStarted with its pid, and its memory is sampled."""
+
+    async def body() -> None:
+        await harness.until(lambda: harness.pids() <= _started(harness), 60)
+        await harness.until(lambda: harness.pids() <= _sampled(harness), 60)
+
+    harness.run(body)
+    rss = [e.rss_mb for e in harness.events if isinstance(e, WorkerRss) and e.engine == ENGINE]
+    assert all(0 < mb < 4096 for mb in rss)
+
+
+def _started(harness: Harness) -> set[int]:
+    return {e.pid for e in harness.events if isinstance(e, WorkerStarted) and e.engine == ENGINE}
+
+
+def _sampled(harness: Harness) -> set[int]:
+    return {e.pid for e in harness.events if isinstance(e, WorkerRss) and e.engine == ENGINE}
+
+
+def _exits(harness: Harness, pids: set[int]) -> dict[int | None, ExitReason]:
+    return {
+        e.pid: e.reason
+        for e in harness.events
+        if isinstance(e, WorkerExited) and e.engine == ENGINE and e.pid in pids
+    }
 
 
 def test_engine_errors_arrive_typed(harness: Harness) -> None:
@@ -179,7 +194,7 @@ def test_deadline_kept_on_a_hung_call_and_the_hung_worker_replaced(harness: Harn
 
 
 def test_crash_is_engine_crashed_and_workers_are_replaced(harness: Harness) -> None:
-    """Killing the workers mid-call raises EngineCrashed; capacity drops, comes back, and calls work."""
+    """Killing the workers mid-call raises EngineCrashed and WorkerExited(crashed); capacity comes back."""
 
     async def body() -> None:
         await harness.until(lambda: len(harness.pids()) == 2, 60)
@@ -198,6 +213,9 @@ def test_crash_is_engine_crashed_and_workers_are_replaced(harness: Harness) -> N
         await harness.until(lambda: harness.backend.capacity(ENGINE) == 2, 120)
         await harness.until(lambda: len(harness.pids()) == 2 and not harness.pids() & victims, 60)
         assert await harness.speak() > 0.5
+        await harness.until(lambda: len(_exits(harness, victims)) == len(victims), 30)
+        await harness.until(lambda: harness.pids() <= _started(harness), 30)
+        assert set(_exits(harness, victims).values()) == {ExitReason.CRASHED}
 
     harness.run(body, timeout=300)
 
@@ -220,15 +238,16 @@ def test_local_url_still_builds_the_local_backend(settings: Settings) -> None:
 
 
 @pytest.mark.scale
-def test_a_second_gateway_attaches_to_the_same_deployment(harness: Harness) -> None:
-    """A gateway with the same engine settings attaches to the running application instead of redeploying."""
+def test_a_second_gateway_attaches_to_the_same_deployment(harness: Harness, tmp_path: Path) -> None:
+    """A gateway with the same engine settings but its own data_dir attaches to the running application."""
     if not harness.url.startswith("ray"):
         pytest.skip("Ray only: local workers belong to one gateway")
     from voxgate.workers.ray_backend import RayBackend
 
     first = harness.backend
     assert isinstance(first, RayBackend)
-    second = RayBackend(harness.url, harness.settings, SystemClock(), lambda _event: None, poll_s=0.25)
+    elsewhere = harness.settings.model_copy(update={"data_dir": tmp_path / "another-gateway"})
+    second = RayBackend(harness.url, elsewhere, SystemClock(), lambda _event: None, poll_s=0.25)
     assert second.deployment_name(ENGINE) == first.deployment_name(ENGINE)
 
     async def body() -> None:
@@ -247,13 +266,13 @@ def test_a_second_gateway_attaches_to_the_same_deployment(harness: Harness) -> N
 
 @pytest.mark.scale
 def test_changed_engine_settings_change_the_deployment_name(tmp_path: Path) -> None:
-    """A changed engine setting (workers) names a different deployment; another engine's does not."""
+    """A changed engine setting names a different deployment; another engine's or the data_dir do not."""
     pytest.importorskip("ray", reason="ray is not installed: pip install 'voxgate[ray]'")
     from voxgate.workers.ray_backend import RayBackend
 
-    def name(workers: int, piper_threads: int = 1) -> str:
+    def name(workers: int, piper_threads: int = 1, data_dir: str = "a") -> str:
         settings = Settings.load(
-            data_dir=tmp_path,
+            data_dir=tmp_path / data_dir,
             engines={
                 "kokoro": {"enabled": False},
                 "piper": {"threads": piper_threads},
@@ -263,5 +282,6 @@ def test_changed_engine_settings_change_the_deployment_name(tmp_path: Path) -> N
         return RayBackend("ray://local", settings, SystemClock(), lambda _event: None).deployment_name(ENGINE)
 
     assert name(2) == name(2, piper_threads=2)
+    assert name(2) == name(2, data_dir="b")  # a gateway path: the replicas resolve their own models
     assert name(2) != name(3)
     assert name(2).startswith("espeak-")

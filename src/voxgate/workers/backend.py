@@ -135,7 +135,7 @@ class LocalBackend:
         self._pools: dict[str, WorkerPool] = {}
         for name in self._catalog:
             cfg = getattr(settings.engines, name)
-            spec = WorkerSpec(name, settings_json, _warmups(self._catalog[name]))
+            spec = WorkerSpec(name, settings_json, engine_warmups(self._catalog[name]))
             config = PoolConfig(
                 size=cfg.workers,
                 soft_rss_mb=cfg.soft_rss_mb,
@@ -208,7 +208,8 @@ class LocalBackend:
         return {name: pool.snapshot() for name, pool in self._pools.items()}
 
 
-def _warmups(engine: Engine) -> tuple[Warmup, ...]:
+def engine_warmups(engine: Engine) -> tuple[Warmup, ...]:
+    """What ``engine``'s workers (or replicas) speak before taking traffic."""
     if engine.name in WARMUPS:
         return WARMUPS[engine.name]
     voices = engine.voices()

@@ -9,17 +9,38 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import json
 import os
 import time
 
 from voxgate.errors import EngineError, EngineUnavailable
+from voxgate.settings import Settings
 from voxgate.types import AudioChunk, SynthesisOptions
 from voxgate.workers.child import load_engine, speak
 from voxgate.workers.messages import WorkerSpec
 
+DATA_DIR_ENV = "VOXGATE_DATA_DIR"
+"""Where a replica keeps its models (e.g. the joined kokoro file): this variable in the environment
+of its node's ``ray start``, else voxgate's default data directory on that node."""
 _PAGE_MB = os.sysconf("SC_PAGE_SIZE") / 2**20
 _PROBE_EVERY_S = 30.0
 """An idle replica's engine speaks its warm-up sentence this often in health checks (kokoro: ~0.3 s)."""
+
+
+def node_settings_json(settings_json: str) -> str:
+    """The gateway's engine settings with this node's data directory.
+
+    The gateway sends no ``data_dir``: models are resolved from the packages installed on the
+    replica's node into its own directory, so the deployment's fingerprint holds no gateway path
+    and gateways with different data directories attach to the same deployment.
+    """
+    data = json.loads(settings_json)
+    data.pop("data_dir", None)
+    if os.environ.get(DATA_DIR_ENV):
+        data["data_dir"] = os.environ[DATA_DIR_ENV]
+    # pydantic fills an absent data_dir with the default (XDG_DATA_HOME or ~/.local/share) here
+    return Settings.model_validate(data).model_dump_json(exclude={"server", "remotes"})
 
 
 def rss_mb() -> float:
@@ -33,6 +54,7 @@ class ReplicaBusy(EngineUnavailable):
 
     Serve counts a cancelled request as finished and may route the next one here, although an
     engine cannot be interrupted; the gateway sends it again (Serve picks replicas at random).
+    A replica being recycled (above its soft memory limit) refuses calls the same way.
     """
 
 
@@ -44,16 +66,26 @@ class EngineReplica:
         hard_rss_mb: the health check fails above this resident memory (Serve then replaces us).
         hang_after_s: a call still running this long past its deadline is a hang: the health check
             fails and Serve replaces the replica (the pool's hang kill).
+        soft_rss_mb: a call that ends above this resident memory recycles the replica, as a local
+            worker is recycled between jobs: it refuses further calls (``ReplicaBusy``: the gateway
+            sends them to another replica) and, once idle, fails its health check, so Serve stops it
+            gracefully and starts a fresh one. No call is dropped: the one that crossed the limit
+            is answered, and none runs when the check fails.
     """
 
-    def __init__(self, spec: WorkerSpec, hard_rss_mb: float, hang_after_s: float) -> None:
-        loaded = load_engine(spec)  # a VoxgateError here fails the deployment, as LoadFailed does
+    def __init__(
+        self, spec: WorkerSpec, hard_rss_mb: float, hang_after_s: float, soft_rss_mb: float | None = None
+    ) -> None:
+        # a VoxgateError here fails the deployment, as LoadFailed does
+        loaded = load_engine(dataclasses.replace(spec, settings_json=node_settings_json(spec.settings_json)))
         self._name = spec.engine
         self._engine = loaded.engine
         self._plain = loaded.plain
         self._probe = spec.warmups[0]
         self._hard_rss_mb = hard_rss_mb
         self._hang_after_s = hang_after_s
+        self._soft_rss_mb = soft_rss_mb
+        self._recycling: str | None = None  # why this replica takes no more calls
         self._lock = asyncio.Lock()  # the engine runs one call (or health probe) at a time
         self._overdue_at: float | None = None
         self._orphaned = False  # the engine runs a call whose caller is gone
@@ -74,6 +106,8 @@ class EngineReplica:
         """
         if self._orphaned:
             raise ReplicaBusy(self._name, "the replica is still on an abandoned call")
+        if self._recycling is not None:
+            raise ReplicaBusy(self._name, f"the replica is being recycled: {self._recycling}")
         async with self._lock:
             self._overdue_at = time.monotonic() + budget_s + self._hang_after_s
             work = asyncio.ensure_future(asyncio.to_thread(self._speak, text, voice, opts))
@@ -87,12 +121,21 @@ class EngineReplica:
             finally:
                 self._orphaned = False
                 self._overdue_at = None
+                self._check_soft_limit()
+
+    def _check_soft_limit(self) -> None:
+        if self._soft_rss_mb is None or self._recycling is not None:
+            return
+        rss = rss_mb()
+        if rss > self._soft_rss_mb:
+            self._recycling = f"{rss:.0f} MiB > soft limit {self._soft_rss_mb:.0f} after a call"
 
     def _speak(self, text: str, voice: str, opts: SynthesisOptions) -> list[AudioChunk]:
         return list(speak(self._engine, self._name, text, voice, opts))
 
     async def check_health(self) -> None:
-        """Fail (Serve then replaces this replica) on a hard-limit RSS, a hung call, or a mute engine.
+        """Fail (Serve then replaces this replica) on a hard-limit RSS, a hung call, a mute engine,
+        or, once idle, when a call left it above the soft limit (recycling).
 
         Raises:
             EngineError: why this replica is unhealthy.
@@ -105,8 +148,12 @@ class EngineReplica:
             if time.monotonic() > overdue_at:
                 raise EngineError(self._name, f"a call overran its deadline by {self._hang_after_s:.1f} s")
             return
+        if self._lock.locked() or self._orphaned:
+            return
+        if self._recycling is not None:  # idle and refusing calls: Serve may stop us now
+            raise EngineError(self._name, f"recycling: {self._recycling}")
         now = time.monotonic()
-        if self._lock.locked() or now - self._probed_at < _PROBE_EVERY_S:
+        if now - self._probed_at < _PROBE_EVERY_S:
             return
         self._probed_at = now
         async with self._lock:  # idle: the engine must still answer its warm-up sentence
