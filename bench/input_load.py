@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import random
 import statistics
@@ -251,6 +252,23 @@ def front_end_cost(entries: list[dict[str, str]], texts: list[str]) -> dict[str,
     return {"empty_ms": plain, "cap_ms": timed(with_lexicon)}
 
 
+def ssml_cost(make: Callable[[int], str], count: int = 10) -> float:
+    """CPU time (ms, median) of parsing and preparing ``count`` documents from ``make``, in this process."""
+    from voxgate.errors import InvalidInput
+    from voxgate.text.ssml import parse_ssml
+    from voxgate.text.ssml_prepare import prepare_ssml
+
+    spent = []
+    for i in range(count):
+        document = make(i)
+        started = time.process_time()
+        with contextlib.suppress(InvalidInput):
+            parsed = parse_ssml(document, known_voice=lambda _voice: True)
+            prepare_ssml(parsed, max_chars=MAX_CHARS, max_segment_chars=250)
+        spent.append(time.process_time() - started)
+    return round(1000 * statistics.median(spent), 1)
+
+
 async def run(url: str, pid: int, only: list[str], seconds: float, clients: int) -> list[dict[str, object]]:
     """Every chosen scenario, one after the other."""
     lines = sentences()
@@ -274,7 +292,10 @@ async def run(url: str, pid: int, only: list[str], seconds: float, clients: int)
                     plain_text(lines, i, 4000) for i in range(5)
                 ]
                 cost = front_end_cost(lexicon_entries(words_of(lines), LEXICON_CAP), texts)
-                row["front_end_ms_empty_vs_cap"] = f"{cost['empty_ms']} / {cost['cap_ms']}"
+                row["front_end_ms"] = f"{cost['empty_ms']} / {cost['cap_ms']} (empty / cap)"
+            maker = makers[name]
+            if name.startswith("ssml") and maker is not None:
+                row["front_end_ms"] = ssml_cost(maker)
             rows.append(row)
             print(json.dumps(row, ensure_ascii=False), flush=True)
     return rows
