@@ -149,13 +149,17 @@ async def worker_pids(http: httpx.AsyncClient, engine: str) -> list[int]:
     return [w["pid"] for w in sla["engines"][engine]["workers"] if w.get("pid")]
 
 
-async def wait_ready(http: httpx.AsyncClient, limit_s: float = 120.0) -> None:
-    """Until ``/readyz`` answers 200 (the pools have replaced what the last scenario broke)."""
+async def wait_ready(http: httpx.AsyncClient, limit_s: float = 180.0) -> None:
+    """Until every worker of every engine is idle (``/readyz`` is 200 as soon as one engine can
+    answer: kokoro may still be reloading), then past the breakers' open time (10 s), so each
+    scenario starts with the pools and breakers the last one broke whole again."""
     end = time.monotonic() + limit_s
     while time.monotonic() < end:
-        if (await http.get("/readyz")).status_code == 200:
-            return
+        engines = (await http.get("/api/v1/sla")).json()["engines"].values()
+        if all(w["state"] == "idle" for e in engines for w in e["workers"]):
+            break
         await asyncio.sleep(1.0)
+    await asyncio.sleep(11.0)
 
 
 async def fault(url: str, engine: str, sig: signal.Signals, sockets: int, count: int) -> dict[str, Any]:

@@ -11,7 +11,7 @@ out, the next ``lookahead`` pieces are already in synthesis. A piece's deadline 
 the audio sent but not yet played (the listener's buffer, assuming playback starts on receipt),
 and at least the first-audio target, so a slow engine is skipped before the listener hears a gap.
 A piece no engine could answer in time (every engine down or restarting) is tried once more,
-with the first-audio target, before an ``error`` frame says it was lost.
+with its priority's default deadline, before an ``error`` frame says it was lost.
 
 Barge-in (``clear``): buffered text is dropped, synthesis in flight is cancelled (the Synthesizer
 then frees its worker slot and refunds the characters), ``cleared`` is sent, and no audio from
@@ -346,7 +346,7 @@ class RealtimeSession:
             if started > self.config.lookahead:
                 return
 
-    def _request(self, text: str, deadline_s: float) -> SynthesisRequest:
+    def _request(self, text: str, deadline_s: float | None) -> SynthesisRequest:
         return SynthesisRequest(
             text=text,
             voice=self.config.voice,
@@ -396,17 +396,18 @@ class RealtimeSession:
             self.done.set()
 
     def _retry(self, item: _Piece, task: asyncio.Task[SynthesisResult]) -> bool:
-        """Give a piece that no engine could answer one more try, with the first-audio target.
+        """Give a piece that no engine could answer one more try, as an ordinary request.
 
         A piece's deadline is short (the first-audio target when nothing is buffered), and an
-        engine restarting (the last resort's workers killed: a second or more on a loaded
-        machine) can take all of it. The listener is waiting for this piece either way: late
-        speech beats a hole in the answer and an ``error`` frame. Once only.
+        engine restarting (the last resort's workers killed: seconds on a loaded machine) can
+        take all of it. The listener is waiting for this piece either way: late speech beats a
+        hole in the answer and an ``error`` frame. The retry gets the default deadline of the
+        connection's priority (``qos.deadlines``, 3 s for interactive). Once only.
         """
         if item.retried or task.cancelled() or not isinstance(task.exception(), NoEngineAvailable):
             return False
         item.retried = True
-        request = self._request(item.text, self.config.first_audio_s)
+        request = self._request(item.text, None)
         item.task = asyncio.ensure_future(self._synth.synthesize(request))
         return True
 
