@@ -3,7 +3,9 @@
     .venv/bin/voxgate serve --port 8512 &                 # default settings: kokoro, piper, espeak
     .venv/bin/python bench/fault_matrix.py kokoro kill    # or stop (SIGSTOP); piper; espeak
 
-Prints the status codes, who answered and why not the primary, request latency and /healthz P99.
+Prints the status codes, who answered and why not the primary, request latency and /healthz P99
+and failures (``bench/_sla_probe.py``: open model, every 100 ms, a probe without a 200 counted
+with the time it took; the probe used to stop at its first failure).
 The requests use voice jm_kumo (chains kokoro → espeak for Chinese, kokoro → piper → espeak for
 English); the server is at ``$VOXGATE_URL`` (default http://127.0.0.1:8512). Mind the default
 rate limit (120 requests a minute per client) when running it several times in a row.
@@ -17,6 +19,8 @@ import time
 from collections import Counter
 
 import httpx
+
+from _sla_probe import health_stats, probe_health
 
 URL = os.environ.get("VOXGATE_URL", "http://127.0.0.1:8512")
 TEXTS = [
@@ -35,27 +39,23 @@ def quantile(values: list[float], q: float) -> float:
 
 async def main(engine: str, sig: signal.Signals) -> None:
     async with httpx.AsyncClient(timeout=30) as client:
-        probes: list[float] = []
-        done = asyncio.Event()
-
-        async def probe() -> None:
-            while not done.is_set():
-                started = time.monotonic()
-                answer = await client.get(URL + "/healthz")
-                probes.append((time.monotonic() - started) * 1000)
-                assert answer.status_code == 200
-                await asyncio.sleep(0.1)
 
         async def one(i: int) -> tuple[int, str, str, float]:
             await asyncio.sleep(i * 0.15)
             body = {"text": TEXTS[i % 4], "voice": "jm_kumo", "priority": "interactive", "format": "wav"}
             started = time.monotonic()
-            r = await client.post(URL + "/api/v1/tts", json=body)
+            try:
+                r = await client.post(URL + "/api/v1/tts", json=body)
+            except httpx.HTTPError:  # no answer within 30 s: counted as status 0
+                return 0, "", "", time.monotonic() - started
             elapsed = time.monotonic() - started
             reason = r.headers.get("x-voxgate-fallback-reason", "")
+            if r.status_code != 200:
+                reason = "error: " + r.json().get("error", {}).get("message", "")
             return r.status_code, r.headers.get("x-voxgate-engine", ""), reason, elapsed
 
-        prober = asyncio.ensure_future(probe())
+        t0 = time.perf_counter()
+        prober = asyncio.ensure_future(probe_health(URL, t0, REQUESTS * 0.15 + 10.0))
         calls = [asyncio.ensure_future(one(i)) for i in range(REQUESTS)]
         await asyncio.sleep(1.0)
         sla = (await client.get(URL + "/api/v1/sla")).json()
@@ -64,15 +64,19 @@ async def main(engine: str, sig: signal.Signals) -> None:
             os.kill(pid, sig)
         print(f"{sig.name} to every {engine} worker: {pids}")
         results = await asyncio.gather(*calls)
-        done.set()
-        await prober
+        health = health_stats(await prober)
         print("status", dict(Counter(r[0] for r in results)))
+        degraded = sum(1 for r in results if r[0] == 200 and r[2])
+        errors = Counter(r[2] for r in results if r[0] != 200)
+        print(f"fallback {100 * degraded / len(results):.0f} % of {len(results)}")
         print("answered by", dict(Counter(r[1] for r in results)))
-        print("fallback reasons", dict(Counter(r[2] for r in results if r[2])))
+        print("fallback reasons", dict(Counter(r[2] for r in results if r[2] and r[0] == 200)))
+        print("errors", dict(errors))
         latency = [r[3] for r in results]
         print(
             f"latency P95 {quantile(latency, 0.95):.2f} s, max {max(latency):.2f} s; "
-            f"/healthz n={len(probes)} P99 {quantile(probes, 0.99):.0f} ms, max {max(probes):.0f} ms"
+            f"/healthz n={health.n} P99 {health.p99_ms:.0f} ms, max {health.max_ms:.0f} ms, "
+            f"{health.failed} failed"
         )
 
 

@@ -15,7 +15,7 @@ from voxgate.audio.cache import cache_key
 from voxgate.audio.formats import format_spec
 from voxgate.chains import ChainBuilder
 from voxgate.clock import Clock
-from voxgate.errors import InvalidOption
+from voxgate.errors import InvalidInput, InvalidOption
 from voxgate.qos.router import Router
 from voxgate.requests import SynthesisRequest
 from voxgate.settings import DeadlineSettings
@@ -27,13 +27,26 @@ from voxgate.types import AudioFormat, Emotion, Priority, SynthesisOptions, Voic
 from voxgate.voices import VoiceCatalog
 from voxgate.workers.backend import ExecutionBackend
 
-__all__ = ["DEFAULT_FIRST_AUDIO_S", "DEFAULT_PLAN_CACHE_SIZE", "MAX_SPEED", "MIN_SPEED", "Plan", "Planner"]
+__all__ = [
+    "DEFAULT_FIRST_AUDIO_S",
+    "DEFAULT_PLAN_CACHE_SIZE",
+    "MAX_SILENCE_S",
+    "MAX_SPEED",
+    "MIN_SPEED",
+    "Plan",
+    "Planner",
+]
 
 MIN_SPEED, MAX_SPEED = 0.25, 4.0
 DEFAULT_PLAN_CACHE_SIZE = 1024
 """Requests whose prepared text and cache key are remembered (see ``Planner.plans_reused``)."""
 DEFAULT_FIRST_AUDIO_S = 1.0
 """Streaming: the first segment is cut so the primary's P95 estimate for it fits in this."""
+MAX_SILENCE_S = 300.0
+"""Most exact silence (SSML ``<break>``s, dialogue ``pause_ms``) one request may ask for in all.
+Each break is at most 10 s, but 16 KB of markup holds 800 of them: 2 h 13 min of silence, 2 GB
+in the gateway and its event loop held for seconds while it is assembled. Five minutes is about
+the speech of the longest English text a request may have (``text.max_chars``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,10 +179,21 @@ class Planner:
         (:func:`voxgate.text.front.prepare_text`, :func:`voxgate.text.dialogue.prepare_dialogue`).
 
         Raises:
-            InvalidInput: bad text or SSML (naming ``request.text_field``).
+            InvalidInput: bad text or SSML (naming ``request.text_field``), or more exact silence
+                than :data:`MAX_SILENCE_S` (naming it, or ``dialogue``).
         """
         if request.prepared is not None:  # a job's segment, through the front end at submission
             return request.prepared
+        prepared = self._front_end(request)
+        silence = prepared.trailing_s + sum(s.pause_before_s or 0.0 for s in prepared.segments)
+        if silence > MAX_SILENCE_S:
+            field = "dialogue" if request.dialogue is not None else request.text_field
+            message = f"breaks and pauses add up to {silence:g} s of silence; at most {MAX_SILENCE_S:g} s"
+            raise InvalidInput(field, message)
+        return prepared
+
+    def _front_end(self, request: SynthesisRequest) -> PreparedText:
+        """:meth:`_prepare` without the bound on silence."""
         if request.dialogue is not None:
             lexicon = request.lexicon if request.lexicon is not None and len(request.lexicon) else None
             return prepare_dialogue(

@@ -216,7 +216,8 @@ class Synthesizer:
             self._refund(admitted)
             raise
         starts: list[float] | None = [] if request.timestamps else None
-        audio = assemble(
+        audio = await asyncio.to_thread(  # minutes of audio from hundreds of segments: not on the loop
+            assemble,
             [r.chunks for r in routed],
             plan.out_rate,
             paragraph_ends=[s.paragraph_end for s in plan.prepared.segments],

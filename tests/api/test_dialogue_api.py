@@ -111,6 +111,14 @@ def test_bad_dialogues_are_refused_naming_the_field(
     assert response.json()["error"]["field"] == field
 
 
+def test_turn_pauses_adding_up_past_five_minutes_are_a_422_naming_dialogue(http: httpx.Client) -> None:
+    """32 turns with 10 s pauses (310 s of silence between them) → 422 naming ``dialogue``."""
+    turns = _turns(*[(ESPEAK, f"Turn {i}.") for i in range(32)], pause_ms=10_000)
+    response = _say(http, turns)
+    assert response.status_code == 422, response.status_code
+    assert response.json()["error"]["field"] == "dialogue"
+
+
 def test_a_streamed_dialogue_is_as_long_as_a_whole_one_and_repeats_hit_the_cache(http: httpx.Client) -> None:
     """Streamed and whole answers have the same samples count; the same dialogue again is a cache hit
     that names the voices that spoke it."""

@@ -186,6 +186,23 @@ def test_hostile_documents_get_a_fast_4xx_while_healthz_answers(http: httpx.Clie
     assert set(health) == {200}
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_breaks_adding_up_past_five_minutes_are_a_fast_422(http: httpx.Client, stream: bool) -> None:
+    """31 ten-second breaks (310 s of silence) → 422 naming ``text`` at once, whole or streamed.
+
+    16 KB of markup holds 800 such breaks: over two hours of silence, 2 GB in the gateway and its
+    event loop held for seconds (bench/input_load.py ``ssml-breaks``) before the bound.
+    """
+    document = "<speak>Hello." + '<break time="10s"/>' * 31 + "</speak>"
+    started = time.perf_counter()
+    response = _tts(http, document, stream=stream)
+    assert time.perf_counter() - started < 10  # a huge margin: refused before any synthesis
+    assert response.status_code == 422, response.status_code
+    error = response.json()["error"]
+    assert error["field"] == "text"
+    assert "310 s of silence" in error["message"]
+
+
 def test_openai_input_takes_ssml(http: httpx.Client) -> None:
     """OpenAI ``input`` starting with <speak is SSML; its errors name ``input``."""
     body = {"model": "tts-1", "voice": ESPEAK, "response_format": "wav"}

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from voxgate.errors import NoEngineAvailable
 from voxgate.realtime.session import CloseOut, JsonOut, Outbound, RealtimeSession, SessionConfig
-from voxgate.requests import SynthesisRequest, SynthesisResult
+from voxgate.requests import SynthesisMeta, SynthesisRequest, SynthesisResult
 from voxgate.testing import FakeClock
 from voxgate.types import AudioFormat, Priority
 
@@ -19,7 +20,26 @@ class UnreachedSynthStandIn:
         raise AssertionError(f"unexpected synthesis of {request.text!r}")
 
 
-def _session(clock: FakeClock, sent: list[Outbound], **config: Any) -> RealtimeSession:
+class ChaosSynthStandIn:
+    """Fault injection for the Synthesizer: the first ``failures`` calls for each text find no
+    engine (every engine down or restarting); later ones answer 0.1 s of mu-law silence."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.calls: dict[str, int] = {}
+        self.deadlines: list[float | None] = []
+
+    async def synthesize(self, request: SynthesisRequest) -> SynthesisResult:
+        """Fail the text's first ``failures`` calls with NoEngineAvailable, then answer."""
+        self.calls[request.text] = self.calls.get(request.text, 0) + 1
+        self.deadlines.append(request.deadline_s)
+        if self.calls[request.text] <= self.failures:
+            raise NoEngineAvailable({"piper": "not_ready", "espeak": "queue_timeout"})
+        meta = SynthesisMeta("joe", "espeak", True, "piper:not_ready", False, "audio/basic", 8000)
+        return SynthesisResult(b"\xff" * 800, meta, 0.1, 0.01)
+
+
+def _session(clock: FakeClock, sent: list[Outbound], synth: Any = None, **config: Any) -> RealtimeSession:
     async def send(out: Outbound) -> None:
         sent.append(out)
 
@@ -32,7 +52,11 @@ def _session(clock: FakeClock, sent: list[Outbound], **config: Any) -> RealtimeS
         **config,
     )
     return RealtimeSession(
-        synth=UnreachedSynthStandIn(), config=settings, clock=clock, send=send, metadata={"voice": "joe"}
+        synth=synth or UnreachedSynthStandIn(),
+        config=settings,
+        clock=clock,
+        send=send,
+        metadata={"voice": "joe"},
     )
 
 
@@ -148,3 +172,41 @@ def test_flushes_with_nothing_to_say_are_answered_in_order_then_close_closes() -
     assert payloads[1]["code"] == "closing"
     assert [p["sequence_id"] for p in payloads[2:]] == [0, 1]
     assert sent[-1] == CloseOut(1000, "")
+
+
+def _spoken_with(failures: int) -> tuple[list[dict[str, Any]], ChaosSynthStandIn]:
+    """Two sentences and close through a session whose synthesis fails ``failures`` times per piece."""
+    synth = ChaosSynthStandIn(failures)
+
+    async def run() -> list[Outbound]:
+        sent: list[Outbound] = []
+        session = _session(FakeClock(), sent, synth)
+        await session.start()
+        await session.receive('{"type": "speak", "text": "First sentence here. Second one here."}')
+        await session.receive('{"type": "close"}')
+        await asyncio.wait_for(session.done.wait(), 30)
+        await session.abort()
+        return sent
+
+    sent = asyncio.run(run())
+    return [o.payload for o in sent if isinstance(o, JsonOut)][1:], synth
+
+
+def test_a_piece_no_engine_could_answer_is_tried_once_more_before_it_is_lost() -> None:
+    """No engine for a piece (the last resort restarting): a second try, with the priority's default
+    deadline instead of the piece's short one, speaks it; no error frame."""
+    payloads, synth = _spoken_with(failures=1)
+    assert [p["type"] for p in payloads] == ["segment", "segment"]
+    assert [p["text"] for p in payloads] == ["First sentence here.", "Second one here."]
+    assert set(synth.calls.values()) == {2}
+    assert synth.deadlines.count(None) == 2  # the retries; first tries carry the piece's deadline
+    assert None not in synth.deadlines[:2]
+
+
+def test_a_piece_that_fails_its_second_try_too_is_an_error_frame_and_the_socket_goes_on() -> None:
+    """Two failures: an error frame naming the piece (no third try), then the next pieces, then close."""
+    payloads, synth = _spoken_with(failures=2)
+    assert [p["type"] for p in payloads] == ["error", "error"]
+    assert payloads[0]["code"] == "no_engine_available"
+    assert payloads[0]["text"] == "First sentence here."
+    assert set(synth.calls.values()) == {2}

@@ -10,6 +10,8 @@ fallback chain per piece, the audio cache. Pieces are sent in order; while one p
 out, the next ``lookahead`` pieces are already in synthesis. A piece's deadline follows playback:
 the audio sent but not yet played (the listener's buffer, assuming playback starts on receipt),
 and at least the first-audio target, so a slow engine is skipped before the listener hears a gap.
+A piece no engine could answer in time (every engine down or restarting) is tried once more,
+with its priority's default deadline, before an ``error`` frame says it was lost.
 
 Barge-in (``clear``): buffered text is dropped, synthesis in flight is cancelled (the Synthesizer
 then frees its worker slot and refunds the characters), ``cleared`` is sent, and no audio from
@@ -153,6 +155,7 @@ class _Piece:
     cut_at: float
     generation: int
     task: asyncio.Task[SynthesisResult] | None = None
+    retried: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,7 +362,7 @@ class RealtimeSession:
             if started > self.config.lookahead:
                 return
 
-    def _request(self, text: str, deadline_s: float) -> SynthesisRequest:
+    def _request(self, text: str, deadline_s: float | None) -> SynthesisRequest:
         return SynthesisRequest(
             text=text,
             voice=self.config.voice,
@@ -399,12 +402,30 @@ class RealtimeSession:
                 await asyncio.wait((item.task,))
                 if item.generation != self._generation:
                     continue  # cleared while it was synthesised: the clear emptied the queue
+                if self._retry(item, item.task):
+                    continue
                 self._pending.popleft()
                 self._launch()
                 await self._deliver(item, item.task)
         except Exception:  # a bug: end the connection rather than leave it silent
             log.exception("realtime sender stopped")
             self.done.set()
+
+    def _retry(self, item: _Piece, task: asyncio.Task[SynthesisResult]) -> bool:
+        """Give a piece that no engine could answer one more try, as an ordinary request.
+
+        A piece's deadline is short (the first-audio target when nothing is buffered), and an
+        engine restarting (the last resort's workers killed: seconds on a loaded machine) can
+        take all of it. The listener is waiting for this piece either way: late speech beats a
+        hole in the answer and an ``error`` frame. The retry gets the default deadline of the
+        connection's priority (``qos.deadlines``, 3 s for interactive). Once only.
+        """
+        if item.retried or task.cancelled() or not isinstance(task.exception(), NoEngineAvailable):
+            return False
+        item.retried = True
+        request = self._request(item.text, None)
+        item.task = asyncio.ensure_future(self._synth.synthesize(request))
+        return True
 
     async def _deliver(self, item: _Piece, task: asyncio.Task[SynthesisResult]) -> None:
         if task.cancelled():
