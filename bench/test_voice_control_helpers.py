@@ -63,3 +63,19 @@ def test_heard_normalises_numbers_like_the_quality_bench() -> None:
     assert heard(Expect((("一千二百三十四",),)), "我们数了1234只鸟", "zh", scorer)
     assert not heard(Expect((("as soon as possible",),), absent=("asap",)), "ASAP", "en", scorer)
     assert spell_dollars("$3.50") == " 3 dollars and 50 cents "
+
+
+def test_median_f0_reads_a_low_breathy_voice_shifted_down() -> None:
+    """piper's voice (~88 Hz, with its noise) resampled 4 st down measures −4 st (autocorr. read ~−2)."""
+    import soxr  # type: ignore[import-untyped, unused-ignore]
+
+    from voxgate.engines.piper import PiperEngine
+    from voxgate.types import SynthesisOptions
+
+    engine = PiperEngine(threads=1)
+    engine.load()
+    text = "The quick brown fox jumps over the lazy dog."
+    (chunk,) = engine.synthesize(text, "joe", SynthesisOptions())
+    lower = soxr.resample(chunk.audio, chunk.sample_rate * 2 ** (-4 / 12), chunk.sample_rate)
+    shift = semitones(median_f0(lower, chunk.sample_rate), median_f0(chunk.audio, chunk.sample_rate))
+    assert abs(shift + 4.0) < 0.6

@@ -8,7 +8,7 @@ without noise so two syntheses differ only by what the markup asked) and, per en
   silence at the edges of the two syntheses cancels out; target ±50 ms);
 - ``prosody rate``: the ratio of speech durations (leading and trailing silence trimmed) for
   x-slow vs x-fast and 50 % vs 200 % (expected 4.0×, the engines clamp speed to 0.5–2);
-- ``prosody pitch``: the median F0 shift (normalised autocorrelation, ``_audio_measure.median_f0``) for
+- ``prosody pitch``: the median F0 shift (pYIN, ``_audio_measure.median_f0``) for
   −4 / +4 / +8 st against the same sentence unmarked;
 - ``prosody volume``: the RMS ratio for −6 / +6 dB (expected 0.50 / 2.00) and the +6 dB clip's peak
   (voxgate limits the gain below clipping, so a loud voice gets less than +6 dB);

@@ -1,11 +1,11 @@
 """Word, sentence and mark timestamps of an answer, in the user's own words.
 
 The engines time the words they spoke (:attr:`voxgate.types.AudioChunk.words`: espeak's word
-events, piper's phoneme alignments) or, when they cannot, the words are estimated: each chunk's
-sounding stretch is shared out by word length. A word ends at its last sounding frame (espeak's
-words run on through the pause after a comma); an engine-timed word starts where the short break
-before it starts (the convention of piper's alignments and of whisper), an estimated one at its
-first sounding frame.
+events, piper's phoneme alignments, kokoro's phoneme durations) or, when they cannot, the words
+are estimated: each chunk's sounding stretch is shared out by word length. A word ends at its last
+sounding frame (espeak's words run on through the pause after a comma); an engine-timed word
+starts where the short break before it starts (the convention of piper's alignments and of
+whisper), an estimated one at its first sounding frame.
 
 The spoken words are the normalised ones; :func:`voxgate.text.words.align` maps them back to
 the words the user wrote, so ``$3.50`` is one word from the start of "three" to the end of

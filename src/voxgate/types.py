@@ -57,7 +57,8 @@ class AudioChunk:
         sample_rate: samples per second of ``audio``.
         text: the text this chunk speaks (for captions and debugging).
         words: the engine's word alignment of ``text`` (espeak's word events, piper's phoneme
-            alignments); ``None`` when the engine has none (timestamps are then estimated).
+            alignments, kokoro's phoneme durations); ``None`` when the engine has none (timestamps are
+            then estimated).
     """
 
     audio: Audio

@@ -44,7 +44,7 @@ def _prepare(text: str, max_chars: int = 4096):
         ("cardinal", "1234", "zh", None, "一千二百三十四"),
         ("ordinal", "3", "zh", None, "第三"),
         ("telephone", "138-0013", "zh", None, "幺三八，零零幺三"),
-        ("date", "2026-03-05", "zh", None, "二零二六年三月五日"),
+        ("date", "2026-03-05", "zh", None, "二零二六年三月五号"),
         ("fraction", "3/4", "zh", None, "四分之三"),
         ("cardinal", "not a number", "en", None, "not a number"),
     ],

