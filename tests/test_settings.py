@@ -65,3 +65,19 @@ def test_api_keys_and_metrics_token_never_show_in_repr_or_worker_settings(tmp_pa
     assert settings.server.api_keys["a"].key.get_secret_value() == "k" * 20
     spec = LocalBackend(settings, SystemClock(), lambda _event: None).pools["espeak"]._spec
     assert Settings.model_validate_json(spec.settings_json).engines == settings.engines
+
+
+def test_start_timeout_reaches_each_engine_pool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """engines.<name>.start_timeout_s (env or file) becomes that pool's start-up deadline; it must be > 0."""
+    monkeypatch.setenv("VOXGATE_ENGINES__ESPEAK__START_TIMEOUT_S", "7.5")
+    settings = Settings.load(data_dir=tmp_path, engines={"kokoro": {"enabled": False}})
+    assert (
+        LocalBackend(settings, SystemClock(), lambda _event: None).pools["espeak"]._config.start_timeout_s
+        == 7.5
+    )
+    assert (settings.engines.kokoro.start_timeout_s, settings.engines.indextts2.start_timeout_s) == (
+        120.0,
+        900.0,
+    )
+    with pytest.raises(pydantic.ValidationError, match="start_timeout_s"):
+        Settings.load(data_dir=tmp_path, engines={"piper": {"start_timeout_s": 0}})

@@ -68,6 +68,9 @@ class ChaosSettings(BaseModel):
     poison_effect: Literal["crash", "hang", "oom"] = "crash"
     """What a poison call does: ``crash`` = SIGKILL itself; ``hang`` = sleep forever; ``oom`` =
     allocate and touch memory until the hard RSS limit kills it (capped at twice that limit)."""
+    load_hang: bool = False
+    """Fault: each worker's engine load never returns (sleeps), whatever ``spare_warmup`` says, so
+    no worker ever becomes ready (for tests of ``start_timeout_s``)."""
 
 
 class EngineSettings(BaseModel):
@@ -88,6 +91,14 @@ class EngineSettings(BaseModel):
 
     The caller gets its timeout (and its fallback) at the deadline either way; a worker that is
     merely slow finishes its call and stays, so one late sentence does not cost an engine reload.
+    """
+    start_timeout_s: float = Field(default=120.0, gt=0)
+    """A worker not ready (engine loaded and warmed up) this long after its spawn is hung: the
+    watchdog kills it and a replacement starts, with the same backoff as a worker that cannot load.
+
+    Kokoro loads and warms up in ~5-15 s on a busy 2-core machine; the margin covers a slow disk
+    and a machine loaded by other work. Without it a worker hung in start-up stayed "starting"
+    forever and the engine ran a worker short (or with none).
     """
     chaos: ChaosSettings = ChaosSettings()
     """Fault injection (off by default)."""
@@ -177,6 +188,9 @@ class IndexTTS2Settings(EngineSettings):
     soft_rss_mb: int = Field(default=6000, ge=16)
     hard_rss_mb: int = Field(default=9000, ge=16)
     hang_after_s: float = Field(default=60.0, ge=0)
+    start_timeout_s: float = Field(default=900.0, gt=0)
+    """As for every engine; longer here: ~3.3 GB of ONNX files to read and a slow warm-up sentence
+    (an estimate: not measured on this machine)."""
 
 
 class EnginesSettings(BaseModel):

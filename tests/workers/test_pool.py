@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from voxgate.clock import SystemClock
-from voxgate.errors import EngineCrashed, EngineError, EngineTimeout, UnknownVoice
+from voxgate.errors import EngineCrashed, EngineError, EngineTimeout, EngineUnavailable, UnknownVoice
 from voxgate.settings import Settings
 from voxgate.types import SynthesisOptions
 from voxgate.workers.events import ExitReason, WorkerEvent, WorkerExited, WorkerStarted
@@ -426,3 +426,33 @@ def test_frozen_worker_death_does_not_blame_the_input(data_dir: Path) -> None:
 
     _run(body)
     assert [e.reason for e in _exits(events)][:2] == [ExitReason.FROZEN, ExitReason.CRASHED]
+
+
+def test_worker_hung_in_start_up_is_killed_and_replaced_with_backoff(
+    data_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A worker whose engine load never returns is killed at start_timeout_s (start_timeout) and
+    replaced, with the crash-loop backoff; the pool's start gives up at its own timeout."""
+    events: list[WorkerEvent] = []
+    hung: list[WorkerExited] = []
+
+    async def body() -> None:
+        pool = _pool(
+            data_dir, events, chaos={"load_hang": True}, size=1, start_timeout_s=0.5, backoff_base_s=0.5
+        )
+        started = time.monotonic()
+        with pytest.raises(EngineUnavailable):
+            await pool.start(timeout_s=1.5)
+        assert time.monotonic() - started < 15  # its own timeout, with a huge margin for a busy box
+        await _until(
+            lambda: len([e for e in _exits(events) if e.reason is ExitReason.START_TIMEOUT]) >= 2, 20
+        )
+        hung.extend(e for e in _exits(events) if e.reason is ExitReason.START_TIMEOUT)
+        assert pool.restarts >= 1
+        await pool.stop(grace_s=0)
+
+    with caplog.at_level("WARNING", logger="voxgate.workers.pool"):
+        _run(body)
+    assert len({e.worker_id for e in hung}) >= 2  # a replacement was spawned, and it was killed too
+    assert not [e for e in events if isinstance(e, WorkerStarted)]
+    assert [r for r in caplog.records if "restarting in" in r.getMessage()]  # backoff, not a spin

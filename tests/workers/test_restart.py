@@ -49,3 +49,10 @@ def test_spawn_retries_double_and_reset_after_a_success() -> None:
     assert [policy.after_spawn_failed() for _ in range(3)] == [SPAWN_RETRY_FIRST_S, 0.2, 0.3]
     policy.after_spawned()
     assert policy.after_spawn_failed() == SPAWN_RETRY_FIRST_S
+
+
+def test_start_timeout_before_ready_is_a_crash_loop() -> None:
+    """A worker killed for not becoming ready in time backs off like one that cannot load."""
+    policy = RestartPolicy(base_s=0.5)
+    hung = Death(ExitReason.START_TIMEOUT, became_ready=False, on_first_job=False, lived_s=0.0)
+    assert [policy.after_death(hung) for _ in range(3)] == [0.0, 0.5, 1.0]

@@ -26,6 +26,16 @@ _OOM_PAUSE_S = 0.02
 """Growth step of a poison "oom" call: ~0.8 GB/s, so the memory watchdog sees it on its way up."""
 
 
+def misbehave_at_load(config: ChaosSettings) -> None:
+    """Inject the configured load-time fault (a worker calls this before loading its engine).
+
+    Separate from :class:`ChaosEngine` because a worker loads its engine unwrapped when
+    ``spare_warmup`` is on, and a load fault must fire either way.
+    """
+    if config.enabled and config.load_hang:
+        time.sleep(_HANG_SECONDS)
+
+
 class ChaosEngine:
     """Wraps ``inner`` and misbehaves as ``config`` says, before each synthesis.
 

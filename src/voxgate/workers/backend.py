@@ -141,6 +141,7 @@ class LocalBackend:
                 soft_rss_mb=cfg.soft_rss_mb,
                 hard_rss_mb=cfg.hard_rss_mb,
                 hang_after_s=cfg.hang_after_s,
+                start_timeout_s=cfg.start_timeout_s,
             )
             self._pools[name] = WorkerPool(spec, config, clock, on_event)
 

@@ -16,6 +16,7 @@ from multiprocessing.connection import Connection
 import numpy as np
 
 from voxgate.engines.base import Engine
+from voxgate.engines.chaos import misbehave_at_load
 from voxgate.engines.registry import build_engine, with_faults
 from voxgate.errors import EngineError, EngineUnavailable, VoxgateError
 from voxgate.settings import Settings
@@ -49,8 +50,10 @@ def load_engine(spec: WorkerSpec) -> LoadedEngine:
     settings = Settings.model_validate_json(spec.settings_json)
     try:
         started = time.perf_counter()
-        spare_warmup = getattr(settings.engines, spec.engine).chaos.spare_warmup
+        chaos = getattr(settings.engines, spec.engine).chaos
+        spare_warmup = chaos.spare_warmup
         engine = build_engine(spec.engine, settings, with_chaos=not spare_warmup)
+        misbehave_at_load(chaos)
         engine.load()
         loaded = time.perf_counter()
         for warmup in spec.warmups:

@@ -16,6 +16,7 @@ class ExitReason(StrEnum):
     MEMORY_HARD = "memory_hard"  # killed by the watchdog above the hard RSS limit
     RECYCLED = "recycled"  # stopped after a job above the soft RSS limit
     LOAD_FAILED = "load_failed"  # could not load its engine
+    START_TIMEOUT = "start_timeout"  # killed by the watchdog: not ready start_timeout_s after its spawn
     SHUTDOWN = "shutdown"  # the pool is stopping
 
 

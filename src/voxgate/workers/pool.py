@@ -53,6 +53,10 @@ class PoolConfig:
         backoff_max_s: longest restart delay, and longest delay between retries of a failed spawn.
         hang_after_s: a job still running this long after its deadline is a hang; its worker is
             killed (0: kill at the deadline).
+        start_timeout_s: a worker not ready (loaded and warmed up) this long after its spawn is
+            hung in start-up: the watchdog kills it and it is replaced like any worker that died
+            before becoming ready (with the crash-loop backoff, so an engine that always hangs
+            does not spin).
     """
 
     size: int = 2
@@ -63,6 +67,7 @@ class PoolConfig:
     backoff_base_s: float = 0.5
     backoff_max_s: float = 30.0
     hang_after_s: float = 5.0
+    start_timeout_s: float = 120.0
 
 
 @dataclass(slots=True)
@@ -400,6 +405,7 @@ class WorkerPool:
             log.error("cannot spawn a %s worker (%s); trying again in %.1f s", self.engine, exc, delay)
             self._respawn(delay, replaces_dead=False)
         else:
+            worker.spawned_at = self._clock.monotonic()
             self._restart.after_spawned()
 
     def _notify_idle(self) -> None:
@@ -424,7 +430,9 @@ class WorkerPool:
             await self.watchdog_once()
 
     async def watchdog_once(self) -> None:
-        """Sample every worker's RSS once and act on the limits; also kill frozen (SIGSTOPped) workers."""
+        """Sample every worker's RSS once and act on the limits; also kill frozen (SIGSTOPped) workers
+        and workers still not ready ``start_timeout_s`` after their spawn."""
+        self._kill_late_starters()
         workers = [w for w in self._workers.values() if w.state is not WorkerState.DEAD and w.pid is not None]
         samples = await asyncio.to_thread(lambda: [(w, w.sample()) for w in workers])
         for worker, sample in samples:
@@ -441,6 +449,23 @@ class WorkerPool:
                 worker.kill(ExitReason.MEMORY_HARD)
             elif rss > self._config.soft_rss_mb:
                 self._recycle(worker)
+
+    def _kill_late_starters(self) -> None:
+        now = self._clock.monotonic()
+        for worker in self._workers.values():
+            if (
+                worker.state is WorkerState.STARTING
+                and worker.spawned_at is not None
+                and worker.kill_reason is None  # not already on its way out (a load failure, a kill)
+                and now - worker.spawned_at > self._config.start_timeout_s
+            ):
+                log.warning(
+                    "%s worker %s not ready %.0f s after its spawn (hung loading or warming up); killing it",
+                    self.engine,
+                    worker.pid,
+                    self._config.start_timeout_s,
+                )
+                worker.kill(ExitReason.START_TIMEOUT)
 
     def _recycle(self, worker: WorkerProcess) -> None:
         if worker.state is WorkerState.BUSY:

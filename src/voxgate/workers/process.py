@@ -77,6 +77,7 @@ class WorkerProcess:
         self.worker_id = worker_id
         self.state = WorkerState.STARTING
         self.kill_reason: ExitReason | None = None
+        self.spawned_at: float | None = None
         self.ready_at: float | None = None
         self.jobs_done = 0
         self.last_rss_mb: float | None = None
