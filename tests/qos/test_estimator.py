@@ -228,3 +228,21 @@ def test_censored_observation_before_data_uses_the_prior() -> None:
     estimator.observe_censored("piper", 100, 0.01)
     estimator.observe_censored("piper", 100, 0.01)
     assert estimator.estimate("piper", 100, 0.5) == pytest.approx(PRIORS["piper"].seconds(100))
+
+
+@pytest.mark.parametrize("observed", [0, 60], ids=["prior", "learned"])
+def test_estimate_total_is_the_sum_of_the_estimates(observed: int) -> None:
+    """estimate_total(count, summed chars) equals summing estimate over each call, prior or learned."""
+    estimator = LatencyEstimator(PRIORS)
+    rng = np.random.default_rng(5)
+    feed(estimator, rng, observed)
+    lengths = [int(c) for c in rng.integers(0, 700, size=50)]
+    for q in (0.5, 0.95, 1.0):
+        each = sum(estimator.estimate("piper", c, q) for c in lengths)
+        total = estimator.estimate_total("piper", len(lengths), sum(lengths), q)
+        assert total == pytest.approx(each, rel=1e-12)
+    assert estimator.estimate_total("piper", 0, 0) == 0.0
+    with pytest.raises(ValueError, match="calls"):
+        estimator.estimate_total("piper", -1, 10)
+    with pytest.raises(ValueError, match="chars"):
+        estimator.estimate_total("piper", 1, -10)

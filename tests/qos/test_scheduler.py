@@ -473,3 +473,45 @@ def test_kept_lease_holds_its_slot_until_freed_once() -> None:
 async def _enter_and_leave(sched: PriorityScheduler) -> None:
     async with sched.slot("e", deadline=10.0):
         pass
+
+
+def test_queued_load_keeps_pace_with_the_queue() -> None:
+    """queued_load sums what queued_work lists through grants, cancels, expiry and ageing."""
+
+    async def scenario() -> None:
+        clock = FakeClock()
+        sched = PriorityScheduler(clock, fixed(2), ageing_s=5.0)
+        harness = Harness(sched)
+        rng = random.Random(11)
+
+        def check() -> None:
+            for priority in Priority:
+                work = sched.queued_work("e", priority)
+                load = sched.queued_load("e", priority)
+                expected = (len(work), sum(work), max(work, default=0))
+                assert (load.calls, load.chars, load.max_chars) == expected
+
+        for step in range(300):
+            action = rng.random()
+            if action < 0.5:
+                give_up = clock.monotonic() + rng.uniform(1, 20) if rng.random() < 0.3 else None
+                priority, chars = rng.choice(list(Priority)), rng.randint(0, 60)
+                harness.start(f"w{step}", priority=priority, chars=chars, give_up_at=give_up)
+            elif action < 0.65 and harness.holding:
+                await harness.release(rng.choice(sorted(harness.holding)))
+            elif action < 0.8:
+                queued = [t for t in harness.tasks.values() if not t.done()]
+                if queued:
+                    rng.choice(queued).cancel()
+            else:
+                clock.advance(rng.uniform(0, 3))
+                sched.expire()
+            await settle()
+            check()
+        for task in harness.tasks.values():
+            task.cancel()
+        await asyncio.gather(*harness.tasks.values(), return_exceptions=True)
+        check()
+        assert sched.queued_load("e", BATCH) == sched.queued_load("nobody", BATCH)
+
+    run(scenario)

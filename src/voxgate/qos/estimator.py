@@ -69,14 +69,17 @@ class _Fit:
     slope: float
     sorted_ratios: _Floats
 
-    def quantile(self, chars: int, q: float) -> float:
-        """Linear-interpolated ``q`` quantile of the ratios, times the fitted line."""
+    def ratio(self, q: float) -> float:
+        """Linear-interpolated ``q`` quantile of the ratios."""
         ratios = self.sorted_ratios
         position = q * (len(ratios) - 1)
         low = math.floor(position)
         high = min(low + 1, len(ratios) - 1)
-        ratio = float(ratios[low] + (ratios[high] - ratios[low]) * (position - low))
-        return (self.intercept + self.slope * chars) * ratio
+        return float(ratios[low] + (ratios[high] - ratios[low]) * (position - low))
+
+    def quantile(self, chars: int, q: float) -> float:
+        """Linear-interpolated ``q`` quantile of the ratios, times the fitted line."""
+        return (self.intercept + self.slope * chars) * self.ratio(q)
 
 
 class _Series:
@@ -244,6 +247,41 @@ class LatencyEstimator:
         if series is None or len(series) < self._min_observations:
             return prior.seconds(chars)
         return series.fit(prior).quantile(chars, quantile)
+
+    def estimate_total(self, engine: str, calls: int, chars: int, quantile: float = 0.95) -> float:
+        """The sum of ``estimate`` over ``calls`` calls of ``chars`` characters in all, in O(1).
+
+        The model is a line times a ratio that depends on the quantile only, so the sum of the
+        estimates of calls of ``c1 … cn`` characters is ``n`` intercepts plus the slope times
+        ``c1 + … + cn``: the total needs the count and the character sum, not each call (the
+        router adds up the queue in front of a request this way on every routing try).
+
+        Args:
+            engine: engine name.
+            calls: how many calls.
+            chars: their characters, summed.
+            quantile: in [0, 1], as for ``estimate``.
+
+        Returns:
+            Seconds; 0 for no calls.
+
+        Raises:
+            KeyError: if the engine has no prior and there is no default prior.
+            ValueError: if ``calls`` or ``chars`` is negative or ``quantile`` outside [0, 1].
+        """
+        prior = self._prior(engine)
+        _check_chars(chars)
+        if calls < 0:
+            raise ValueError(f"calls must be ≥ 0, got {calls}")
+        if not 0.0 <= quantile <= 1.0:
+            raise ValueError(f"quantile must be in [0, 1], got {quantile}")
+        if calls == 0:
+            return 0.0
+        series = self._series.get(engine)
+        if series is None or len(series) < self._min_observations:
+            return prior.overhead_s * calls + prior.per_char_s * chars
+        fit = series.fit(prior)
+        return (fit.intercept * calls + fit.slope * chars) * fit.ratio(quantile)
 
     def _prior(self, engine: str) -> LatencyPrior:
         prior = self._priors.get(engine, self._default_prior)

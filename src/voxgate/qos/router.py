@@ -193,12 +193,20 @@ class Router:
 
         The work queued at this priority or above, plus one call if every slot is busy,
         spread over the engine's slots (each queued call costs its estimated service time).
+
+        O(1) in the queue's length: the scheduler keeps the queue's count, characters and
+        largest call as running totals, and the estimator sums a queue's estimates from those
+        (its model is a line in characters). It used to estimate each waiter in turn, on every
+        routing try: with a few hundred segments of one request queued, that was tens of
+        thousands of estimates and over a second of event-loop time per request.
         """
         slots = max(1, self._backend.capacity(engine))
-        queued = self._scheduler.queued_work(engine, priority)
-        ahead = sum(self.estimate(engine, chars, language) for chars in queued)
+        queued = self._scheduler.queued_load(engine, priority)
+        key = estimator_key(engine, language)
+        ahead = self._estimator.estimate_total(key, queued.calls, queued.chars, self._quantile)
         if self._scheduler.in_flight(engine) >= slots:
-            ahead += self.estimate(engine, max(queued, default=100), language) / 2  # half a call, on average
+            largest = queued.max_chars if queued.calls else 100
+            ahead += self.estimate(engine, largest, language) / 2  # half a call, on average
         return ahead / slots
 
     async def run(

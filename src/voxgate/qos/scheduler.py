@@ -37,7 +37,7 @@ from voxgate.clock import Clock
 from voxgate.errors import QueueTimeout
 from voxgate.types import Priority
 
-__all__ = ["EngineQueueSnapshot", "Lease", "PriorityScheduler", "QueueTimeout"]
+__all__ = ["EngineQueueSnapshot", "Lease", "PriorityScheduler", "QueueTimeout", "QueuedLoad"]
 
 _RANK: Mapping[Priority, int] = {Priority.INTERACTIVE: 0, Priority.API: 1, Priority.BATCH: 2}
 """Lower rank is served first."""
@@ -113,6 +113,64 @@ class EngineQueueSnapshot:
     cancelled: int
 
 
+@dataclass(frozen=True, slots=True)
+class QueuedLoad:
+    """The work queued for an engine at some priority or above, summed (``queued_load``).
+
+    Attributes:
+        calls: waiters.
+        chars: their characters, summed.
+        max_chars: the most characters of any one of them; 0 if none.
+    """
+
+    calls: int
+    chars: int
+    max_chars: int
+
+
+class _ClassLoad:
+    """Running totals of one class's queued waiters: count, characters, and the largest.
+
+    Kept up to date as waiters enter and leave the class, so the queue's work is read in O(1)
+    rather than by walking every waiter (the router reads it on every routing try). The largest
+    is a max-heap of distinct character counts whose entries are dropped lazily once no waiter
+    has that many; each count is in the heap at most once, so it stays as small as the number
+    of distinct lengths queued.
+    """
+
+    __slots__ = ("_by_chars", "_heap", "_in_heap", "calls", "chars")
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.chars = 0
+        self._by_chars: dict[int, int] = {}
+        self._heap: list[int] = []  # negated character counts
+        self._in_heap: set[int] = set()
+
+    def add(self, chars: int) -> None:
+        self.calls += 1
+        self.chars += chars
+        self._by_chars[chars] = self._by_chars.get(chars, 0) + 1
+        if chars not in self._in_heap:
+            self._in_heap.add(chars)
+            heapq.heappush(self._heap, -chars)
+
+    def remove(self, chars: int) -> None:
+        self.calls -= 1
+        self.chars -= chars
+        left = self._by_chars[chars] - 1
+        if left:
+            self._by_chars[chars] = left
+        else:
+            del self._by_chars[chars]
+
+    def max_chars(self) -> int:
+        heap = self._heap
+        while heap and -heap[0] not in self._by_chars:
+            self._in_heap.discard(-heapq.heappop(heap))
+        return -heap[0] if heap else 0
+
+
 class _State(Enum):
     QUEUED = "queued"
     GRANTED = "granted"
@@ -144,10 +202,30 @@ class _EngineQueue:
     live: dict[int, _Waiter] = field(default_factory=dict)
     """Queued waiters by sequence number (insertion order = arrival order)."""
     batch_arrivals: deque[_Waiter] = field(default_factory=deque)
+    loads: dict[Priority, _ClassLoad] = field(default_factory=lambda: {p: _ClassLoad() for p in Priority})
+    """Running totals of ``live`` per (current) class."""
     in_flight: int = 0
     granted: int = 0
     timed_out: int = 0
     cancelled: int = 0
+
+    def enter(self, waiter: _Waiter) -> None:
+        """Queue a new waiter."""
+        self.live[waiter.seq] = waiter
+        self.loads[waiter.cls].add(waiter.chars)
+        self.push(waiter)
+
+    def leave(self, waiter: _Waiter) -> None:
+        """Take a waiter out of the queue (its heap entry goes stale)."""
+        del self.live[waiter.seq]
+        self.loads[waiter.cls].remove(waiter.chars)
+
+    def reclass(self, waiter: _Waiter, cls: Priority) -> None:
+        """Move a queued waiter to another class."""
+        self.loads[waiter.cls].remove(waiter.chars)
+        waiter.cls = cls
+        self.loads[cls].add(waiter.chars)
+        self.push(waiter)
 
     def push(self, waiter: _Waiter) -> None:
         heapq.heappush(self.heaps[waiter.cls], (waiter.deadline, waiter.seq, waiter))
@@ -241,8 +319,7 @@ class PriorityScheduler:
             future=asyncio.get_running_loop().create_future(),
             leave_if_down=leave_if_down,
         )
-        queue.live[waiter.seq] = waiter
-        queue.push(waiter)
+        queue.enter(waiter)
         if priority is Priority.BATCH and self._ageing_s is not None:
             queue.batch_arrivals.append(waiter)
         self._dispatch(engine)
@@ -311,7 +388,9 @@ class PriorityScheduler:
         queue = self._queues.get(engine)
         if queue is None:
             return 0
-        return sum(1 for w in queue.live.values() if priority is None or w.cls is priority)
+        if priority is None:
+            return len(queue.live)
+        return queue.loads[priority].calls
 
     def in_flight(self, engine: str) -> int:
         """Return how many leases of ``engine`` are held."""
@@ -333,6 +412,27 @@ class PriorityScheduler:
             return []
         limit = _RANK[at_or_above]
         return [w.chars for w in queue.live.values() if _RANK[w.cls] <= limit]
+
+    def queued_load(self, engine: str, at_or_above: Priority) -> QueuedLoad:
+        """The waiters ``queued_work`` lists, summed: in O(priority classes), not O(waiters).
+
+        Args:
+            engine: engine name.
+            at_or_above: least urgent class to include.
+
+        Returns:
+            Their count, total characters and largest character count.
+        """
+        queue = self._queues.get(engine)
+        if queue is None:
+            return QueuedLoad(0, 0, 0)
+        limit = _RANK[at_or_above]
+        loads = [load for cls, load in queue.loads.items() if _RANK[cls] <= limit]
+        return QueuedLoad(
+            sum(load.calls for load in loads),
+            sum(load.chars for load in loads),
+            max((load.max_chars() for load in loads if load.calls), default=0),
+        )
 
     def snapshot(self) -> dict[str, EngineQueueSnapshot]:
         """Return a view of every engine queue seen so far, keyed by engine."""
@@ -384,8 +484,7 @@ class PriorityScheduler:
         ):
             waiter = arrivals.popleft()
             if waiter.state is _State.QUEUED:
-                waiter.cls = Priority.API
-                queue.push(waiter)
+                queue.reclass(waiter, Priority.API)
 
     def _release(self, engine: str) -> None:
         self._queues[engine].in_flight -= 1
@@ -399,7 +498,7 @@ class PriorityScheduler:
 
     def _unqueue(self, queue: _EngineQueue, waiter: _Waiter, state: _State) -> None:
         waiter.state = state
-        del queue.live[waiter.seq]
+        queue.leave(waiter)
         queue.compact()
         if waiter.timer is not None:
             waiter.timer.cancel()
