@@ -120,6 +120,7 @@ def test_rate_limit_rejects_with_retry_after(data_dir: Path) -> None:
     with_synthesizer(_settings(data_dir, limits={"default": "2/minute"}), body)
 
 
+@pytest.mark.long  # a fault drill (15 s): run by CI after the default suite (`-m long`)
 def test_workers_killed_and_frozen_under_load_every_request_answered(data_dir: Path) -> None:
     """SIGKILL one piper worker, SIGSTOP the other, 20 requests running: all answered in time."""
 
