@@ -222,6 +222,7 @@ def test_variant_flags_select_the_front_end_of_every_stage():
     args = parse_args(["--g2p-fixes", "off", "--sandhi", "on", "--stage", "dev"])
     assert (args.g2p_fixes, args.sandhi, args.stage) == (False, True, "dev")
     assert parse_args([]).store == DEFAULT_STORE
+    assert parse_args([]).trials == 1
     with pytest.raises(SystemExit):
         parse_args(["--sandhi", "maybe"])
     with pytest.raises(SystemExit):

@@ -1,7 +1,7 @@
 """Choose the default Chinese voice (or a two-voice blend) by measurement: dev for choices, test to confirm.
 
 Stages, all scored as ``bench/quality.py --corpus zh_eval`` scores (voxgate's front end, kokoro,
-whisper-base CER, a bootstrap 95 % CI over sentences, ``--trials`` fresh syntheses each):
+whisper-base CER, a bootstrap 95 % CI over sentences, ``--trials`` syntheses of each sentence):
 
 1. ``dev``: every kokoro voice on the **dev** split of ``zh_eval``;
 2. ``blends``: a small grid of two-voice blends of the ``--top`` voices with the lowest CI upper
@@ -21,8 +21,12 @@ figure completes before the next voice starts. Kill it at any moment; start it a
     PYTHONPATH=../src:. ../.venv/bin/python zh_voices.py --store /work/zh_runs --stage report \\
         [--out ../docs/quality/zh_voices.md]
 
-The whole run (5 voices + 9 blends on 209 dev sentences, 6 cases on 143 test sentences, 2
-variants, 3 trials each: about 10,000 readings) takes 3-4 hours on a quiet 2-core machine.
+One trial by default: kokoro-onnx samples no noise here (the same sentence and voice give the same
+samples, byte for byte, across runs and processes; a run logs this probe first) and whisper is
+seeded per clip, so further trials repeat the first reading exactly and leave the CER and its
+interval unchanged. ``--trials 3`` still works, and reuses the stored first trial. The whole run
+(5 voices + 9 blends on 209 dev sentences, 5-6 cases on 143 test sentences, 2 variants: about
+4,000 readings) takes 1-1.5 hours on a quiet 2-core machine.
 The synthesis times a background run stores are not real-time factors; ``--rtf`` measures those
 separately (synthesis only, ``--rtf-sentences`` dev sentences per voice; run it on a quiet
 machine) into ``<store>/rtf.json``, which the report's RTF column then uses.
@@ -360,7 +364,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--store", type=Path, default=DEFAULT_STORE, help="directory of readings.jsonl")
     parser.add_argument("--top", type=int, default=3, help="voices whose pairs are blended")
     parser.add_argument("--weights", default="0.3,0.5,0.7", help="weights of each pair's first voice")
-    parser.add_argument("--trials", type=int, default=3)
+    parser.add_argument(
+        "--trials", type=int, default=1, help="syntheses per sentence (kokoro repeats itself exactly)"
+    )
     parser.add_argument("--limit", type=int, default=None, help="first N sentences of each split")
     parser.add_argument("--voices", default=None, help="measure these instead (dev/test/variants/rtf)")
     parser.add_argument("--g2p-fixes", type=_on_off, default=True, metavar="on|off", help="polyphone fixes")
@@ -432,6 +438,7 @@ def main(argv: Sequence[str] | None = None) -> int:  # pragma: no cover - needs 
     transcriber = Transcriber(ensure_whisper_base(default_cache_dir()), threads=args.asr_threads)
     bench = Bench(service_front_end(settings), transcriber, Scorer(), with_dnsmos=not args.no_dnsmos)
     stages = ["dev", "blends", "test", "variants"] if args.stage == "all" else [args.stage]
+    _probe_determinism(bench, engine(variant), plan.singles[0], plan.dev[0], plan.trials)
     if store.skipped_lines:
         print(f"store: ignored {store.skipped_lines} unreadable line(s)", file=sys.stderr)
     with store.writing():
@@ -443,6 +450,19 @@ def main(argv: Sequence[str] | None = None) -> int:  # pragma: no cover - needs 
                 return 3
     print(render_report(store, plan, [s.register for s in dev_rows], _rtf_overrides(args.store)))
     return 0
+
+
+def _probe_determinism(bench: Any, kokoro: Any, voice: str, sentence: str, trials: int) -> None:
+    """Log whether two syntheses of one sentence are identical (then more trials add nothing)."""
+    import numpy as np
+
+    kokoro.load()
+    first, second = (bench.speak(kokoro, voice, sentence, "zh")[0] for _ in range(2))
+    same = bool(np.array_equal(first, second))
+    print(f"determinism probe ({voice}): two syntheses identical: {same}", file=sys.stderr, flush=True)
+    if same and trials > 1:
+        note = f"  --trials {trials} repeats identical readings: the CER and CI equal one trial's"
+        print(note, file=sys.stderr)
 
 
 def _run_stage(
