@@ -227,3 +227,17 @@ def test_variant_flags_select_the_front_end_of_every_stage():
         parse_args(["--sandhi", "maybe"])
     with pytest.raises(SystemExit):
         parse_args(["--weights", "1.5"])
+
+
+def test_the_report_sets_a_voices_front_end_variants_beside_its_shipped_figure(tmp_path):
+    """Readings with the fixes off sit in the same store and get their own rows, not the main tables'."""
+    store = Store(tmp_path)
+    plan = Plan(singles=("a", "b"), dev=DEV, test=TEST, trials=1, model=MODEL)
+    _fill(store, "a", "dev", DEV, 1, trials=1)
+    with store.writing():
+        for i, text in enumerate(DEV):
+            store.append(_reading("a", "dev", 1, i, text, 4, variant=Variant(fixes=False)))
+    report = render_report(store, plan, ["news"] * len(DEV), {})
+    assert "| a | fixes on, sandhi off | 10.0 |" in report
+    assert "| a | fixes off, sandhi off | 40.0 |" in report
+    assert "CER 10.0" in report  # the main table keeps the shipped front end's figure

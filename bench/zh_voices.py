@@ -337,18 +337,25 @@ def _partial_table(results: Sequence[CaseResult], total: int) -> str:
 
 
 def _variants_table(store: Store, plan: Plan) -> str:
-    try:
-        voice = chosen_voice(store, plan)
-    except IncompleteError:
-        return ""
+    """Each voice measured on dev with another front end, beside its figure with the plan's front end."""
+    base = (plan.variant.fixes, plan.variant.sandhi)
+    voices = dict.fromkeys(
+        r.voice
+        for r in store.readings.values()
+        if r.split == "dev" and r.model == plan.model and (r.fixes, r.sandhi) != base
+    )
     rows = []
-    for variant in (plan.variant, *ALTERNATIVES):
-        result = plan.result(store, voice, "dev", variant)
-        if result is not None:
-            rows.append(replace(result, voice=f"{voice} ({variant.label})"))
-    if len(rows) < 2:
+    for voice in voices:
+        for variant in dict.fromkeys((plan.variant, *ALTERNATIVES)):
+            result = plan.result(store, voice, "dev", variant)
+            if result is not None:
+                ci = result.interval
+                cell = "–" if ci is None else f"{100 * ci.low:.1f}–{100 * ci.high:.1f} %"
+                rows.append(f"| {voice} | {variant.label} | {100 * result.error.rate:.1f} | {cell} |")
+    if not rows:
         return ""
-    return f"## dev: the front-end variants of {voice}\n\n" + render_table(rows)
+    head = "| voice | front end | CER % | 95 % CI |\n|---|---|---:|---:|"
+    return "## dev: front-end variants (polyphone fixes, tone sandhi)\n\n" + "\n".join([head, *rows])
 
 
 def _on_off(value: str) -> bool:
