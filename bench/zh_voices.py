@@ -580,7 +580,12 @@ def _measure_rtf(
                 continue
             synth += time.perf_counter() - start
             audio += len(samples) / rate
-        figures[voice] = {"rtf": synth / audio if audio else float("nan"), "synth_s": synth, "audio_s": audio}
+        figures[voice] = {
+            "rtf": synth / audio if audio else float("nan"),
+            "synth_s": synth,
+            "audio_s": audio,
+            "load1": os.getloadavg()[0],
+        }
         print(f"{voice}: RTF {figures[voice]['rtf']:.3f} ({synth:.1f} s for {audio:.1f} s)", flush=True)
     load_after = os.getloadavg()
     record = {
