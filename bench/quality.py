@@ -17,11 +17,12 @@ corpus (``bench/data/zh_eval``, eleven registers) instead of the 30-sentence set
 unless ``--trials`` says otherwise: choose on dev, report test. ``--voices`` also takes kokoro
 blends (``a:0.6+b:0.4``), which are measured like any voice.
 
-``--trials N`` (default 1) synthesises every sentence N times afresh: piper and kokoro sample
-noise, so each reading differs and one pass over 30 sentences is too noisy to judge a 10 %
-target. The table pools the errors of all trials and adds a 95 % confidence interval from a
-bootstrap over sentences: more trials shrink the synthesis noise in it, but only more sentences
-shrink the part that comes from which sentences the corpus holds.
+``--trials N`` (default 1) synthesises every sentence N times afresh: piper samples noise, so each
+reading differs and one pass over 30 sentences is too noisy to judge a 10 % target. (kokoro-onnx
+does not: the same sentence and voice give identical samples, so its trials repeat themselves;
+``bench/zh_voices.py`` measures kokoro with one.) The table pools the errors of all trials and
+adds a 95 % confidence interval from a bootstrap over sentences: more trials shrink the synthesis
+noise in it, but only more sentences shrink the part that comes from which sentences the corpus holds.
 
 The default runs each engine on every voice that reads a bench language natively (piper joe in
 English, the five kokoro voices in Chinese plus one kokoro voice in English, espeak-ng en-us and
