@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import itertools
 import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
@@ -227,6 +228,7 @@ def pending(
     trials: int,
     variant: Variant,
     model: str,
+    order: Sequence[int] | None = None,
 ) -> Iterator[Job]:
     """The readings not yet stored, voice-major: all trials of one voice before the next voice.
 
@@ -238,16 +240,39 @@ def pending(
         trials: trials per sentence.
         variant: G2P settings.
         model: kokoro model version.
+        order: sentence indices in the order to read them (default: corpus order); see
+            :func:`interleave`. The order never changes a result, only what a stopped run holds.
 
     Yields:
         Jobs in voice, trial, sentence order.
     """
+    indices = range(len(sentences)) if order is None else order
     for voice in voices:
         for trial in range(1, trials + 1):
-            for index, text in enumerate(sentences):
+            for index in indices:
+                text = sentences[index]
                 key = fingerprint(voice, split, trial, text, variant, model)
                 if store.get(key) is None:
                     yield Job(voice, trial, index, text, key)
+
+
+def interleave(registers: Sequence[str]) -> list[int]:
+    """Sentence indices taking one sentence of each register in turn (news, dialogue, ivr, ..., news).
+
+    The corpus files are grouped by register, so reading them in file order would leave a stopped
+    run with figures for the first registers only; in this order every prefix spans them all.
+
+    Args:
+        registers: the register of each sentence, by index.
+
+    Returns:
+        A permutation of ``range(len(registers))``.
+    """
+    groups: dict[str, list[int]] = {}
+    for index, register in enumerate(registers):
+        groups.setdefault(register, []).append(index)
+    columns = itertools.zip_longest(*groups.values())
+    return [i for column in columns for i in column if i is not None]
 
 
 @dataclass(frozen=True, slots=True)

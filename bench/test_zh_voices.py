@@ -15,6 +15,7 @@ from _zh_store import (
     Variant,
     case_result,
     fingerprint,
+    interleave,
     pending,
 )
 from zh_voices import (
@@ -241,3 +242,22 @@ def test_the_report_sets_a_voices_front_end_variants_beside_its_shipped_figure(t
     assert "| a | fixes on, sandhi off | 10.0 |" in report
     assert "| a | fixes off, sandhi off | 40.0 |" in report
     assert "CER 10.0" in report  # the main table keeps the shipped front end's figure
+
+
+def test_a_stopped_run_holds_every_register_not_just_the_first():
+    """Sentences are read one register after another in turn, so any prefix spans the registers."""
+    registers = ["news"] * 3 + ["ivr"] * 2 + ["money"] * 3
+    order = interleave(registers)
+    assert sorted(order) == list(range(8))
+    assert [registers[i] for i in order[:3]] == ["news", "ivr", "money"]
+    assert order == [0, 3, 5, 1, 4, 6, 2, 7]
+
+
+def test_pending_follows_the_given_sentence_order(tmp_path):
+    """A plan with registers reads its split in the interleaved order, skipping what is stored."""
+    store = Store(tmp_path)
+    plan = Plan(singles=("a",), dev=DEV, test=TEST, trials=1, model=MODEL, dev_registers=tuple("xxxyyz"))
+    with store.writing():
+        store.append(_reading("a", "dev", 1, 3, DEV[3], 0))
+    jobs = pending(store, ["a"], "dev", DEV, 1, DEFAULT_VARIANT, MODEL, plan.order("dev"))
+    assert [j.index for j in jobs] == [0, 5, 1, 4, 2]

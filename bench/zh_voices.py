@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from _report import CaseResult, render_registers, render_table
-from _zh_store import DEFAULT_VARIANT, Store, Variant, case_result, pending, progress
+from _zh_store import DEFAULT_VARIANT, Store, Variant, case_result, interleave, pending, progress
 
 DEFAULT_STORE = Path(__file__).resolve().parent / "out" / "zh_voices"
 """Inside the git-ignored ``bench/out``; pass ``--store`` to keep a long run outside the worktree."""
@@ -158,10 +158,17 @@ class Plan:
     top: int = 3
     weights: tuple[float, ...] = (0.3, 0.5, 0.7)
     variant: Variant = DEFAULT_VARIANT
+    dev_registers: tuple[str, ...] = ()
+    test_registers: tuple[str, ...] = ()
 
     def sentences(self, split: str) -> tuple[str, ...]:
         """The sentences of ``dev`` or ``test``."""
         return self.dev if split == "dev" else self.test
+
+    def order(self, split: str) -> list[int]:
+        """The order to read a split in: register by register in turn (corpus order without registers)."""
+        registers = self.dev_registers if split == "dev" else self.test_registers
+        return interleave(registers) if registers else list(range(len(self.sentences(split))))
 
     def result(
         self, store: Store, voice: str, split: str, variant: Variant | None = None, *, partial: bool = False
@@ -328,12 +335,18 @@ def render_report(store: Store, plan: Plan, registers: Sequence[str], rtfs: dict
 
 def _partial_table(results: Sequence[CaseResult], total: int) -> str:
     """Running CER of cases still being measured (no interval: its sentences are not the split's)."""
-    rows = [
-        f"| {r.voice} | {len(r.sentence_errors)}/{total} | {r.trials} | {100 * r.error.rate:.1f} |"
-        for r in results
-    ]
-    head = "| voice | readings | trials started | CER % so far |\n|---|---:|---:|---:|"
-    return "In progress (incomplete, not for choices):\n\n" + "\n".join([head, *rows])
+    rows = []
+    for r in results:
+        ci = r.interval
+        cell = "–" if ci is None else f"{100 * ci.low:.1f}–{100 * ci.high:.1f} %"
+        done = f"{len(r.sentence_errors)}/{total}"
+        rows.append(f"| {r.voice} | {done} | {r.trials} | {100 * r.error.rate:.1f} | {cell} |")
+    head = "| voice | readings | trials started | CER % so far | 95 % CI so far |\n|---|---:|---:|---:|---:|"
+    note = (
+        "In progress (incomplete, not for choices; the interval is over the sentences read so far,"
+        " which are taken register by register in turn):"
+    )
+    return note + "\n\n" + "\n".join([head, *rows])
 
 
 def _variants_table(store: Store, plan: Plan) -> str:
@@ -418,15 +431,18 @@ def main(argv: Sequence[str] | None = None) -> int:  # pragma: no cover - needs 
         return engines[v]
 
     dev_rows = load_eval("zh_eval", "dev", args.limit)
+    test_rows = load_eval("zh_eval", "test", args.limit)
     plan = Plan(
         singles=tuple(v.id for v in engine(variant).voices() if "+" not in v.id),
         dev=tuple(s.text for s in dev_rows),
-        test=tuple(s.text for s in load_eval("zh_eval", "test", args.limit)),
+        test=tuple(s.text for s in test_rows),
         trials=args.trials,
         model=engine(variant).model_version,
         top=args.top,
         weights=args.weights,
         variant=variant,
+        dev_registers=tuple(s.register for s in dev_rows),
+        test_registers=tuple(s.register for s in test_rows),
     )
     store = Store(args.store)
     if args.rtf:
@@ -500,7 +516,7 @@ def _measure(
     current = ""
     started = time.monotonic()
     for count, job in enumerate(
-        pending(store, voices, split, sentences, plan.trials, variant, plan.model), 1
+        pending(store, voices, split, sentences, plan.trials, variant, plan.model, plan.order(split)), 1
     ):
         if job.voice != current:
             if current:
