@@ -47,7 +47,16 @@ from pathlib import Path
 from typing import Any
 
 from _report import CaseResult, render_registers, render_table
-from _zh_store import DEFAULT_VARIANT, Store, Variant, case_result, interleave, pending, progress
+from _zh_store import (
+    DEFAULT_VARIANT,
+    Store,
+    StoreBusyError,
+    Variant,
+    case_result,
+    interleave,
+    pending,
+    progress,
+)
 
 DEFAULT_STORE = Path(__file__).resolve().parent / "out" / "zh_voices"
 """Inside the git-ignored ``bench/out``; pass ``--store`` to keep a long run outside the worktree."""
@@ -454,6 +463,22 @@ def main(argv: Sequence[str] | None = None) -> int:  # pragma: no cover - needs 
             args.out.write_text(report + "\n", encoding="utf-8")
         return 0
 
+    try:
+        with store.writing():  # before loading the models: a second run stops at once
+            code = _run_stages(args, settings, store, plan, engine)
+    except StoreBusyError as exc:
+        print(f"{exc}: it is running already (see run.pid / run.log there)", file=sys.stderr)
+        return 4
+    if code:
+        return code
+    print(render_report(store, plan, [s.register for s in dev_rows], _rtf_overrides(args.store)))
+    return 0
+
+
+def _run_stages(
+    args: argparse.Namespace, settings: Any, store: Store, plan: Plan, engine: Any
+) -> int:  # pragma: no cover - needs models
+    """Load whisper, probe kokoro's determinism, and measure the chosen stage(s) in order."""
     from _asr import Transcriber, default_cache_dir, ensure_whisper_base
     from _metrics import Scorer
     from quality import Bench, service_front_end
@@ -461,17 +486,15 @@ def main(argv: Sequence[str] | None = None) -> int:  # pragma: no cover - needs 
     transcriber = Transcriber(ensure_whisper_base(default_cache_dir()), threads=args.asr_threads)
     bench = Bench(service_front_end(settings), transcriber, Scorer(), with_dnsmos=not args.no_dnsmos)
     stages = ["dev", "blends", "test", "variants"] if args.stage == "all" else [args.stage]
-    _probe_determinism(bench, engine(variant), plan.singles[0], plan.dev[0], plan.trials)
+    _probe_determinism(bench, engine(plan.variant), plan.singles[0], plan.dev[0], plan.trials)
     if store.skipped_lines:
         print(f"store: ignored {store.skipped_lines} unreadable line(s)", file=sys.stderr)
-    with store.writing():
-        for stage in stages:
-            try:
-                _run_stage(stage, store, plan, args.voices, bench, engine)
-            except IncompleteError as exc:
-                print(f"stage {stage} cannot start yet: {exc}", file=sys.stderr)
-                return 3
-    print(render_report(store, plan, [s.register for s in dev_rows], _rtf_overrides(args.store)))
+    for stage in stages:
+        try:
+            _run_stage(stage, store, plan, args.voices, bench, engine)
+        except IncompleteError as exc:
+            print(f"stage {stage} cannot start yet: {exc}", file=sys.stderr)
+            return 3
     return 0
 
 
