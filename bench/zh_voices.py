@@ -25,8 +25,10 @@ One trial by default: kokoro-onnx samples no noise here (the same sentence and v
 samples, byte for byte, across runs and processes; a run logs this probe first) and whisper is
 seeded per clip, so further trials repeat the first reading exactly and leave the CER and its
 interval unchanged. ``--trials 3`` still works, and reuses the stored first trial. The whole run
-(5 voices + 9 blends on 209 dev sentences, 5-6 cases on 143 test sentences, 2 variants: about
-4,000 readings) takes 1-1.5 hours on a quiet 2-core machine.
+is about 4,200 readings (5 voices + 9 blends on 209 dev sentences, 5-6 cases on 143 test
+sentences, 2 variants on dev); a reading (synthesis, whisper, DNSMOS) took ~9 s at nice 19 with
+the load average at 3-4 on 2 cores and 20-50 s at 10-20, so expect ten hours or more on a shared
+machine. ``--weights 0.5`` (3 blends instead of 9) saves ~1,250 readings.
 The synthesis times a background run stores are not real-time factors; ``--rtf`` measures those
 separately (synthesis only, ``--rtf-sentences`` dev sentences per voice; run it on a quiet
 machine) into ``<store>/rtf.json``, which the report's RTF column then uses.
