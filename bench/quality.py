@@ -17,11 +17,12 @@ corpus (``bench/data/zh_eval``, eleven registers) instead of the 30-sentence set
 unless ``--trials`` says otherwise: choose on dev, report test. ``--voices`` also takes kokoro
 blends (``a:0.6+b:0.4``), which are measured like any voice.
 
-``--trials N`` (default 1) synthesises every sentence N times afresh: piper and kokoro sample
-noise, so each reading differs and one pass over 30 sentences is too noisy to judge a 10 %
-target. The table pools the errors of all trials and adds a 95 % confidence interval from a
-bootstrap over sentences: more trials shrink the synthesis noise in it, but only more sentences
-shrink the part that comes from which sentences the corpus holds.
+``--trials N`` (default 1) synthesises every sentence N times afresh: piper samples noise, so each
+reading differs and one pass over 30 sentences is too noisy to judge a 10 % target. (kokoro-onnx
+does not: the same sentence and voice give identical samples, so its trials repeat themselves;
+``bench/zh_voices.py`` measures kokoro with one.) The table pools the errors of all trials and
+adds a 95 % confidence interval from a bootstrap over sentences: more trials shrink the synthesis
+noise in it, but only more sentences shrink the part that comes from which sentences the corpus holds.
 
 The default runs each engine on every voice that reads a bench language natively (piper joe in
 English, the five kokoro voices in Chinese plus one kokoro voice in English, espeak-ng en-us and
@@ -44,7 +45,7 @@ import numpy as np
 from _asr import Transcriber, default_cache_dir, ensure_whisper_base, to_asr_rate
 from _corpus import CORPORA, EVAL_CORPORA, SPLITS, load_eval, load_sentences
 from _dnsmos import MosScores, rate_clip
-from _metrics import Scorer, metric_name
+from _metrics import ErrorRate, Scorer, metric_name
 from _report import CaseResult, pool_trials, render_details, render_registers, render_table, target_misses
 from _stats import SentenceError
 from voxgate.engines.base import Engine
@@ -65,6 +66,27 @@ class Case:
     engine: str
     voice: str
     language: str
+
+
+@dataclass(frozen=True, slots=True)
+class Heard:
+    """One reading measured by :meth:`Bench.hear`.
+
+    Attributes:
+        transcript: what whisper heard ("" for a failed synthesis).
+        error: its WER/CER counts against the sentence (scored by :class:`_metrics.Scorer`).
+        audio_seconds: length of the audio.
+        synth_seconds: wall time of the synthesis (front end included).
+        failed: the engine raised; scored as silence.
+        scores: DNSMOS, when the bench rates it.
+    """
+
+    transcript: str
+    error: ErrorRate
+    audio_seconds: float
+    synth_seconds: float
+    failed: bool
+    scores: MosScores | None
 
 
 def default_voices(engine: Engine, language: str) -> list[str]:
@@ -208,6 +230,44 @@ class Bench:
                 print(f"  trial {trial}/{trials}: {measured}", file=sys.stderr, flush=True)
             results.append(result)
         return pool_trials(results)
+
+    def speak(self, engine: Engine, voice: str, sentence: str, language: str) -> tuple[Audio, int]:
+        """Synthesise one corpus sentence through the front end, as :meth:`run` does.
+
+        Returns:
+            The samples and their rate.
+
+        Raises:
+            VoxgateError: the engine refused or failed.
+        """
+        return self._synthesize(engine, voice, sentence, SynthesisOptions(speed=1.0, language=language))
+
+    def hear(self, engine: Engine, case: Case, sentence: str) -> Heard:
+        """Measure one reading of one sentence: synthesis, transcript, errors, DNSMOS if on.
+
+        A synthesis the engine refuses or fails on scores as silence, as in :meth:`run`.
+
+        Args:
+            engine: the loaded engine named by ``case.engine``.
+            case: engine, voice and language.
+            sentence: one corpus sentence.
+
+        Returns:
+            The transcript, its error counts, and the seconds of audio and of synthesis.
+        """
+        start = time.perf_counter()
+        try:
+            audio, rate = self.speak(engine, case.voice, sentence, case.language)
+        except VoxgateError as exc:
+            print(f"  {case.voice}: failed on {sentence!r}: {exc!r}", file=sys.stderr)
+            error = self._scorer.sentence_errors([sentence], [""], case.language)[0]
+            return Heard("", error, 0.0, 0.0, failed=True, scores=None)
+        synth_seconds = time.perf_counter() - start
+        clip = to_asr_rate(audio, rate)
+        heard = self._transcriber.transcribe(clip, case.language) if audio.size else ""
+        scores = rate_clip(clip) if self._with_dnsmos and audio.size else None
+        error = self._scorer.sentence_errors([sentence], [heard], case.language)[0]
+        return Heard(heard, error, len(audio) / rate, synth_seconds, failed=False, scores=scores)
 
     def _run_once(
         self, engine: Engine, case: Case, sentences: Sequence[str], opts: SynthesisOptions

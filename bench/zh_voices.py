@@ -1,33 +1,71 @@
 """Choose the default Chinese voice (or a two-voice blend) by measurement: dev for choices, test to confirm.
 
-Three stages, all through ``bench/quality.py``'s machinery (voxgate's front end, kokoro, whisper-base
-CER, a bootstrap 95 % CI over sentences, ``--trials`` fresh syntheses each):
+Stages, all scored as ``bench/quality.py --corpus zh_eval`` scores (voxgate's front end, kokoro,
+whisper-base CER, a bootstrap 95 % CI over sentences, ``--trials`` syntheses of each sentence):
 
-1. every kokoro voice on the **dev** split of ``zh_eval``;
-2. a small grid of two-voice blends of the ``--top`` voices with the lowest CI upper bound on dev
-   (each pair at the ``--weights``, e.g. 0.3 / 0.5 / 0.7 of the first), also on dev;
-3. the candidate with the lowest CI upper bound on dev (single or blend), and every single voice,
-   on the **test** split. A blend is kept only if its test CER is below every single voice's.
+1. ``dev``: every kokoro voice on the **dev** split of ``zh_eval``;
+2. ``blends``: a small grid of two-voice blends of the ``--top`` voices with the lowest CI upper
+   bound on dev (each pair at the ``--weights``, e.g. 0.3 / 0.5 / 0.7 of the first), also on dev;
+3. ``test``: the candidate with the lowest CI upper bound on dev (single or blend), and every single
+   voice, on the **test** split. A blend is kept only if its test CER is below every single voice's;
+4. ``variants``: the chosen voice on dev with the polyphone fixes off, and with tone sandhi on;
+5. ``report``: the tables and the verdict, from the store alone (no models loaded).
 
-Usage (a quiet machine: the default run is 5 + 9 cases on 209 sentences and 6 on 143, 3 trials
-each, roughly 3-4 hours on 2 cores)::
+The run is **resumable**: every reading (voice, split, trial, sentence) is appended to
+``<store>/readings.jsonl`` the moment it is measured, keyed by a fingerprint of what changes its
+result (see ``_zh_store``), and a rerun skips what is stored. Work is voice-major, so each voice's
+figure completes before the next voice starts. Kill it at any moment; start it again to go on::
 
-    python bench/zh_voices.py [--top 3] [--weights 0.3,0.5,0.7] [--trials 3] [--limit N]
-        [--out docs/quality/zh_voices.md]
+    cd bench && PYTHONPATH=../src:. nohup nice -n 19 ../.venv/bin/python zh_voices.py \\
+        --store /work/zh_runs >> /work/zh_runs/run.log 2>&1 &
+    PYTHONPATH=../src:. ../.venv/bin/python zh_voices.py --store /work/zh_runs --stage report \\
+        [--out ../docs/quality/zh_voices.md]
 
-Prints the three tables and the verdict, and writes them to ``--out``. Needs the ``bench`` extra.
+One trial by default: kokoro-onnx samples no noise here (the same sentence and voice give the same
+samples, byte for byte, across runs and processes; a run logs this probe first) and whisper is
+seeded per clip, so further trials repeat the first reading exactly and leave the CER and its
+interval unchanged. ``--trials 3`` still works, and reuses the stored first trial. The whole run
+is about 4,200 readings (5 voices + 9 blends on 209 dev sentences, 5-6 cases on 143 test
+sentences, 2 variants on dev); a reading (synthesis, whisper, DNSMOS) took ~9 s at nice 19 with
+the load average at 3-4 on 2 cores and 20-50 s at 10-20, so expect ten hours or more on a shared
+machine. ``--weights 0.5`` (3 blends instead of 9) saves ~1,250 readings.
+The synthesis times a background run stores are not real-time factors; ``--rtf`` measures those
+separately (synthesis only, ``--rtf-sentences`` dev sentences per voice; run it on a quiet
+machine) into ``<store>/rtf.json``, which the report's RTF column then uses.
+Needs the ``bench`` extra.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import json
+import os
 import sys
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
-from _report import CaseResult, render_table
+from _report import CaseResult, render_registers, render_table
+from _zh_store import (
+    DEFAULT_VARIANT,
+    Store,
+    StoreBusyError,
+    Variant,
+    case_result,
+    interleave,
+    pending,
+    progress,
+)
+
+DEFAULT_STORE = Path(__file__).resolve().parent / "out" / "zh_voices"
+"""Inside the git-ignored ``bench/out``; pass ``--store`` to keep a long run outside the worktree."""
+STAGES = ("all", "dev", "blends", "test", "variants", "report")
+ALTERNATIVES = (Variant(fixes=False, sandhi=False), Variant(fixes=True, sandhi=True))
+"""The front-end variants the ``variants`` stage compares with the shipped one."""
+RTF_FILE = "rtf.json"
 
 
 def blend_grid(voices: Sequence[str], weights: Sequence[float]) -> list[str]:
@@ -105,65 +143,510 @@ def verdict(candidate: CaseResult, singles: Sequence[CaseResult]) -> Verdict:
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:  # pragma: no cover - needs models and hours
-    """Run the three stages and print (and write) the tables and the verdict."""
-    from _asr import Transcriber, default_cache_dir, ensure_whisper_base
-    from _corpus import load_eval
-    from _metrics import Scorer
-    from quality import Bench, Case, service_front_end
-    from voxgate.engines.registry import build_engines
-    from voxgate.settings import Settings
+class IncompleteError(RuntimeError):
+    """A stage needs results that the store does not hold yet."""
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--top", type=int, default=3, help="voices whose pairs are blended")
-    parser.add_argument("--weights", default="0.3,0.5,0.7", help="weights of each pair's first voice")
-    parser.add_argument("--trials", type=int, default=3)
-    parser.add_argument("--limit", type=int, default=None, help="first N sentences of each split")
-    parser.add_argument("--dnsmos", action="store_true", help="also score DNSMOS")
-    parser.add_argument("--asr-threads", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=None)
-    args = parser.parse_args(argv)
-    weights = [float(w) for w in args.weights.split(",") if w.strip()]
 
-    settings = Settings.load()
-    kokoro = build_engines(settings)["kokoro"]
-    kokoro.load()
-    singles = [v.id for v in kokoro.voices() if "+" not in v.id and v.languages[0] == "zh"]
-    dev = [s.text for s in load_eval("zh_eval", "dev", args.limit)]
-    test = [s.text for s in load_eval("zh_eval", "test", args.limit)]
-    transcriber = Transcriber(ensure_whisper_base(default_cache_dir()), threads=args.asr_threads)
-    bench = Bench(service_front_end(settings), transcriber, Scorer(), with_dnsmos=args.dnsmos)
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What the run measures; the store and this plan determine every table.
 
-    def measure(voices: Sequence[str], sentences: Sequence[str], label: str) -> list[CaseResult]:
+    Attributes:
+        singles: the kokoro voices, in measuring order.
+        dev, test: the sentences of each split, by index.
+        trials: fresh syntheses of every sentence.
+        model: kokoro model version (part of every fingerprint).
+        top: voices whose pairs are blended.
+        weights: weights of each pair's first voice.
+        variant: the front-end settings of the main stages.
+    """
+
+    singles: tuple[str, ...]
+    dev: tuple[str, ...]
+    test: tuple[str, ...]
+    trials: int
+    model: str
+    top: int = 3
+    weights: tuple[float, ...] = (0.3, 0.5, 0.7)
+    variant: Variant = DEFAULT_VARIANT
+    dev_registers: tuple[str, ...] = ()
+    test_registers: tuple[str, ...] = ()
+
+    def sentences(self, split: str) -> tuple[str, ...]:
+        """The sentences of ``dev`` or ``test``."""
+        return self.dev if split == "dev" else self.test
+
+    def order(self, split: str) -> list[int]:
+        """The order to read a split in: register by register in turn (corpus order without registers)."""
+        registers = self.dev_registers if split == "dev" else self.test_registers
+        return interleave(registers) if registers else list(range(len(self.sentences(split))))
+
+    def result(
+        self, store: Store, voice: str, split: str, variant: Variant | None = None, *, partial: bool = False
+    ) -> CaseResult | None:
+        """The pooled result of one case (``None`` while incomplete, unless ``partial``)."""
+        chosen = self.variant if variant is None else variant
+        return case_result(
+            store, voice, split, self.sentences(split), self.trials, chosen, self.model, partial=partial
+        )
+
+    def complete(self, store: Store, voices: Sequence[str], split: str) -> list[CaseResult]:
+        """The results of ``voices`` on ``split``.
+
+        Raises:
+            IncompleteError: one of them is not fully measured.
+        """
         out = []
         for voice in voices:
-            print(f"{label}: {voice} ...", file=sys.stderr, flush=True)
-            out.append(bench.run(kokoro, Case("kokoro", voice, "zh"), sentences, trials=args.trials))
+            result = self.result(store, voice, split)
+            if result is None:
+                done = progress(
+                    store, voice, split, self.sentences(split), self.trials, self.variant, self.model
+                )
+                raise IncompleteError(f"{voice} on {split}: {done.done} of {done.total} readings stored")
+            out.append(result)
         return out
 
-    dev_singles = measure(singles, dev, "dev")
-    top = [r.voice for r in rank(dev_singles)[: args.top]]
-    dev_blends = measure(blend_grid(top, weights), dev, "dev blend")
-    candidate = rank([*dev_singles, *dev_blends])[0]
-    test_singles = measure(singles, test, "test")
-    test_candidate = (
-        next(r for r in test_singles if r.voice == candidate.voice)
-        if candidate.voice in singles
-        else measure([candidate.voice], test, "test")[0]
+
+def blend_voices(store: Store, plan: Plan) -> list[str]:
+    """The blends to measure on dev: pairs of the dev singles with the lowest CI upper bounds.
+
+    Raises:
+        IncompleteError: a single voice's dev figure is not complete.
+    """
+    top = [r.voice for r in rank(plan.complete(store, plan.singles, "dev"))[: plan.top]]
+    return blend_grid(top, plan.weights)
+
+
+def dev_candidate(store: Store, plan: Plan) -> str:
+    """The dev winner (lowest CI upper bound) among the singles and the blends.
+
+    Raises:
+        IncompleteError: a dev figure is not complete.
+    """
+    results = plan.complete(store, [*plan.singles, *blend_voices(store, plan)], "dev")
+    return rank(results)[0].voice
+
+
+def voices_for_test(store: Store, plan: Plan) -> list[str]:
+    """The voices to measure on test: the dev candidate first, then the other single voices.
+
+    Raises:
+        IncompleteError: a dev figure is not complete.
+    """
+    candidate = dev_candidate(store, plan)
+    return [candidate, *(v for v in plan.singles if v != candidate)]
+
+
+def decide(store: Store, plan: Plan) -> Verdict:
+    """The verdict of the test stage.
+
+    Raises:
+        IncompleteError: a dev or test figure is not complete.
+    """
+    candidate = dev_candidate(store, plan)
+    singles = plan.complete(store, plan.singles, "test")
+    return verdict(plan.complete(store, [candidate], "test")[0], singles)
+
+
+def chosen_voice(store: Store, plan: Plan) -> str:
+    """The verdict's voice if the test stage is complete, else the dev candidate.
+
+    Raises:
+        IncompleteError: not even the dev candidate is known.
+    """
+    try:
+        return decide(store, plan).choice
+    except IncompleteError:
+        return dev_candidate(store, plan)
+
+
+def _rtf_overrides(store_dir: Path) -> dict[str, float]:
+    path = store_dir / RTF_FILE
+    if not path.is_file():
+        return {}
+    raw: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return {voice: float(entry["rtf"]) for voice, entry in raw.get("voices", {}).items()}
+
+
+def _with_rtf(results: Sequence[CaseResult], rtfs: dict[str, float]) -> list[CaseResult]:
+    """Results whose RTF column shows the separately measured ``--rtf`` figure, where there is one."""
+    return [
+        replace(r, synth_seconds=rtfs[r.voice] * r.audio_seconds) if r.voice in rtfs else r for r in results
+    ]
+
+
+def render_report(store: Store, plan: Plan, registers: Sequence[str], rtfs: dict[str, float]) -> str:
+    """Every table the store supports, the verdict if the test stage is done, and the progress.
+
+    Args:
+        store: the readings.
+        plan: what the run measures.
+        registers: the register of each dev sentence (for the per-register table).
+        rtfs: voice → RTF measured by ``--rtf`` (replaces the stored synthesis times' ratio).
+
+    Returns:
+        Markdown.
+    """
+    parts = [
+        f"Corpus zh_eval (dev {len(plan.dev)} / test {len(plan.test)} sentences), {plan.trials} trials, "
+        f"kokoro {plan.model}, front end: {plan.variant.label}."
+    ]
+    rtf_note = (
+        "RTF: from `zh_voices.py --rtf` (synthesis only; see rtf.json for its load average)."
+        if rtfs
+        else "RTF: wall time of the readings as stored, under whatever load the run had "
+        "(a niced background run): not a real-time factor; use `zh_voices.py --rtf`."
     )
-    decided = verdict(test_candidate, test_singles)
-    test_rows = [*test_singles, *([] if candidate.voice in singles else [test_candidate])]
-    report = "\n\n".join(
-        [
-            "## dev: single voices\n\n" + render_table(rank(dev_singles)),
-            "## dev: blends of the top voices\n\n" + render_table(rank(dev_blends)),
-            "## test\n\n" + render_table(rank(test_rows)),
-            f"**Default Chinese voice: {decided.choice}** ({decided.reason}).",
-        ]
+    parts.append(rtf_note)
+    lines: list[str] = []
+
+    def section(title: str, voices: Sequence[str], split: str) -> list[CaseResult]:
+        done = [r for r in (plan.result(store, v, split) for v in voices) if r is not None]
+        started = [v for v in voices if plan.result(store, v, split) is None]
+        body = [f"## {title}"]
+        if done:
+            body.append(render_table(_with_rtf(rank(done), rtfs)))
+        partial = [r for r in (plan.result(store, v, split, partial=True) for v in started) if r is not None]
+        if partial:
+            body.append(_partial_table(partial, plan.trials * len(plan.sentences(split))))
+        for voice in voices:
+            p = progress(store, voice, split, plan.sentences(split), plan.trials, plan.variant, plan.model)
+            lines.append(f"- {split} {voice}: {p.done}/{p.total} readings")
+        parts.append("\n\n".join(body))
+        return done
+
+    dev_done = section("dev: single voices", plan.singles, "dev")
+    if dev_done:
+        parts.append("CER % per register (dev):\n\n" + render_registers(rank(dev_done), registers))
+    try:
+        blends = blend_voices(store, plan)
+    except IncompleteError as exc:
+        parts.append(f"## dev: blends\n\nNot started: needs every single voice on dev ({exc}).")
+    else:
+        section("dev: blends of the top voices", blends, "dev")
+    try:
+        tests = voices_for_test(store, plan)
+    except IncompleteError as exc:
+        parts.append(f"## test\n\nNot started: needs the dev candidate ({exc}).")
+    else:
+        section("test", tests, "test")
+    try:
+        decided = decide(store, plan)
+    except IncompleteError as exc:
+        parts.append(f"**No verdict yet** ({exc}).")
+    else:
+        parts.append(f"**Default Chinese voice: {decided.choice}** ({decided.reason}).")
+    with_variants = _variants_table(store, plan)
+    if with_variants:
+        parts.append(with_variants)
+    parts.append("## progress\n\n" + "\n".join(lines))
+    return "\n\n".join(parts)
+
+
+def _partial_table(results: Sequence[CaseResult], total: int) -> str:
+    """Running CER of cases still being measured (no interval: its sentences are not the split's)."""
+    rows = []
+    for r in results:
+        ci = r.interval
+        cell = "–" if ci is None else f"{100 * ci.low:.1f}–{100 * ci.high:.1f} %"
+        done = f"{len(r.sentence_errors)}/{total}"
+        rows.append(f"| {r.voice} | {done} | {r.trials} | {100 * r.error.rate:.1f} | {cell} |")
+    head = "| voice | readings | trials started | CER % so far | 95 % CI so far |\n|---|---:|---:|---:|---:|"
+    note = (
+        "In progress (incomplete, not for choices; the interval is over the sentences read so far,"
+        " which are taken register by register in turn):"
     )
-    print(report)
-    if args.out is not None:
-        args.out.write_text(report + "\n", encoding="utf-8")
+    return note + "\n\n" + "\n".join([head, *rows])
+
+
+def _variants_table(store: Store, plan: Plan) -> str:
+    """Each voice measured on dev with another front end, beside its figure with the plan's front end."""
+    base = (plan.variant.fixes, plan.variant.sandhi)
+    voices = dict.fromkeys(
+        r.voice
+        for r in store.readings.values()
+        if r.split == "dev" and r.model == plan.model and (r.fixes, r.sandhi) != base
+    )
+    rows = []
+    for voice in voices:
+        for variant in dict.fromkeys((plan.variant, *ALTERNATIVES)):
+            result = plan.result(store, voice, "dev", variant)
+            if result is not None:
+                ci = result.interval
+                cell = "–" if ci is None else f"{100 * ci.low:.1f}–{100 * ci.high:.1f} %"
+                rows.append(f"| {voice} | {variant.label} | {100 * result.error.rate:.1f} | {cell} |")
+    if not rows:
+        return ""
+    head = "| voice | front end | CER % | 95 % CI |\n|---|---|---:|---:|"
+    return "## dev: front-end variants (polyphone fixes, tone sandhi)\n\n" + "\n".join([head, *rows])
+
+
+def _on_off(value: str) -> bool:
+    if value not in ("on", "off"):
+        raise argparse.ArgumentTypeError("on or off")
+    return value == "on"
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse the command line (see the module docstring)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--stage", choices=STAGES, default="all", help="one stage, or all in order")
+    parser.add_argument("--store", type=Path, default=DEFAULT_STORE, help="directory of readings.jsonl")
+    parser.add_argument("--top", type=int, default=3, help="voices whose pairs are blended")
+    parser.add_argument("--weights", default="0.3,0.5,0.7", help="weights of each pair's first voice")
+    parser.add_argument(
+        "--trials", type=int, default=1, help="syntheses per sentence (kokoro repeats itself exactly)"
+    )
+    parser.add_argument("--limit", type=int, default=None, help="first N sentences of each split")
+    parser.add_argument("--voices", default=None, help="measure these instead (dev/test/variants/rtf)")
+    parser.add_argument("--g2p-fixes", type=_on_off, default=True, metavar="on|off", help="polyphone fixes")
+    parser.add_argument("--sandhi", type=_on_off, default=False, metavar="on|off", help="tone sandhi")
+    parser.add_argument("--no-dnsmos", action="store_true", help="skip DNSMOS")
+    parser.add_argument("--asr-threads", type=int, default=2)
+    parser.add_argument("--rtf", action="store_true", help="measure real-time factors only (a quiet machine)")
+    parser.add_argument("--rtf-sentences", type=int, default=20)
+    parser.add_argument("--out", type=Path, default=None, help="also write the report here")
+    args = parser.parse_args(argv)
+    if args.trials < 1 or (args.limit is not None and args.limit < 1):
+        parser.error("--trials and --limit must be at least 1")
+    try:
+        args.weights = tuple(float(w) for w in args.weights.split(",") if w.strip())
+        blend_grid(["a", "b"], args.weights)
+    except ValueError as exc:
+        parser.error(f"--weights: {exc}")
+    args.voices = [v.strip() for v in args.voices.split(",") if v.strip()] if args.voices else None
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:  # pragma: no cover - needs models and hours
+    """Run the chosen stage(s), or the report, or the RTF measurement."""
+    from _corpus import load_eval
+    from voxgate.engines.kokoro import KokoroEngine
+    from voxgate.settings import Settings
+
+    args = parse_args(argv)
+    settings = Settings.load()
+    variant = Variant(fixes=args.g2p_fixes, sandhi=args.sandhi)
+    engines: dict[Variant, KokoroEngine] = {}
+
+    def engine(v: Variant) -> KokoroEngine:
+        if v not in engines:
+            engines[v] = KokoroEngine(
+                models_dir=settings.data_dir / "models",
+                threads=settings.engines.kokoro.threads,
+                max_segment_chars=settings.text.max_segment_chars,
+                zh_tone_sandhi=v.sandhi,
+                zh_g2p_fixes=v.fixes,
+            )
+        return engines[v]
+
+    dev_rows = load_eval("zh_eval", "dev", args.limit)
+    test_rows = load_eval("zh_eval", "test", args.limit)
+    plan = Plan(
+        singles=tuple(v.id for v in engine(variant).voices() if "+" not in v.id),
+        dev=tuple(s.text for s in dev_rows),
+        test=tuple(s.text for s in test_rows),
+        trials=args.trials,
+        model=engine(variant).model_version,
+        top=args.top,
+        weights=args.weights,
+        variant=variant,
+        dev_registers=tuple(s.register for s in dev_rows),
+        test_registers=tuple(s.register for s in test_rows),
+    )
+    store = Store(args.store)
+    if args.rtf:
+        return _measure_rtf(engine(variant), args.voices or list(plan.singles), plan.dev, args)
+    if args.stage == "report":
+        report = render_report(store, plan, [s.register for s in dev_rows], _rtf_overrides(args.store))
+        print(report)
+        if args.out is not None:
+            args.out.write_text(report + "\n", encoding="utf-8")
+        return 0
+
+    try:
+        with store.writing():  # before loading the models: a second run stops at once
+            code = _run_stages(args, settings, store, plan, engine)
+    except StoreBusyError as exc:
+        print(f"{exc}: it is running already (see run.pid / run.log there)", file=sys.stderr)
+        return 4
+    if code:
+        return code
+    print(render_report(store, plan, [s.register for s in dev_rows], _rtf_overrides(args.store)))
+    return 0
+
+
+def _run_stages(
+    args: argparse.Namespace, settings: Any, store: Store, plan: Plan, engine: Any
+) -> int:  # pragma: no cover - needs models
+    """Load whisper, probe kokoro's determinism, and measure the chosen stage(s) in order."""
+    from _asr import Transcriber, default_cache_dir, ensure_whisper_base
+    from _metrics import Scorer
+    from quality import Bench, service_front_end
+
+    transcriber = Transcriber(ensure_whisper_base(default_cache_dir()), threads=args.asr_threads)
+    bench = Bench(service_front_end(settings), transcriber, Scorer(), with_dnsmos=not args.no_dnsmos)
+    stages = ["dev", "blends", "test", "variants"] if args.stage == "all" else [args.stage]
+    _probe_determinism(bench, engine(plan.variant), plan.singles[0], plan.dev[0], plan.trials)
+    if store.skipped_lines:
+        print(f"store: ignored {store.skipped_lines} unreadable line(s)", file=sys.stderr)
+    for stage in stages:
+        try:
+            _run_stage(stage, store, plan, args.voices, bench, engine)
+        except IncompleteError as exc:
+            print(f"stage {stage} cannot start yet: {exc}", file=sys.stderr)
+            return 3
+    return 0
+
+
+def _probe_determinism(bench: Any, kokoro: Any, voice: str, sentence: str, trials: int) -> None:
+    """Log whether two syntheses of one sentence are identical (then more trials add nothing)."""
+    import numpy as np
+
+    kokoro.load()
+    first, second = (bench.speak(kokoro, voice, sentence, "zh")[0] for _ in range(2))
+    same = bool(np.array_equal(first, second))
+    print(f"determinism probe ({voice}): two syntheses identical: {same}", file=sys.stderr, flush=True)
+    if same and trials > 1:
+        note = f"  --trials {trials} repeats identical readings: the CER and CI equal one trial's"
+        print(note, file=sys.stderr)
+
+
+def _run_stage(
+    stage: str, store: Store, plan: Plan, voices: list[str] | None, bench: Any, engine: Any
+) -> None:
+    """Measure one stage's readings that are not stored yet (voice-major)."""
+    if stage == "dev":
+        _measure(store, plan, voices or list(plan.singles), "dev", plan.variant, bench, engine)
+    elif stage == "blends":
+        _measure(store, plan, blend_voices(store, plan), "dev", plan.variant, bench, engine)
+    elif stage == "test":
+        _measure(store, plan, voices or voices_for_test(store, plan), "test", plan.variant, bench, engine)
+    elif stage == "variants":
+        chosen = voices or [chosen_voice(store, plan)]
+        for alternative in ALTERNATIVES:
+            _measure(store, plan, chosen, "dev", alternative, bench, engine)
+
+
+def _measure(
+    store: Store, plan: Plan, voices: Sequence[str], split: str, variant: Variant, bench: Any, engine: Any
+) -> None:  # pragma: no cover - needs models
+    from _zh_store import Reading
+    from quality import Case
+
+    kokoro = engine(variant)
+    kokoro.load()
+    sentences = plan.sentences(split)
+    current = ""
+    started = time.monotonic()
+    for count, job in enumerate(
+        pending(store, voices, split, sentences, plan.trials, variant, plan.model, plan.order(split)), 1
+    ):
+        if job.voice != current:
+            if current:
+                _log_done(store, plan, current, split, variant)
+            current = job.voice
+            print(f"[{split} | {variant.label}] {job.voice} ...", file=sys.stderr, flush=True)
+        heard = bench.hear(kokoro, Case("kokoro", job.voice, "zh"), job.text)
+        store.append(
+            Reading(
+                key=job.key,
+                voice=job.voice,
+                split=split,
+                trial=job.trial,
+                index=job.index,
+                text=job.text,
+                fixes=variant.fixes,
+                sandhi=variant.sandhi,
+                model=plan.model,
+                transcript=heard.transcript,
+                errors=heard.error.errors,
+                length=heard.error.reference_length,
+                audio_s=round(heard.audio_seconds, 4),
+                synth_s=round(heard.synth_seconds, 4),
+                failed=heard.failed,
+                ovrl=None if heard.scores is None else round(heard.scores.overall, 4),
+                p808=None if heard.scores is None else round(heard.scores.p808, 4),
+            )
+        )
+        if count % 20 == 0:
+            rate = (time.monotonic() - started) / count
+            p = progress(store, job.voice, split, sentences, plan.trials, variant, plan.model)
+            stamp = time.strftime("%H:%M:%S")
+            print(
+                f"  {stamp} {job.voice} trial {job.trial}: {p.done}/{p.total} readings, "
+                f"{rate:.1f} s/reading, load {os.getloadavg()[0]:.1f}",
+                file=sys.stderr,
+                flush=True,
+            )
+    if current:
+        _log_done(store, plan, current, split, variant)
+
+
+def _log_done(store: Store, plan: Plan, voice: str, split: str, variant: Variant) -> None:
+    result = plan.result(store, voice, split, variant)
+    if result is not None:
+        ci = result.interval
+        bounds = "" if ci is None else f" (95 % CI {100 * ci.low:.1f}-{100 * ci.high:.1f})"
+        print(
+            f"  done: {voice} {split} CER {100 * result.error.rate:.1f} %{bounds}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def _measure_rtf(
+    kokoro: Any, voices: Sequence[str], sentences: Sequence[str], args: argparse.Namespace
+) -> int:  # pragma: no cover - needs models
+    """Synthesis only, ``--rtf-sentences`` dev sentences per voice, after a warm-up; writes rtf.json."""
+    from _metrics import Scorer
+    from quality import Bench, service_front_end
+    from voxgate.errors import VoxgateError
+    from voxgate.settings import Settings
+
+    bench = Bench(service_front_end(Settings.load()), None, Scorer(), with_dnsmos=False)  # type: ignore[arg-type]
+    kokoro.load()
+    chosen = list(sentences)[: args.rtf_sentences]
+    load_before = os.getloadavg()
+    figures: dict[str, dict[str, float]] = {}
+    for voice in voices:
+        bench.speak(kokoro, voice, chosen[0], "zh")  # warm-up: jieba's dictionary, the ONNX session
+        synth = audio = 0.0
+        for sentence in chosen:
+            start = time.perf_counter()
+            try:
+                samples, rate = bench.speak(kokoro, voice, sentence, "zh")
+            except VoxgateError:
+                continue
+            synth += time.perf_counter() - start
+            audio += len(samples) / rate
+        figures[voice] = {
+            "rtf": synth / audio if audio else float("nan"),
+            "synth_s": synth,
+            "audio_s": audio,
+            "load1": os.getloadavg()[0],
+        }
+        print(f"{voice}: RTF {figures[voice]['rtf']:.3f} ({synth:.1f} s for {audio:.1f} s)", flush=True)
+    load_after = os.getloadavg()
+    record = {
+        "sentences": len(chosen),
+        "load_before": load_before,
+        "load_after": load_after,
+        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "voices": figures,
+    }
+    args.store.mkdir(parents=True, exist_ok=True)
+    path = args.store / RTF_FILE
+    previous = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    merged = {**record, "voices": {**previous.get("voices", {}), **figures}}
+    path.write_text(json.dumps(merged, indent=1) + "\n", encoding="utf-8")
+    print("| voice | RTF |\n|---|---:|")
+    for voice, f in figures.items():
+        print(f"| {voice} | {f['rtf']:.3f} |")
+    print(
+        f"\nload average {load_before[0]:.2f} before, {load_after[0]:.2f} after; {len(chosen)} dev sentences"
+    )
     return 0
 
 

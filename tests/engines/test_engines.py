@@ -148,6 +148,17 @@ def test_kokoro_model_is_joined_into_the_data_dir(engines: dict[str, Engine], se
     assert (models / "kokoro-v1.0.int8.verified.json").is_file()
 
 
+def test_kokoro_polyphone_fixes_can_be_turned_off(engines: dict[str, Engine], settings) -> None:
+    """zh_g2p_fixes=False feeds misaki's own reading (地 as di4); the default feeds voxgate's (de5)."""
+    from misaki.zh import ZHG2P
+
+    plain = KokoroEngine(models_dir=settings.data_dir / "models", threads=1, zh_g2p_fixes=False)
+    fixed = engines["kokoro"]
+    assert isinstance(fixed, KokoroEngine)
+    assert ZHG2P.py2ipa("di4") in plain.phonemize("他慢慢地走。", "zh")
+    assert ZHG2P.py2ipa("de5") in fixed.phonemize("他慢慢地走。", "zh")
+
+
 def test_piper_without_noise_is_deterministic_and_keyed_apart() -> None:
     """With both noise scales at 0 piper says a sentence identically twice; its model version says so."""
     from voxgate.engines.piper import PiperEngine

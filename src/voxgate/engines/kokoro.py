@@ -58,6 +58,8 @@ class KokoroEngine:
         max_segment_chars: longest text handed to the model in one call.
         blends: named blends offered as voices (name → ``"jf_alpha:0.6+jf_nezumi:0.4"``).
         zh_tone_sandhi: speak Chinese with spoken tones (``kokoro_zh.tone_sandhi``).
+        zh_g2p_fixes: apply voxgate's polyphone reading rules (``kokoro_zh.RULES``); off only to
+            measure what they do (``bench/zh_voices.py --g2p-fixes off``).
 
     Raises:
         ValueError: a named blend is malformed, names an unknown voice, or takes a voice's name.
@@ -73,6 +75,7 @@ class KokoroEngine:
         max_segment_chars: int = 250,
         blends: Mapping[str, str] | None = None,
         zh_tone_sandhi: bool = False,
+        zh_g2p_fixes: bool = True,
     ) -> None:
         self._models_dir = models_dir
         self._threads = threads
@@ -86,6 +89,7 @@ class KokoroEngine:
             if name in _VOICES or is_blend(name):
                 raise ValueError(f"engines.kokoro.blends.{name}: a blend needs a name of its own")
         self._zh_tone_sandhi = zh_tone_sandhi
+        self._zh_g2p_fixes = zh_g2p_fixes
         self._kokoro: Any = None
         self._g2p: dict[str, Callable[[str], str]] = {}
         self._lock = threading.Lock()
@@ -179,7 +183,7 @@ class KokoroEngine:
         def english(text: str) -> str:
             return str(kokoro.tokenizer.phonemize(text, "en-us"))
 
-        self._g2p = {"en": english, "zh": ZhG2P(sandhi=self._zh_tone_sandhi)}
+        self._g2p = {"en": english, "zh": ZhG2P(fixes=self._zh_g2p_fixes, sandhi=self._zh_tone_sandhi)}
         self._kokoro = kokoro
 
     def _japanese(self) -> Callable[[str], str]:

@@ -1,0 +1,368 @@
+"""The append-only store of ``bench/zh_voices.py``: one JSON line per measured reading, so a run resumes.
+
+A reading is one synthesis of one corpus sentence by one voice in one trial, transcribed by
+whisper and scored. Each is appended to ``readings.jsonl`` in the store directory as soon as it is
+measured (flushed and fsynced), so a run can be killed at any moment and loses at most the
+sentence in flight; a partly written last line is ignored on reload and sealed off with a newline
+before the next append. A reading is found again by its :func:`fingerprint`: everything that
+changes the result (voice, split, trial, sentence text, G2P settings, kokoro model, recogniser);
+a change to any of them makes the old readings invisible rather than wrong.
+
+Pooling reuses ``bench/quality.py``'s machinery: per trial a :class:`_report.CaseResult` of
+:class:`_stats.SentenceError` by corpus index, then :func:`_report.pool_trials`, so a table from
+the store is the table ``quality.py --corpus zh_eval`` would print for the same readings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import itertools
+import json
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import IO
+
+from _dnsmos import MosScores
+from _metrics import ErrorRate
+from _report import CaseResult, pool_trials
+from _stats import SentenceError
+
+READINGS_FILE = "readings.jsonl"
+ASR_TAG = "whisper-base-int8/beam5/pad0.5/zh-cer-v1"
+"""The recogniser and scoring behind a stored reading; part of every fingerprint."""
+SCHEMA = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """The Chinese front-end settings a reading was made with.
+
+    Attributes:
+        fixes: voxgate's polyphone reading rules (``kokoro_zh.RULES``) applied.
+        sandhi: tone sandhi (``kokoro_zh.tone_sandhi``) applied.
+    """
+
+    fixes: bool = True
+    sandhi: bool = False
+
+    @property
+    def label(self) -> str:
+        """``fixes on, sandhi off`` and the like."""
+        return f"fixes {'on' if self.fixes else 'off'}, sandhi {'on' if self.sandhi else 'off'}"
+
+
+DEFAULT_VARIANT = Variant()
+"""What voxgate ships: the polyphone fixes on, tone sandhi off."""
+
+
+def fingerprint(voice: str, split: str, trial: int, text: str, variant: Variant, model: str) -> str:
+    """The key of one reading: a hash of everything that changes its result.
+
+    Args:
+        voice: kokoro voice or blend id.
+        split: corpus split (``dev``, ``test``).
+        trial: 1-based trial number (kokoro samples noise, so trials differ).
+        text: the corpus sentence as synthesised.
+        variant: the G2P settings.
+        model: the kokoro model version (``KokoroEngine.model_version``).
+
+    Returns:
+        24 hex digits.
+    """
+    blob = json.dumps(
+        [SCHEMA, ASR_TAG, model, variant.fixes, variant.sandhi, voice, split, trial, text],
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:24]
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One stored measurement.
+
+    Attributes:
+        key: its :func:`fingerprint`.
+        voice, split, trial, index, text: what was read (``index`` is the sentence's position in
+            the split, the bootstrap's unit).
+        fixes, sandhi: the G2P variant.
+        model: kokoro model version.
+        transcript: what whisper heard ("" when the synthesis failed).
+        errors, length: CER edit errors and normalised reference length.
+        audio_s, synth_s: audio produced and wall time spent synthesising it (under whatever
+            load there was: not a real-time factor for a background run).
+        failed: the engine raised; scored as silence.
+        ovrl, p808: DNSMOS scores, ``None`` when not measured.
+    """
+
+    key: str
+    voice: str
+    split: str
+    trial: int
+    index: int
+    text: str
+    fixes: bool
+    sandhi: bool
+    model: str
+    transcript: str
+    errors: int
+    length: int
+    audio_s: float
+    synth_s: float
+    failed: bool = False
+    ovrl: float | None = None
+    p808: float | None = None
+
+    def to_line(self) -> str:
+        """One JSON line, newline included."""
+        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":")) + "\n"
+
+    @classmethod
+    def from_line(cls, line: str) -> Reading | None:
+        """Parse a stored line; ``None`` for a torn, foreign or malformed one."""
+        try:
+            raw = json.loads(line)
+            return cls(**raw) if isinstance(raw, dict) else None
+        except (ValueError, TypeError):
+            return None
+
+
+class StoreBusyError(RuntimeError):
+    """Another process is appending to the same store."""
+
+
+class Store:
+    """The readings of a store directory, loaded once, with an appender that keeps them in step.
+
+    Args:
+        directory: created if missing.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.path = directory / READINGS_FILE
+        self.readings: dict[str, Reading] = {}
+        self.skipped_lines = 0
+        self._out: IO[str] | None = None
+        self.reload()
+
+    def reload(self) -> None:
+        """Read every valid line again (the last of equal keys wins); count the unreadable ones."""
+        self.readings = {}
+        self.skipped_lines = 0
+        if not self.path.is_file():
+            return
+        with self.path.open(encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if not line.strip():
+                    continue
+                reading = Reading.from_line(line) if line.endswith("\n") else None
+                if reading is None:
+                    self.skipped_lines += 1
+                else:
+                    self.readings[reading.key] = reading
+
+    def get(self, key: str) -> Reading | None:
+        """The stored reading with this fingerprint, if any."""
+        return self.readings.get(key)
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[Store]:
+        """Hold the store's append lock (one writer at a time) for the duration.
+
+        Raises:
+            StoreBusyError: another process holds it.
+        """
+        self.directory.mkdir(parents=True, exist_ok=True)
+        out = self.path.open("a+", encoding="utf-8")
+        try:
+            try:
+                fcntl.flock(out.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise StoreBusyError(f"another run is writing {self.path}") from None
+            self.reload()  # whatever the previous writer appended last
+            if out.tell() > 0:
+                out.seek(out.tell() - 1)
+                if out.read(1) != "\n":  # a torn last line: seal it so the next record stands alone
+                    out.write("\n")
+                    out.flush()
+            self._out = out
+            yield self
+        finally:
+            self._out = None
+            out.close()
+
+    def append(self, reading: Reading) -> None:
+        """Store one reading durably (inside :meth:`writing`).
+
+        Raises:
+            RuntimeError: called outside :meth:`writing`.
+        """
+        if self._out is None:
+            raise RuntimeError("Store.append needs Store.writing()")
+        self._out.write(reading.to_line())
+        self._out.flush()
+        os.fsync(self._out.fileno())
+        self.readings[reading.key] = reading
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One reading still to measure."""
+
+    voice: str
+    trial: int
+    index: int
+    text: str
+    key: str
+
+
+def pending(
+    store: Store,
+    voices: Sequence[str],
+    split: str,
+    sentences: Sequence[str],
+    trials: int,
+    variant: Variant,
+    model: str,
+    order: Sequence[int] | None = None,
+) -> Iterator[Job]:
+    """The readings not yet stored, voice-major: all trials of one voice before the next voice.
+
+    Args:
+        store: what is measured already.
+        voices: in the order to measure them.
+        split: corpus split.
+        sentences: the split's sentences, by index.
+        trials: trials per sentence.
+        variant: G2P settings.
+        model: kokoro model version.
+        order: sentence indices in the order to read them (default: corpus order); see
+            :func:`interleave`. The order never changes a result, only what a stopped run holds.
+
+    Yields:
+        Jobs in voice, trial, sentence order.
+    """
+    indices = range(len(sentences)) if order is None else order
+    for voice in voices:
+        for trial in range(1, trials + 1):
+            for index in indices:
+                text = sentences[index]
+                key = fingerprint(voice, split, trial, text, variant, model)
+                if store.get(key) is None:
+                    yield Job(voice, trial, index, text, key)
+
+
+def interleave(registers: Sequence[str]) -> list[int]:
+    """Sentence indices taking one sentence of each register in turn (news, dialogue, ivr, ..., news).
+
+    The corpus files are grouped by register, so reading them in file order would leave a stopped
+    run with figures for the first registers only; in this order every prefix spans them all.
+
+    Args:
+        registers: the register of each sentence, by index.
+
+    Returns:
+        A permutation of ``range(len(registers))``.
+    """
+    groups: dict[str, list[int]] = {}
+    for index, register in enumerate(registers):
+        groups.setdefault(register, []).append(index)
+    columns = itertools.zip_longest(*groups.values())
+    return [i for column in columns for i in column if i is not None]
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """How much of one case the store holds."""
+
+    voice: str
+    done: int
+    total: int
+
+    @property
+    def complete(self) -> bool:
+        """Every (trial, sentence) reading is stored."""
+        return self.done == self.total
+
+
+def readings_of(
+    store: Store,
+    voice: str,
+    split: str,
+    sentences: Sequence[str],
+    trials: int,
+    variant: Variant,
+    model: str,
+) -> list[list[Reading]]:
+    """The stored readings of one case, one list per trial (sentences in corpus order, gaps skipped)."""
+    out = []
+    for trial in range(1, trials + 1):
+        found = (store.get(fingerprint(voice, split, trial, t, variant, model)) for t in sentences)
+        out.append([r for r in found if r is not None])
+    return out
+
+
+def progress(
+    store: Store,
+    voice: str,
+    split: str,
+    sentences: Sequence[str],
+    trials: int,
+    variant: Variant,
+    model: str,
+) -> Progress:
+    """How many of a case's ``trials × len(sentences)`` readings are stored."""
+    per_trial = readings_of(store, voice, split, sentences, trials, variant, model)
+    return Progress(voice, sum(len(t) for t in per_trial), trials * len(sentences))
+
+
+def case_result(
+    store: Store,
+    voice: str,
+    split: str,
+    sentences: Sequence[str],
+    trials: int,
+    variant: Variant,
+    model: str,
+    *,
+    partial: bool = False,
+) -> CaseResult | None:
+    """Pool a case's stored readings as ``bench/quality.py`` pools its trials.
+
+    Args:
+        store: the readings.
+        voice, split, sentences, trials, variant, model: the case.
+        partial: pool whatever trials and sentences are stored (``sentences`` then counts the
+            distinct sentences read) instead of requiring all of them.
+
+    Returns:
+        The pooled result, or ``None`` when the case is incomplete (or, with ``partial``, empty).
+    """
+    per_trial = [t for t in readings_of(store, voice, split, sentences, trials, variant, model) if t]
+    done = sum(len(t) for t in per_trial)
+    if done == 0 or (not partial and done != trials * len(sentences)):
+        return None
+    distinct = len({r.index for t in per_trial for r in t})
+    return pool_trials([_trial_result(t, len(sentences) if not partial else distinct) for t in per_trial])
+
+
+def _trial_result(readings: Iterable[Reading], sentences: int) -> CaseResult:
+    rows = list(readings)
+    scores = tuple(MosScores(r.ovrl, r.p808) for r in rows if r.ovrl is not None and r.p808 is not None)
+    return CaseResult(
+        engine="kokoro",
+        voice=rows[0].voice,
+        language="zh",
+        sentences=sentences,
+        trials=1,
+        failures=sum(r.failed for r in rows),
+        sentence_errors=tuple(SentenceError(r.index, ErrorRate(r.errors, r.length)) for r in rows),
+        scores=scores,
+        synth_seconds=sum(r.synth_s for r in rows),
+        audio_seconds=sum(r.audio_s for r in rows),
+        transcripts=tuple((r.text, r.transcript) for r in rows),
+    )
