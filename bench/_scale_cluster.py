@@ -286,6 +286,20 @@ async def _kill_under_load(
     }
 
 
+async def _wait_for_capacity(port: int, engine: str, slots: int, limit_s: float) -> float | None:
+    """Seconds until the gateway's ``/api/v1/sla`` shows ``slots`` for ``engine`` (None: not in time)."""
+    start = time.monotonic()
+    url = f"http://127.0.0.1:{port}/api/v1/sla"
+    async with httpx.AsyncClient(headers={"Authorization": f"Bearer {LOAD_KEY}"}) as client:
+        while time.monotonic() - start < limit_s:
+            r = await client.get(url, timeout=5)
+            engines = r.json().get("engines", {}) if r.status_code == 200 else {}
+            if engines.get(engine, {}).get("capacity", 0) >= slots:
+                return time.monotonic() - start
+            await asyncio.sleep(1.0)
+    return None
+
+
 async def _throughput(port: int, callers: int, duration: float) -> float:
     done = 0
     stop_at = time.monotonic() + duration
@@ -318,7 +332,9 @@ def run(duration: float, rate: float) -> dict[str, object]:
         figures["ready_s"] = time.monotonic() - t0
         figures.update(asyncio.run(_cache_and_limits(ports)))
         figures["kill"] = asyncio.run(_kill_under_load(ports, cluster.ray_port, rate, duration))
-        time.sleep(8)  # let Serve replace the last killed replica
+        # Serve must have replaced the killed replicas and the gateway seen it (capacity is polled):
+        # a gateway that still counts one piper slot sends the second caller to espeak.
+        figures["piper_capacity_wait_s"] = asyncio.run(_wait_for_capacity(ports[0], "piper", 2, 90.0))
         figures["rps_2"] = asyncio.run(_throughput(ports[0], 2, duration / 2))
         for port in ports:
             cluster.stop_gateway(port)

@@ -260,7 +260,8 @@ def _cluster_report(args: argparse.Namespace) -> None:
         print(f"failed: {error}")
     print(
         f"| piper throughput, 1 vs 2 replicas | {rps_1:.2f} vs {rps_2:.2f} requests/s, "
-        f"ratio {rps_2 / rps_1:.2f} | ≥ 1.7 |"
+        f"ratio {rps_2 / rps_1:.2f} (gateway saw 2 replicas after {f.get('piper_capacity_wait_s')} s) "
+        "| ≥ 1.7 |"
     )
 
 
