@@ -187,24 +187,28 @@ class RequestContextMiddleware:
                 degraded=seen.get("degraded"),
                 cache=seen.get("cache"),
             )
-            self._log.info(
-                "request",
-                method=record.method,
-                path=record.path,
-                route=record.route,
-                status=record.status,
-                duration_ms=round(record.duration_s * 1000, 3),
-                client=record.client,
-                bytes=record.bytes_sent,
-                complete=record.complete,
-                **{k: v for k, v in seen.items() if v},
-            )
-            for observe in self._observers:
-                observe(record)
+            self._finish(record, **{k: v for k, v in seen.items() if v})
             # On an exception the id stays bound: the outer error handler (Starlette's
             # ServerErrorMiddleware) logs it after we return, still within this request's task.
             if not raised:
                 structlog.contextvars.reset_contextvars(**tokens)
+
+    def _finish(self, record: AccessRecord, **fields: Any) -> None:
+        """Write the access-log line of a finished request or connection and tell the observers."""
+        self._log.info(
+            "request",
+            method=record.method,
+            path=record.path,
+            route=record.route,
+            status=record.status,
+            duration_ms=round(record.duration_s * 1000, 3),
+            client=record.client,
+            bytes=record.bytes_sent,
+            complete=record.complete,
+            **fields,
+        )
+        for observe in self._observers:
+            observe(record)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one WebSocket connection and log it when it ends (see the module docstring)."""
@@ -259,21 +263,6 @@ class RequestContextMiddleware:
                 close_code=server_code if server_code is not None else client_code,
                 extras=dict(extras),
             )
-            self._log.info(
-                "request",
-                method=record.method,
-                path=record.path,
-                query=masked_query(scope),
-                route=record.route,
-                status=record.status,
-                duration_ms=round(record.duration_s * 1000, 3),
-                client=record.client,
-                bytes=record.bytes_sent,
-                complete=record.complete,
-                close_code=record.close_code,
-                **record.extras,
-            )
-            for observe in self._observers:
-                observe(record)
+            self._finish(record, query=masked_query(scope), close_code=record.close_code, **record.extras)
             if not raised:
                 structlog.contextvars.reset_contextvars(**tokens)
