@@ -9,6 +9,7 @@
 import { clearAlert, requestError, showAlert } from "./alerts.js";
 import { onKeyChange, withKey } from "./key.js";
 import { playResponse } from "./player.js";
+import { clearRowErrors, errorLine, labelled, showRowError } from "./rows.js";
 import { ENGINE_NAMES, voiceOptions } from "./voices.js";
 
 const MAX_TURNS = 500; // the server's limit
@@ -70,16 +71,7 @@ function renumber() {
 }
 
 function control(id, labelText, element) {
-  const field = document.createElement("div");
-  field.className = "field";
-  const label = document.createElement("label");
-  label.htmlFor = id;
-  const which = document.createElement("span"); // "Turn 2 " for screen readers: names stay unique
-  which.className = "visually-hidden turn-n";
-  label.append(which, labelText);
-  element.id = id;
-  field.append(label, element);
-  return field;
+  return labelled(id, labelText, element, { prefixClass: "turn-n" }); // "Turn 2 ": names stay unique
 }
 
 function button(className, text) {
@@ -119,11 +111,7 @@ function makeTurn({ voice = "", text = "", pauseMs = DEFAULT_PAUSE_MS } = {}) {
   pause.step = "50";
   pause.value = String(pauseMs);
   pause.inputMode = "numeric";
-  const error = document.createElement("p");
-  error.className = "field-error";
-  error.id = `dlg-error-${id}`;
-  error.hidden = true;
-  for (const c of [select, area, pause]) c.setAttribute("aria-describedby", error.id);
+  const error = errorLine(`dlg-error-${id}`, [select, area, pause]);
 
   const row = document.createElement("div");
   row.className = "turn__row";
@@ -176,14 +164,8 @@ function onTurnButton(event) {
 
 function clearErrors() {
   clearAlert(els.alert);
-  for (const item of turnItems()) {
-    const error = item.querySelector(".field-error");
-    error.hidden = true;
-    error.textContent = "";
-    error.removeAttribute("role");
-    for (const c of item.querySelectorAll("select, textarea, input")) c.removeAttribute("aria-invalid");
-    item.querySelector(".turn-degraded").hidden = true;
-  }
+  clearRowErrors(turnItems());
+  for (const item of turnItems()) item.querySelector(".turn-degraded").hidden = true;
 }
 
 /** Show an error on a turn's control when it names one (dialogue[i].voice), else in the alert. */
@@ -194,14 +176,7 @@ function showError(error) {
     showAlert(els.alert, error, () => null);
     return;
   }
-  const name = match[2] ?? "text";
-  const target = item.querySelector(`[name="${name}"]`);
-  const message = item.querySelector(".field-error");
-  message.textContent = error.message;
-  message.setAttribute("role", "alert");
-  message.hidden = false;
-  target.setAttribute("aria-invalid", "true");
-  target.focus();
+  showRowError(item, match[2] ?? "text", error.message);
 }
 
 function payload() {

@@ -7,6 +7,7 @@
 
 import { clearAlert, requestError, showAlert } from "./alerts.js";
 import { onKeyChange, withKey } from "./key.js";
+import { clearRowErrors, errorLine, labelled, showRowError } from "./rows.js";
 
 const KINDS = { say: "Say as", ipa: "IPA", pinyin: "Pinyin" };
 const PLACEHOLDERS = { say: "sequel", ipa: "təˈmɑːtoʊ", pinyin: "chong2 qing4" };
@@ -21,17 +22,6 @@ const els = {
 };
 
 const state = { loaded: false, busy: false, nextId: 1, sent: [] };
-
-function field(id, text, element, className = "field") {
-  const wrap = document.createElement("div");
-  wrap.className = className;
-  const label = document.createElement("label");
-  label.htmlFor = id;
-  label.textContent = text;
-  element.id = id;
-  wrap.append(label, element);
-  return wrap;
-}
 
 /** One entry row: word, kind, value, case-sensitive, remove; an error line under it. */
 function makeRow(entry = {}) {
@@ -67,18 +57,14 @@ function makeRow(entry = {}) {
   remove.type = "button";
   remove.className = "button button--small lex-remove";
   remove.textContent = "Delete";
-  const error = document.createElement("p");
-  error.className = "field-error";
-  error.id = `lex-error-${id}`;
-  error.hidden = true;
-  for (const c of [word, select, value]) c.setAttribute("aria-describedby", error.id);
+  const error = errorLine(`lex-error-${id}`, [word, select, value]);
 
   const grid = document.createElement("div");
   grid.className = "lex-row__grid";
   grid.append(
-    field(`lex-word-${id}`, "Word", word),
-    field(`lex-kind-${id}`, "Kind", select),
-    field(`lex-value-${id}`, "Value", value),
+    labelled(`lex-word-${id}`, "Word", word),
+    labelled(`lex-kind-${id}`, "Kind", select),
+    labelled(`lex-value-${id}`, "Value", value),
   );
   const tools = document.createElement("div");
   tools.className = "lex-row__tools";
@@ -129,13 +115,7 @@ function render(body) {
 
 function clearErrors() {
   clearAlert(els.alert);
-  for (const item of rowItems()) {
-    const error = item.querySelector(".field-error");
-    error.hidden = true;
-    error.textContent = "";
-    error.removeAttribute("role");
-    for (const c of item.querySelectorAll("input, select")) c.removeAttribute("aria-invalid");
-  }
+  clearRowErrors(rowItems());
 }
 
 function showError(error) {
@@ -146,13 +126,7 @@ function showError(error) {
     return;
   }
   const name = match[2] === "word" ? "word" : match[2] === "case_sensitive" ? "case_sensitive" : "value";
-  const target = item.querySelector(`[name="${name}"]`);
-  const message = item.querySelector(".field-error");
-  message.textContent = error.message;
-  message.setAttribute("role", "alert");
-  message.hidden = false;
-  target.setAttribute("aria-invalid", "true");
-  target.focus();
+  showRowError(item, name, error.message);
 }
 
 async function request(method, body) {
