@@ -35,7 +35,6 @@ at P99.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
@@ -53,6 +52,7 @@ import httpx
 import psutil
 
 from _http_server import voxgate_server
+from _scenarios import QUIET_SERVER_ENV, chosen_scenarios, scenario_parser, table
 from _sla_probe import health_stats, probe_health
 from _sla_stats import quantile
 
@@ -301,30 +301,16 @@ async def run(url: str, pid: int, only: list[str], seconds: float, clients: int)
     return rows
 
 
-def table(rows: list[dict[str, object]]) -> str:
-    """Markdown table of the rows."""
-    columns = list(dict.fromkeys(k for row in rows for k in row))
-    out = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    out += ["| " + " | ".join(str(row.get(c, "")) for c in columns) + " |" for row in rows]
-    return "\n".join(out)
-
-
 def main() -> int:
     """Start the server, run the scenarios, print the table; exit 1 if one missed the SLA."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--only", default=",".join(SCENARIOS), help="comma-separated scenarios")
+    parser = scenario_parser(__doc__, SCENARIOS)
     parser.add_argument("--seconds", type=float, default=20.0, help="seconds per scenario")
     parser.add_argument("--clients", type=int, default=2, help="closed-loop hostile clients")
     args = parser.parse_args()
-    only = [s for s in args.only.split(",") if s]
-    unknown = set(only) - set(SCENARIOS)
-    if unknown:
-        parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
+    only = chosen_scenarios(parser, args, SCENARIOS)
     env = {
+        **QUIET_SERVER_ENV,
         "VOXGATE_ENGINES__KOKORO__ENABLED": "false",
-        "VOXGATE_CACHE__URL": "memory://?max_bytes=0",
         "VOXGATE_QOS__LIMITS__DEFAULT": "1000000/minute",
         "VOXGATE_QOS__LIMITS__DAILY_CHARS": "0",
         "VOXGATE_TEXT__LEXICON_MAX_ENTRIES": str(LEXICON_CAP),

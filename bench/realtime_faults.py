@@ -24,7 +24,6 @@ per scenario and a Markdown table; exit status 1 when a scenario failed.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
@@ -43,6 +42,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from _http_server import voxgate_server
+from _scenarios import QUIET_SERVER_ENV, chosen_scenarios, scenario_parser, table
 from _sla_probe import PROBE_EVERY_S, PROBE_TIMEOUT_S, HealthProbe, health_stats
 from _sla_stats import quantile
 from voxgate.client import realtime_url
@@ -252,14 +252,6 @@ async def vanish(url: str, engine: str, trials: int) -> dict[str, Any]:
     }
 
 
-def table(rows: list[dict[str, Any]]) -> str:
-    """Markdown table of the rows."""
-    columns = list(dict.fromkeys(k for row in rows for k in row))
-    out = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    out += ["| " + " | ".join(str(row.get(c, "")) for c in columns) + " |" for row in rows]
-    return "\n".join(out)
-
-
 SCENARIOS = [f"{e}-{s}" for e in ("piper", "kokoro", "espeak") for s in ("kill", "stop")]
 SCENARIOS += ["vanish-kokoro", "vanish-piper"]
 
@@ -281,20 +273,14 @@ async def run(url: str, only: list[str], sockets: int, count: int, trials: int) 
 
 def main() -> int:
     """Start the server, run the scenarios, print the table."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--only", default=",".join(SCENARIOS), help="comma-separated scenarios")
+    parser = scenario_parser(__doc__, SCENARIOS)
     parser.add_argument("--sockets", type=int, default=2, help="sockets at once in a fault scenario")
     parser.add_argument("--sentences", type=int, default=8, help="sentences per socket")
     parser.add_argument("--trials", type=int, default=3, help="vanishing clients per vanish scenario")
     args = parser.parse_args()
-    only = [s for s in args.only.split(",") if s]
-    unknown = set(only) - set(SCENARIOS)
-    if unknown:
-        parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
+    only = chosen_scenarios(parser, args, SCENARIOS)
     env = {
-        "VOXGATE_CACHE__URL": "memory://?max_bytes=0",
+        **QUIET_SERVER_ENV,
         "VOXGATE_ENGINES__KOKORO__WORKERS": "1",
         "VOXGATE_QOS__LIMITS__DEFAULT": "100000/minute",
         "VOXGATE_REALTIME__MAX_SOCKETS_PER_CLIENT": "64",
