@@ -301,6 +301,23 @@ def _exit_quietly(_signum: int, _frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
+def _speakers(pairs: list[str] | None) -> tuple[tuple[str, str], ...] | None:
+    """``--speaker NAME=VOICE`` options as (name, voice) pairs; ``None`` when there are none.
+
+    Raises:
+        typer.BadParameter: an option without ``=`` or with an empty side.
+    """
+    if not pairs:
+        return None
+    out = []
+    for pair in pairs:
+        name, sep, voice = pair.partition("=")
+        if not sep or not name.strip() or not voice.strip():
+            raise typer.BadParameter(f"{pair!r}: write NAME=VOICE, e.g. Alice=joe", param_hint="--speaker")
+        out.append((name.strip(), voice.strip()))
+    return tuple(out)
+
+
 @app.command()
 def book(
     source: Annotated[Path, typer.Argument(help="The book: a UTF-8 .txt or Markdown (.md) file.")],
@@ -316,6 +333,20 @@ def book(
     ] = None,
     api_key: Annotated[
         str | None, typer.Option("--api-key", envvar="VOXGATE_API_KEY", help="API key for --server.")
+    ] = None,
+    ssml: Annotated[
+        bool,
+        typer.Option(
+            "--ssml", help="Each chapter's text is an SSML document (<speak>...</speak>; .txt only)."
+        ),
+    ] = False,
+    speaker: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--speaker",
+            help="NAME=VOICE, repeatable: the file is a script of 'Name: text' lines spoken by these voices "
+            "('narrator' reads the other lines).",
+        ),
     ] = None,
     config: ConfigOption = None,
 ) -> None:
@@ -337,6 +368,8 @@ def book(
                 server=server,
                 api_key=api_key,
                 console=_err,
+                ssml=ssml,
+                speakers=_speakers(speaker),
             )
         )
     except (OSError, VoxgateError) as exc:

@@ -25,7 +25,7 @@ from voxgate.cli_common import LOCAL_CLIENT, local_settings, refusal, server_cli
 from voxgate.clock import SystemClock
 from voxgate.jobs import JobService, JobSpec, open_jobs
 from voxgate.jobs.captions import book_file_name, chapter_file_name
-from voxgate.jobs.plan import chapters_from_text, decode_upload
+from voxgate.jobs.plan import chapters_from_text, check_ssml_markdown, decode_upload
 from voxgate.settings import Settings
 from voxgate.wiring import build_synthesizer
 
@@ -185,6 +185,8 @@ async def render_book(
     server: str | None,
     api_key: str | None,
     console: Console,
+    ssml: bool = False,
+    speakers: tuple[tuple[str, str], ...] | None = None,
 ) -> None:
     """Render ``source`` into ``out`` (see the module docstring).
 
@@ -195,6 +197,8 @@ async def render_book(
         voice: voice id, or ``None`` for the book language's default.
         fmt: output format (mp3, opus, flac, wav, mulaw, alaw).
         speed: speaking rate.
+        ssml: every chapter's text is an SSML document (not with Markdown or a script).
+        speakers: the file is a script ("Name: text" lines); speaker name → voice id.
         server: base URL of a running voxgate server; ``None`` renders in this process.
         api_key: bearer token for the server.
         console: where the progress bar goes.
@@ -205,6 +209,10 @@ async def render_book(
     """
     data = source.read_bytes()
     options = {"format": fmt, "speed": str(speed), **({"voice": voice} if voice else {})}
+    if ssml:
+        options["ssml"] = "true"
+    if speakers is not None:
+        options |= {"script": "true", "speakers": json.dumps(dict(speakers), ensure_ascii=False)}
     key = hashlib.sha256(data + json.dumps(options, sort_keys=True).encode()).hexdigest()
     out.mkdir(parents=True, exist_ok=True)
     extension = {"opus": "opus", "flac": "flac", "wav": "wav", "mulaw": "ulaw", "alaw": "alaw"}.get(
@@ -212,7 +220,18 @@ async def render_book(
     )
     if server is None:
         text, markdown = decode_upload(data, source.name, max_chars=settings.jobs.max_total_chars)
-        spec = JobSpec(chapters_from_text(text, markdown=markdown), voice, speed, fmt, source.stem)
+        check_ssml_markdown(ssml, markdown, "file")
+        chapters = chapters_from_text(text, markdown=markdown)
+        spec = JobSpec(
+            chapters,
+            voice,
+            speed,
+            fmt,
+            source.stem,
+            ssml=ssml,
+            script=speakers is not None,
+            speakers=speakers or (),
+        )
         async with _local_jobs(settings, out / ".voxgate") as jobs:
             local = _Local(jobs, spec, key)
             status = await _follow(local, console)

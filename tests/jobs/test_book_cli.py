@@ -110,3 +110,33 @@ def test_book_refuses_a_binary_file(tmp_path: Path) -> None:
     done = _book(source, tmp_path / "out", tmp_path / "data")
     assert done.returncode == 2
     assert "binary file" in done.stderr
+
+
+def test_book_ssml_keeps_its_breaks_and_is_refused_with_markdown_or_a_bad_speaker(tmp_path: Path) -> None:
+    """--ssml: a 3 s <break> is in the chapter's audio; with a .md file or a malformed --speaker: exit 2."""
+    source, out = tmp_path / "pause.txt", tmp_path / "out"
+    source.write_text('<speak>Hello there.<break time="3s"/>Goodbye.</speak>\n')
+    done = _book(source, out, tmp_path / "data", "--format", "wav", "--ssml")
+    assert done.returncode == 0, done.stderr
+    index = json.loads((out / "index.json").read_text())
+    assert index["duration_s"] > 3.0 + 1.0  # the break, plus two short sentences
+    words = (out / "captions.words.vtt").read_text()
+    assert "speak" not in words and "break" not in words  # the tags are not read out
+
+    markdown = tmp_path / "pause.md"
+    markdown.write_text(source.read_text())
+    refused = _book(markdown, tmp_path / "out-md", tmp_path / "data", "--ssml")
+    assert refused.returncode == 2
+    assert "SSML chapters cannot be Markdown" in refused.stderr
+    bad = _book(source, tmp_path / "out-bad", tmp_path / "data", "--speaker", "Alice")
+    assert bad.returncode == 2
+    assert "NAME=VOICE" in bad.stderr
+
+
+def test_book_script_gives_each_speaker_their_voice(tmp_path: Path) -> None:
+    """--speaker NAME=VOICE: a script's lines are spoken by each speaker's voice (piper and espeak)."""
+    source, out = tmp_path / "play.txt", tmp_path / "out"
+    source.write_text("Alice: Good morning, how are you?\nBob: Very well, thank you.\n")
+    done = _book(source, out, tmp_path / "data", "--speaker", "Alice=joe", "--speaker", "Bob=espeak-en-us")
+    assert done.returncode == 0, done.stderr
+    assert "piper" in done.stderr and "espeak" in done.stderr  # "done: ... engines {...}"

@@ -21,7 +21,7 @@ from voxgate.api.deps import ApiKeyAuth, ClientId, LexiconDep
 from voxgate.errors import InvalidInput
 from voxgate.jobs import AudioFile, JobService, JobSpec
 from voxgate.jobs.errors import JobsDisabled
-from voxgate.jobs.plan import chapters_from_list, chapters_from_text, decode_upload
+from voxgate.jobs.plan import chapters_from_list, chapters_from_text, check_ssml_markdown, decode_upload
 
 router = APIRouter(tags=["jobs"])
 
@@ -169,12 +169,6 @@ def _validated(model: type[JobOptions], data: bytes | dict[str, Any]) -> Any:
         raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in errors]) from None
 
 
-def _check_ssml_markdown(ssml: bool, markdown: bool, field: str) -> None:
-    """Markdown clean-up would strip SSML's tags: the two do not mix."""
-    if ssml and markdown:
-        raise InvalidInput(field, "SSML chapters cannot be Markdown: send plain text (a .txt file) with ssml")
-
-
 def _parse_json(body: bytes, max_line_chars: int) -> tuple[JobSpec, str]:
     """Validate a JSON submission and split its chapters (CPU-bound: runs in a thread)."""
     data: JobCreate = _validated(JobCreate, body)
@@ -182,7 +176,7 @@ def _parse_json(body: bytes, max_line_chars: int) -> tuple[JobSpec, str]:
         chapters, field = chapters_from_list([(c.title, c.text) for c in data.chapters]), "chapters"
     else:
         text, markdown = data.text or "", data.markdown
-        _check_ssml_markdown(data.ssml, markdown, "markdown")
+        check_ssml_markdown(data.ssml, markdown, "markdown")
         chapters, field = chapters_from_text(text, markdown=markdown, max_line_chars=max_line_chars), "text"
     spec = JobSpec(
         chapters, data.voice, data.speed, data.format, data.title, data.speak_titles, **data.spec_options()
@@ -201,7 +195,7 @@ def _parse_upload(
     """Validate an uploaded book and split its chapters (CPU-bound: runs in a thread)."""
     options: JobOptions = _validated(JobOptions, fields)
     text, markdown = decode_upload(data, filename, max_chars=max_chars)
-    _check_ssml_markdown(options.ssml, markdown, "file")
+    check_ssml_markdown(options.ssml, markdown, "file")
     title = options.title or PurePath(filename or "").stem
     chapters = chapters_from_text(text, markdown=markdown, max_line_chars=max_line_chars)
     options_ = options.spec_options()

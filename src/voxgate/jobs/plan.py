@@ -98,6 +98,16 @@ class JobSpec:
         return hashlib.sha256(body.encode()).hexdigest()
 
 
+def check_ssml_markdown(ssml: bool, markdown: bool, field: str) -> None:
+    """Markdown clean-up would strip SSML's tags: the two do not mix.
+
+    Raises:
+        InvalidInput: both, naming ``field``.
+    """
+    if ssml and markdown:
+        raise InvalidInput(field, "SSML chapters cannot be Markdown: send plain text (a .txt file) with ssml")
+
+
 def decode_upload(data: bytes, filename: str | None, *, max_chars: int) -> tuple[str, bool]:
     """Read an uploaded book file.
 
