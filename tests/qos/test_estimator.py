@@ -246,3 +246,25 @@ def test_estimate_total_is_the_sum_of_the_estimates(observed: int) -> None:
         estimator.estimate_total("piper", -1, 10)
     with pytest.raises(ValueError, match="chars"):
         estimator.estimate_total("piper", 1, -10)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_median_line_is_the_exact_least_absolute_deviations_line(seed: int) -> None:
+    """The fitted line's sum of absolute deviations equals the best line through any two points
+    (an LAD optimum passes through two), with stalls in the data, cold and from a previous line."""
+    from voxgate.qos.estimator import _lad_line
+
+    rng = np.random.default_rng(seed)
+    x = rng.integers(10, 401, 60).astype(np.float64)
+    y = (0.05 + 0.004 * x) * rng.uniform(0.85, 1.4, 60) * np.where(rng.random(60) < 0.05, 5.0, 1.0)
+
+    def deviations(a: float, b: float) -> float:
+        return float(np.abs(y - a - b * x).sum())
+
+    i, j = np.triu_indices(60, k=1)
+    pairs = x[i] != x[j]
+    slopes = (y[j] - y[i])[pairs] / (x[j] - x[i])[pairs]
+    intercepts = y[i][pairs] - slopes * x[i][pairs]
+    optimum = min(deviations(a, b) for a, b in zip(intercepts, slopes, strict=True))
+    for start in (None, (0.0, 0.01), (1.0, 0.0)):
+        assert deviations(*_lad_line(x, y, start)) == pytest.approx(optimum, rel=1e-12)
