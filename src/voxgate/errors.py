@@ -25,6 +25,7 @@ Backends re-raise driver failures ``from exc`` as one of these.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -161,9 +162,10 @@ class Rejected(VoxgateError):  # noqa: N818
 
 
 class NoEngineAvailable(VoxgateError):  # noqa: N818
-    """Every engine in the chain failed or was skipped; ``reasons`` says why, per engine."""
+    """Every engine in the chain failed or was skipped; ``attempts`` says why, in order, one
+    ``(engine, reason)`` per try (an engine twice in a chain, espeak → piper → espeak, twice)."""
 
-    def __init__(self, reasons: dict[str, str]) -> None:
-        detail = "; ".join(f"{e}: {r}" for e, r in reasons.items()) or "empty chain"
+    def __init__(self, attempts: Sequence[tuple[str, str]]) -> None:
+        detail = "; ".join(f"{e}: {r}" for e, r in attempts) or "empty chain"
         super().__init__(f"no engine could answer ({detail})")
-        self.reasons = dict(reasons)
+        self.attempts = tuple(attempts)

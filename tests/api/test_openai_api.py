@@ -242,7 +242,7 @@ def test_sse_reports_a_failure_after_the_first_piece_as_an_error_event() -> None
 
     async def pieces() -> AsyncIterator[bytes]:
         yield b"\x01\x02"
-        raise NoEngineAvailable({"espeak": "crashed"})
+        raise NoEngineAvailable([("espeak", "crashed")])
 
     async def collect() -> list[bytes]:
         return [event async for event in _sse_events(pieces(), 5)]

@@ -123,3 +123,50 @@ def test_no_fallback_after_a_piece_was_passed_on() -> None:
         assert whole.degraded
 
     asyncio.run(scenario())
+
+
+class FailsEverywhereBackend(BreaksMidAnswerBackend):
+    """Fault injection: every engine fails every call."""
+
+    async def run(
+        self,
+        engine: str,
+        text: str,
+        voice: str,
+        opts: SynthesisOptions,
+        deadline: float,
+        on_settled: Settled | None = None,
+        on_chunk: ChunkSink | None = None,
+    ) -> list[AudioChunk]:
+        self.calls.append(engine)
+        if on_settled is not None:
+            on_settled(None)
+        raise EngineError(engine, "fault injection: fails")
+
+
+def test_the_503_names_every_attempt_even_an_engine_tried_twice() -> None:
+    """A chain espeak → remote → espeak that fails everywhere names all three tries, in order."""
+    clock = FakeClock()
+    backend = FailsEverywhereBackend()
+    router = _router(backend, clock)
+    chain = [
+        ChainStep("espeak", "espeak-en-us"),
+        ChainStep("remote", "r-us"),
+        ChainStep("espeak", "espeak-en-us"),
+    ]
+
+    async def scenario() -> NoEngineAvailable:
+        with pytest.raises(NoEngineAvailable) as caught:
+            await router.run(
+                chain,
+                "Hello.",
+                SynthesisOptions(language="en"),
+                priority=Priority.API,
+                deadline=clock.monotonic() + 10,
+            )
+        return caught.value
+
+    error = asyncio.run(scenario())
+    assert backend.calls == ["espeak", "remote", "espeak"]
+    assert [engine for engine, _ in error.attempts] == ["espeak", "remote", "espeak"]
+    assert str(error).count("espeak:") == 2

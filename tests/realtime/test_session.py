@@ -34,7 +34,7 @@ class ChaosSynthStandIn:
         self.calls[request.text] = self.calls.get(request.text, 0) + 1
         self.deadlines.append(request.deadline_s)
         if self.calls[request.text] <= self.failures:
-            raise NoEngineAvailable({"piper": "not_ready", "espeak": "queue_timeout"})
+            raise NoEngineAvailable([("piper", "not_ready"), ("espeak", "queue_timeout")])
         meta = SynthesisMeta("joe", "espeak", True, "piper:not_ready", False, "audio/basic", 8000)
         return SynthesisResult(b"\xff" * 800, meta, 0.1, 0.01)
 

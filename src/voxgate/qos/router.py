@@ -233,7 +233,7 @@ class Router:
                 given pieces failed.
         """
         if not chain:
-            raise NoEngineAvailable({})
+            raise NoEngineAvailable(())
         attempts: list[Attempt] = []
         chars = len(text)
         last = len(chain) - 1
@@ -256,8 +256,9 @@ class Router:
                     chain, index, text, opts, priority, deadline_of, chars, attempts, given
                 )
                 if winner is None and given is not None and given.gave:
-                    reasons = {a.engine: a.outcome.value for a in attempts}
-                    reasons[chain[index].engine] += " after its first audio"
+                    reasons = [(a.engine, a.outcome.value) for a in attempts]
+                    engine, outcome = reasons[-1]  # the attempt that had given audio
+                    reasons[-1] = (engine, f"{outcome} after its first audio")
                     raise NoEngineAvailable(reasons)
                 index += 1
             else:
@@ -268,7 +269,7 @@ class Router:
                 index += 2
             if winner is not None:
                 return _answer(chain, winner[0], winner[1], attempts)
-        raise NoEngineAvailable({a.engine: a.outcome.value for a in attempts})
+        raise NoEngineAvailable([(a.engine, a.outcome.value) for a in attempts])
 
     async def _hedged(
         self,
