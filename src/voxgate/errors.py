@@ -17,7 +17,7 @@ VoxgateError
 ├── Unauthorized                              missing or wrong API key
 ├── QueueTimeout(engine, waited_s)           gave up waiting for a worker slot
 ├── Rejected(retry_after)                     admission refused: rate, quota, load
-└── NoEngineAvailable(reasons)                every engine of the chain failed
+└── NoEngineAvailable(attempts)               every engine of the chain failed
 ```
 
 Backends re-raise driver failures ``from exc`` as one of these.
