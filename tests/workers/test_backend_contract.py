@@ -134,6 +134,16 @@ def test_capacity_events_count_every_warm_worker(harness: Harness) -> None:
     assert harness.capacities[-1] == 2
 
 
+def test_local_workers_run_at_the_configured_niceness(harness: Harness) -> None:
+    """Local workers add ``engines.<name>.nice`` (default 5) to the gateway's niceness, so the
+    gateway's loop goes first under CPU contention (Ray replicas are left as Ray starts them)."""
+    if not harness.url.startswith("local"):
+        pytest.skip("niceness applies to local worker processes")
+    assert harness.settings.engines.espeak.nice == 5
+    mine = os.nice(0)
+    assert {os.getpriority(os.PRIO_PROCESS, pid) for pid in harness.pids()} == {min(mine + 5, 19)}
+
+
 def test_worker_events_name_every_worker_and_its_memory(harness: Harness) -> None:
     """Each running worker was announced by a WorkerStarted with its pid, and its memory is sampled."""
 

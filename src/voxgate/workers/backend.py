@@ -135,7 +135,7 @@ class LocalBackend:
         self._pools: dict[str, WorkerPool] = {}
         for name in self._catalog:
             cfg = getattr(settings.engines, name)
-            spec = WorkerSpec(name, settings_json, engine_warmups(self._catalog[name]))
+            spec = WorkerSpec(name, settings_json, engine_warmups(self._catalog[name]), nice=cfg.nice)
             config = PoolConfig(
                 size=cfg.workers,
                 soft_rss_mb=cfg.soft_rss_mb,

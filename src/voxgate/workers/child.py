@@ -93,6 +93,8 @@ def worker_main(conn: Connection, spec: WorkerSpec) -> None:
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the gateway, which stops us in order
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if spec.nice:
+        os.nice(spec.nice)  # under CPU contention the gateway's loop goes first (engines.<name>.nice)
     try:
         loaded = load_engine(spec)
     except VoxgateError as exc:

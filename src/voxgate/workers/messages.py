@@ -17,11 +17,13 @@ class WorkerSpec:
         settings_json: the gateway's settings, serialised (rebuilt without reading the environment).
         warmups: spoken once each after loading, before the worker takes traffic; one per
             language front end the engine has, so no first real request pays for loading one.
+        nice: niceness the worker process adds to itself before loading (``engines.<name>.nice``).
     """
 
     engine: str
     settings_json: str
     warmups: tuple[Warmup, ...]
+    nice: int = 0
 
 
 @dataclass(frozen=True, slots=True)
