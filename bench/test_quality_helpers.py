@@ -50,9 +50,50 @@ def test_english_normalisation(scorer, text, expected):
         ("我买了两斤西红柿", "我买了2斤西红柿"),
     ],
 )
-def test_chinese_normalisation(scorer, text, expected):
-    """Chinese becomes simplified, numerals become digits, punctuation and spaces go."""
+def test_chinese_normalisation_written(text, expected):
+    """The written scheme: Chinese becomes simplified, numerals become digits, punctuation and spaces go."""
+    assert Scorer("written").normalise(text, "zh") == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("這雙鞋一共一百塊, 可以便宜一點嗎?", "这双鞋一共一百块可以便宜一点吗"),
+        ("这双鞋一共100块，可以便宜一点吗？", "这双鞋一共一百块可以便宜一点吗"),
+        ("活动时间为下午2:30。", "活动时间为下午两点三十分"),
+        ("活動時間為下午兩點三十分", "活动时间为下午两点三十分"),
+        ("晚上7.30分开始", "晚上七点三十分开始"),
+        ("面积是20m²。", "面积是二十平方米"),
+        ("面积是 20平方米", "面积是二十平方米"),
+        ("共计¥68.5", "共计六十八点五元"),
+        ("共計68.5元", "共计六十八点五元"),
+        ("下午３点 见", "下午三点见"),
+        ("他在 Google 工作", "他在google工作"),
+        ("她著急地說", "他着急的说"),
+    ],
+)
+def test_chinese_normalisation_compares_spoken_forms(scorer, text, expected):
+    """The default scheme: both sides spoken as voxgate's normaliser reads them, variants folded."""
     assert scorer.normalise(text, "zh") == expected
+
+
+def test_notation_is_not_an_error_but_a_wrong_number_is(scorer):
+    """A time, unit or price written differently by the recogniser scores 0; another number does not."""
+    refs = ["活动时间为下午2:30。", "这个房间的面积是20m²。", "您本次消费共计¥68.5，请问怎么支付？"]
+    heard = ["活動時間為下午兩點三十分", "这个房间的面积是20平方米。", "您本次消費共計68.5元,請問怎麼支付。"]
+    assert scorer.error_rate(refs, heard, "zh").errors == 0
+    assert Scorer("written").error_rate(refs, heard, "zh").errors > 0
+    assert scorer.error_rate(["他考了98分"], ["他考了89分"], "zh").errors == 2
+
+
+def test_pinyin_error_rate_forgives_homophones_but_not_other_syllables(scorer):
+    """PER counts syllables: 性/姓 (both xing) is no error, 车/这 is one; tones count only when asked."""
+    assert scorer.syllables("我姓王，用iPhone。") == ["wo", "xing", "wang", "yong", "iphone"]
+    assert scorer.syllable_errors(["我姓王"], ["我性王"]) == [ErrorRate(0, 3)]
+    assert scorer.syllable_errors(["这本书"], ["车本书"]) == [ErrorRate(1, 3)]
+    assert scorer.syllable_errors(["他买了两本书"], ["他卖了两本书"]) == [ErrorRate(0, 6)]
+    assert scorer.syllable_errors(["他买了两本书"], ["他卖了两本书"], tones=True) == [ErrorRate(1, 6)]
+    assert scorer.syllable_errors(["面积20m²"], ["面积二十平方米"]) == [ErrorRate(0, 7)]
 
 
 def test_digits_and_words_score_equal(scorer):
