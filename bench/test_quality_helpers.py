@@ -9,12 +9,12 @@ import dataclasses
 
 import pytest
 
-from _corpus import CORPORA, load_sentences
+from _corpus import CORPORA, load_eval, load_sentences
 from _dnsmos import MosScores
 from _metrics import ErrorRate, Scorer, metric_name
 from _report import CaseResult, pool, pool_trials, render_registers, render_table, target_misses
 from _stats import Interval, SentenceError, bootstrap_interval
-from quality import corpus_sentences, parse_args, plan_cases
+from quality import corpus_sentences, default_trials, parse_args, plan_cases
 from voxgate.engines.registry import build_engines
 from voxgate.settings import Settings
 
@@ -392,14 +392,33 @@ def test_explicit_voices_read_every_bench_language_they_can():
 
 
 def test_eval_corpus_arguments():
-    """``--corpus zh_eval`` needs ``--split``, reads Chinese only and runs 3 trials unless told otherwise."""
+    """``--corpus zh_eval`` needs ``--split``, reads Chinese only; trials per engine unless told otherwise."""
     args = parse_args(["--corpus", "zh_eval", "--split", "dev"])
-    assert (args.languages, args.trials) == (["zh"], 3)
+    assert (args.languages, args.trials) == (["zh"], None)
+    assert parse_args(["--corpus", "en_eval", "--split", "dev"]).languages == ["en"]
     assert parse_args(["--corpus", "zh_eval", "--split", "test", "--trials", "5"]).trials == 5
     assert parse_args([]).trials == 1
     for bad in (["--corpus", "zh_eval"], ["--split", "dev"], ["--corpus", "zh_eval", "--split", "train"]):
         with pytest.raises(SystemExit):
             parse_args(bad)
+
+
+def test_corpus_trials_default_to_one_for_kokoro_and_three_for_piper():
+    """kokoro repeats itself exactly, so one trial; piper samples noise, so three; default sets one."""
+    assert default_trials("kokoro", "zh_eval") == 1
+    assert default_trials("piper", "en_eval") == 3
+    assert default_trials("piper", None) == 1
+
+
+def test_the_english_corpus_is_split_like_the_chinese_one():
+    """en_eval: 170 sentences, ten registers in both splits, k % 5 in (2, 4) in test, no repeats."""
+    dev, test = load_eval("en_eval", "dev"), load_eval("en_eval", "test")
+    assert (len(dev), len(test)) == (100, 70)
+    assert {s.register for s in dev} == {s.register for s in test}
+    assert len({s.register for s in dev}) == 10
+    assert all(int(s.id.split("-")[1]) % 5 in (2, 4) for s in test)
+    texts = [s.text for s in (*dev, *test)]
+    assert len(set(texts)) == len(texts)
 
 
 def test_corpus_sentences_reads_one_split_without_annotations():
