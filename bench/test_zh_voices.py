@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import pytest
 
+from _corpus import load_eval
 from _metrics import ErrorRate
 from _report import CaseResult, pool_trials
 from _stats import SentenceError
@@ -32,6 +33,7 @@ from zh_voices import (
     rank,
     render_report,
     report_scoring,
+    spread_limit,
     upper_bound,
     verdict,
     voices_for_test,
@@ -313,3 +315,11 @@ def test_language_and_engine_choose_corpus_store_and_trials():
     assert (piper.store.name, piper.trials) == ("en_voices_piper", 3)
     with pytest.raises(SystemExit):
         parse_args(["--engine", "piper"])
+
+
+def test_a_limited_try_spans_the_registers():
+    """--limit takes sentences register by register in turn, kept in corpus order."""
+    rows = load_eval("en_eval", "dev")
+    kept = spread_limit(rows, 5)
+    assert [s.register for s in kept] == ["news", "dialogue", "ivr", "prose", "numbers"]
+    assert spread_limit(rows, None) == rows

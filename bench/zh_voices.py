@@ -48,6 +48,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from _corpus import EvalSentence
 from _metrics import metric_name
 from _report import CaseResult, render_registers, render_table
 from _zh_store import (
@@ -533,6 +534,22 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+def spread_limit(rows: Sequence[EvalSentence], limit: int | None) -> list[EvalSentence]:
+    """The first ``limit`` sentences taken register by register in turn (a short try spans registers).
+
+    Args:
+        rows: a split of an evaluation corpus.
+        limit: how many to keep, ``None`` for all.
+
+    Returns:
+        The kept sentences in their corpus order.
+    """
+    if limit is None:
+        return list(rows)
+    kept = sorted(interleave([r.register for r in rows])[:limit])
+    return [rows[i] for i in kept]
+
+
 def report_scoring(scoring: str, language: str) -> tuple[ReadingScore | None, dict[Metric, ReadingScore]]:
     """The report's scoring of stored readings, and its diagnostic metrics (pinyin PER for Chinese).
 
@@ -582,8 +599,8 @@ def main(argv: Sequence[str] | None = None) -> int:  # pragma: no cover - needs 
         return engines[v]
 
     corpus = f"{args.language}_eval"
-    dev_rows = load_eval(corpus, "dev", args.limit)
-    test_rows = load_eval(corpus, "test", args.limit)
+    dev_rows = spread_limit(load_eval(corpus, "dev"), args.limit)
+    test_rows = spread_limit(load_eval(corpus, "test"), args.limit)
     score, diagnostics = report_scoring(args.scoring, args.language)
     plan = Plan(
         singles=tuple(
@@ -711,7 +728,8 @@ def _measure(
             if current:
                 _log_done(store, plan, current, split, variant)
             current = job.voice
-            print(f"[{split} | {variant.label}] {job.voice} ...", file=sys.stderr, flush=True)
+            label = variant.label if plan.language == "zh" else plan.language
+            print(f"[{split} | {label}] {job.voice} ...", file=sys.stderr, flush=True)
         heard = bench.hear(kokoro, Case(plan.engine, job.voice, plan.language), job.text)
         store.append(
             Reading(
