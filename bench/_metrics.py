@@ -285,7 +285,7 @@ def spoken_form(text: str, language: str) -> str:
         The spoken form; ``""`` for a text with nothing speakable.
     """
     try:
-        cleaned = clean_text(text, max_chars=max(1, len(text)))
+        cleaned = clean_text(text, max_chars=8 * len(text) + 16)  # folding may lengthen (½ → 1/2)
     except EmptyText:
         return ""
     return normalize(cleaned, default_language="zh" if language == "zh" else "en")

@@ -6,12 +6,13 @@ Run with ``scripts/check bench/test_quality_helpers.py`` (needs ``scripts/setup 
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pytest
 
 from _corpus import CORPORA, load_eval, load_sentences
 from _dnsmos import MosScores
-from _metrics import ErrorRate, Scorer, metric_name
+from _metrics import ErrorRate, Scorer, metric_name, spoken_form
 from _report import CaseResult, pool, pool_trials, render_registers, render_table, target_misses
 from _stats import Interval, SentenceError, bootstrap_interval
 from quality import corpus_sentences, default_trials, parse_args, plan_cases
@@ -447,3 +448,15 @@ def test_render_registers_splits_the_error_rate_by_register():
     table = render_registers([result], ["news", "ivr"])
     assert table.splitlines()[0] == "| voice | news | ivr |"
     assert table.splitlines()[2] == "| jm_kumo | 0.0 | 20.0 |"
+
+
+def test_every_corpus_sentence_has_a_spoken_form_without_notation():
+    """Scoring compares spoken forms: the normaliser must spell out every digit and symbol of both corpora."""
+    notation = re.compile(r"[0-9¥$€£%‰:²³@#&/]")
+    for corpus, language in (("zh_eval", "zh"), ("en_eval", "en")):
+        for split in ("dev", "test"):
+            for sentence in load_eval(corpus, split):
+                spoken = spoken_form(sentence.text, language)
+                assert not notation.search(spoken), (sentence.id, spoken)
+    assert spoken_form("½杯水，25℃", "zh") == "二分之一杯水，二十五摄氏度"
+    assert spoken_form("", "zh") == ""
