@@ -11,6 +11,14 @@ whisper-base CER, a bootstrap 95 % CI over sentences, ``--trials`` syntheses of 
 4. ``variants``: the chosen voice on dev with the polyphone fixes off, and with tone sandhi on;
 5. ``report``: the tables and the verdict, from the store alone (no models loaded).
 
+Every figure and every choice is computed from the stored **transcripts** with today's scorer
+(``--scoring spoken``, the default: reference and transcript both in the spoken form voxgate's
+normaliser gives, see ``_metrics``; ``written``: the scoring of the first runs; ``stored``: the
+errors as stored), so the scoring can improve without synthesising again. Beside the CER the
+report gives the pinyin syllable error rate (PER, toneless and tonal) with its CI, a diagnostic that
+does not count a homophone the recogniser wrote with another character. ``--language en`` (or
+``bench/en_voices.py``) runs the same stages on the English corpus ``en_eval`` with WER.
+
 The run is **resumable**: every reading (voice, split, trial, sentence) is appended to
 ``<store>/readings.jsonl`` the moment it is measured, keyed by a fingerprint of what changes its
 result (see ``_zh_store``), and a rerun skips what is stored. Work is voice-major, so each voice's
