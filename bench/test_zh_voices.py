@@ -303,8 +303,11 @@ def test_the_report_rescores_the_stored_transcripts(tmp_path):
     report = render_report(store, rescored, ["numbers", "dates", "names"], {}, diagnostics)
     assert "| a | dev | 3/3 | " in report
     assert "PER" in report
-    per = replace(plan, score=diagnostics["per"]).result(store, "a", "dev")
+    assert "| a | dev | 3/3 | 3.6 | " in report  # 1 of the 28 spoken characters
+    per = replace(plan, score=diagnostics["PER"]).result(store, "a", "dev")
     assert per.error.errors == 0
+    written = replace(plan, score=diagnostics["written CER"]).result(store, "a", "dev")
+    assert written.error.errors > 1  # the first runs' scoring counted notation as errors
 
 
 def test_language_and_engine_choose_corpus_store_and_trials():

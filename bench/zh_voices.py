@@ -61,7 +61,6 @@ from _metrics import metric_name
 from _report import CaseResult, render_registers, render_table
 from _zh_store import (
     DEFAULT_VARIANT,
-    Metric,
     Progress,
     ReadingScore,
     Store,
@@ -319,7 +318,7 @@ def render_report(
     plan: Plan,
     registers: Sequence[str],
     rtfs: dict[str, float],
-    diagnostics: dict[Metric, ReadingScore] | None = None,
+    diagnostics: dict[str, ReadingScore] | None = None,
 ) -> str:
     """Every table the store supports, the verdict if the test stage is done, and the progress.
 
@@ -328,7 +327,8 @@ def render_report(
         plan: what the run measures (its ``score`` scores every table and every choice).
         registers: the register of each dev sentence (for the per-register table).
         rtfs: voice → RTF measured by ``--rtf`` (replaces the stored synthesis times' ratio).
-        diagnostics: further metrics (pinyin PER) for a table beside the WER/CER; nothing if empty.
+        diagnostics: column name → further scoring (pinyin PER, the first runs' CER) for a table
+            beside the WER/CER; no table if empty.
 
     Returns:
         Markdown.
@@ -400,11 +400,11 @@ def render_report(
 
 
 def _diagnostics_table(
-    store: Store, plan: Plan, cases: Sequence[tuple[str, str]], metrics: dict[Metric, ReadingScore]
+    store: Store, plan: Plan, cases: Sequence[tuple[str, str]], metrics: dict[str, ReadingScore]
 ) -> str:
-    """WER/CER beside further metrics (pinyin PER), each with its CI, for every case with readings."""
-    names = {"asr": metric_name(plan.language), "per": "PER", "per_tonal": "tonal PER"}
-    head = "| voice | split | readings | " + " | ".join(f"{names[m]} % | 95 % CI" for m in ("asr", *metrics))
+    """WER/CER beside further scorings (pinyin PER, ...), each with its CI, for every case with readings."""
+    columns = [metric_name(plan.language), *metrics]
+    head = "| voice | split | readings | " + " | ".join(f"{name} % | 95 % CI" for name in columns)
     rows = []
     for voice, split in cases:
         row = []
@@ -426,12 +426,13 @@ def _diagnostics_table(
         "PER: pinyin syllable error rate (pypinyin with jieba's word context on the spoken forms of "
         "both sides; a homophone the recogniser writes with another character is no error). Toneless "
         "PER is a diagnostic, not the issue's metric; tonal PER counts lexical tones (no sandhi). "
-        "Cases still being read show the figures so far."
+        f"{WRITTEN} {metric_name(plan.language)}: the scoring of the first runs (written forms, "
+        "numerals as digits), for comparison. Cases still being read show the figures so far."
     )
     sep = "|---|---|---:|" + "---:|---:|" * (1 + len(metrics))
     return (
         "## diagnostics: "
-        + " and ".join(names[m] for m in metrics)
+        + ", ".join(metrics)
         + "\n\n"
         + "\n".join([head + " |", sep, *rows])
         + "\n\n"
@@ -558,7 +559,11 @@ def spread_limit(rows: Sequence[EvalSentence], limit: int | None) -> list[EvalSe
     return [rows[i] for i in kept]
 
 
-def report_scoring(scoring: str, language: str) -> tuple[ReadingScore | None, dict[Metric, ReadingScore]]:
+WRITTEN = "written"
+"""The diagnostics column of the first runs' scoring (``Scorer("written")``)."""
+
+
+def report_scoring(scoring: str, language: str) -> tuple[ReadingScore | None, dict[str, ReadingScore]]:
     """The report's scoring of stored readings, and its diagnostic metrics (pinyin PER for Chinese).
 
     Args:
@@ -566,16 +571,18 @@ def report_scoring(scoring: str, language: str) -> tuple[ReadingScore | None, di
         language: the corpus language.
 
     Returns:
-        The plan's ``score`` (``None`` for ``stored``) and the diagnostics by metric.
+        The plan's ``score`` (``None`` for ``stored``) and the diagnostics by column name.
     """
     from _metrics import Scorer
     from _zh_store import rescorer
 
     scorer = Scorer("written" if scoring == "written" else "spoken")
     score = None if scoring == "stored" else rescorer(scorer, "asr")
-    diagnostics: dict[Metric, ReadingScore] = {}
+    diagnostics: dict[str, ReadingScore] = {}
     if language == "zh":
-        diagnostics = {"per": rescorer(scorer, "per"), "per_tonal": rescorer(scorer, "per_tonal")}
+        diagnostics = {"PER": rescorer(scorer, "per"), "tonal PER": rescorer(scorer, "per_tonal")}
+    if scoring != "written":
+        diagnostics[f"{WRITTEN} {metric_name(language)}"] = rescorer(Scorer("written"), "asr")
     return score, diagnostics
 
 
