@@ -30,7 +30,10 @@ def load_sentences(path: Path, limit: int | None = None) -> list[str]:
     return sentences[:limit] if limit is not None else sentences
 
 
-EVAL_CORPORA: Mapping[str, tuple[str, Path]] = {"zh_eval": ("zh", DATA_DIR / "zh_eval")}
+EVAL_CORPORA: Mapping[str, tuple[str, Path]] = {
+    "zh_eval": ("zh", DATA_DIR / "zh_eval"),
+    "en_eval": ("en", DATA_DIR / "en_eval"),
+}
 """Evaluation corpus name → (language, directory holding ``dev.tsv`` and ``test.tsv``)."""
 SPLITS = ("dev", "test")
 """dev is for choices (voices, blends, front-end fixes); test only for the final figures."""

@@ -186,9 +186,10 @@ def render_table(results: Sequence[CaseResult]) -> str:
             f"| {_fmt(r.mos_overall, 2)} | {_fmt(r.mos_p808, 2)} | {_fmt(r.rtf, 3)} |"
         )
     legend = (
-        "\nWER (en, Harvard lists 1-3) and CER (zh, everyday sentences) from a whisper-base (int8) "
-        "round trip, after lower-casing, dropping punctuation, spelling English numbers out and mapping "
-        "Chinese to simplified characters with numerals as digits; pooled over the trials, each a fresh "
+        "\nWER (en) and CER (zh) from a whisper-base (int8) round trip, reference and transcript both "
+        "in the spoken form voxgate's text normaliser gives (numbers, times, money and units spelled "
+        "out), lower-cased, without punctuation, Chinese in simplified characters with the variants of "
+        "_metrics.ZH_FOLD folded; pooled over the trials, each a fresh "
         "synthesis of every sentence (failures count syntheses). 95 % CI: percentile bootstrap over "
         f"sentences ({RESAMPLES} resamples, every reading of a drawn sentence kept together). DNSMOS: "
         "mean per sentence, a rough naturalness signal (trained on noisy human speech). "

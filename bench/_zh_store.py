@@ -8,6 +8,13 @@ before the next append. A reading is found again by its :func:`fingerprint`: eve
 changes the result (voice, split, trial, sentence text, G2P settings, kokoro model, recogniser);
 a change to any of them makes the old readings invisible rather than wrong.
 
+The stored ``errors``/``length`` are the scoring of the code that made the reading (kept for
+compatibility); a report rescores the stored ``transcript`` with today's :class:`_metrics.Scorer`
+(:func:`rescorer`), so the scoring can improve without synthesising anything again. The English
+runs of ``bench/en_voices.py`` use the same store in their own directory: their readings carry
+``language`` (and ``engine``), which enter the fingerprint only when they are not the Chinese
+defaults, so every Chinese key stays what it was.
+
 Pooling reuses ``bench/quality.py``'s machinery: per trial a :class:`_report.CaseResult` of
 :class:`_stats.SentenceError` by corpus index, then :func:`_report.pool_trials`, so a table from
 the store is the table ``quality.py --corpus zh_eval`` would print for the same readings.
@@ -21,13 +28,13 @@ import hashlib
 import itertools
 import json
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Literal
 
 from _dnsmos import MosScores
-from _metrics import ErrorRate
+from _metrics import ErrorRate, Scorer
 from _report import CaseResult, pool_trials
 from _stats import SentenceError
 
@@ -59,7 +66,9 @@ DEFAULT_VARIANT = Variant()
 """What voxgate ships: the polyphone fixes on, tone sandhi off."""
 
 
-def fingerprint(voice: str, split: str, trial: int, text: str, variant: Variant, model: str) -> str:
+def fingerprint(
+    voice: str, split: str, trial: int, text: str, variant: Variant, model: str, language: str = "zh"
+) -> str:
     """The key of one reading: a hash of everything that changes its result.
 
     Args:
@@ -68,15 +77,17 @@ def fingerprint(voice: str, split: str, trial: int, text: str, variant: Variant,
         trial: 1-based trial number (kokoro samples noise, so trials differ).
         text: the corpus sentence as synthesised.
         variant: the G2P settings.
-        model: the kokoro model version (``KokoroEngine.model_version``).
+        model: the engine's model version (``KokoroEngine.model_version``, ``PiperEngine``'s).
+        language: the corpus language; only a language other than ``zh`` enters the hash, so
+            the Chinese keys are those of the first runs.
 
     Returns:
         24 hex digits.
     """
-    blob = json.dumps(
-        [SCHEMA, ASR_TAG, model, variant.fixes, variant.sandhi, voice, split, trial, text],
-        ensure_ascii=False,
-    )
+    fields: list[object] = [SCHEMA, ASR_TAG, model, variant.fixes, variant.sandhi, voice, split, trial, text]
+    if language != "zh":
+        fields.append(language)
+    blob = json.dumps(fields, ensure_ascii=False)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:24]
 
 
@@ -96,6 +107,8 @@ class Reading:
             load there was: not a real-time factor for a background run).
         failed: the engine raised; scored as silence.
         ovrl, p808: DNSMOS scores, ``None`` when not measured.
+        language, engine: the corpus language and the engine (written to the line only when
+            they differ from ``zh`` / ``kokoro``, so Chinese lines keep their old shape).
     """
 
     key: str
@@ -115,10 +128,16 @@ class Reading:
     failed: bool = False
     ovrl: float | None = None
     p808: float | None = None
+    language: str = "zh"
+    engine: str = "kokoro"
 
     def to_line(self) -> str:
         """One JSON line, newline included."""
-        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":")) + "\n"
+        fields = asdict(self)
+        for name, default in (("language", "zh"), ("engine", "kokoro")):
+            if fields[name] == default:
+                del fields[name]
+        return json.dumps(fields, ensure_ascii=False, separators=(",", ":")) + "\n"
 
     @classmethod
     def from_line(cls, line: str) -> Reading | None:
@@ -229,6 +248,7 @@ def pending(
     variant: Variant,
     model: str,
     order: Sequence[int] | None = None,
+    language: str = "zh",
 ) -> Iterator[Job]:
     """The readings not yet stored, voice-major: all trials of one voice before the next voice.
 
@@ -242,6 +262,7 @@ def pending(
         model: kokoro model version.
         order: sentence indices in the order to read them (default: corpus order); see
             :func:`interleave`. The order never changes a result, only what a stopped run holds.
+        language: the corpus language (see :func:`fingerprint`).
 
     Yields:
         Jobs in voice, trial, sentence order.
@@ -251,7 +272,7 @@ def pending(
         for trial in range(1, trials + 1):
             for index in indices:
                 text = sentences[index]
-                key = fingerprint(voice, split, trial, text, variant, model)
+                key = fingerprint(voice, split, trial, text, variant, model, language)
                 if store.get(key) is None:
                     yield Job(voice, trial, index, text, key)
 
@@ -297,11 +318,12 @@ def readings_of(
     trials: int,
     variant: Variant,
     model: str,
+    language: str = "zh",
 ) -> list[list[Reading]]:
     """The stored readings of one case, one list per trial (sentences in corpus order, gaps skipped)."""
     out = []
     for trial in range(1, trials + 1):
-        found = (store.get(fingerprint(voice, split, trial, t, variant, model)) for t in sentences)
+        found = (store.get(fingerprint(voice, split, trial, t, variant, model, language)) for t in sentences)
         out.append([r for r in found if r is not None])
     return out
 
@@ -314,9 +336,10 @@ def progress(
     trials: int,
     variant: Variant,
     model: str,
+    language: str = "zh",
 ) -> Progress:
     """How many of a case's ``trials × len(sentences)`` readings are stored."""
-    per_trial = readings_of(store, voice, split, sentences, trials, variant, model)
+    per_trial = readings_of(store, voice, split, sentences, trials, variant, model, language)
     return Progress(voice, sum(len(t) for t in per_trial), trials * len(sentences))
 
 
@@ -330,6 +353,8 @@ def case_result(
     model: str,
     *,
     partial: bool = False,
+    language: str = "zh",
+    score: ReadingScore | None = None,
 ) -> CaseResult | None:
     """Pool a case's stored readings as ``bench/quality.py`` pools its trials.
 
@@ -338,29 +363,73 @@ def case_result(
         voice, split, sentences, trials, variant, model: the case.
         partial: pool whatever trials and sentences are stored (``sentences`` then counts the
             distinct sentences read) instead of requiring all of them.
+        language: the corpus language (see :func:`fingerprint`).
+        score: the errors of a reading (see :func:`rescorer`); ``None`` takes the stored ones.
 
     Returns:
         The pooled result, or ``None`` when the case is incomplete (or, with ``partial``, empty).
     """
-    per_trial = [t for t in readings_of(store, voice, split, sentences, trials, variant, model) if t]
+    per_trial = [
+        t for t in readings_of(store, voice, split, sentences, trials, variant, model, language) if t
+    ]
     done = sum(len(t) for t in per_trial)
     if done == 0 or (not partial and done != trials * len(sentences)):
         return None
     distinct = len({r.index for t in per_trial for r in t})
-    return pool_trials([_trial_result(t, len(sentences) if not partial else distinct) for t in per_trial])
+    count = len(sentences) if not partial else distinct
+    return pool_trials([_trial_result(t, count, score or stored_errors) for t in per_trial])
 
 
-def _trial_result(readings: Iterable[Reading], sentences: int) -> CaseResult:
+ReadingScore = Callable[[Reading], ErrorRate]
+"""The edit errors of one stored reading."""
+Metric = Literal["asr", "per", "per_tonal"]
+"""``asr``: the language's WER/CER; ``per`` / ``per_tonal``: pinyin syllable error rate (Chinese)."""
+
+
+def stored_errors(reading: Reading) -> ErrorRate:
+    """The errors stored with the reading (the scoring of the code that measured it)."""
+    return ErrorRate(reading.errors, reading.length)
+
+
+def rescorer(scorer: Scorer, metric: Metric = "asr") -> ReadingScore:
+    """Score readings from their stored transcript with ``scorer`` (each pair once: the report asks often).
+
+    Args:
+        scorer: today's normalisation.
+        metric: what to count (see :data:`Metric`).
+
+    Returns:
+        A function from a reading to its errors; a failed synthesis (empty transcript) scores as
+        silence, every reference unit deleted.
+    """
+    cache: dict[tuple[str, str, str], ErrorRate] = {}
+
+    def score(reading: Reading) -> ErrorRate:
+        key = (reading.language, reading.text, reading.transcript)
+        found = cache.get(key)
+        if found is None:
+            if metric == "asr":
+                found = scorer.sentence_errors([reading.text], [reading.transcript], reading.language)[0]
+            else:
+                tones = metric == "per_tonal"
+                found = scorer.syllable_errors([reading.text], [reading.transcript], tones=tones)[0]
+            cache[key] = found
+        return found
+
+    return score
+
+
+def _trial_result(readings: Iterable[Reading], sentences: int, score: ReadingScore) -> CaseResult:
     rows = list(readings)
     scores = tuple(MosScores(r.ovrl, r.p808) for r in rows if r.ovrl is not None and r.p808 is not None)
     return CaseResult(
-        engine="kokoro",
+        engine=rows[0].engine,
         voice=rows[0].voice,
-        language="zh",
+        language=rows[0].language,
         sentences=sentences,
         trials=1,
         failures=sum(r.failed for r in rows),
-        sentence_errors=tuple(SentenceError(r.index, ErrorRate(r.errors, r.length)) for r in rows),
+        sentence_errors=tuple(SentenceError(r.index, score(r)) for r in rows),
         scores=scores,
         synth_seconds=sum(r.synth_s for r in rows),
         audio_seconds=sum(r.audio_s for r in rows),

@@ -13,8 +13,10 @@ Usage::
     python bench/quality.py --corpus zh_eval --split dev|test [--voices jm_kumo,jf_alpha:0.6+jm_kumo:0.4]
 
 ``--corpus zh_eval --split dev|test`` measures on one split of the 352-sentence Chinese evaluation
-corpus (``bench/data/zh_eval``, eleven registers) instead of the 30-sentence set, with 3 trials
-unless ``--trials`` says otherwise: choose on dev, report test. ``--voices`` also takes kokoro
+corpus (``bench/data/zh_eval``, eleven registers) instead of the 30-sentence set (``en_eval``: its
+170-sentence English twin), with 3 trials for an engine that samples noise (piper) and 1 for one
+that repeats itself exactly (kokoro; see :data:`DETERMINISTIC_ENGINES`) unless ``--trials`` says
+otherwise: choose on dev, report test. ``--voices`` also takes kokoro
 blends (``a:0.6+b:0.4``), which are measured like any voice.
 
 ``--trials N`` (default 1) synthesises every sentence N times afresh: piper samples noise, so each
@@ -57,6 +59,25 @@ from voxgate.settings import Settings
 from voxgate.text import prepare
 from voxgate.types import Audio, SynthesisOptions
 from voxgate.voices import BLEND_ENGINES, is_blend
+
+DETERMINISTIC_ENGINES = frozenset({"kokoro"})
+"""Engines whose audio is byte-identical for the same text and voice (kokoro-onnx: checked across
+threads, blends and processes in session 7), so further trials repeat the first reading exactly."""
+
+
+def default_trials(engine: str, corpus: str | None) -> int:
+    """Trials of ``engine`` when ``--trials`` is not given.
+
+    Args:
+        engine: engine name.
+        corpus: the evaluation corpus, ``None`` for the default sets.
+
+    Returns:
+        1 on the default sets; on an evaluation corpus 1 for a deterministic engine, else 3.
+    """
+    if corpus is None or engine in DETERMINISTIC_ENGINES:
+        return 1
+    return 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,7 +355,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--languages", type=_csv, default=list(CORPORA), help="comma-separated: en,zh")
     parser.add_argument("--limit", type=int, default=None, help="first N sentences of each corpus")
     parser.add_argument(
-        "--trials", type=int, default=None, help="fresh syntheses per sentence (default 1; 3 with --corpus)"
+        "--trials",
+        type=int,
+        default=None,
+        help="fresh syntheses per sentence (default 1; with --corpus 3 for piper, 1 for kokoro)",
     )
     parser.add_argument("--corpus", choices=sorted(EVAL_CORPORA), default=None, help="an evaluation corpus")
     parser.add_argument("--split", choices=SPLITS, default=None, help="its split (required with --corpus)")
@@ -354,9 +378,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         args.languages = [EVAL_CORPORA[args.corpus][0]]
     elif args.split is not None:
         parser.error("--split needs --corpus")
-    if args.trials is None:
-        args.trials = 3 if args.corpus is not None else 1
-    if args.trials < 1:
+    if args.trials is None and args.corpus is None:
+        args.trials = 1
+    if args.trials is not None and args.trials < 1:
         parser.error("--trials must be at least 1")
     return args
 
@@ -386,7 +410,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     scorer = Scorer()
     transcriber = Transcriber(ensure_whisper_base(default_cache_dir()), threads=args.asr_threads)
     bench = Bench(service_front_end(settings), transcriber, scorer, with_dnsmos=not args.no_dnsmos)
-    results = list(_run_all(bench, engines, cases, corpora, args.trials))
+    results = list(_run_all(bench, engines, cases, corpora, args.trials, args.corpus))
     table = render_table(results)
     if args.corpus is not None:
         registers = [s.register for s in load_eval(args.corpus, args.split, args.limit)]
@@ -419,7 +443,8 @@ def _run_all(
     engines: Mapping[str, Engine],
     cases: Sequence[Case],
     corpora: Mapping[str, Sequence[str]],
-    trials: int,
+    trials: int | None,
+    corpus: str | None,
 ) -> Iterable[CaseResult]:
     loaded: set[str] = set()
     for case in cases:
@@ -429,7 +454,8 @@ def _run_all(
             loaded.add(case.engine)
         print(f"{case.engine}/{case.voice}/{case.language} ...", file=sys.stderr, flush=True)
         start = time.perf_counter()
-        result = bench.run(engine, case, corpora[case.language], trials=trials)
+        runs = trials if trials is not None else default_trials(case.engine, corpus)
+        result = bench.run(engine, case, corpora[case.language], trials=runs)
         print(f"  done in {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
         yield result
 

@@ -6,15 +6,16 @@ Run with ``scripts/check bench/test_quality_helpers.py`` (needs ``scripts/setup 
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pytest
 
-from _corpus import CORPORA, load_sentences
+from _corpus import CORPORA, load_eval, load_sentences
 from _dnsmos import MosScores
-from _metrics import ErrorRate, Scorer, metric_name
+from _metrics import ErrorRate, Scorer, metric_name, spoken_form
 from _report import CaseResult, pool, pool_trials, render_registers, render_table, target_misses
 from _stats import Interval, SentenceError, bootstrap_interval
-from quality import corpus_sentences, parse_args, plan_cases
+from quality import corpus_sentences, default_trials, parse_args, plan_cases
 from voxgate.engines.registry import build_engines
 from voxgate.settings import Settings
 
@@ -50,9 +51,50 @@ def test_english_normalisation(scorer, text, expected):
         ("我买了两斤西红柿", "我买了2斤西红柿"),
     ],
 )
-def test_chinese_normalisation(scorer, text, expected):
-    """Chinese becomes simplified, numerals become digits, punctuation and spaces go."""
+def test_chinese_normalisation_written(text, expected):
+    """The written scheme: Chinese becomes simplified, numerals become digits, punctuation and spaces go."""
+    assert Scorer("written").normalise(text, "zh") == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("這雙鞋一共一百塊, 可以便宜一點嗎?", "这双鞋一共一百块可以便宜一点吗"),
+        ("这双鞋一共100块，可以便宜一点吗？", "这双鞋一共一百块可以便宜一点吗"),
+        ("活动时间为下午2:30。", "活动时间为下午两点三十分"),
+        ("活動時間為下午兩點三十分", "活动时间为下午两点三十分"),
+        ("晚上7.30分开始", "晚上七点三十分开始"),
+        ("面积是20m²。", "面积是二十平方米"),
+        ("面积是 20平方米", "面积是二十平方米"),
+        ("共计¥68.5", "共计六十八点五元"),
+        ("共計68.5元", "共计六十八点五元"),
+        ("下午３点 见", "下午三点见"),
+        ("他在 Google 工作", "他在google工作"),
+        ("她著急地說", "他着急的说"),
+    ],
+)
+def test_chinese_normalisation_compares_spoken_forms(scorer, text, expected):
+    """The default scheme: both sides spoken as voxgate's normaliser reads them, variants folded."""
     assert scorer.normalise(text, "zh") == expected
+
+
+def test_notation_is_not_an_error_but_a_wrong_number_is(scorer):
+    """A time, unit or price written differently by the recogniser scores 0; another number does not."""
+    refs = ["活动时间为下午2:30。", "这个房间的面积是20m²。", "您本次消费共计¥68.5，请问怎么支付？"]
+    heard = ["活動時間為下午兩點三十分", "这个房间的面积是20平方米。", "您本次消費共計68.5元,請問怎麼支付。"]
+    assert scorer.error_rate(refs, heard, "zh").errors == 0
+    assert Scorer("written").error_rate(refs, heard, "zh").errors > 0
+    assert scorer.error_rate(["他考了98分"], ["他考了89分"], "zh").errors == 2
+
+
+def test_pinyin_error_rate_forgives_homophones_but_not_other_syllables(scorer):
+    """PER counts syllables: 性/姓 (both xing) is no error, 车/这 is one; tones count only when asked."""
+    assert scorer.syllables("我姓王，用iPhone。") == ["wo", "xing", "wang", "yong", "iphone"]
+    assert scorer.syllable_errors(["我姓王"], ["我性王"]) == [ErrorRate(0, 3)]
+    assert scorer.syllable_errors(["这本书"], ["车本书"]) == [ErrorRate(1, 3)]
+    assert scorer.syllable_errors(["他买了两本书"], ["他卖了两本书"]) == [ErrorRate(0, 6)]
+    assert scorer.syllable_errors(["他买了两本书"], ["他卖了两本书"], tones=True) == [ErrorRate(1, 6)]
+    assert scorer.syllable_errors(["面积20m²"], ["面积二十平方米"]) == [ErrorRate(0, 7)]
 
 
 def test_digits_and_words_score_equal(scorer):
@@ -351,14 +393,33 @@ def test_explicit_voices_read_every_bench_language_they_can():
 
 
 def test_eval_corpus_arguments():
-    """``--corpus zh_eval`` needs ``--split``, reads Chinese only and runs 3 trials unless told otherwise."""
+    """``--corpus zh_eval`` needs ``--split``, reads Chinese only; trials per engine unless told otherwise."""
     args = parse_args(["--corpus", "zh_eval", "--split", "dev"])
-    assert (args.languages, args.trials) == (["zh"], 3)
+    assert (args.languages, args.trials) == (["zh"], None)
+    assert parse_args(["--corpus", "en_eval", "--split", "dev"]).languages == ["en"]
     assert parse_args(["--corpus", "zh_eval", "--split", "test", "--trials", "5"]).trials == 5
     assert parse_args([]).trials == 1
     for bad in (["--corpus", "zh_eval"], ["--split", "dev"], ["--corpus", "zh_eval", "--split", "train"]):
         with pytest.raises(SystemExit):
             parse_args(bad)
+
+
+def test_corpus_trials_default_to_one_for_kokoro_and_three_for_piper():
+    """kokoro repeats itself exactly, so one trial; piper samples noise, so three; default sets one."""
+    assert default_trials("kokoro", "zh_eval") == 1
+    assert default_trials("piper", "en_eval") == 3
+    assert default_trials("piper", None) == 1
+
+
+def test_the_english_corpus_is_split_like_the_chinese_one():
+    """en_eval: 170 sentences, ten registers in both splits, k % 5 in (2, 4) in test, no repeats."""
+    dev, test = load_eval("en_eval", "dev"), load_eval("en_eval", "test")
+    assert (len(dev), len(test)) == (100, 70)
+    assert {s.register for s in dev} == {s.register for s in test}
+    assert len({s.register for s in dev}) == 10
+    assert all(int(s.id.split("-")[1]) % 5 in (2, 4) for s in test)
+    texts = [s.text for s in (*dev, *test)]
+    assert len(set(texts)) == len(texts)
 
 
 def test_corpus_sentences_reads_one_split_without_annotations():
@@ -387,3 +448,15 @@ def test_render_registers_splits_the_error_rate_by_register():
     table = render_registers([result], ["news", "ivr"])
     assert table.splitlines()[0] == "| voice | news | ivr |"
     assert table.splitlines()[2] == "| jm_kumo | 0.0 | 20.0 |"
+
+
+def test_every_corpus_sentence_has_a_spoken_form_without_notation():
+    """Scoring compares spoken forms: the normaliser must spell out every digit and symbol of both corpora."""
+    notation = re.compile(r"[0-9¥$€£%‰:²³@#&/]")
+    for corpus, language in (("zh_eval", "zh"), ("en_eval", "en")):
+        for split in ("dev", "test"):
+            for sentence in load_eval(corpus, split):
+                spoken = spoken_form(sentence.text, language)
+                assert not notation.search(spoken), (sentence.id, spoken)
+    assert spoken_form("½杯水，25℃", "zh") == "二分之一杯水，二十五摄氏度"
+    assert spoken_form("", "zh") == ""

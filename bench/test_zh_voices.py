@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
+from _corpus import load_eval
 from _metrics import ErrorRate
 from _report import CaseResult, pool_trials
 from _stats import SentenceError
@@ -29,6 +32,8 @@ from zh_voices import (
     parse_args,
     rank,
     render_report,
+    report_scoring,
+    spread_limit,
     upper_bound,
     verdict,
     voices_for_test,
@@ -261,3 +266,63 @@ def test_pending_follows_the_given_sentence_order(tmp_path):
         store.append(_reading("a", "dev", 1, 3, DEV[3], 0))
     jobs = pending(store, ["a"], "dev", DEV, 1, DEFAULT_VARIANT, MODEL, plan.order("dev"))
     assert [j.index for j in jobs] == [0, 5, 1, 4, 2]
+
+
+# --- scoring from the stored transcripts (session 8) ---
+
+
+def test_chinese_fingerprints_and_lines_keep_their_first_shape():
+    """A zh reading's key and JSON line are those of the hours-long first run; other languages differ."""
+    assert fingerprint("jf_alpha", "dev", 1, "你好。", Variant(), "kokoro-v1.0-int8/6e742170d309") == (
+        "24c4a0e6ee19bc9b78bc8d52"
+    )
+    key = fingerprint("jf_alpha", "dev", 1, "Hello.", Variant(), MODEL)
+    assert fingerprint("jf_alpha", "dev", 1, "Hello.", Variant(), MODEL, "en") != key
+    line = _reading("a", "dev", 1, 0, DEV[0], 1).to_line()
+    assert '"language"' not in line
+    assert '"engine"' not in line
+    english = replace(_reading("a", "dev", 1, 0, DEV[0], 1), language="en", engine="piper")
+    assert Reading.from_line(english.to_line()) == english
+    assert Reading.from_line(line) == _reading("a", "dev", 1, 0, DEV[0], 1)
+
+
+def test_the_report_rescores_the_stored_transcripts(tmp_path):
+    """Stored errors from an older scorer give way to today's scoring of the transcript; PER sits beside."""
+    store = Store(tmp_path)
+    refs = ("这个房间的面积是20m²。", "活动时间为下午2:30。", "我姓王。")
+    heard = ("这个房间的面积是20平方米。", "活動時間為下午兩點三十分", "我性王。")
+    with store.writing():
+        for i, (ref, hyp) in enumerate(zip(refs, heard, strict=True)):
+            reading = _reading("a", "dev", 1, i, ref, 5)
+            store.append(replace(reading, transcript=hyp))
+    plan = Plan(singles=("a",), dev=refs, test=TEST, trials=1, model=MODEL)
+    assert plan.result(store, "a", "dev").error.errors == 15  # as stored
+    score, diagnostics = report_scoring("spoken", "zh")
+    rescored = replace(plan, score=score)
+    assert rescored.result(store, "a", "dev").error.errors == 1  # 性 for 姓: a homophone, one character
+    report = render_report(store, rescored, ["numbers", "dates", "names"], {}, diagnostics)
+    assert "| a | dev | 3/3 | " in report
+    assert "PER" in report
+    assert "| a | dev | 3/3 | 3.6 | " in report  # 1 of the 28 spoken characters
+    per = replace(plan, score=diagnostics["PER"]).result(store, "a", "dev")
+    assert per.error.errors == 0
+    written = replace(plan, score=diagnostics["written CER"]).result(store, "a", "dev")
+    assert written.error.errors > 1  # the first runs' scoring counted notation as errors
+
+
+def test_language_and_engine_choose_corpus_store_and_trials():
+    """English runs get their own store; piper (noisy) three trials, kokoro (deterministic) one."""
+    en = parse_args(["--language", "en"])
+    assert (en.store.name, en.trials) == ("en_voices", 1)
+    piper = parse_args(["--language", "en", "--engine", "piper"])
+    assert (piper.store.name, piper.trials) == ("en_voices_piper", 3)
+    with pytest.raises(SystemExit):
+        parse_args(["--engine", "piper"])
+
+
+def test_a_limited_try_spans_the_registers():
+    """--limit takes sentences register by register in turn, kept in corpus order."""
+    rows = load_eval("en_eval", "dev")
+    kept = spread_limit(rows, 5)
+    assert [s.register for s in kept] == ["news", "dialogue", "ivr", "prose", "numbers"]
+    assert spread_limit(rows, None) == rows

@@ -11,6 +11,14 @@ whisper-base CER, a bootstrap 95 % CI over sentences, ``--trials`` syntheses of 
 4. ``variants``: the chosen voice on dev with the polyphone fixes off, and with tone sandhi on;
 5. ``report``: the tables and the verdict, from the store alone (no models loaded).
 
+Every figure and every choice is computed from the stored **transcripts** with today's scorer
+(``--scoring spoken``, the default: reference and transcript both in the spoken form voxgate's
+normaliser gives, see ``_metrics``; ``written``: the scoring of the first runs; ``stored``: the
+errors as stored), so the scoring can improve without synthesising again. Beside the CER the
+report gives the pinyin syllable error rate (PER, toneless and tonal) with its CI, a diagnostic that
+does not count a homophone the recogniser wrote with another character. ``--language en`` (or
+``bench/en_voices.py``) runs the same stages on the English corpus ``en_eval`` with WER.
+
 The run is **resumable**: every reading (voice, split, trial, sentence) is appended to
 ``<store>/readings.jsonl`` the moment it is measured, keyed by a fingerprint of what changes its
 result (see ``_zh_store``), and a rerun skips what is stored. Work is voice-major, so each voice's
@@ -48,9 +56,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from _corpus import EvalSentence
+from _metrics import metric_name
 from _report import CaseResult, render_registers, render_table
 from _zh_store import (
     DEFAULT_VARIANT,
+    Progress,
+    ReadingScore,
     Store,
     StoreBusyError,
     Variant,
@@ -62,6 +74,10 @@ from _zh_store import (
 
 DEFAULT_STORE = Path(__file__).resolve().parent / "out" / "zh_voices"
 """Inside the git-ignored ``bench/out``; pass ``--store`` to keep a long run outside the worktree."""
+LANGUAGES = ("zh", "en")
+"""Corpus languages: ``zh`` reads ``zh_eval``, ``en`` reads ``en_eval`` (see ``bench/en_voices.py``)."""
+SCORINGS = ("spoken", "written", "stored")
+"""How the report scores the stored transcripts: ``_metrics.Scorer``'s schemes, or the errors as stored."""
 STAGES = ("all", "dev", "blends", "test", "variants", "report")
 ALTERNATIVES = (Variant(fixes=False, sandhi=False), Variant(fixes=True, sandhi=True))
 """The front-end variants the ``variants`` stage compares with the shipped one."""
@@ -159,6 +175,10 @@ class Plan:
         top: voices whose pairs are blended.
         weights: weights of each pair's first voice.
         variant: the front-end settings of the main stages.
+        dev_registers, test_registers: the register of each sentence of a split.
+        language: the corpus language (``zh`` or ``en``).
+        engine: the engine measured (``kokoro``; ``piper`` for the English reference line).
+        score: how a stored reading is scored (``_zh_store.rescorer``); ``None``: as stored.
     """
 
     singles: tuple[str, ...]
@@ -171,6 +191,9 @@ class Plan:
     variant: Variant = DEFAULT_VARIANT
     dev_registers: tuple[str, ...] = ()
     test_registers: tuple[str, ...] = ()
+    language: str = "zh"
+    engine: str = "kokoro"
+    score: ReadingScore | None = None
 
     def sentences(self, split: str) -> tuple[str, ...]:
         """The sentences of ``dev`` or ``test``."""
@@ -187,7 +210,23 @@ class Plan:
         """The pooled result of one case (``None`` while incomplete, unless ``partial``)."""
         chosen = self.variant if variant is None else variant
         return case_result(
-            store, voice, split, self.sentences(split), self.trials, chosen, self.model, partial=partial
+            store,
+            voice,
+            split,
+            self.sentences(split),
+            self.trials,
+            chosen,
+            self.model,
+            partial=partial,
+            language=self.language,
+            score=self.score,
+        )
+
+    def progress(self, store: Store, voice: str, split: str, variant: Variant | None = None) -> Progress:
+        """How much of one case the store holds."""
+        chosen = self.variant if variant is None else variant
+        return progress(
+            store, voice, split, self.sentences(split), self.trials, chosen, self.model, self.language
         )
 
     def complete(self, store: Store, voices: Sequence[str], split: str) -> list[CaseResult]:
@@ -200,9 +239,7 @@ class Plan:
         for voice in voices:
             result = self.result(store, voice, split)
             if result is None:
-                done = progress(
-                    store, voice, split, self.sentences(split), self.trials, self.variant, self.model
-                )
+                done = self.progress(store, voice, split)
                 raise IncompleteError(f"{voice} on {split}: {done.done} of {done.total} readings stored")
             out.append(result)
         return out
@@ -276,21 +313,31 @@ def _with_rtf(results: Sequence[CaseResult], rtfs: dict[str, float]) -> list[Cas
     ]
 
 
-def render_report(store: Store, plan: Plan, registers: Sequence[str], rtfs: dict[str, float]) -> str:
+def render_report(
+    store: Store,
+    plan: Plan,
+    registers: Sequence[str],
+    rtfs: dict[str, float],
+    diagnostics: dict[str, ReadingScore] | None = None,
+) -> str:
     """Every table the store supports, the verdict if the test stage is done, and the progress.
 
     Args:
         store: the readings.
-        plan: what the run measures.
+        plan: what the run measures (its ``score`` scores every table and every choice).
         registers: the register of each dev sentence (for the per-register table).
         rtfs: voice → RTF measured by ``--rtf`` (replaces the stored synthesis times' ratio).
+        diagnostics: column name → further scoring (pinyin PER, the first runs' CER) for a table
+            beside the WER/CER; no table if empty.
 
     Returns:
         Markdown.
     """
+    metric = metric_name(plan.language)
     parts = [
-        f"Corpus zh_eval (dev {len(plan.dev)} / test {len(plan.test)} sentences), {plan.trials} trials, "
-        f"kokoro {plan.model}, front end: {plan.variant.label}."
+        f"Corpus {plan.language}_eval (dev {len(plan.dev)} / test {len(plan.test)} sentences), "
+        f"{plan.trials} trials, {plan.engine} {plan.model}"
+        + (f", front end: {plan.variant.label}." if plan.language == "zh" else ".")
     ]
     rtf_note = (
         "RTF: from `zh_voices.py --rtf` (synthesis only; see rtf.json for its load average)."
@@ -311,37 +358,86 @@ def render_report(store: Store, plan: Plan, registers: Sequence[str], rtfs: dict
         if partial:
             body.append(_partial_table(partial, plan.trials * len(plan.sentences(split))))
         for voice in voices:
-            p = progress(store, voice, split, plan.sentences(split), plan.trials, plan.variant, plan.model)
+            p = plan.progress(store, voice, split)
             lines.append(f"- {split} {voice}: {p.done}/{p.total} readings")
         parts.append("\n\n".join(body))
         return done
 
     dev_done = section("dev: single voices", plan.singles, "dev")
     if dev_done:
-        parts.append("CER % per register (dev):\n\n" + render_registers(rank(dev_done), registers))
+        parts.append(f"{metric} % per register (dev):\n\n" + render_registers(rank(dev_done), registers))
+    measured: list[tuple[str, str]] = [(v, "dev") for v in plan.singles]
     try:
         blends = blend_voices(store, plan)
     except IncompleteError as exc:
         parts.append(f"## dev: blends\n\nNot started: needs every single voice on dev ({exc}).")
     else:
         section("dev: blends of the top voices", blends, "dev")
+        measured += [(v, "dev") for v in blends]
     try:
         tests = voices_for_test(store, plan)
     except IncompleteError as exc:
         parts.append(f"## test\n\nNot started: needs the dev candidate ({exc}).")
     else:
         section("test", tests, "test")
+        measured += [(v, "test") for v in tests]
     try:
         decided = decide(store, plan)
     except IncompleteError as exc:
         parts.append(f"**No verdict yet** ({exc}).")
     else:
-        parts.append(f"**Default Chinese voice: {decided.choice}** ({decided.reason}).")
+        what = "Chinese voice" if plan.language == "zh" else f"{plan.engine} voice in English"
+        parts.append(f"**Default {what}: {decided.choice}** ({decided.reason}).")
+    if diagnostics:
+        table = _diagnostics_table(store, plan, measured, diagnostics)
+        if table:
+            parts.append(table)
     with_variants = _variants_table(store, plan)
     if with_variants:
         parts.append(with_variants)
     parts.append("## progress\n\n" + "\n".join(lines))
     return "\n\n".join(parts)
+
+
+def _diagnostics_table(
+    store: Store, plan: Plan, cases: Sequence[tuple[str, str]], metrics: dict[str, ReadingScore]
+) -> str:
+    """WER/CER beside further scorings (pinyin PER, ...), each with its CI, for every case with readings."""
+    columns = [metric_name(plan.language), *metrics]
+    head = "| voice | split | readings | " + " | ".join(f"{name} % | 95 % CI" for name in columns)
+    rows = []
+    for voice, split in cases:
+        row = []
+        for score in (plan.score, *metrics.values()):
+            result = replace(plan, score=score).result(store, voice, split, partial=True)
+            if result is None:
+                break
+            ci = result.interval
+            row.append(
+                f"{100 * result.error.rate:.1f} | "
+                + ("–" if ci is None else f"{100 * ci.low:.1f}–{100 * ci.high:.1f}")
+            )
+        if row:
+            done = plan.progress(store, voice, split)
+            rows.append(f"| {voice} | {split} | {done.done}/{done.total} | " + " | ".join(row) + " |")
+    if not rows:
+        return ""
+    legend = (
+        "PER: pinyin syllable error rate (pypinyin with jieba's word context on the spoken forms of "
+        "both sides; a homophone the recogniser writes with another character is no error). Toneless "
+        "PER is a diagnostic, not the issue's metric; tonal PER counts lexical tones (no sandhi). "
+        f"{WRITTEN} {metric_name(plan.language)}: the scoring of the first runs (written forms, "
+        "numerals as digits), for comparison. Cases still being read show the figures so far."
+    )
+    sep = "|---|---|---:|" + "---:|---:|" * (1 + len(metrics))
+    return (
+        "## diagnostics: "
+        + ", ".join(metrics)
+        + "\n\n"
+        + "\n".join([head + " |", sep, *rows])
+        + "\n\n"
+        + legend
+    )
 
 
 def _partial_table(results: Sequence[CaseResult], total: int) -> str:
@@ -352,7 +448,9 @@ def _partial_table(results: Sequence[CaseResult], total: int) -> str:
         cell = "–" if ci is None else f"{100 * ci.low:.1f}–{100 * ci.high:.1f} %"
         done = f"{len(r.sentence_errors)}/{total}"
         rows.append(f"| {r.voice} | {done} | {r.trials} | {100 * r.error.rate:.1f} | {cell} |")
-    head = "| voice | readings | trials started | CER % so far | 95 % CI so far |\n|---|---:|---:|---:|---:|"
+    head = (
+        "| voice | readings | trials started | WER/CER % so far | 95 % CI so far |\n|---|---:|---:|---:|---:|"
+    )
     note = (
         "In progress (incomplete, not for choices; the interval is over the sentences read so far,"
         " which are taken register by register in turn):"
@@ -392,11 +490,29 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Parse the command line (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--stage", choices=STAGES, default="all", help="one stage, or all in order")
-    parser.add_argument("--store", type=Path, default=DEFAULT_STORE, help="directory of readings.jsonl")
+    parser.add_argument(
+        "--store",
+        type=Path,
+        default=None,
+        help="directory of readings.jsonl (default bench/out/<language>_voices[_<engine>])",
+    )
     parser.add_argument("--top", type=int, default=3, help="voices whose pairs are blended")
     parser.add_argument("--weights", default="0.3,0.5,0.7", help="weights of each pair's first voice")
     parser.add_argument(
-        "--trials", type=int, default=1, help="syntheses per sentence (kokoro repeats itself exactly)"
+        "--trials",
+        type=int,
+        default=None,
+        help="syntheses per sentence (default 1 for kokoro, which repeats itself exactly; 3 for piper)",
+    )
+    parser.add_argument("--language", choices=LANGUAGES, default="zh", help="the corpus: zh_eval or en_eval")
+    parser.add_argument(
+        "--engine", choices=("kokoro", "piper"), default="kokoro", help="piper: the English reference line"
+    )
+    parser.add_argument(
+        "--scoring",
+        choices=SCORINGS,
+        default="spoken",
+        help="how the report scores the stored transcripts (stored: the errors as measured)",
     )
     parser.add_argument("--limit", type=int, default=None, help="first N sentences of each split")
     parser.add_argument("--voices", default=None, help="measure these instead (dev/test/variants/rtf)")
@@ -408,6 +524,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--rtf-sentences", type=int, default=20)
     parser.add_argument("--out", type=Path, default=None, help="also write the report here")
     args = parser.parse_args(argv)
+    if args.trials is None:
+        args.trials = 3 if args.engine == "piper" else 1
+    if args.engine == "piper" and args.language != "en":
+        parser.error("--engine piper reads only English (--language en)")
+    if args.store is None:
+        args.store = DEFAULT_STORE.with_name(f"{args.language}_voices")
+        if args.engine != "kokoro":
+            args.store = args.store.with_name(f"{args.language}_voices_{args.engine}")
     if args.trials < 1 or (args.limit is not None and args.limit < 1):
         parser.error("--trials and --limit must be at least 1")
     try:
@@ -419,18 +543,66 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+def spread_limit(rows: Sequence[EvalSentence], limit: int | None) -> list[EvalSentence]:
+    """The first ``limit`` sentences taken register by register in turn (a short try spans registers).
+
+    Args:
+        rows: a split of an evaluation corpus.
+        limit: how many to keep, ``None`` for all.
+
+    Returns:
+        The kept sentences in their corpus order.
+    """
+    if limit is None:
+        return list(rows)
+    kept = sorted(interleave([r.register for r in rows])[:limit])
+    return [rows[i] for i in kept]
+
+
+WRITTEN = "written"
+"""The diagnostics column of the first runs' scoring (``Scorer("written")``)."""
+
+
+def report_scoring(scoring: str, language: str) -> tuple[ReadingScore | None, dict[str, ReadingScore]]:
+    """The report's scoring of stored readings, and its diagnostic metrics (pinyin PER for Chinese).
+
+    Args:
+        scoring: one of :data:`SCORINGS`.
+        language: the corpus language.
+
+    Returns:
+        The plan's ``score`` (``None`` for ``stored``) and the diagnostics by column name.
+    """
+    from _metrics import Scorer
+    from _zh_store import rescorer
+
+    scorer = Scorer("written" if scoring == "written" else "spoken")
+    score = None if scoring == "stored" else rescorer(scorer, "asr")
+    diagnostics: dict[str, ReadingScore] = {}
+    if language == "zh":
+        diagnostics = {"PER": rescorer(scorer, "per"), "tonal PER": rescorer(scorer, "per_tonal")}
+    if scoring != "written":
+        diagnostics[f"{WRITTEN} {metric_name(language)}"] = rescorer(Scorer("written"), "asr")
+    return score, diagnostics
+
+
 def main(argv: Sequence[str] | None = None) -> int:  # pragma: no cover - needs models and hours
     """Run the chosen stage(s), or the report, or the RTF measurement."""
     from _corpus import load_eval
     from voxgate.engines.kokoro import KokoroEngine
+    from voxgate.engines.registry import build_engine
     from voxgate.settings import Settings
 
     args = parse_args(argv)
     settings = Settings.load()
     variant = Variant(fixes=args.g2p_fixes, sandhi=args.sandhi)
-    engines: dict[Variant, KokoroEngine] = {}
+    engines: dict[Variant, Any] = {}
 
-    def engine(v: Variant) -> KokoroEngine:
+    def engine(v: Variant) -> Any:
+        if args.engine != "kokoro":
+            if v not in engines:
+                engines[v] = build_engine(args.engine, settings)
+            return engines[v]
         if v not in engines:
             engines[v] = KokoroEngine(
                 models_dir=settings.data_dir / "models",
@@ -441,10 +613,14 @@ def main(argv: Sequence[str] | None = None) -> int:  # pragma: no cover - needs 
             )
         return engines[v]
 
-    dev_rows = load_eval("zh_eval", "dev", args.limit)
-    test_rows = load_eval("zh_eval", "test", args.limit)
+    corpus = f"{args.language}_eval"
+    dev_rows = spread_limit(load_eval(corpus, "dev"), args.limit)
+    test_rows = spread_limit(load_eval(corpus, "test"), args.limit)
+    score, diagnostics = report_scoring(args.scoring, args.language)
     plan = Plan(
-        singles=tuple(v.id for v in engine(variant).voices() if "+" not in v.id),
+        singles=tuple(
+            v.id for v in engine(variant).voices() if "+" not in v.id and args.language in v.languages
+        ),
         dev=tuple(s.text for s in dev_rows),
         test=tuple(s.text for s in test_rows),
         trials=args.trials,
@@ -454,12 +630,16 @@ def main(argv: Sequence[str] | None = None) -> int:  # pragma: no cover - needs 
         variant=variant,
         dev_registers=tuple(s.register for s in dev_rows),
         test_registers=tuple(s.register for s in test_rows),
+        language=args.language,
+        engine=args.engine,
+        score=score,
     )
     store = Store(args.store)
     if args.rtf:
-        return _measure_rtf(engine(variant), args.voices or list(plan.singles), plan.dev, args)
+        return _measure_rtf(engine(variant), args.voices or list(plan.singles), plan.dev, args, args.language)
     if args.stage == "report":
-        report = render_report(store, plan, [s.register for s in dev_rows], _rtf_overrides(args.store))
+        registers = [s.register for s in dev_rows]
+        report = render_report(store, plan, registers, _rtf_overrides(args.store), diagnostics)
         print(report)
         if args.out is not None:
             args.out.write_text(report + "\n", encoding="utf-8")
@@ -473,7 +653,8 @@ def main(argv: Sequence[str] | None = None) -> int:  # pragma: no cover - needs 
         return 4
     if code:
         return code
-    print(render_report(store, plan, [s.register for s in dev_rows], _rtf_overrides(args.store)))
+    registers = [s.register for s in dev_rows]
+    print(render_report(store, plan, registers, _rtf_overrides(args.store), diagnostics))
     return 0
 
 
@@ -488,7 +669,9 @@ def _run_stages(
     transcriber = Transcriber(ensure_whisper_base(default_cache_dir()), threads=args.asr_threads)
     bench = Bench(service_front_end(settings), transcriber, Scorer(), with_dnsmos=not args.no_dnsmos)
     stages = ["dev", "blends", "test", "variants"] if args.stage == "all" else [args.stage]
-    _probe_determinism(bench, engine(plan.variant), plan.singles[0], plan.dev[0], plan.trials)
+    if plan.language != "zh":  # the variants are settings of the Chinese front end
+        stages = [s for s in stages if s != "variants"]
+    _probe_determinism(bench, engine(plan.variant), plan.singles[0], plan.dev[0], plan.trials, plan.language)
     if store.skipped_lines:
         print(f"store: ignored {store.skipped_lines} unreadable line(s)", file=sys.stderr)
     for stage in stages:
@@ -500,12 +683,14 @@ def _run_stages(
     return 0
 
 
-def _probe_determinism(bench: Any, kokoro: Any, voice: str, sentence: str, trials: int) -> None:
+def _probe_determinism(
+    bench: Any, kokoro: Any, voice: str, sentence: str, trials: int, language: str
+) -> None:  # pragma: no cover - needs models
     """Log whether two syntheses of one sentence are identical (then more trials add nothing)."""
     import numpy as np
 
     kokoro.load()
-    first, second = (bench.speak(kokoro, voice, sentence, "zh")[0] for _ in range(2))
+    first, second = (bench.speak(kokoro, voice, sentence, language)[0] for _ in range(2))
     same = bool(np.array_equal(first, second))
     print(f"determinism probe ({voice}): two syntheses identical: {same}", file=sys.stderr, flush=True)
     if same and trials > 1:
@@ -541,14 +726,26 @@ def _measure(
     current = ""
     started = time.monotonic()
     for count, job in enumerate(
-        pending(store, voices, split, sentences, plan.trials, variant, plan.model, plan.order(split)), 1
+        pending(
+            store,
+            voices,
+            split,
+            sentences,
+            plan.trials,
+            variant,
+            plan.model,
+            plan.order(split),
+            plan.language,
+        ),
+        1,
     ):
         if job.voice != current:
             if current:
                 _log_done(store, plan, current, split, variant)
             current = job.voice
-            print(f"[{split} | {variant.label}] {job.voice} ...", file=sys.stderr, flush=True)
-        heard = bench.hear(kokoro, Case("kokoro", job.voice, "zh"), job.text)
+            label = variant.label if plan.language == "zh" else plan.language
+            print(f"[{split} | {label}] {job.voice} ...", file=sys.stderr, flush=True)
+        heard = bench.hear(kokoro, Case(plan.engine, job.voice, plan.language), job.text)
         store.append(
             Reading(
                 key=job.key,
@@ -568,11 +765,13 @@ def _measure(
                 failed=heard.failed,
                 ovrl=None if heard.scores is None else round(heard.scores.overall, 4),
                 p808=None if heard.scores is None else round(heard.scores.p808, 4),
+                language=plan.language,
+                engine=plan.engine,
             )
         )
         if count % 20 == 0:
             rate = (time.monotonic() - started) / count
-            p = progress(store, job.voice, split, sentences, plan.trials, variant, plan.model)
+            p = plan.progress(store, job.voice, split, variant)
             stamp = time.strftime("%H:%M:%S")
             print(
                 f"  {stamp} {job.voice} trial {job.trial}: {p.done}/{p.total} readings, "
@@ -590,14 +789,14 @@ def _log_done(store: Store, plan: Plan, voice: str, split: str, variant: Variant
         ci = result.interval
         bounds = "" if ci is None else f" (95 % CI {100 * ci.low:.1f}-{100 * ci.high:.1f})"
         print(
-            f"  done: {voice} {split} CER {100 * result.error.rate:.1f} %{bounds}",
+            f"  done: {voice} {split} {metric_name(plan.language)} {100 * result.error.rate:.1f} %{bounds}",
             file=sys.stderr,
             flush=True,
         )
 
 
 def _measure_rtf(
-    kokoro: Any, voices: Sequence[str], sentences: Sequence[str], args: argparse.Namespace
+    kokoro: Any, voices: Sequence[str], sentences: Sequence[str], args: argparse.Namespace, language: str
 ) -> int:  # pragma: no cover - needs models
     """Synthesis only, ``--rtf-sentences`` dev sentences per voice, after a warm-up; writes rtf.json."""
     from _metrics import Scorer
@@ -611,12 +810,12 @@ def _measure_rtf(
     load_before = os.getloadavg()
     figures: dict[str, dict[str, float]] = {}
     for voice in voices:
-        bench.speak(kokoro, voice, chosen[0], "zh")  # warm-up: jieba's dictionary, the ONNX session
+        bench.speak(kokoro, voice, chosen[0], language)  # warm-up: jieba's dictionary, the ONNX session
         synth = audio = 0.0
         for sentence in chosen:
             start = time.perf_counter()
             try:
-                samples, rate = bench.speak(kokoro, voice, sentence, "zh")
+                samples, rate = bench.speak(kokoro, voice, sentence, language)
             except VoxgateError:
                 continue
             synth += time.perf_counter() - start
