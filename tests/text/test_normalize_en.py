@@ -84,6 +84,16 @@ CASES = [
     # abbreviations
     ("Dr. Smith", "Doctor Smith"),
     ("Mr. Brown and Mrs. Green", "Mister Brown and Missus Green"),
+    ("Mr. and Mrs. Smith arrived.", "Mister and Missus Smith arrived."),
+    ("Thanks, Mr.", "Thanks, Mr."),
+    # a sentence's period after a month is kept; an abbreviation's only at a sentence end
+    ("We met on the 2nd of May. Then we left.", "We met on the second of May. Then we left."),
+    ("The deadline is the 31st of August.", "The deadline is the thirty-first of August."),
+    ("Born 3rd Aug. in Paris.", "Born the third of August in Paris."),
+    ("Due 3 Aug. Pay now.", "Due the third of August. Pay now."),
+    # a PO box number is a code
+    ("Send it to PO Box 4410, Springfield.", "Send it to P O Box four four one zero, Springfield."),
+    ("P.O. Box 12", "P O Box one two"),
     ("We love St. Louis", "We love Saint Louis"),
     ("Visit St. Louis", "Visit Saint Louis"),
     ("I live on Main St. It is nice.", "I live on Main Street. It is nice."),

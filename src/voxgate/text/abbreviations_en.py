@@ -44,6 +44,8 @@ _TITLE_RE = re.compile(
     rf"\b(?P<abbr>{alternation(TITLES.keys() | STREETS.keys())})(?P<dot>\.)?(?=[\s,;:!?)]|$)"
 )
 _DOTLESS_TITLES = frozenset({"Mr", "Mrs", "Ms", "Dr", "St"})
+_ONLY_TITLES = frozenset({"Mr", "Mrs", "Ms"})
+"""With a period these mean nothing else, whatever follows (``Mr. and Mrs. Smith``)."""
 _PHRASE_RE = re.compile(rf"(?<![\w.])(?P<abbr>{alternation(PHRASES)})(?=[\s,;:)]|$)", re.IGNORECASE)
 _ENDING_RE = re.compile(rf"(?<![\w.])(?P<abbr>{alternation(ENDINGS)})", re.IGNORECASE)
 _NUMBER_SIGN_RE = re.compile(r"(?:\b[Nn]o\.\s?|#)(?=[0-9])")
@@ -64,6 +66,8 @@ def _title(match: re.Match[str]) -> str:
     if street:
         return STREETS[abbr] + ("." if dot and ends_sentence(text, match.end()) else "")
     if next_cap and (dot or abbr in _DOTLESS_TITLES):
+        return TITLES[abbr]
+    if dot and abbr in _ONLY_TITLES and not _TEXT_END_RE.match(text, match.end()):
         return TITLES[abbr]
     return TITLES[abbr] if abbr == "Dr" and dot else match.group(0)
 

@@ -34,7 +34,7 @@ from voxgate.text.patterns import (
 
 Rule = tuple[re.Pattern[str], Callable[[re.Match[str]], str]]
 
-_MONTH = "(?P<month>" + "|".join(sorted(MONTH_BY_NAME, key=len, reverse=True)) + r")\b\.?"
+_MONTH = "(?P<month>" + "|".join(sorted(MONTH_BY_NAME, key=len, reverse=True)) + r")\b(?P<mdot>\.)?"
 _AMPM = r"(?P<ampm>[AaPp])\.?\s?[Mm](?P<dot>\.)?(?![A-Za-z])"
 _LEFT = r"(?<![0-9.,])"
 
@@ -76,7 +76,12 @@ def _day_month(m: re.Match[str]) -> str:
         return m.group(0)
     the = "" if m.string[max(0, m.start() - 4) : m.start()].lower() == "the " else "the "
     words = f"{the}{ordinal(day)} of {MONTH_BY_NAME[m['month']]}"
-    return f"{words} {year(int(m['y']))}" if m["y"] else words
+    if m["y"]:
+        return f"{words} {year(int(m['y']))}"
+    # a period after the month is the sentence's ("the 2nd of May."), unless it only shortened the
+    # name ("the 3rd of Aug. in Paris"); dropping it ran two sentences into one
+    full_name = m["month"] in MONTHS
+    return words + ("." if m["mdot"] and (full_name or ends_sentence(m.string, m.end())) else "")
 
 
 def _minutes(value: int) -> str:
@@ -152,6 +157,11 @@ def _code(m: re.Match[str]) -> str:
     return ", ".join(digits(group) for group in m.group(0).split("-"))
 
 
+def _box(m: re.Match[str]) -> str:
+    """``PO Box 4410`` → ``P O Box four four one zero``: a box number is a code, read digit by digit."""
+    return f"P O Box {digits(m['n'])}"
+
+
 def _fraction(m: re.Match[str]) -> str:
     plain = f"{number(m['a'])} {number(m['b'])}"  # 24/7, 50/50, 9/11
     if len(m["a"]) > 2 or len(m["b"]) > 2:
@@ -175,6 +185,7 @@ def _decade(m: re.Match[str]) -> str:
 
 _SCALE_WORDS = "thousand|million|billion|trillion"
 _RULES: tuple[Rule, ...] = (
+    (re.compile(r"\b[Pp]\.?\s?[Oo]\.?\s?Box\s+(?P<n>[0-9]{1,8})(?![0-9])"), _box),
     (re.compile(r"(?<![0-9-])(?P<y>[0-9]{4})-(?P<m>[0-9]{2})-(?P<d>[0-9]{2})(?![0-9-])"), _iso_date),
     (
         re.compile(r"(?<![0-9/])(?P<a>[0-9]{1,2})/(?P<b>[0-9]{1,2})/(?P<y>[0-9]{4}|[0-9]{2})(?![0-9/])"),
