@@ -1,9 +1,9 @@
 """Kokoro's decoder on windows of frames (issue 15): is the streamed audio the same speech, and how soon?
 
-    nice -n 5 .venv/bin/python bench/kokoro_stream.py                # ~10 min here at load ~5
+    nice -n 5 .venv/bin/python bench/kokoro_stream.py                # ~25 min here at load 8-16
     nice -n 5 .venv/bin/python bench/kokoro_stream.py --no-asr --sentences 5
 
-In process, one kokoro engine (``engines._kokoro_stream.SplitKokoro`` on the engine's model):
+In process, one kokoro engine (for G2P and styles) and ``_kokoro_split.SplitKokoro`` on its model:
 
 (a) Equivalence, ``--sentences`` sentences of ``bench/data/zh_eval/dev.tsv`` (voice ``--voice``):
     each sentence's frames decoded in one call (the model's audio, sample for sample) and in
@@ -31,7 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from voxgate.engines._kokoro_stream import FRAME_SAMPLES, Features, SplitKokoro, Window, windows
+from _corpus import load_eval
+from _kokoro_split import FRAME_SAMPLES, Features, SplitKokoro, Window, windows
+from realtime import SOLO_TEXTS, chinese_text
 from voxgate.engines._kokoro_timing import with_durations
 from voxgate.engines._model_files import kokoro_model_path
 from voxgate.engines._onnx import cpu_session
@@ -201,16 +203,12 @@ def pct(values: list[float], q: float) -> float:
 
 
 def chinese_texts() -> list[str]:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from realtime import SOLO_TEXTS, chinese_text
-
+    """The Chinese texts bench/realtime.py streams at one socket."""
     return [chinese_text(6 * i) for i in range(SOLO_TEXTS)]
 
 
 def dev_sentences(limit: int) -> list[str]:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from _corpus import load_eval
-
+    """``limit`` sentences spread over zh_eval's dev split (every register)."""
     return [s.text for s in load_eval("zh_eval", "dev", None)][:: max(1, 209 // limit)][:limit]
 
 

@@ -59,16 +59,12 @@ class AudioChunk:
         words: the engine's word alignment of ``text`` (espeak's word events, piper's phoneme
             alignments, kokoro's phoneme durations); ``None`` when the engine has none (timestamps are
             then estimated).
-        final: ``False`` on a piece of a sentence streamed in several chunks (``opts.stream``):
-            such a piece has no ``text`` or ``words``; the sentence's last chunk is final and carries
-            both for the whole sentence, word times from the start of its first piece.
     """
 
     audio: Audio
     sample_rate: int
     text: str = ""
     words: WordTimes | None = None
-    final: bool = True
 
     @property
     def duration(self) -> float:
@@ -155,9 +151,6 @@ class SynthesisOptions:
         phonemes: what to say instead of the text (SSML ``phoneme``), for engines that honour
             ``phoneme``; the others speak the text.
         alphabet: ``ipa`` or ``pinyin``, the alphabet of ``phonemes``.
-        stream: the caller plays audio as it comes (realtime socket, HTTP streaming): an engine
-            that can may yield a sentence as several chunks (see ``AudioChunk.final``); the others
-            ignore it. Not part of the audio cache key.
     """
 
     speed: float = 1.0
@@ -166,4 +159,3 @@ class SynthesisOptions:
     pitch_st: float = 0.0
     phonemes: str | None = None
     alphabet: str = "ipa"
-    stream: bool = False

@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 
 from voxgate.engines import _kokoro_timing
-from voxgate.engines._kokoro_stream import SplitKokoro, windows
 from voxgate.engines._model_files import kokoro_model_path
 from voxgate.engines._onnx import cpu_session
 from voxgate.engines._pitch import pitch_factor
@@ -61,9 +60,6 @@ class KokoroEngine:
         zh_tone_sandhi: speak Chinese with spoken tones (``kokoro_zh.tone_sandhi``).
         zh_g2p_fixes: apply voxgate's polyphone reading rules (``kokoro_zh.RULES``); off only to
             measure what they do (``bench/zh_voices.py --g2p-fixes off``).
-        streaming: with ``opts.stream``, speak a sentence window by window (``_kokoro_stream``).
-            The split model is opened at the first such call (seconds, and ~the model's size
-            in memory more), so engines that never stream pay nothing.
 
     Raises:
         ValueError: a named blend is malformed, names an unknown voice, or takes a voice's name.
@@ -80,7 +76,6 @@ class KokoroEngine:
         blends: Mapping[str, str] | None = None,
         zh_tone_sandhi: bool = False,
         zh_g2p_fixes: bool = True,
-        streaming: bool = True,
     ) -> None:
         self._models_dir = models_dir
         self._threads = threads
@@ -96,8 +91,6 @@ class KokoroEngine:
         self._zh_tone_sandhi = zh_tone_sandhi
         self._zh_g2p_fixes = zh_g2p_fixes
         self._kokoro: Any = None
-        self._streaming = streaming
-        self._split: SplitKokoro | bool | None = None  # False: tried, cannot split this model
         self._g2p: dict[str, Callable[[str], str]] = {}
         self._lock = threading.Lock()
         self.model_version = "kokoro-v1.0-int8/" + _short_sha()
@@ -244,13 +237,8 @@ class KokoroEngine:
                     phonemes = self._given_phonemes(opts.phonemes, opts.alphabet)
                 else:
                     phonemes = self.phonemize(piece, default_language=opts.language or "en")
-            if not phonemes:
-                continue
-            split = self._splitter() if opts.stream else None
-            if split is not None:
-                yield from self._streamed(split, piece, phonemes, style, speed, shift, opts)
-                continue
-            with self._lock:
+                if not phonemes:
+                    continue
                 try:
                     audio, timings = self._create(phonemes, style, speed)
                 except ValueError as exc:
@@ -291,87 +279,6 @@ class KokoroEngine:
             at += (len(audio) + len(parts[-1])) / SAMPLE_RATE
         return np.concatenate(parts), timings
 
-    def _splitter(self) -> SplitKokoro | None:
-        """The split model for streaming, opened at first use; ``None`` when streaming is off or
-        the model cannot be split (``opts.stream`` then gets whole sentences)."""
-        with self._lock:
-            if self._split is None:
-                usable = self._streaming and self._kokoro.has_timings
-                self._split = (
-                    _split(kokoro_model_path(self._models_dir), self._threads) if usable else None
-                ) or False
-            return self._split if isinstance(self._split, SplitKokoro) else None
-
-    def _streamed(
-        self,
-        split: SplitKokoro,
-        piece: str,
-        phonemes: str,
-        style: str | np.ndarray,
-        speed: float,
-        shift: float,
-        opts: SynthesisOptions,
-    ) -> Iterator[AudioChunk]:
-        """``piece`` as the decoder's windows come (``_kokoro_stream``): the same speech as
-        :meth:`_create` within the bound ``tests/engines/test_kokoro_stream.py`` checks.
-
-        Each of kokoro-onnx's batches (≤ 510 phonemes) is trimmed as ``create_timed`` trims it: its
-        leading silence by the first window's loudness (the whole batch's is not known yet), its
-        trailing silence, and the phoneme times, once its last window is decoded. A sample beyond
-        full scale is clipped (the whole-sentence path scales the sentence down instead).
-        """
-        from kokoro_onnx.chunker import pause_after, split_phonemes
-        from kokoro_onnx.config import MAX_PHONEME_LENGTH
-        from kokoro_onnx.sliding import timings as phoneme_timings
-        from kokoro_onnx.sliding import token_edges
-        from kokoro_onnx.trim import trim
-
-        kokoro = self._kokoro
-        rate = round(SAMPLE_RATE * shift)
-        voice = kokoro.get_voice_style(style) if isinstance(style, str) else style
-        batches = split_phonemes(" ".join(phonemes.split()), MAX_PHONEME_LENGTH)
-        spoken: list[Any] = []
-        at = 0  # samples of the piece so far
-        for n, batch in enumerate(batches):
-            tokens = kokoro.tokenizer.tokenize(batch)
-            if not tokens:
-                raise EngineError(self.name, f"cannot speak {piece!r}: no phoneme of {batch!r} is known")
-            with self._lock:
-                features = split.front(tokens, kokoro._style_for(voice, len(tokens)), speed)
-            plan = windows(features.frames, **STREAM_WINDOWS)
-            decoded: list[np.ndarray] = []
-            head = sent = 0  # samples of this batch: leading silence, and handed out
-            for k, window in enumerate(plan):
-                with self._lock:
-                    decoded.append(split.decode(features, window))
-                if k == 0:
-                    head = int(trim(decoded[0])[1][0])
-                    sent = head
-                if k + 1 < len(plan):
-                    audio = np.concatenate(decoded)[sent:]
-                    sent += len(audio)
-                    yield AudioChunk(audio=_clipped(audio), sample_rate=rate, final=False)
-                    continue
-                raw = np.concatenate(decoded)
-                end = max(sent, int(trim(raw)[1][1]))
-                edges = np.clip(token_edges(features.durations, len(raw))[1:] - head, 0, end - head)
-                spoken += [
-                    _Timing(t.phoneme, t.start + at / SAMPLE_RATE, t.end + at / SAMPLE_RATE)
-                    for t in phoneme_timings(kokoro.tokenizer.known(batch), edges, SAMPLE_RATE)
-                ]
-                pause = pause_after(batch, 0.25, 0.1) if n + 1 < len(batches) else 0.0
-                silence = np.zeros(int(pause * SAMPLE_RATE), np.float32)
-                audio = np.concatenate([raw[sent:end], silence])
-                at += end - head + len(silence)
-                if n + 1 < len(batches):
-                    yield AudioChunk(audio=_clipped(audio), sample_rate=rate, final=False)
-                    continue
-                words = None
-                if spoken and opts.phonemes is None:
-                    with self._lock:
-                        words = self._word_times(piece, spoken, shift, opts.language or "en")
-                yield AudioChunk(audio=_clipped(audio), sample_rate=rate, text=piece, words=words)
-
     def _word_times(self, piece: str, timings: list[Any], shift: float, language: str) -> WordTimes | None:
         """The words of ``piece`` timed from its phonemes' timings (see ``_kokoro_timing``)."""
         return _kokoro_timing.word_times(
@@ -411,29 +318,6 @@ def _session(model_path: Path, threads: int) -> Any:
         except Exception:  # onnxruntime's errors share no base but Exception; the plain model may still load
             pass
     return cpu_session(model_path, threads)
-
-
-STREAM_WINDOWS = {"first": 40, "chunk": 80, "left": 20, "right": 20}
-"""Decoder frames (25 ms) per window of a streamed sentence: a first core of 1 s, then 2 s
-cores, each with 0.5 s of context either side (``bench/kokoro_stream.py`` measures them)."""
-
-
-def _split(model_path: Path, threads: int) -> SplitKokoro | None:
-    """The model (with its durations) split for streaming, or ``None`` when it cannot be
-    (``onnx`` missing, another export): ``opts.stream`` then gets whole sentences."""
-    patched = _kokoro_timing.with_durations(model_path)
-    if patched is None:
-        return None
-    try:
-        return SplitKokoro(patched, lambda model: cpu_session(model, threads))
-    except Exception:  # onnx's and onnxruntime's errors share no base; whole sentences still work
-        return None
-
-
-def _clipped(audio: np.ndarray, ceiling: float = 0.99) -> np.ndarray:
-    """A streamed piece within full scale (the sentence's peak is not known yet: clip, not scale)."""
-    clipped: np.ndarray = np.clip(audio, -ceiling, ceiling).astype(np.float32)
-    return clipped
 
 
 def _known_blend(spec: str) -> Blend:
