@@ -153,19 +153,18 @@ class Timing:
 
 def realtime_clauses(texts: list[str]) -> list[tuple[str, float]]:
     """The pieces the socket's chunker cuts from each text sent one character per token at 30/s,
-    with the time their last token arrived (the texts one after another)."""
+    with the time their last token arrived; each text is a stream of its own (as bench/realtime.py
+    sends them, one after another once the previous one is spoken): its times restart at 0."""
     pieces: list[tuple[str, float]] = []
-    offset = 0.0
     for text in texts:
         clock = FakeClock(start=0.0)
         chunker = TextChunker(clock, max_delay_s=0.3)
         for token in text:
-            pieces += [(p, offset + clock.monotonic()) for p in chunker.push(token)]
+            pieces += [(p, clock.monotonic()) for p in chunker.push(token)]
             clock.advance(1 / TOKENS_PER_S)
         rest = chunker.flush()
         if rest:
-            pieces.append((rest, offset + clock.monotonic()))
-        offset += clock.monotonic()
+            pieces.append((rest, clock.monotonic()))
     return pieces
 
 
@@ -186,10 +185,14 @@ def timing(runner: Runner, plan: Plan, text: str, cut_at: float) -> Timing:
 
 
 def queue(rows: list[Timing], streamed: bool) -> list[float]:
-    """First-audio latency of each clause on one worker taking them in order (no fallback)."""
-    free = 0.0
+    """First-audio latency of each clause on one worker taking them in order (no fallback); a
+    clause cut earlier than the one before starts the next text, on an idle worker."""
+    free = previous = 0.0
     out = []
     for row in rows:
+        if row.cut_at < previous:  # the next text: a new stream, the worker idle
+            free = 0.0
+        previous = row.cut_at
         start = max(row.cut_at, free)
         first = row.first_window_s if streamed else row.whole_s
         out.append(start + first - row.cut_at)
