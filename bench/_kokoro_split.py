@@ -18,9 +18,13 @@ operators on the same tensors). A window decodes frames ``[start, end)`` and kee
 ``core``; the frames around it (``left``/``right`` context) absorb the convolutions' edges.
 It is not exact: the decoder's AdaIN normalises over time (the mean and variance of the
 window, not of the sentence) and its int8 layers quantise each tensor with the window's own
-range. ``bench/kokoro_stream.py`` measures how far that moves the audio: with 1 s first
-windows and 0.5 s of context, whisper's CER on 20 dev sentences went from 12.2 % to 17.1 %, so
-the engine does not stream (the code that did is in commit b028cdb of branch h-kstream).
+range. ``bench/kokoro_stream.py`` measures how far that moves the audio (20 zh_eval dev
+sentences, whisper-base): 1 s first window, 2 s windows, 0.5 s context → CER 12.2 % → 17.1 %
+(worse in 8 sentences, better in none); 2 s / 4 s windows, 1 s context → 14.5 % (worse in 4,
+better in 1; 7 sentences fitted one window and were exact). With the whole sentence as left
+context and only the right side cut, the waveform SNR is still 6.6 dB: the sentence-wide
+statistics, not the seams, move the audio. So the engine does not stream (a no-go; the engine
+code that did is commit b028cdb of branch h-kstream).
 """
 
 from __future__ import annotations

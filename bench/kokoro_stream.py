@@ -15,7 +15,17 @@ In process, one kokoro engine (for G2P and styles) and ``_kokoro_split.SplitKoko
     stream (30 tokens/s, ``realtime.TextChunker``): the whole call (front + decoder), the front
     part, the first window, all windows; the time to the first audio of a clause with and without
     windows, alone and behind the clauses before it on one kokoro worker (what
-    ``bench/realtime.py``'s kokoro row measures before fallback kicks in).
+    ``bench/realtime.py``'s kokoro row measures before fallback kicks in). ``--as-rtf 0.35`` also
+    prints it scaled to the quiet machine's speed.
+
+Session 7 (load 8-16, voice jm_kumo), the verdict a no-go:
+(a) first 40 / chunk 80 / context 20 frames: SNR median 3.9 dB (worst 1.3), log-mel 3.0 dB
+    (worst 3.6), CER 12.2 % whole vs 17.1 % streamed over 345 characters (worse in 8 of 20
+    sentences, better in none); ``--first 80 --chunk 160 --left 40 --right 40``: SNR 7.7 dB,
+    log-mel 2.0 dB, CER 14.5 % (worse in 4, better in 1).
+(b) 27 clauses, P50 2.5 s of audio; front part 4 % of a call, windows 1.24x a call; at RTF 0.35:
+    first audio alone P50 801 / P95 1783 ms whole vs 397 / 886 ms first window; on one worker in
+    order 2535 / 8986 ms whole vs 3158 / 10480 ms windows (the extra work queues).
 """
 
 from __future__ import annotations
@@ -103,6 +113,9 @@ class Equivalence:
     mel_mae_db: float
     cer_whole: float | None = None
     cer_streamed: float | None = None
+    errors_whole: int = 0
+    errors_streamed: int = 0
+    chars: int = 0
 
 
 def equivalence(runner: Runner, plan: Plan, text: str) -> tuple[Equivalence, np.ndarray, np.ndarray]:
@@ -184,6 +197,18 @@ def timing(runner: Runner, plan: Plan, text: str, cut_at: float) -> Timing:
     return Timing(text, cut_at, frames * FRAME_SAMPLES / RATE, whole, front, first or total, total)
 
 
+def _scaled(row: Timing, factor: float) -> Timing:
+    return Timing(
+        row.text,
+        row.cut_at,
+        row.audio_s,
+        row.whole_s * factor,
+        row.front_s * factor,
+        row.first_window_s * factor,
+        row.windows_s * factor,
+    )
+
+
 def queue(rows: list[Timing], streamed: bool) -> list[float]:
     """First-audio latency of each clause on one worker taking them in order (no fallback); a
     clause cut earlier than the one before starts the next text, on an idle worker."""
@@ -228,6 +253,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--right", type=int, default=20, help="frames of context after a core")
     parser.add_argument("--no-asr", action="store_true", help="skip whisper (a)")
     parser.add_argument("--no-timing", action="store_true", help="skip (b)")
+    parser.add_argument(
+        "--as-rtf",
+        type=float,
+        help="also print (b) with every time scaled so the whole calls' RTF is this (e.g. 0.35, the quiet "
+        "machine's): a loaded machine slows every call alike",
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     plan = Plan(args.first, args.chunk, args.left, args.right)
@@ -259,6 +290,10 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
         _print_timing(timings)
+        if args.as_rtf:
+            factor = args.as_rtf * sum(t.audio_s for t in timings) / sum(t.whole_s for t in timings)
+            print(f"\nScaled by {factor:.3f} to RTF {args.as_rtf}:")
+            _print_timing([_scaled(t, factor) for t in timings])
         out["timing"] = [asdict(t) for t in timings]
     if args.json:
         args.json.write_text(json.dumps(out, ensure_ascii=False, indent=1))
@@ -275,9 +310,8 @@ def _hear(rows: list[Equivalence], clips: list[tuple[np.ndarray, np.ndarray]]) -
         heard = [transcriber.transcribe(to_asr_rate(a, RATE), "zh") for a in (whole, streamed)]
         errors = scorer.sentence_errors([row.text, row.text], heard, "zh")
         row.cer_whole, row.cer_streamed = (e.rate for e in errors)
-        row.cer_whole_errors = errors[0].errors  # type: ignore[attr-defined]
-        row.cer_streamed_errors = errors[1].errors  # type: ignore[attr-defined]
-        row.chars = errors[0].reference_length  # type: ignore[attr-defined]
+        row.errors_whole, row.errors_streamed = (e.errors for e in errors)
+        row.chars = errors[0].reference_length
 
 
 def _print_equivalence(rows: list[Equivalence], plan: Plan) -> None:
@@ -291,14 +325,17 @@ def _print_equivalence(rows: list[Equivalence], plan: Plan) -> None:
     ):
         print(f"| {name} | {statistics.median(values):.{digits}f} | {worst(values):.{digits}f} |")
     if rows and rows[0].cer_whole is not None:
-        chars = sum(getattr(r, "chars", 0) for r in rows)
-        whole = sum(getattr(r, "cer_whole_errors", 0) for r in rows)
-        streamed = sum(getattr(r, "cer_streamed_errors", 0) for r in rows)
+        chars = sum(r.chars for r in rows)
+        whole = sum(r.errors_whole for r in rows)
+        streamed = sum(r.errors_streamed for r in rows)
+        worse = sum(r.errors_streamed > r.errors_whole for r in rows)
+        better = sum(r.errors_streamed < r.errors_whole for r in rows)
         print(
             f"\nwhisper-base CER over {chars} characters: whole {whole / chars:.1%} ({whole} errors), ",
             end="",
         )
-        print(f"streamed {streamed / chars:.1%} ({streamed} errors)")
+        print(f"streamed {streamed / chars:.1%} ({streamed} errors); worse in {worse} sentences, ", end="")
+        print(f"better in {better}")
 
 
 def _print_timing(rows: list[Timing]) -> None:
