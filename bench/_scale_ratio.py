@@ -136,7 +136,7 @@ def _cpu_by_role(root: int) -> dict[str, float]:
         _, cpu, cmd = procs[pid]
         if pid == root:
             roles["gateway"] += cpu
-        elif "SERVE_REPLICA::voxgate-piper" in cmd:
+        elif "ServeReplica:voxgate-piper" in cmd:
             roles["engine"] += cpu
         else:
             roles[f"other:{pid}"] += cpu

@@ -290,6 +290,7 @@ def _cluster_report(args: argparse.Namespace) -> None:
         f"ratio {rps_2 / rps_1:.2f} (gateway saw 2 replicas after {f.get('piper_capacity_wait_s')} s) "
         "| ≥ 1.7 |"
     )
+    print(f"answered by, 1 replica: {f['by_1']}; 2 replicas: {f['by_2']}")
 
 
 if __name__ == "__main__":
