@@ -51,7 +51,8 @@ class Phase:
     row: str
     slots: int
     load: float
-    beside: str = ""
+    variant: str = ""
+    """How the second phase of a row differs (``beside a spinner``, ``own sessions``); "" in the first."""
     wall_s: float = 0.0
     calls: int = 0
     piper: int = 0
@@ -181,15 +182,17 @@ def spinner_main(seconds: float) -> None:
     print(time.process_time() - c0, flush=True)
 
 
-def _in_process(row: str, kinds: list[str], seconds: float) -> Phase:
-    """``kinds`` processes started together (``engine`` or ``spin``); figures of the engines."""
-    phase = Phase(row, kinds.count("engine"), os.getloadavg()[0], "spinner" if "spin" in kinds else "")
+def _in_process(row: str, kinds: list[str], seconds: float, variant: str = "") -> Phase:
+    """``kinds`` processes started together (``engine`` or ``spin``); figures of the engines.
+    With ``variant == "own sessions"`` each process gets its own session (its own autogroup)."""
+    phase = Phase(row, kinds.count("engine"), os.getloadavg()[0], variant)
     procs = [
         subprocess.Popen(
             [sys.executable, __file__, kind, str(seconds)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
+            start_new_session=variant == "own sessions",
         )
         for kind in kinds
     ]
@@ -340,6 +343,47 @@ async def _http_phase(row: str, gateway: Gateway, callers: int, seconds: float) 
 # ---- the run and its report ----------------------------------------------------------------------
 
 
+_IN_PROCESS_PLANS: dict[str, tuple[tuple[list[str], str], tuple[list[str], str]]] = {
+    "engine": ((["engine"], ""), (["engine", "engine"], "")),
+    "machine": ((["engine"], ""), (["engine", "spin"], "beside a spinner")),
+    "sessions": ((["engine", "engine"], ""), (["engine", "engine"], "own sessions")),
+}
+"""Each in-process row's two phases: the processes started, and what makes the second differ."""
+
+
+def autogroup_note() -> str:
+    """What the kernel's autogroup scheduling does here, and the niced processes it undoes.
+
+    With ``kernel.sched_autogroup_enabled = 1`` the CPU is shared between sessions first (one
+    autogroup per ``setsid``), and only then between the processes of a session: a process's nice
+    value weighs only inside its own session, so a ``nice -n 19`` job started in its own session
+    still takes a full session's share, and every process of one session (a gateway and all its
+    workers) shares one session's share.
+    """
+    try:
+        enabled = Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() == "1"
+    except OSError:
+        return "autogroup: not available (CPU shared per process)"
+    if not enabled:
+        return "autogroup: off (CPU shared per process)"
+    loud: dict[str, str] = {}  # autogroup → one niced process in it
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            nice = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[16])
+            group = Path(f"/proc/{entry}/autogroup").read_text().split()
+        except (OSError, IndexError, ValueError):
+            continue
+        if len(group) == 3 and nice >= 10 and int(group[2]) < nice and group[0] not in loud:
+            loud[group[0]] = f"pid {entry} (nice {nice}, its {group[0].lstrip('/')} at nice {group[2]})"
+    note = "autogroup: ON (CPU shared per session first; nice counts only inside a session)"
+    if loud:
+        note += "; niced jobs that still take a full session's share: " + ", ".join(loud.values())
+        note += " (`echo 19 > /proc/PID/autogroup` makes them yield)"
+    return note
+
+
 def run(seconds: float, rounds: int, rows: list[str]) -> list[Phase]:
     """Every row in ``rows`` (``engine``, ``machine``, ``local``, ``ray``), each as 1 then 2 slots
     (alternating order by round), ``seconds`` per phase."""
@@ -351,11 +395,11 @@ def run(seconds: float, rounds: int, rows: list[str]) -> list[Phase]:
 
     for row in rows:
         print(f"{row}: load {os.getloadavg()[0]:.1f}", flush=True)
-        if row in ("engine", "machine"):
+        if row in _IN_PROCESS_PLANS:
+            plan = _IN_PROCESS_PLANS[row]
             for r in range(rounds):
-                plan = (["engine"], ["engine", "engine" if row == "engine" else "spin"])
-                for kinds in plan if r % 2 == 0 else plan[::-1]:
-                    report(_in_process(row, kinds, seconds))
+                for kinds, variant in plan if r % 2 == 0 else plan[::-1]:
+                    report(_in_process(row, kinds, seconds, variant))
             continue
         backend = {"local": "local://", "ray": "ray://local"}[row]
         gateway = Gateway(backend, Path(tempfile.mkdtemp(prefix="vgratio", dir="/tmp")))
@@ -380,10 +424,11 @@ def run(seconds: float, rounds: int, rows: list[str]) -> list[Phase]:
 
 
 def _label(p: Phase) -> str:
-    if p.beside:
-        return f"1 process beside a {p.beside}"
-    noun = "process" if p.row in ("engine", "machine") else "caller"
-    return f"{p.slots} {noun}{'es' if p.slots > 1 and noun == 'process' else 's' if p.slots > 1 else ''}"
+    if p.row in _IN_PROCESS_PLANS:
+        noun = "process" if p.slots == 1 else "processes"
+        where = p.variant or ("one session" if p.row == "sessions" else "")
+        return f"{p.slots} {noun}" + (f", {where}" if where else "")
+    return f"{p.slots} caller{'s' if p.slots > 1 else ''}"
 
 
 def _line(p: Phase) -> str:
@@ -396,41 +441,53 @@ def _line(p: Phase) -> str:
     )
 
 
+def _split(phases: list[Phase], row: str) -> tuple[list[Phase], list[Phase]]:
+    """A row's first phases (1 slot; or one session) and second phases (2 slots, beside, own sessions)."""
+    mine = [p for p in phases if p.row == row]
+    if row in _IN_PROCESS_PLANS:
+        return [p for p in mine if not p.variant and (row == "sessions" or p.slots == 1)], [
+            p for p in mine if p.variant or (row == "engine" and p.slots == 2)
+        ]
+    return [p for p in mine if p.slots == 1], [p for p in mine if p.slots == 2]
+
+
 def ratios(phases: list[Phase], row: str) -> list[float]:
-    """Per round: throughput with 2 slots (or beside the spinner) over 1 slot alone."""
-    alone = [p for p in phases if p.row == row and p.slots == 1 and not p.beside]
-    other = [p for p in phases if p.row == row and (p.slots == 2 or p.beside)]
-    return [b.rate / a.rate for a, b in zip(alone, other, strict=False) if a.rate > 0]
+    """Per round: throughput of the row's second phase over its first."""
+    first, second = _split(phases, row)
+    return [b.rate / a.rate for a, b in zip(first, second, strict=False) if a.rate > 0]
 
 
 def summary(phases: list[Phase]) -> None:
     """The side-by-side table: one line per row, mean and spread of the per-round ratios."""
     print(
-        "\n| path | 1 slot | 2 slots | ratio (per round) | engine CPU/call 1 → 2 | engines busy 1 → 2 "
+        "\n| path | first | second | ratio (per round) | engine CPU/call | engines busy "
         "| rest of the machine | target |"
     )
     print("|---|---|---|---|---|---|---|---|")
     for row, what in (
-        ("engine", "piper in-process, 1 vs 2 processes"),
+        ("engine", "piper in-process, 1 vs 2 processes (one session)"),
         ("machine", "1 piper process alone vs beside a spinner"),
+        ("sessions", "2 piper processes in one session vs each in its own"),
         ("local", "`local://` over HTTP, 1 vs 2 callers"),
         ("ray", "`ray://local` over HTTP, 1 vs 2 callers"),
     ):
         mine = [p for p in phases if p.row == row]
-        if not mine:
+        alone, other = _split(phases, row)
+        if not alone or not other:
             continue
-        alone = [p for p in mine if p.slots == 1 and not p.beside]
-        other = [p for p in mine if p.slots == 2 or p.beside]
         each = ratios(phases, row)
         spread = ", ".join(f"{r:.2f}" for r in each)
         cpu = [statistics.mean(p.per_call_ms(p.engine_cpu_s) for p in ps) for ps in (alone, other)]
         busy = [statistics.mean(p.engine_busy for p in ps) for ps in (alone, other)]
         rest = [p.others_cores for p in mine]
-        target = "≈ 1 (else the cores slow each other)" if row == "machine" else "≥ 1.7"
+        target = {
+            "machine": "≈ 1 (else the cores slow each other)",
+            "sessions": "≈ 1 (else other sessions take the CPU)",
+        }.get(row, "≥ 1.7")
         print(
             f"| {what} | {statistics.mean(p.rate for p in alone):.2f}/s | "
             f"{statistics.mean(p.rate for p in other):.2f}/s | **{statistics.mean(each):.2f}** ({spread}) | "
-            f"{cpu[0]:.0f} → {cpu[1]:.0f} ms | {busy[0]:.0%} → {busy[1]:.0%} "
+            f"{cpu[0]:.0f} → {cpu[1]:.0f} ms | {busy[0]:.0%} → {busy[1]:.0%} each "
             f"| {min(rest):.2f}–{max(rest):.2f} cores | {target} |"
         )
 

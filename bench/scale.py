@@ -240,7 +240,9 @@ def main() -> None:
     )
     parser.add_argument("--phase-s", type=float, default=15.0, help="--replicas-ratio: seconds per phase")
     parser.add_argument(
-        "--rows", default="engine,machine,local,ray", help="--replicas-ratio: which rows, comma-separated"
+        "--rows",
+        default="engine,sessions,machine,local,ray",
+        help="--replicas-ratio: which rows, comma-separated",
     )
     args = parser.parse_args()
     if args.replicas_ratio:
@@ -257,6 +259,7 @@ def _ratio_report(args: argparse.Namespace) -> None:
     rows = [row.strip() for row in args.rows.split(",") if row.strip()]
     load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
     print(f"piper 1 vs 2 slots, {args.phase_s:g} s per phase, {args.rounds} rounds; load average {load}")
+    print(_scale_ratio.autogroup_note())
     phases = _scale_ratio.run(args.phase_s, args.rounds, rows)
     _scale_ratio.summary(phases)
 
