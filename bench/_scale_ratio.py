@@ -232,6 +232,9 @@ def _in_process(row: str, kinds: list[str], seconds: float, variant: str = "") -
 _CONFIG = """
 [qos]
 backend = "{backend}"
+[qos.limits]
+default = "1000000/minute"
+daily_chars = 0
 [jobs]
 enabled = false
 [cache]
@@ -314,7 +317,9 @@ async def _http_phase(row: str, gateway: Gateway, callers: int, seconds: float) 
                 if r.headers.get("x-voxgate-cache") == "hit":
                     by += " (cache hit)"
                 seen[by] += 1
-                if r.status_code == 200:
+                if r.status_code != 200:
+                    await asyncio.sleep(0.1)  # a refusal comes back at once: do not spin on it
+                else:
                     with wave.open(io.BytesIO(r.content)) as w:
                         phase.audio_s += w.getnframes() / w.getframerate()
 
