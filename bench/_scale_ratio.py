@@ -1,4 +1,4 @@
-"""Piper with 1 vs 2 engine slots, four ways side by side (``bench/scale.py --replicas-ratio``).
+"""Piper with 1 vs 2 engine slots, five ways side by side (``bench/scale.py --replicas-ratio``).
 
 Issue 13 wants 2 piper replicas (2 cores) to give ≥ 1.7× the throughput of one. Each row below
 runs the same closed loop with 1 caller, then with 2 (one per slot), alternating for ``--rounds``,
@@ -7,11 +7,14 @@ sentence i whoever makes it; no per-caller suffix: the cache is off instead, so 
 speak the same words):
 
 1. ``engine``: the piper engine in-process (no voxgate path): 1 process, then 2 processes at once;
-2. ``machine``: 1 engine process alone vs the same beside a pure-Python spinner on the other core
-   (no memory traffic): when this is well below 1 the cores slow each other down and no
-   software can reach 2×;
-3. ``local://``: one ``voxgate serve`` with 2 piper workers × 1 thread, closed-loop HTTP callers;
-4. ``ray://local``: the same gateway with ``qos.backend = "ray://local"`` (2 replicas).
+2. ``machine``: 1 engine process alone vs the same beside a pure-Python spinner (in a session of
+   its own) on the other core: when the engine's CPU per call grows, the cores slow each other
+   down and no software can reach 2×;
+3. ``sessions``: 2 engine processes in one session vs each in a session of its own: above 1 when
+   other sessions compete for the CPU, which the kernel shares per session first (autogroup; see
+   :func:`autogroup_note`), so a gateway's workers, all in its session, get one session's share;
+4. ``local://``: one ``voxgate serve`` with 2 piper workers × 1 thread, closed-loop HTTP callers;
+5. ``ray://local``: the same gateway with ``qos.backend = "ray://local"`` (2 replicas).
 
 For each phase: calls/s, answers by ``X-Voxgate-Spoken-By`` (only piper's count), the engine
 processes' CPU per call (from ``/proc``, summed over the piper workers or replicas), the gateway's
@@ -192,7 +195,9 @@ def _in_process(row: str, kinds: list[str], seconds: float, variant: str = "") -
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
-            start_new_session=variant == "own sessions",
+            # the spinner in a session of its own takes its CPU from the other sessions' shares,
+            # not from the engine's (see autogroup_note): only the cores' interference remains
+            start_new_session=variant == "own sessions" or kind == "spin",
         )
         for kind in kinds
     ]
