@@ -462,8 +462,16 @@ def _split(phases: list[Phase], row: str) -> tuple[list[Phase], list[Phase]]:
 
 
 def ratios(phases: list[Phase], row: str) -> list[float]:
-    """Per round: throughput of the row's second phase over its first."""
+    """Per round: throughput of the row's second phase over its first. For ``machine``, the
+    engine's speed per CPU second instead (CPU per call alone over beside the spinner): its
+    throughput there also depends on how the scheduler shares the cores with the spinner."""
     first, second = _split(phases, row)
+    if row == "machine":
+        return [
+            a.per_call_ms(a.engine_cpu_s) / b.per_call_ms(b.engine_cpu_s)
+            for a, b in zip(first, second, strict=False)
+            if a.calls and b.calls
+        ]
     return [b.rate / a.rate for a, b in zip(first, second, strict=False) if a.rate > 0]
 
 
@@ -476,7 +484,7 @@ def summary(phases: list[Phase]) -> None:
     print("|---|---|---|---|---|---|---|---|")
     for row, what in (
         ("engine", "piper in-process, 1 vs 2 processes (one session)"),
-        ("machine", "1 piper process alone vs beside a spinner"),
+        ("machine", "1 piper process alone vs beside a spinner (ratio: CPU per call)"),
         ("sessions", "2 piper processes in one session vs each in its own"),
         ("local", "`local://` over HTTP, 1 vs 2 callers"),
         ("ray", "`ray://local` over HTTP, 1 vs 2 callers"),

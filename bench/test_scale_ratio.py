@@ -17,12 +17,13 @@ def test_throughput_phases_speak_the_same_texts_whoever_calls() -> None:
     assert len({len(t.split(": ", 1)[0]) for t in texts}) == 1
 
 
-def _phase(row: str, slots: int, calls: int, variant: str = "") -> Phase:
-    return Phase(row, slots, 0.0, variant, wall_s=10.0, calls=calls, piper=calls)
+def _phase(row: str, slots: int, calls: int, variant: str = "", cpu_s: float = 0.0) -> Phase:
+    return Phase(row, slots, 0.0, variant, wall_s=10.0, calls=calls, piper=calls, engine_cpu_s=cpu_s)
 
 
 def test_ratios_pair_each_rounds_phases_of_a_row() -> None:
-    """Each round's second phase over its first: 2 slots over 1, own sessions over one session."""
+    """Each round's second phase over its first: 2 slots over 1, own sessions over one session;
+    the machine row compares CPU per call (speed), not throughput."""
     phases = [
         _phase("local", 1, 20),
         _phase("local", 2, 36),
@@ -30,12 +31,12 @@ def test_ratios_pair_each_rounds_phases_of_a_row() -> None:
         _phase("local", 1, 20),
         _phase("sessions", 2, 15),
         _phase("sessions", 2, 30, "own sessions"),
-        _phase("machine", 1, 20),
-        _phase("machine", 1, 10, "beside a spinner"),
+        _phase("machine", 1, 20, cpu_s=4.0),
+        _phase("machine", 1, 10, "beside a spinner", cpu_s=2.5),
     ]
     assert ratios(phases, "local") == [1.8, 1.5]
     assert ratios(phases, "sessions") == [2.0]
-    assert ratios(phases, "machine") == [0.5]
+    assert ratios(phases, "machine") == [0.8]  # 200 ms per call alone, 250 beside: CPU per call
 
 
 def test_phase_labels_say_what_ran() -> None:
