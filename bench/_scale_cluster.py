@@ -12,7 +12,7 @@ Then, each phase bounded in count and time:
 3. replicas of the primary SIGKILLed under load: Poisson interactive arrivals alternating between
    the gateways while a piper replica (pid from Ray's actor list) is killed every few seconds:
    5xx count, interactive P95 (target 0 and ≤ 3 s);
-4. piper throughput with 1 vs 2 replicas (closed loop, one caller per replica, through gateway 1).
+4. piper throughput with 1 vs 2 replicas (closed loop, one caller per replica, through one gateway).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from pathlib import Path
 
 import httpx
 
+from _http_texts import WORDS
 from _sla_stats import quantile
 from voxgate.testing import HARVARD_SENTENCES, start_redis_server
 
@@ -145,6 +146,12 @@ class Cluster:
                     return port
             time.sleep(0.5)
         raise RuntimeError(f"gateway on {port} not ready after 300 s")
+
+    def flush_cache(self) -> None:
+        """Empty the audio cache's Redis database (``cache.url`` uses db 1)."""
+        import redis
+
+        redis.Redis(port=self.redis_port, db=1).flushdb()
 
     def stop_gateway(self, port: int) -> None:
         """SIGTERM one gateway, SIGKILL it after 15 s."""
@@ -300,23 +307,39 @@ async def _wait_for_capacity(port: int, engine: str, slots: int, limit_s: float)
     return None
 
 
-async def _throughput(port: int, callers: int, duration: float) -> float:
-    done = 0
+def _throughput_text(i: int) -> str:
+    """The i-th text of a throughput phase: the Harvard sentences in order, each round of them
+    opened by another five-letter word. Both phases speak the same sequence (the i-th call speaks
+    text i whichever caller makes it), so they weigh the same; they used to append ``[caller.i]``
+    with caller 1 counting from 1000, which made the 2-caller phase's texts longer (3.74 vs 4.01 s
+    of audio per call measured over ``local://``)."""
+    n = len(HARVARD_SENTENCES)
+    return f"{WORDS[(i // n) % len(WORDS)].capitalize()}: {HARVARD_SENTENCES[i % n]}"
+
+
+async def _throughput(port: int, callers: int, duration: float) -> tuple[float, dict[str, int]]:
+    """Closed-loop callers for ``duration``: piper's answers per second (cache hits and other
+    engines' answers not counted) and every answer by ``X-Voxgate-Spoken-By``."""
+    seen: dict[str, int] = {}
+    issued = 0
     stop_at = time.monotonic() + duration
     async with httpx.AsyncClient() as client:
 
-        async def loop(k: int) -> None:
-            nonlocal done
-            i = k * 1000
+        async def loop() -> None:
+            nonlocal issued
             while time.monotonic() < stop_at:
-                text = f"{HARVARD_SENTENCES[i % len(HARVARD_SENTENCES)]} [{k}.{i}]"
+                text = _throughput_text(issued)
+                issued += 1
                 r = await _tts(client, port, text, LOAD_KEY)
-                done += r.status_code == 200 and "@piper" in r.headers.get("x-voxgate-spoken-by", "")
-                i += 1
+                by = r.headers.get("x-voxgate-spoken-by", "") if r.status_code == 200 else str(r.status_code)
+                if r.headers.get("x-voxgate-cache") == "hit":
+                    by += " (cache hit)"
+                seen[by] = seen.get(by, 0) + 1
 
         start = time.monotonic()
-        await asyncio.gather(*(loop(k) for k in range(callers)))
-    return done / (time.monotonic() - start)
+        await asyncio.gather(*(loop() for _ in range(callers)))
+    piper = sum(n for by, n in seen.items() if by.endswith("@piper"))
+    return piper / (time.monotonic() - start), seen
 
 
 def run(duration: float, rate: float) -> dict[str, object]:
@@ -335,12 +358,16 @@ def run(duration: float, rate: float) -> dict[str, object]:
         # Serve must have replaced the killed replicas and the gateway seen it (capacity is polled):
         # a gateway that still counts one piper slot sends the second caller to espeak.
         figures["piper_capacity_wait_s"] = asyncio.run(_wait_for_capacity(ports[0], "piper", 2, 90.0))
-        figures["rps_2"] = asyncio.run(_throughput(ports[0], 2, duration / 2))
-        for port in ports:
-            cluster.stop_gateway(port)
+        # one gateway in both phases (the second one's polling is CPU the 1-replica phase lacked),
+        # an empty cache at the start of each (both speak the same texts)
+        cluster.stop_gateway(ports[1])
+        cluster.flush_cache()
+        figures["rps_2"], figures["by_2"] = asyncio.run(_throughput(ports[0], 2, duration / 2))
+        cluster.stop_gateway(ports[0])
         cfg1 = _config(workdir, cluster.ray_port, cluster.redis_port, 1)  # redeploys piper with 1 replica
         port = cluster.start_gateway(cfg1)
-        figures["rps_1"] = asyncio.run(_throughput(port, 1, duration / 2))
+        cluster.flush_cache()
+        figures["rps_1"], figures["by_1"] = asyncio.run(_throughput(port, 1, duration / 2))
     finally:
         cluster.stop()
     return figures

@@ -20,12 +20,20 @@ between them, so a busy neighbour on the machine weighs on both alike:
 piper replicas SIGKILLed under load, piper throughput with 1 vs 2 replicas.
 
     nice .venv/bin/python bench/scale.py --cluster --duration 30 --rate 2
+
+``--replicas-ratio`` measures piper with 1 vs 2 slots four ways side by side
+(``bench/_scale_ratio.py``): the engine in-process (1 vs 2 processes), 1 process beside a CPU
+spinner (does the machine let two computations run at full speed?), ``local://`` and
+``ray://local`` over HTTP (1 vs 2 callers against one ``voxgate serve`` with 2 piper slots).
+
+    nice -n 5 .venv/bin/python bench/scale.py --replicas-ratio --phase-s 15 --rounds 3
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import statistics
 import tempfile
@@ -227,11 +235,33 @@ def main() -> None:
     parser.add_argument("--data-dir", default=str(Path(tempfile.gettempdir()) / "voxgate-bench-data"))
     parser.add_argument("--cluster", action="store_true", help="part 2: two gateways, one Ray, one Redis")
     parser.add_argument("--rate", type=float, default=2.0, help="--cluster: requests/s while killing")
+    parser.add_argument(
+        "--replicas-ratio", action="store_true", help="piper 1 vs 2 slots: engine, machine, local://, ray://"
+    )
+    parser.add_argument("--phase-s", type=float, default=15.0, help="--replicas-ratio: seconds per phase")
+    parser.add_argument(
+        "--rows",
+        default="engine,sessions,machine,local,ray",
+        help="--replicas-ratio: which rows, comma-separated",
+    )
     args = parser.parse_args()
-    if args.cluster:
+    if args.replicas_ratio:
+        _ratio_report(args)
+    elif args.cluster:
         _cluster_report(args)
     else:
         asyncio.run(main_async(args))
+
+
+def _ratio_report(args: argparse.Namespace) -> None:
+    import _scale_ratio
+
+    rows = [row.strip() for row in args.rows.split(",") if row.strip()]
+    load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    print(f"piper 1 vs 2 slots, {args.phase_s:g} s per phase, {args.rounds} rounds; load average {load}")
+    print(_scale_ratio.autogroup_note())
+    phases = _scale_ratio.run(args.phase_s, args.rounds, rows)
+    _scale_ratio.summary(phases)
 
 
 def _cluster_report(args: argparse.Namespace) -> None:
@@ -263,6 +293,7 @@ def _cluster_report(args: argparse.Namespace) -> None:
         f"ratio {rps_2 / rps_1:.2f} (gateway saw 2 replicas after {f.get('piper_capacity_wait_s')} s) "
         "| ≥ 1.7 |"
     )
+    print(f"answered by, 1 replica: {f['by_1']}; 2 replicas: {f['by_2']}")
 
 
 if __name__ == "__main__":

@@ -25,7 +25,10 @@ DATA_DIR_ENV = "VOXGATE_DATA_DIR"
 of its node's ``ray start``, else voxgate's default data directory on that node."""
 _PAGE_MB = os.sysconf("SC_PAGE_SIZE") / 2**20
 _PROBE_EVERY_S = 30.0
-"""An idle replica's engine speaks its warm-up sentence this often in health checks (kokoro: ~0.3 s)."""
+"""A replica's engine speaks its warm-up sentence in a health check when it has answered nothing
+(neither a call nor a probe) for this long (kokoro: ~0.3 s). A replica under traffic never probes:
+the probe used to run every 30 s regardless, in the gap between two calls, and the next call
+waited for it."""
 
 
 def node_settings_json(settings_json: str) -> str:
@@ -112,7 +115,7 @@ class EngineReplica:
             self._overdue_at = time.monotonic() + budget_s + self._hang_after_s
             work = asyncio.ensure_future(asyncio.to_thread(self._speak, text, voice, opts))
             try:
-                return await asyncio.shield(work)
+                chunks = await asyncio.shield(work)
             except asyncio.CancelledError:
                 self._orphaned = True
                 with contextlib.suppress(Exception):
@@ -122,6 +125,8 @@ class EngineReplica:
                 self._orphaned = False
                 self._overdue_at = None
                 self._check_soft_limit()
+        self._probed_at = time.monotonic()  # it just answered: no warm-up probe owed for a while
+        return chunks
 
     def _check_soft_limit(self) -> None:
         if self._soft_rss_mb is None or self._recycling is not None:
