@@ -233,7 +233,7 @@ def test_stream_keeps_only_two_segments_in_synthesis_ahead_of_what_it_sent(data_
         async for piece in pieces:
             sent += 1 if piece else 0
             ahead.append(synth.scheduler.in_flight("piper") + synth.scheduler.queued("piper", Priority.API))
-        assert sent == 6
+        assert sent >= 6  # one piece per sentence; the first in several (piper streams it)
         assert max(ahead) == 2
 
     with_synthesizer(_settings(data_dir, piper_workers=1), body)
