@@ -112,7 +112,8 @@ class VoiceInfo:
         gender: as stated by the voice's model card.
         sample_rate: native output rate in Hz.
         description: one human-readable line.
-        honours: request options its engine acts on.
+        honours: request options its engine acts on (``stream``: it gives a sentence in pieces
+            with ``SynthesisOptions.stream``; the router then judges it by its first audio).
     """
 
     id: str

@@ -70,7 +70,7 @@ class PiperEngine:
                 gender=Gender.MALE,
                 sample_rate=SAMPLE_RATE,
                 description="Piper 'joe' (en_US, medium), fast neural",
-                honours=frozenset({"speed", "pitch", "phoneme"}),
+                honours=frozenset({"speed", "pitch", "phoneme", "stream"}),
             )
         ]
 
