@@ -48,7 +48,7 @@ from voxgate.qos.router import Routed, Router
 from voxgate.qos.scheduler import PriorityScheduler
 from voxgate.qos.sla import OutcomeStatus, RequestOutcome, SlaTracker
 from voxgate.requests import SynthesisMeta, SynthesisRequest, SynthesisResult
-from voxgate.text.streaming import quick_start
+from voxgate.text.streaming import quick_start as cut_first
 from voxgate.timestamps import Timestamps, WordTimer, merge, pack_timestamps, unpack_timestamps
 from voxgate.types import AudioChunk, AudioFormat, Priority, SynthesisOptions, VoiceInfo
 from voxgate.voices import VoiceCatalog
@@ -251,16 +251,22 @@ class Synthesizer:
         return SynthesisResult(data, meta, duration, latency, timed)
 
     async def stream(
-        self, request: SynthesisRequest, on_timing: Callable[[Timestamps], None] | None = None
+        self,
+        request: SynthesisRequest,
+        on_timing: Callable[[Timestamps], None] | None = None,
+        *,
+        quick_start: bool = True,
     ) -> tuple[SynthesisMeta, AsyncIterator[bytes]]:
         """Answer a request as a byte stream, one encoded piece per segment as soon as it is ready.
 
-        The first segment (cut short for a slow primary, see :func:`quick_start`) is synthesised
-        alone, so it has the engine and the CPU to itself, before this returns; its metadata
-        (engine, degraded) is known for the response headers. An engine that streams (a remote
-        kind that can) passes the first segment on in pieces as they arrive: this returns at the
-        first piece, and the engine cannot be replaced by a fallback after that (a failure then
-        ends the stream as a later segment's failure does). Then the stream stays
+        The first segment (cut short for a slow primary, see
+        :func:`~voxgate.text.streaming.quick_start`) is synthesised alone, so it has the engine and
+        the CPU to itself, before this returns; its metadata (engine, degraded) is known for the
+        response headers. The first segment is asked for with ``SynthesisOptions.stream`` and
+        passed on in pieces as they arrive (each sentence from a local worker, piper's sentences in
+        decoder windows, a remote kind's pieces if it streams): this returns at the first piece,
+        and the engine cannot be replaced by a fallback after that (a failure then ends the stream
+        as a later segment's failure does). Then the stream stays
         ``STREAM_LOOKAHEAD`` segments ahead of what it has sent, rather than flooding the queue
         with a long text's every sentence. A later segment is due when the audio already sent
         would run out at playback speed (or at the request's deadline, if later). Later segments
@@ -277,6 +283,9 @@ class Synthesizer:
         characters not yet sent are refunded. A later segment that fails ends it as ``failed``,
         with the same refund.
 
+        ``quick_start=False`` keeps the first segment whole (the realtime socket: its pieces are
+        clauses already, and a cut would put a pause inside one).
+
         ``on_timing`` (with ``request.timestamps``) is called with each piece's timestamps (times
         from the start of the stream) just before the piece is yielded, and once more with the
         marks after the last segment. Such a stream is stored with its timestamps, and answered
@@ -292,7 +301,8 @@ class Synthesizer:
             if on_timing is not None and cached.timestamps is not None:
                 on_timing(cached.timestamps)  # all its words, before the first piece
             return cached.meta, _pieces(cached.audio, CACHED_PIECE_BYTES)
-        plan = replace(plan, prepared=quick_start(plan.prepared, self.planner.first_segment_chars(plan)))
+        if quick_start:
+            plan = replace(plan, prepared=cut_first(plan.prepared, self.planner.first_segment_chars(plan)))
         admitted = await self._admit(request, plan)
         pieces = _Pieces()
         first = asyncio.ensure_future(self._route_segment(request, plan, 0, plan.deadline, pieces.put))
@@ -341,7 +351,8 @@ class Synthesizer:
         try:
             encoder = open_stream_encoder(request.format, plan.out_rate, out_rate=plan.out_rate)
             given = 0  # pieces of the first segment passed on while it was synthesised
-            starts: list[float] = []  # where each chunk of the first segment starts in the stream
+            starts: list[float] = []  # where each (merged) chunk of the first segment starts
+            opening = True  # the next piece starts a chunk (a sentence streamed in pieces is one)
             lead = segments[0].pause_before_s or 0.0  # an SSML break before the first words
             while True:
                 await pieces.wait(first_task)
@@ -353,7 +364,9 @@ class Synthesizer:
                     silence = np.zeros(round(lead * plan.out_rate), np.float32)
                     sent_s += len(silence) / plan.out_rate
                     out = await asyncio.to_thread(encoder.feed, silence, plan.out_rate)
-                starts.append(sent_s)
+                if opening:
+                    starts.append(sent_s)
+                opening = chunk.final
                 given += 1
                 sent_s += chunk.duration
                 out += await asyncio.to_thread(encoder.feed, chunk.audio, chunk.sample_rate)
@@ -361,7 +374,7 @@ class Synthesizer:
             first = first_task.result()  # a failure after its first pieces ends the stream here
             routed.append(first)
             launch()
-            rest = first.chunks[given:]
+            rest = first.chunks[len(starts) :]  # chunks not passed on as pieces (none when all were)
             piece = None
             if rest:
                 pauses = [segments[0].pause_before_s] if given == 0 else None
@@ -483,6 +496,7 @@ class Synthesizer:
             pitch_st=prosody.pitch_st,
             phonemes=segment.phonemes,
             alphabet=segment.alphabet,
+            stream=on_chunk is not None,  # who takes pieces plays them as they come
         )
         gain_db = prosody.volume_db
         sink = on_chunk

@@ -457,6 +457,11 @@ class RealtimeSettings(BaseModel):
     is plainly a word (not a number, initial, abbreviation or part of a URL), without waiting for
     the next fragment's whitespace (a token's time; see ``voxgate.realtime.chunker``). Off: wait
     for it, which never cuts ``example.`` of an ``example.com`` that arrives in two fragments."""
+    stream: bool = True
+    """Send a piece's audio as the engine makes it (piper decodes a clause in windows: its first
+    audio leaves after ~0.2 s of speech is decoded, not the whole clause). Not with
+    ``timestamps=true`` (a piece's ``words`` frame comes before its audio). Off: each piece is
+    synthesised whole, then sent."""
 
 
 class ServerSettings(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -59,17 +60,45 @@ class AudioChunk:
         words: the engine's word alignment of ``text`` (espeak's word events, piper's phoneme
             alignments, kokoro's phoneme durations); ``None`` when the engine has none (timestamps are
             then estimated).
+        final: ``False`` for a piece of a sentence streamed in pieces (``SynthesisOptions.stream``):
+            its ``text`` is empty and ``words`` ``None``; the sentence's last piece is ``final`` and
+            carries the text and the words of the whole sentence, timed from the start of its
+            first piece. :func:`merge_partials` makes each such run one chunk.
     """
 
     audio: Audio
     sample_rate: int
     text: str = ""
     words: WordTimes | None = None
+    final: bool = True
 
     @property
     def duration(self) -> float:
         """Length in seconds."""
         return len(self.audio) / self.sample_rate
+
+
+def merge_partials(chunks: Sequence[AudioChunk]) -> list[AudioChunk]:
+    """``chunks`` with each run of pieces (``final=False``) and the final chunk after it made one
+    chunk: the pieces' audio then the final's, with the final's text and words (which already time
+    the whole sentence). Chunks that are whole stay as they are (the same objects); a run with no
+    final chunk after it (a stream cut short) becomes one chunk without text.
+    """
+    merged: list[AudioChunk] = []
+    run: list[AudioChunk] = []
+    for chunk in chunks:
+        if not chunk.final:
+            run.append(chunk)
+            continue
+        if run:
+            audio = np.concatenate([c.audio for c in (*run, chunk)]).astype(np.float32)
+            chunk = AudioChunk(audio, chunk.sample_rate, chunk.text, chunk.words)
+            run = []
+        merged.append(chunk)
+    if run:
+        audio = np.concatenate([c.audio for c in run]).astype(np.float32)
+        merged.append(AudioChunk(audio, run[-1].sample_rate))
+    return merged
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +112,8 @@ class VoiceInfo:
         gender: as stated by the voice's model card.
         sample_rate: native output rate in Hz.
         description: one human-readable line.
-        honours: request options its engine acts on.
+        honours: request options its engine acts on (``stream``: it gives a sentence in pieces
+            with ``SynthesisOptions.stream``; the router then judges it by its first audio).
     """
 
     id: str
@@ -151,6 +181,10 @@ class SynthesisOptions:
         phonemes: what to say instead of the text (SSML ``phoneme``), for engines that honour
             ``phoneme``; the others speak the text.
         alphabet: ``ipa`` or ``pinyin``, the alphabet of ``phonemes``.
+        stream: the caller plays audio as it arrives (the realtime socket, HTTP streaming): an
+            engine that can may give each sentence in pieces (``AudioChunk.final``); the others
+            ignore it. The same speech either way (within the tolerance each engine's test
+            proves), so it is never part of an audio cache key.
     """
 
     speed: float = 1.0
@@ -159,3 +193,4 @@ class SynthesisOptions:
     pitch_st: float = 0.0
     phonemes: str | None = None
     alphabet: str = "ipa"
+    stream: bool = False

@@ -168,6 +168,7 @@ def build_synthesizer(
         bus,
         quantile=settings.qos.estimate_quantile,
         hedge_after=settings.qos.hedge_after,
+        streaming=frozenset(v.engine for v in voices if "stream" in v.honours),
     )
     lim = settings.qos.limits
     cooldowns = _redis_cooldowns(clock, settings.cache.url, lim.storage_uri)

@@ -419,3 +419,21 @@ def test_a_closed_socket_gets_one_access_line_and_is_counted(server: str) -> Non
     metrics = httpx.get(f"{server}/metrics", headers={"Authorization": f"Bearer {KEY}"}).text
     counted = f'voxgate_websocket_connections_total{{close_code="1000",route="{PATH}",status="101"}}'
     assert counted in metrics
+
+
+def test_a_long_clause_is_sent_while_piper_still_speaks_it(server: str) -> None:
+    """Streamed (``realtime.stream``, the default): a long clause's first audio frame leaves before
+    the engine has finished it: its segment's last audio comes well after its first."""
+    preface = "A sentence of twelve words comes first so that the next one has time. "
+    clause = "The birch canoe slid on the smooth planks and the boy was glad to see it come home at last"
+    with _socket(server, "voice=joe&encoding=linear16&sample_rate=22050") as ws:
+        _speak(ws, preface, clause)  # the preface's speech is the clause's time: piper is not too slow
+        frames = _until(ws, "flushed")
+    _, (audio, segment) = _pieces(frames[1:-1])
+    if segment["engine"] != "piper":
+        pytest.skip(f"piper was skipped on this loaded machine ({segment['reason']})")
+    assert len(audio) / 2 / 22050 == pytest.approx(segment["duration_ms"] / 1000, abs=0.02)
+    assert segment["duration_ms"] > 3000
+    # the rest of a 3+ s clause takes piper ≥ 100 ms to decode after its first window (whole: ~0)
+    assert segment["last_audio_ms"] - segment["first_audio_ms"] >= 50
+    assert segment["synthesis_ms"] <= segment["first_audio_ms"] + 1

@@ -170,3 +170,33 @@ def test_the_503_names_every_attempt_even_an_engine_tried_twice() -> None:
     assert backend.calls == ["espeak", "remote", "espeak"]
     assert [engine for engine, _ in error.attempts] == ["espeak", "remote", "espeak"]
     assert str(error).count("espeak:") == 2
+
+
+def test_a_streaming_engine_is_judged_by_its_first_audio_when_the_caller_streams() -> None:
+    """A long text too slow for the deadline whole goes to the fallback, unless the caller streams
+    and the engine streams: then only its first audio must fit."""
+    clock = FakeClock()
+    backend = BreaksMidAnswerBackend()
+    bus = EventBus()
+    router = Router(
+        backend,
+        PriorityScheduler(clock, backend.capacity),
+        BreakerRegistry(BreakerConfig(), clock=clock, bus=bus),
+        LatencyEstimator(
+            {"espeak/en": LatencyPrior(per_char_s=0.0001, overhead_s=0.01)},
+            default_prior=LatencyPrior(per_char_s=0.01, overhead_s=0.01),
+        ),
+        clock,
+        bus,
+        streaming={"remote"},
+    )
+    text = "word " * 60  # 300 characters: 3 s estimated whole, 0.31 s for a first window
+
+    async def scenario() -> list[str]:
+        for stream in (False, True):
+            opts = SynthesisOptions(language="en", stream=stream)
+            await router.run(CHAIN, text, opts, priority=Priority.API, deadline=clock.monotonic() + 1.0)
+        return backend.calls
+
+    # whole: remote skipped as too slow; streamed: remote tried (it fails here, espeak answers)
+    assert asyncio.run(scenario()) == ["espeak", "remote", "espeak"]

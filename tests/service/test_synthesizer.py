@@ -17,6 +17,7 @@ from voxgate.qos.breaker import BreakerState
 from voxgate.service import SynthesisRequest, Synthesizer
 from voxgate.settings import Settings
 from voxgate.testing import with_synthesizer
+from voxgate.timestamps import Timestamps
 from voxgate.types import AudioFormat, Priority
 
 EN = "The birch canoe slid on the smooth planks."
@@ -205,17 +206,17 @@ def test_stream_sends_a_cached_answer_in_one_piece(data_dir: Path) -> None:
 def test_stream_cuts_the_first_sentence_to_the_first_audio_budget(
     data_dir: Path, first_audio_s: float, first_words: int
 ) -> None:
-    """A first sentence the primary speaks within the budget streams whole; else it is cut between words."""
+    """A first sentence the primary speaks within the budget streams whole; else it is cut between
+    words (the first segment's words, as its timestamps come before the next segment's audio)."""
 
     async def body(synth: Synthesizer) -> None:
-        request = SynthesisRequest(EN, voice="joe", format=AudioFormat.PCM, use_cache=False)
-        meta, pieces = await synth.stream(request)
-        first = await anext(pieces)
-        rest = b"".join([p async for p in pieces])
+        request = SynthesisRequest(EN, voice="joe", format=AudioFormat.PCM, use_cache=False, timestamps=True)
+        parts: list[Timestamps] = []
+        meta, pieces = await synth.stream(request, parts.append)
+        async for _ in pieces:
+            pass
         assert meta.engine == "piper"
-        words_per_second = 8 / ((len(first) + len(rest)) / 2 / 22050)
-        first_seconds = len(first) / 2 / 22050
-        assert abs(first_seconds * words_per_second - first_words) < 1.5, (first_seconds, words_per_second)
+        assert len(parts[0].words) == first_words  # piper streams a segment in pieces: count words
 
     with_synthesizer(_settings(data_dir, first_audio_s=first_audio_s), body)
 
@@ -232,7 +233,7 @@ def test_stream_keeps_only_two_segments_in_synthesis_ahead_of_what_it_sent(data_
         async for piece in pieces:
             sent += 1 if piece else 0
             ahead.append(synth.scheduler.in_flight("piper") + synth.scheduler.queued("piper", Priority.API))
-        assert sent == 6
+        assert sent >= 6  # one piece per sentence; the first in several (piper streams it)
         assert max(ahead) == 2
 
     with_synthesizer(_settings(data_dir, piper_workers=1), body)

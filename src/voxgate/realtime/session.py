@@ -18,10 +18,17 @@ then frees its worker slot and refunds the characters), ``cleared`` is sent, and
 before it is sent after it: every send re-checks the generation it belongs to under the send
 lock, and ``clear`` moves to a new generation before it waits for that lock.
 
+With ``stream`` (and without ``timestamps``), a piece's audio is sent as the engine makes it (the
+Synthesizer's byte stream; piper decodes a clause in windows): its first frame leaves after the
+engine's first window, not its whole answer. A clear then also stops the piece being sent: its
+stream is closed (the Synthesizer cancels and refunds what is left).
+
 Each piece's ``segment`` frame says where its time went: ``first_audio_ms`` from its cut (its
 boundary arrived, a flush, the timer) to its first audio frame, of which ``synthesis_ms`` was its
-Synthesizer call (text front end, admission, queue, engine, encoding); the rest waited for an
-earlier piece (pieces go out in order, ``lookahead`` of them in synthesis at once).
+Synthesizer call until that audio was ready (text front end, admission, queue, engine, encoding);
+the rest waited for an earlier piece (pieces go out in order, ``lookahead`` of them in synthesis at
+once). ``last_audio_ms`` is from the cut to its last audio frame (streamed, the engine was still
+speaking the piece in between).
 
 With ``timestamps``, each piece's audio is preceded by a ``words`` frame: the piece's words with
 their times from the start of the connection's audio (the audio sent before the piece, cleared
@@ -39,7 +46,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -50,7 +57,7 @@ from voxgate.errors import EmptyText, InvalidInput, NoEngineAvailable, Rejected,
 from voxgate.realtime.chunker import TextChunker, count_words
 from voxgate.realtime.events import PieceSpoken, SessionCleared
 from voxgate.realtime.protocol import CommandType, FrameError, error_message, parse_command, warning_message
-from voxgate.requests import SynthesisRequest, SynthesisResult
+from voxgate.requests import SynthesisMeta, SynthesisRequest, SynthesisResult
 from voxgate.types import AudioFormat, Priority
 
 __all__ = [
@@ -81,6 +88,12 @@ class PieceSynthesizer(Protocol):
 
     async def synthesize(self, request: SynthesisRequest) -> SynthesisResult:
         """Answer one piece with raw audio in the session's encoding."""
+        ...
+
+    async def stream(
+        self, request: SynthesisRequest, *, quick_start: bool = True
+    ) -> tuple[SynthesisMeta, AsyncIterator[bytes]]:
+        """Answer one piece as raw audio bytes as they are made (used with ``SessionConfig.stream``)."""
         ...
 
 
@@ -131,6 +144,8 @@ class SessionConfig:
         timestamps: send each piece's words with their times (a ``words`` frame before its audio).
         eager_cut: cut at a ``. , ; :`` ending the text so far after a plain word (see
             :class:`~voxgate.realtime.chunker.TextChunker`).
+        stream: send a piece's audio as the engine makes it (see the module docstring); not with
+            ``timestamps`` (a piece's ``words`` frame comes before its audio).
     """
 
     voice: str | None
@@ -147,6 +162,19 @@ class SessionConfig:
     lookahead: int = 2
     timestamps: bool = False
     eager_cut: bool = True
+    stream: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Streamed:
+    """A piece's answer as a byte stream: its first bytes are ready, the rest comes from ``body``."""
+
+    meta: SynthesisMeta
+    body: AsyncIterator[bytes]
+    latency_s: float  # the Synthesizer call until the first bytes were ready
+
+
+_Answer = SynthesisResult | _Streamed
 
 
 @dataclass(slots=True)
@@ -154,7 +182,7 @@ class _Piece:
     text: str
     cut_at: float
     generation: int
-    task: asyncio.Task[SynthesisResult] | None = None
+    task: asyncio.Task[_Answer] | None = None
     retried: bool = False
 
 
@@ -210,6 +238,8 @@ class RealtimeSession:
         self._lock = asyncio.Lock()
         self._wakeup = asyncio.Event()
         self._sender: asyncio.Task[None] | None = None
+        self._step: asyncio.Future[bytes] | None = None  # the wait for a streamed piece's next bytes
+        self._closers: set[asyncio.Task[None]] = set()  # streams of dropped pieces being closed
         self._closing = False
         self._gone = False  # a send failed: the client has left
         self._play_end = 0.0  # monotonic time the audio sent so far finishes playing
@@ -281,7 +311,12 @@ class RealtimeSession:
         tasks: list[asyncio.Task[Any]] = [
             p.task for p in self._pending if isinstance(p, _Piece) and p.task is not None
         ]
+        for item in self._pending:
+            if isinstance(item, _Piece):
+                self._drop(item)
         self._pending.clear()
+        if self._step is not None:
+            self._step.cancel()
         sender = self._sender
         if sender is not None and sender is not asyncio.current_task():
             sender.cancel()
@@ -290,6 +325,10 @@ class RealtimeSession:
             task.cancel()
         if tasks:  # let the Synthesizer record and refund them before the connection is gone
             await asyncio.wait(tasks)
+        for item_task in tasks:  # a stream that came in as it was dropped is closed too
+            self._close_stream(item_task)
+        if self._closers:
+            await asyncio.wait(self._closers)
         if self._encoder is not None:
             self._encoder.close()  # idempotent; frees the codec
         self.done.set()
@@ -321,9 +360,11 @@ class RealtimeSession:
         self._generation += 1  # before any await: nothing older is sent from here on
         self._chunker.clear()
         for item in self._pending:
-            if isinstance(item, _Piece) and item.task is not None:
-                item.task.cancel()  # the Synthesizer frees the slot and refunds
+            if isinstance(item, _Piece):
+                self._drop(item)  # the Synthesizer frees the slot and refunds
         self._pending.clear()
+        if self._step is not None:  # the piece being sent: stop waiting for its next bytes
+            self._step.cancel()
         self._play_end = 0.0  # the client drops what it had not played
         sequence_id = self._counters.clears
         self._counters.clears += 1
@@ -355,12 +396,40 @@ class RealtimeSession:
                 continue
             if item.task is None:
                 deadline_s = max(self.config.first_audio_s, unplayed) + ahead_s
-                request = self._request(item.text, deadline_s)
-                item.task = asyncio.ensure_future(self._synth.synthesize(request))
+                item.task = asyncio.ensure_future(self._answer(self._request(item.text, deadline_s)))
             ahead_s += count_words(item.text) * SPEECH_S_PER_WORD
             started += 1
             if started > self.config.lookahead:
                 return
+
+    async def _answer(self, request: SynthesisRequest) -> _Answer:
+        """The Synthesizer's answer to one piece: streamed (see :attr:`SessionConfig.stream`) or whole."""
+        if not self.config.stream or self.config.timestamps:
+            return await self._synth.synthesize(request)
+        started = self._clock.monotonic()
+        meta, body = await self._synth.stream(request, quick_start=False)
+        return _Streamed(meta, body, self._clock.monotonic() - started)
+
+    def _drop(self, item: _Piece) -> None:
+        """Stop a piece that will not be sent: cancel its synthesis, or close its stream."""
+        if item.task is None:
+            return
+        if not item.task.done():
+            item.task.cancel()
+            return
+        self._close_stream(item.task)
+
+    def _close_stream(self, task: asyncio.Task[_Answer]) -> None:
+        if task.cancelled() or task.exception() is not None:
+            return
+        answer = task.result()
+        if isinstance(answer, _Streamed):
+            self._background(_aclose(answer.body))
+
+    def _background(self, coro: Coroutine[Any, Any, None]) -> None:
+        closer = asyncio.ensure_future(coro)
+        self._closers.add(closer)
+        closer.add_done_callback(self._closers.discard)
 
     def _request(self, text: str, deadline_s: float | None) -> SynthesisRequest:
         return SynthesisRequest(
@@ -411,7 +480,7 @@ class RealtimeSession:
             log.exception("realtime sender stopped")
             self.done.set()
 
-    def _retry(self, item: _Piece, task: asyncio.Task[SynthesisResult]) -> bool:
+    def _retry(self, item: _Piece, task: asyncio.Task[_Answer]) -> bool:
         """Give a piece that no engine could answer one more try, as an ordinary request.
 
         A piece's deadline is short (the first-audio target when nothing is buffered), and an
@@ -423,18 +492,24 @@ class RealtimeSession:
         if item.retried or task.cancelled() or not isinstance(task.exception(), NoEngineAvailable):
             return False
         item.retried = True
-        request = self._request(item.text, None)
-        item.task = asyncio.ensure_future(self._synth.synthesize(request))
+        item.task = asyncio.ensure_future(self._answer(self._request(item.text, None)))
         return True
 
-    async def _deliver(self, item: _Piece, task: asyncio.Task[SynthesisResult]) -> None:
+    async def _deliver(self, item: _Piece, task: asyncio.Task[_Answer]) -> None:
         if task.cancelled():
             return
         exc = task.exception()
         if exc is not None:
             await self._report(exc, item)
             return
-        result = task.result()
+        answer = task.result()
+        if isinstance(answer, _Streamed):
+            try:
+                await self._deliver_stream(item, answer)
+            finally:
+                await _aclose(answer.body)  # at its end already, unless cleared or failed
+            return
+        result = answer
         sent_at = self._clock.monotonic()
         timed = self.config.timestamps and result.timestamps is not None
         if timed and not await self._emit(JsonOut(self._words(item, result)), item.generation):
@@ -444,22 +519,82 @@ class RealtimeSession:
         for start in range(0, len(audio), frame):
             if not await self._emit_audio(audio[start : start + frame], item.generation):
                 return  # cleared mid-piece
-        meta = result.meta
+        gap = item.cut_at < self._play_end < sent_at
+        self._play_end = max(sent_at, self._play_end) + result.duration_s
+        await self._spoken(item, result.meta, result.duration_s, result.latency_s, sent_at, gap)
+
+    async def _deliver_stream(self, item: _Piece, streamed: _Streamed) -> None:
+        """Send a piece's bytes as they come; stop at a clear (the caller closes the stream)."""
+        sent_at: float | None = None
+        gap = False
+        raw_bytes = 0
+        frame = self._frame_bytes()
+        while True:
+            step: asyncio.Future[bytes] = asyncio.ensure_future(anext(streamed.body))
+            self._step = step
+            try:
+                await asyncio.wait((step,))
+            except asyncio.CancelledError:  # the session ends: let the stream clean up first
+                step.cancel()
+                await asyncio.wait((step,))
+                raise
+            finally:
+                self._step = None
+            if step.cancelled() or item.generation != self._generation:
+                return  # cleared
+            exc = step.exception()
+            if isinstance(exc, StopAsyncIteration):
+                break
+            if exc is not None:  # a later segment of the piece failed: what came is out
+                await self._report(exc, item)
+                return
+            data = step.result()
+            if not data:
+                continue
+            now = self._clock.monotonic()
+            if sent_at is None:
+                sent_at = now
+                gap = item.cut_at < self._play_end < now
+            elif now > self._play_end:  # the piece's audio sent so far ran out before this came
+                gap = True
+            for start in range(0, len(data), frame):
+                if not await self._emit_audio(data[start : start + frame], item.generation):
+                    return  # cleared mid-piece
+            raw_bytes += len(data)
+            self._play_end = max(now, self._play_end) + len(data) / self._width() / self.config.sample_rate
+        padding = self._padded(bytes(raw_bytes))[raw_bytes:]
+        if padding and not await self._emit_audio(padding, item.generation):
+            return
+        if sent_at is None:
+            return  # nothing to say
+        duration_s = raw_bytes / self._width() / self.config.sample_rate
+        await self._spoken(item, streamed.meta, duration_s, streamed.latency_s, sent_at, gap)
+
+    async def _spoken(
+        self,
+        item: _Piece,
+        meta: SynthesisMeta,
+        duration_s: float,
+        latency_s: float,
+        sent_at: float,
+        gap: bool,
+    ) -> None:
+        """A piece's audio is out: its ``segment`` frame, the counters, a ``PieceSpoken`` event."""
+        now = self._clock.monotonic()
         segment = {
             "type": "segment",
             "engine": meta.engine,
             "degraded": meta.degraded,
             "reason": meta.fallback_reason,
             "text": item.text,
-            "duration_ms": round(result.duration_s * 1000),
+            "duration_ms": round(duration_s * 1000),
             "first_audio_ms": round((sent_at - item.cut_at) * 1000),
-            "synthesis_ms": round(result.latency_s * 1000),
+            "synthesis_ms": round(latency_s * 1000),
+            "last_audio_ms": round((now - item.cut_at) * 1000),
         }
         if not await self._emit(JsonOut(segment), item.generation):
             return
-        gap = item.cut_at < self._play_end < sent_at
-        self._play_end = max(sent_at, self._play_end) + result.duration_s
-        self._last_activity = self._clock.monotonic()
+        self._last_activity = now
         self._counters.pieces += 1
         self._publish(
             PieceSpoken(self.config.priority, meta.engine, meta.degraded, sent_at - item.cut_at, gap)
@@ -567,3 +702,10 @@ class RealtimeSession:
         if self._pending or self.done.is_set():  # audio on its way is not idleness
             return None
         return max(self._last_activity, self._play_end) + self.config.idle_timeout_s
+
+
+async def _aclose(body: AsyncIterator[bytes]) -> None:
+    """Close a piece's byte stream (the Synthesizer's generator: cancels and refunds what is left)."""
+    close = getattr(body, "aclose", None)
+    if close is not None:
+        await close()

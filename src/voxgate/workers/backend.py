@@ -100,9 +100,11 @@ class ExecutionBackend(Protocol):
         error that ended it (``EngineCrashed.blames_input``: the input may have killed a worker).
 
         ``on_chunk``, when given, receives pieces of the answer as they arrive, before ``run``
-        returns, from engines that can send them early (remote kinds that stream); the others
+        returns, from engines that can send them early (local workers: every chunk as the worker
+        sends it, sentence pieces too with ``opts.stream``; remote kinds that stream); the others
         never call it. The returned list is the whole answer either way, the pieces already
-        given included; ``run`` may still fail after giving some.
+        given included, each streamed sentence merged into one chunk
+        (:func:`~voxgate.types.merge_partials`); ``run`` may still fail after giving some.
 
         Raises:
             EngineTimeout, EngineCrashed, EngineUnavailable, EngineError, InvalidInput;
@@ -200,9 +202,9 @@ class LocalBackend:
         on_settled: Settled | None = None,
         on_chunk: ChunkSink | None = None,
     ) -> list[AudioChunk]:
-        """Run in the engine's pool (see :meth:`WorkerPool.run`); a worker answers a segment
-        whole, so ``on_chunk`` is never called."""
-        return await self._pools[engine].run(text, voice, opts, deadline, on_settled)
+        """Run in the engine's pool (see :meth:`WorkerPool.run`), which passes each chunk to
+        ``on_chunk`` as its worker sends it."""
+        return await self._pools[engine].run(text, voice, opts, deadline, on_settled, on_chunk)
 
     def workers(self) -> Mapping[str, Sequence[WorkerSnapshot]]:
         """Per-engine worker snapshots."""

@@ -121,10 +121,13 @@ def _run_job(conn: Connection, engine: Engine, engine_name: str, job: Job) -> No
             pitch_st=job.pitch_st,
             phonemes=job.phonemes,
             alphabet=job.alphabet,
+            stream=job.stream,
         )
         for chunk in speak(engine, engine_name, job.text, job.voice, opts):
             samples = np.ascontiguousarray(chunk.audio, dtype="<f4").tobytes()
-            conn.send(ChunkReady(job.job_id, samples, chunk.sample_rate, chunk.text, chunk.words))
+            conn.send(
+                ChunkReady(job.job_id, samples, chunk.sample_rate, chunk.text, chunk.words, chunk.final)
+            )
     except VoxgateError as exc:
         conn.send(JobFailed(job.job_id, exc))
         return

@@ -39,7 +39,8 @@ class Warmup:
 class Job:
     """Synthesise ``text``; the worker answers with ``ChunkReady``s then ``JobDone`` or ``JobFailed``.
 
-    ``pitch_st``, ``phonemes`` and ``alphabet`` are SSML's (see ``SynthesisOptions``).
+    ``pitch_st``, ``phonemes`` and ``alphabet`` are SSML's; ``stream`` lets the engine send a
+    sentence in pieces (see ``SynthesisOptions``).
     """
 
     job_id: int
@@ -50,6 +51,7 @@ class Job:
     pitch_st: float = 0.0
     phonemes: str | None = None
     alphabet: str = "ipa"
+    stream: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,13 +74,15 @@ class LoadFailed:
 @dataclass(frozen=True, slots=True)
 class ChunkReady:
     """One chunk (normally one sentence) of a job's audio, float32 little-endian samples, and the
-    engine's word alignment of it if it has one (see ``AudioChunk.words``)."""
+    engine's word alignment of it if it has one (see ``AudioChunk.words``); ``final=False`` for a
+    piece of a streamed sentence (see ``AudioChunk.final``)."""
 
     job_id: int
     samples: bytes
     sample_rate: int
     text: str
     words: WordTimes | None = None
+    final: bool = True
 
 
 @dataclass(frozen=True, slots=True)

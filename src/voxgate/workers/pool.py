@@ -13,7 +13,7 @@ import numpy as np
 
 from voxgate.clock import Clock
 from voxgate.errors import EngineCrashed, EngineError, EngineTimeout, EngineUnavailable
-from voxgate.types import AudioChunk, SynthesisOptions
+from voxgate.types import AudioChunk, SynthesisOptions, merge_partials
 from voxgate.workers.events import EventSink, ExitReason, WorkerExited, WorkerRss, WorkerStarted
 from voxgate.workers.messages import (
     ChunkReady,
@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 Settled = Callable[[EngineError | None], None]
 """Told once, when a worker no longer runs a call: ``None`` if it finished, else why not."""
+ChunkSink = Callable[[AudioChunk], None]
+"""Receives pieces of an answer as they arrive (see :meth:`WorkerPool.run`)."""
 
 _BLAMES_INPUT = frozenset({ExitReason.CRASHED, ExitReason.DEADLINE, ExitReason.MEMORY_HARD})
 """Deaths during a job that its input may have caused (crash, hang, memory blow-up)."""
@@ -75,6 +77,17 @@ class _PendingJob:
     job: Job
     future: asyncio.Future[list[AudioChunk]]
     chunks: list[AudioChunk] = field(default_factory=list)
+    on_chunk: ChunkSink | None = None  # dropped when the caller stops waiting
+    first_at: float | None = None  # when the first piece was passed on
+    given_s: float = 0.0  # seconds of audio passed on
+
+    def due(self, deadline: float, grace_s: float) -> float:
+        """When the caller gives up: its deadline; once pieces were passed on (the caller plays
+        them and can no longer fall back to another engine), ``grace_s`` after the audio passed on
+        runs out, if that is later: a slow engine makes a gap, not a lost answer."""
+        if self.first_at is None:
+            return deadline
+        return max(deadline, self.first_at + self.given_s + grace_s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +212,7 @@ class WorkerPool:
         opts: SynthesisOptions,
         deadline: float,
         on_settled: Settled | None = None,
+        on_chunk: ChunkSink | None = None,
     ) -> list[AudioChunk]:
         """Synthesise ``text`` in an idle worker before the monotonic ``deadline``.
 
@@ -217,6 +231,13 @@ class WorkerPool:
                 worker (finished, failed, or its worker died). Its argument is ``None`` when the job
                 finished, else the error that ended it: ``EngineCrashed.blames_input`` says whether
                 the input may have killed the worker, even after the caller left.
+            on_chunk: receives each chunk as the worker sends it, while this call waits (never
+                after it returned or raised): pieces of streamed sentences (``opts.stream``) and
+                whole ones. The returned list has each run of pieces merged with its final chunk
+                (:func:`~voxgate.types.merge_partials`), as if the engine had not streamed. The
+                caller plays what it was given and cannot fall back any more: once a piece was
+                given, the call times out only ``hang_after_s`` after the audio given has run
+                out (from the first piece on), if that is past ``deadline``.
 
         Raises:
             EngineTimeout: no worker was free, or the job overran, before the deadline.
@@ -241,8 +262,9 @@ class WorkerPool:
                 pitch_st=opts.pitch_st,
                 phonemes=opts.phonemes,
                 alphabet=opts.alphabet,
+                stream=opts.stream,
             )
-            pending = _PendingJob(job, asyncio.get_running_loop().create_future())
+            pending = _PendingJob(job, asyncio.get_running_loop().create_future(), on_chunk=on_chunk)
             # a dropped caller (hedge lost, deadline) never reads the outcome: consume it so a later
             # worker death is not reported as "Future exception was never retrieved"
             pending.future.add_done_callback(_consume)
@@ -250,17 +272,38 @@ class WorkerPool:
             self._pending[job.job_id] = (worker, pending)
             worker.send(job)
             try:
-                return await asyncio.wait_for(asyncio.shield(outcome), remaining)
+                return await self._outcome(pending, deadline)
             except TimeoutError:
-                self._background(self._kill_if_hung(worker, outcome, deadline))
+                pending.on_chunk = None
+                self._background(self._kill_if_hung(worker, outcome, self._due(pending, deadline)))
                 raise EngineTimeout(self.engine, remaining) from None
             except asyncio.CancelledError:
+                pending.on_chunk = None
                 if not outcome.done():
-                    self._background(self._kill_if_hung(worker, outcome, deadline))
+                    self._background(self._kill_if_hung(worker, outcome, self._due(pending, deadline)))
                 raise
         finally:
             if on_settled is not None:
                 _settle_when_done(outcome, on_settled)
+
+    async def _outcome(self, pending: _PendingJob, deadline: float) -> list[AudioChunk]:
+        """The job's answer, waited for until it is due (see :meth:`_PendingJob.due`).
+
+        Raises:
+            TimeoutError: it was not there when due.
+        """
+        while True:
+            remaining = self._due(pending, deadline) - self._clock.monotonic()
+            if remaining <= 0:
+                raise TimeoutError
+            try:
+                return await asyncio.wait_for(asyncio.shield(pending.future), remaining)
+            except TimeoutError:
+                if self._due(pending, deadline) <= self._clock.monotonic():
+                    raise
+
+    def _due(self, pending: _PendingJob, deadline: float) -> float:
+        return pending.due(deadline, self._config.hang_after_s)
 
     async def _kill_if_hung(
         self, worker: WorkerProcess, outcome: asyncio.Future[list[AudioChunk]], deadline: float
@@ -317,7 +360,18 @@ class WorkerPool:
             entry = self._pending.get(message.job_id)
             if entry is not None:
                 audio = np.frombuffer(message.samples, dtype="<f4").astype(np.float32)
-                entry[1].chunks.append(AudioChunk(audio, message.sample_rate, message.text, message.words))
+                chunk = AudioChunk(audio, message.sample_rate, message.text, message.words, message.final)
+                pending = entry[1]
+                pending.chunks.append(chunk)
+                if pending.on_chunk is not None and not pending.future.done():
+                    if pending.first_at is None:
+                        pending.first_at = self._clock.monotonic()
+                    pending.given_s += chunk.duration
+                    try:
+                        pending.on_chunk(chunk)
+                    except Exception:  # the caller's bug must not kill the pool's reader
+                        log.exception("%s on_chunk callback failed", self.engine)
+                        pending.on_chunk = None
         elif isinstance(message, JobDone | JobFailed):
             self._finish_job(worker, message)
 
@@ -325,7 +379,7 @@ class WorkerPool:
         entry = self._pending.pop(message.job_id, None)
         if entry is not None and not entry[1].future.done():
             if isinstance(message, JobDone):
-                entry[1].future.set_result(entry[1].chunks)
+                entry[1].future.set_result(merge_partials(entry[1].chunks))
             else:
                 entry[1].future.set_exception(message.error)
         worker.jobs_done += 1

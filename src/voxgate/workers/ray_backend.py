@@ -296,7 +296,8 @@ class RayBackend:
     ) -> list[AudioChunk]:
         """Synthesise on one of the engine's replicas before the monotonic ``deadline``.
 
-        Replicas answer a segment whole, as local workers do: ``on_chunk`` is never called.
+        Replicas answer a segment whole: ``on_chunk`` is never called, and ``opts.stream`` is
+        not passed on (the engine would decode in pieces for nothing).
 
         At the deadline the Ray call is cancelled and the caller gets ``EngineTimeout``; the
         replica stays busy until its engine returns, and its health check has Serve replace it if
@@ -321,7 +322,7 @@ class RayBackend:
                     raise EngineTimeout(engine, 0.0)
                 response = cast(
                     DeploymentResponse[Any],
-                    handle.synthesize.remote(text, voice, opts, remaining),
+                    handle.synthesize.remote(text, voice, dataclasses.replace(opts, stream=False), remaining),
                 )
                 try:
                     return await self._await(engine, response, remaining)

@@ -16,7 +16,7 @@ import time
 
 from voxgate.errors import EngineError, EngineUnavailable
 from voxgate.settings import Settings
-from voxgate.types import AudioChunk, SynthesisOptions
+from voxgate.types import AudioChunk, SynthesisOptions, merge_partials
 from voxgate.workers.child import load_engine, speak
 from voxgate.workers.messages import WorkerSpec
 
@@ -136,7 +136,8 @@ class EngineReplica:
             self._recycling = f"{rss:.0f} MiB > soft limit {self._soft_rss_mb:.0f} after a call"
 
     def _speak(self, text: str, voice: str, opts: SynthesisOptions) -> list[AudioChunk]:
-        return list(speak(self._engine, self._name, text, voice, opts))
+        # a replica answers whole: a sentence an engine streamed in pieces is one chunk again
+        return merge_partials(list(speak(self._engine, self._name, text, voice, opts)))
 
     async def check_health(self) -> None:
         """Fail (Serve then replaces this replica) on a hard-limit RSS, a hung call, a mute engine,
