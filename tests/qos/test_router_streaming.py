@@ -33,10 +33,12 @@ def _chunk(seconds: float = 0.1) -> AudioChunk:
 
 
 class BreaksMidAnswerBackend:
-    """Fault injection: ``remote`` gives a piece to ``on_chunk`` then fails; ``espeak`` answers whole."""
+    """Fault injection: ``remote`` gives a piece to ``on_chunk`` then fails; ``espeak`` answers whole
+    (with ``fail_everywhere``, every engine fails)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, fail_everywhere: bool = False) -> None:
         self.calls: list[str] = []
+        self.fail_everywhere = fail_everywhere  # every engine fails every call, espeak too
 
     async def start(self) -> None:
         return None
@@ -75,6 +77,8 @@ class BreaksMidAnswerBackend:
         self.calls.append(engine)
         if on_settled is not None:
             on_settled(None)
+        if self.fail_everywhere:
+            raise EngineError(engine, "fault injection: fails")
         if engine == "espeak":
             return [_chunk()]
         if on_chunk is not None:
@@ -125,29 +129,10 @@ def test_no_fallback_after_a_piece_was_passed_on() -> None:
     asyncio.run(scenario())
 
 
-class FailsEverywhereBackend(BreaksMidAnswerBackend):
-    """Fault injection: every engine fails every call."""
-
-    async def run(
-        self,
-        engine: str,
-        text: str,
-        voice: str,
-        opts: SynthesisOptions,
-        deadline: float,
-        on_settled: Settled | None = None,
-        on_chunk: ChunkSink | None = None,
-    ) -> list[AudioChunk]:
-        self.calls.append(engine)
-        if on_settled is not None:
-            on_settled(None)
-        raise EngineError(engine, "fault injection: fails")
-
-
 def test_the_503_names_every_attempt_even_an_engine_tried_twice() -> None:
     """A chain espeak → remote → espeak that fails everywhere names all three tries, in order."""
     clock = FakeClock()
-    backend = FailsEverywhereBackend()
+    backend = BreaksMidAnswerBackend(fail_everywhere=True)
     router = _router(backend, clock)
     chain = [
         ChainStep("espeak", "espeak-en-us"),
