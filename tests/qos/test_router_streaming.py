@@ -185,3 +185,70 @@ def test_a_streaming_engine_is_judged_by_its_first_audio_when_the_caller_streams
 
     # whole: remote skipped as too slow; streamed: remote tried (it fails here, espeak answers)
     assert asyncio.run(scenario()) == ["espeak", "remote", "espeak"]
+
+
+class HoldsTheSlotBackend(BreaksMidAnswerBackend):
+    """Fault injection: one slot; ``remote`` records whether each call streams and holds the slot
+    on the text ``hold`` until released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.streamed: list[bool] = []
+        self.release = asyncio.Event()
+
+    def capacity(self, engine: str) -> int:
+        return 1
+
+    async def run(
+        self,
+        engine: str,
+        text: str,
+        voice: str,
+        opts: SynthesisOptions,
+        deadline: float,
+        on_settled: Settled | None = None,
+        on_chunk: ChunkSink | None = None,
+    ) -> list[AudioChunk]:
+        self.streamed.append(opts.stream)
+        if text == "hold":
+            await self.release.wait()
+        if on_settled is not None:
+            on_settled(None)
+        return [_chunk()]
+
+
+def test_a_streaming_engine_streams_only_when_it_has_a_free_slot() -> None:
+    """With its one slot busy, a call that asked to stream runs whole (streaming would only add
+    compute to a queue); with the slot free it streams."""
+    clock = FakeClock()
+    backend = HoldsTheSlotBackend()
+    bus = EventBus()
+    router = Router(
+        backend,
+        PriorityScheduler(clock, backend.capacity),
+        BreakerRegistry(BreakerConfig(), clock=clock, bus=bus),
+        LatencyEstimator({}, default_prior=LatencyPrior(per_char_s=0.001, overhead_s=0.01)),
+        clock,
+        bus,
+        streaming={"remote"},
+    )
+    chain = [ChainStep("remote", "r-us")]
+    opts = SynthesisOptions(language="en", stream=True)
+
+    async def scenario() -> None:
+        def call(text: str) -> asyncio.Future[Routed]:
+            deadline = clock.monotonic() + 60
+            run = router.run(chain, text, opts, priority=Priority.API, deadline=deadline)
+            return asyncio.ensure_future(run)
+
+        held = call("hold")
+        while not backend.streamed:
+            await asyncio.sleep(0)
+        waiting = call("next")
+        for _ in range(10):
+            await asyncio.sleep(0)
+        backend.release.set()
+        await asyncio.gather(held, waiting)
+
+    asyncio.run(scenario())
+    assert backend.streamed == [True, False]

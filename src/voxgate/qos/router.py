@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Collection, Coroutine, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -77,7 +77,13 @@ STREAM_FIRST_CHARS = 30
 """With ``SynthesisOptions.stream``, an engine that streams (``streaming``, e.g. piper: a sentence
 in decoder windows) is judged by this many characters' estimate: its first audio (the text front
 end runs on the whole sentence, the decoder on a first window) rather than the whole answer, so a
-long clause it would start in time is not given to a fallback as too slow."""
+long clause it would start in time is not given to a fallback as too slow.
+
+Only an engine with a free slot streams (a queue-wait estimate of 0; otherwise ``stream`` is
+cleared for the call): a call that must wait gains little from its first window coming early, and
+streaming costs piper ~16 % more compute, which lengthens the queue for everyone. Quiet machine,
+``bench/realtime.py --no-asr``, when every piece streamed: 10 sockets at once P50 2325 ms (29/82
+pieces degraded) against 1854 ms (15/82) with none streamed; one socket 147 ms against 283 ms."""
 _MEDIAN = 0.5
 
 
@@ -397,12 +403,17 @@ class Router:
         permitted = breaker.try_acquire()
         if not permitted and not is_last:
             return Outcome.BREAKER_OPEN, None
-        # an engine that streams (opts.stream) must give its first audio in time, not the whole
-        first = min(chars, STREAM_FIRST_CHARS) if opts.stream and step.engine in self._streaming else chars
+        # the wait for a slot counts too: a saturated engine is skipped now, not at the deadline
+        wait = self.queue_wait(step.engine, priority, opts.language)
+        # an engine that streams (opts.stream) must give its first audio in time, not the whole;
+        # but only an engine with a free slot streams (see STREAM_FIRST_CHARS)
+        streams = opts.stream and step.engine in self._streaming and wait == 0
+        if opts.stream and step.engine in self._streaming and not streams:
+            opts = replace(opts, stream=False)
+        first = min(chars, STREAM_FIRST_CHARS) if streams else chars
         estimate = self.estimate(step.engine, first, opts.language)
         remaining = deadline - self._clock.monotonic()
-        # the wait for a slot counts too: a saturated engine is skipped now, not at the deadline
-        expected = estimate + self.queue_wait(step.engine, priority, opts.language)
+        expected = estimate + wait
         if expected > remaining and not is_last:
             _give_back(breaker, permitted)
             return Outcome.TOO_SLOW, None
