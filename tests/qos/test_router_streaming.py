@@ -34,11 +34,15 @@ def _chunk(seconds: float = 0.1) -> AudioChunk:
 
 class BreaksMidAnswerBackend:
     """Fault injection: ``remote`` gives a piece to ``on_chunk`` then fails; ``espeak`` answers whole
-    (with ``fail_everywhere``, every engine fails)."""
+    (with ``fail_everywhere``, every engine fails). The texts ``hold`` (answered once ``release`` is
+    set) and ``next`` are answered whole by any engine; ``slots`` is every engine's capacity."""
 
-    def __init__(self, *, fail_everywhere: bool = False) -> None:
+    def __init__(self, *, fail_everywhere: bool = False, slots: int = 2) -> None:
         self.calls: list[str] = []
+        self.streamed: list[bool] = []  # each call's opts.stream
         self.fail_everywhere = fail_everywhere  # every engine fails every call, espeak too
+        self.slots = slots
+        self.release = asyncio.Event()  # a call of the text "hold" answers only once this is set
 
     async def start(self) -> None:
         return None
@@ -59,7 +63,7 @@ class BreaksMidAnswerBackend:
         return True
 
     def capacity(self, engine: str) -> int:
-        return 2
+        return self.slots
 
     def on_capacity(self, listener: Callable[[str], None]) -> None:
         return None
@@ -75,8 +79,13 @@ class BreaksMidAnswerBackend:
         on_chunk: ChunkSink | None = None,
     ) -> list[AudioChunk]:
         self.calls.append(engine)
+        self.streamed.append(opts.stream)
+        if text == "hold":
+            await self.release.wait()
         if on_settled is not None:
             on_settled(None)
+        if text in ("hold", "next"):
+            return [_chunk()]
         if self.fail_everywhere:
             raise EngineError(engine, "fault injection: fails")
         if engine == "espeak":
@@ -187,41 +196,11 @@ def test_a_streaming_engine_is_judged_by_its_first_audio_when_the_caller_streams
     assert asyncio.run(scenario()) == ["espeak", "remote", "espeak"]
 
 
-class HoldsTheSlotBackend(BreaksMidAnswerBackend):
-    """Fault injection: one slot; ``remote`` records whether each call streams and holds the slot
-    on the text ``hold`` until released."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.streamed: list[bool] = []
-        self.release = asyncio.Event()
-
-    def capacity(self, engine: str) -> int:
-        return 1
-
-    async def run(
-        self,
-        engine: str,
-        text: str,
-        voice: str,
-        opts: SynthesisOptions,
-        deadline: float,
-        on_settled: Settled | None = None,
-        on_chunk: ChunkSink | None = None,
-    ) -> list[AudioChunk]:
-        self.streamed.append(opts.stream)
-        if text == "hold":
-            await self.release.wait()
-        if on_settled is not None:
-            on_settled(None)
-        return [_chunk()]
-
-
 def test_a_streaming_engine_streams_only_when_it_has_a_free_slot() -> None:
     """With its one slot busy, a call that asked to stream runs whole (streaming would only add
     compute to a queue); with the slot free it streams."""
     clock = FakeClock()
-    backend = HoldsTheSlotBackend()
+    backend = BreaksMidAnswerBackend(slots=1)
     bus = EventBus()
     router = Router(
         backend,
