@@ -7,7 +7,7 @@ as a remote whose connection breaks mid-answer does; ``espeak`` answers whole.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 import numpy as np
 import pytest
@@ -98,7 +98,9 @@ class BreaksMidAnswerBackend:
         return {}
 
 
-def _router(backend: BreaksMidAnswerBackend, clock: FakeClock) -> Router:
+def _router(
+    backend: BreaksMidAnswerBackend, clock: FakeClock, streaming: Collection[str] = frozenset()
+) -> Router:
     bus = EventBus()
     return Router(
         backend,
@@ -107,6 +109,7 @@ def _router(backend: BreaksMidAnswerBackend, clock: FakeClock) -> Router:
         LatencyEstimator({}, default_prior=LatencyPrior(per_char_s=0.001, overhead_s=0.01)),
         clock,
         bus,
+        streaming=streaming,
     )
 
 
@@ -201,16 +204,7 @@ def test_a_streaming_engine_streams_only_when_it_has_a_free_slot() -> None:
     compute to a queue); with the slot free it streams."""
     clock = FakeClock()
     backend = BreaksMidAnswerBackend(slots=1)
-    bus = EventBus()
-    router = Router(
-        backend,
-        PriorityScheduler(clock, backend.capacity),
-        BreakerRegistry(BreakerConfig(), clock=clock, bus=bus),
-        LatencyEstimator({}, default_prior=LatencyPrior(per_char_s=0.001, overhead_s=0.01)),
-        clock,
-        bus,
-        streaming={"remote"},
-    )
+    router = _router(backend, clock, streaming={"remote"})
     chain = [ChainStep("remote", "r-us")]
     opts = SynthesisOptions(language="en", stream=True)
 

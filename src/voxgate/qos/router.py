@@ -407,8 +407,9 @@ class Router:
         wait = self.queue_wait(step.engine, priority, opts.language)
         # an engine that streams (opts.stream) must give its first audio in time, not the whole;
         # but only an engine with a free slot streams (see STREAM_FIRST_CHARS)
-        streams = opts.stream and step.engine in self._streaming and wait == 0
-        if opts.stream and step.engine in self._streaming and not streams:
+        can_stream = opts.stream and step.engine in self._streaming
+        streams = can_stream and wait == 0
+        if can_stream and not streams:
             opts = replace(opts, stream=False)
         first = min(chars, STREAM_FIRST_CHARS) if streams else chars
         estimate = self.estimate(step.engine, first, opts.language)
