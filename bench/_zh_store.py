@@ -51,19 +51,22 @@ class Variant:
     Attributes:
         fixes: voxgate's polyphone reading rules (``kokoro_zh.RULES``) applied.
         sandhi: tone sandhi (``kokoro_zh.tone_sandhi``) applied.
+        speed: kokoro's pace for Chinese (``engines.kokoro.zh_speed``).
     """
 
     fixes: bool = True
     sandhi: bool = False
+    speed: float = 1.0
 
     @property
     def label(self) -> str:
-        """``fixes on, sandhi off`` and the like."""
-        return f"fixes {'on' if self.fixes else 'off'}, sandhi {'on' if self.sandhi else 'off'}"
+        """``fixes on, sandhi off`` and the like (``, pace 0.85`` when the Chinese pace is not 1)."""
+        label = f"fixes {'on' if self.fixes else 'off'}, sandhi {'on' if self.sandhi else 'off'}"
+        return label if self.speed == 1.0 else f"{label}, pace {self.speed:g}"
 
 
 DEFAULT_VARIANT = Variant()
-"""What voxgate ships: the polyphone fixes on, tone sandhi off."""
+"""The polyphone fixes on, tone sandhi off, pace 1 (the first runs' front end)."""
 
 
 def fingerprint(
@@ -78,8 +81,8 @@ def fingerprint(
         text: the corpus sentence as synthesised.
         variant: the G2P settings.
         model: the engine's model version (``KokoroEngine.model_version``, ``PiperEngine``'s).
-        language: the corpus language; only a language other than ``zh`` enters the hash, so
-            the Chinese keys are those of the first runs.
+        language: the corpus language; only a language other than ``zh`` (and a pace other
+            than 1) enters the hash, so the Chinese keys are those of the first runs.
 
     Returns:
         24 hex digits.
@@ -87,6 +90,8 @@ def fingerprint(
     fields: list[object] = [SCHEMA, ASR_TAG, model, variant.fixes, variant.sandhi, voice, split, trial, text]
     if language != "zh":
         fields.append(language)
+    if variant.speed != 1.0:
+        fields.append(["speed", variant.speed])
     blob = json.dumps(fields, ensure_ascii=False)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:24]
 
@@ -109,6 +114,7 @@ class Reading:
         ovrl, p808: DNSMOS scores, ``None`` when not measured.
         language, engine: the corpus language and the engine (written to the line only when
             they differ from ``zh`` / ``kokoro``, so Chinese lines keep their old shape).
+        speed: the Chinese pace (written only when not 1).
     """
 
     key: str
@@ -130,11 +136,12 @@ class Reading:
     p808: float | None = None
     language: str = "zh"
     engine: str = "kokoro"
+    speed: float = 1.0
 
     def to_line(self) -> str:
         """One JSON line, newline included."""
         fields = asdict(self)
-        for name, default in (("language", "zh"), ("engine", "kokoro")):
+        for name, default in (("language", "zh"), ("engine", "kokoro"), ("speed", 1.0)):
             if fields[name] == default:
                 del fields[name]
         return json.dumps(fields, ensure_ascii=False, separators=(",", ":")) + "\n"

@@ -14,7 +14,7 @@ from _corpus import CORPORA, load_eval, load_sentences
 from _dnsmos import MosScores
 from _metrics import ErrorRate, Scorer, metric_name, spoken_form
 from _report import CaseResult, pool, pool_trials, render_registers, render_table, target_misses
-from _stats import Interval, SentenceError, bootstrap_interval
+from _stats import Interval, SentenceError, bootstrap_interval, paired_difference
 from quality import corpus_sentences, default_trials, parse_args, plan_cases
 from voxgate.engines.registry import build_engines
 from voxgate.settings import Settings
@@ -460,3 +460,21 @@ def test_every_corpus_sentence_has_a_spoken_form_without_notation():
                 assert not notation.search(spoken), (sentence.id, spoken)
     assert spoken_form("½杯水，25℃", "zh") == "二分之一杯水，二十五摄氏度"
     assert spoken_form("", "zh") == ""
+
+
+def test_a_paired_difference_uses_the_sentences_read_both_ways_and_is_narrower_than_two_intervals():
+    """Hard sentences are hard both ways: pairing cancels that spread, leaving the small steady gain."""
+    hardness = [0, 9, 1, 7, 2, 8, 0, 6, 3, 9, 1, 5]
+    base = [SentenceError(i, ErrorRate(h + 1, 20)) for i, h in enumerate(hardness)]
+    other = [SentenceError(i, ErrorRate(h, 20)) for i, h in enumerate(hardness)]
+    other.append(SentenceError(99, ErrorRate(20, 20)))  # read one way only: left out
+    paired = paired_difference(base, other)
+    assert paired is not None
+    assert (paired.sentences, paired.better, paired.worse) == (12, 12, 0)
+    assert paired.difference == pytest.approx(-1 / 20)
+    assert paired.interval is not None
+    assert paired.interval.high < 0
+    separate = bootstrap_interval(base)
+    assert separate is not None
+    assert paired.interval.high - paired.interval.low < (separate.high - separate.low) / 3
+    assert paired_difference(base, [SentenceError(99, ErrorRate(1, 20))]) is None

@@ -103,6 +103,7 @@ def _reading(voice: str, split: str, trial: int, index: int, text: str, errors: 
         text=text,
         fixes=variant.fixes,
         sandhi=variant.sandhi,
+        speed=variant.speed,
         model=MODEL,
         transcript="听到的",
         errors=errors,
@@ -133,9 +134,22 @@ def test_fingerprint_changes_with_everything_that_changes_a_result():
         ("jf_alpha", "dev", 1, "您好。", Variant(), MODEL),
         ("jf_alpha", "dev", 1, "你好。", Variant(fixes=False), MODEL),
         ("jf_alpha", "dev", 1, "你好。", Variant(sandhi=True), MODEL),
+        ("jf_alpha", "dev", 1, "你好。", Variant(speed=0.85), MODEL),
         ("jf_alpha", "dev", 1, "你好。", Variant(), "kokoro-test/1"),
     ]
     assert len({key, *(fingerprint(*c) for c in changed)}) == len(changed) + 1
+    # pace 1 is the first runs' front end: its keys are the keys they were stored under
+    assert fingerprint("jf_alpha", "dev", 1, "你好。", Variant(speed=1.0), MODEL) == key
+
+
+def test_a_reading_at_another_pace_round_trips_and_a_pace_1_line_keeps_its_old_shape():
+    """``speed`` is written only when it is not 1, and read back; old lines read as pace 1."""
+    slow = _reading("a", "dev", 1, 0, "你好。", 1, variant=Variant(speed=0.85))
+    assert '"speed":0.85' in slow.to_line()
+    assert Reading.from_line(slow.to_line()) == slow
+    plain = _reading("a", "dev", 1, 0, "你好。", 1)
+    assert "speed" not in plain.to_line()
+    assert Reading.from_line(plain.to_line()).speed == 1.0
 
 
 def test_a_rerun_skips_what_is_stored_and_goes_on_voice_major(tmp_path):
@@ -236,16 +250,24 @@ def test_variant_flags_select_the_front_end_of_every_stage():
 
 
 def test_the_report_sets_a_voices_front_end_variants_beside_its_shipped_figure(tmp_path):
-    """Readings with the fixes off sit in the same store and get their own rows, not the main tables'."""
+    """Readings with the fixes off, or at another pace, get paired rows of their own, not the main tables'."""
     store = Store(tmp_path)
     plan = Plan(singles=("a", "b"), dev=DEV, test=TEST, trials=1, model=MODEL)
     _fill(store, "a", "dev", DEV, 1, trials=1)
     with store.writing():
         for i, text in enumerate(DEV):
             store.append(_reading("a", "dev", 1, i, text, 4, variant=Variant(fixes=False)))
+        # the slower pace read only the first two sentences so far, with no errors
+        for i, text in enumerate(DEV[:2]):
+            store.append(_reading("a", "dev", 1, i, text, 0, variant=Variant(speed=0.85)))
     report = render_report(store, plan, ["news"] * len(DEV), {})
-    assert "| a | fixes on, sandhi off | 10.0 |" in report
-    assert "| a | fixes off, sandhi off | 40.0 |" in report
+    n = len(DEV)
+    fixes_off = (
+        f"| a | dev | fixes off, sandhi off | {n} | 10.0 | 40.0 | +30.0 (+30.0 to +30.0) | 0 / {n} | 1.00× |"
+    )
+    assert fixes_off in report
+    slower = "| a | dev | fixes on, sandhi off, pace 0.85 | 2 | 10.0 | 0.0 | -10.0 (-10.0 to -10.0) | 2 / 0 |"
+    assert slower in report
     assert "CER 10.0" in report  # the main table keeps the shipped front end's figure
 
 
@@ -326,3 +348,18 @@ def test_a_limited_try_spans_the_registers():
     kept = spread_limit(rows, 5)
     assert [s.register for s in kept] == ["news", "dialogue", "ivr", "prose", "numbers"]
     assert spread_limit(rows, None) == rows
+
+
+def test_the_report_shows_the_single_voices_on_test_while_the_blends_are_still_read(tmp_path):
+    """Test figures of single voices are not held back until the dev candidate (a blend, maybe) is known."""
+    store = Store(tmp_path)
+    plan = Plan(singles=("a", "b"), dev=DEV, test=TEST, trials=1, model=MODEL, top=2, weights=(0.5,))
+    _fill(store, "a", "dev", DEV, 1, trials=1)
+    _fill(store, "b", "dev", DEV, 2, trials=1)
+    _fill(store, "a", "test", TEST, 3, trials=1)
+    report = render_report(store, plan, ["news"] * len(DEV), {})
+    assert "The dev candidate is not known yet (a:0.5+b:0.5 on dev: 0 of" in report
+    test_part = report.split("## test: single voices", 1)[1]
+    assert "| kokoro | a | zh | " in test_part.split("\n\n")[1]
+    assert "CER 30.0" in test_part
+    assert "**No verdict yet**" in report

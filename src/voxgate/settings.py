@@ -133,6 +133,10 @@ class KokoroSettings(EngineSettings):
     """Feed Chinese with spoken tones (一/不 and third-tone sandhi) instead of the dictionary tones
     misaki gives (see ``bench/g2p_audit.py``). Off: Kokoro v1.0 learned Chinese from misaki's
     dictionary tones; turn it on only if ``bench/quality.py --corpus zh_eval`` says it helps."""
+    zh_speed: float = Field(default=1.0, ge=0.5, le=2.0)
+    """Kokoro's pace for Chinese: it multiplies each request's ``speed`` for a Chinese piece (the
+    five speakers are Japanese, and whisper understands their Mandarin better a little slower;
+    chosen by ``bench/zh_voices.py --zh-speed``, see README "Engines and voices")."""
 
     @field_validator("blends")
     @classmethod

@@ -184,3 +184,24 @@ def test_every_listed_espeak_voice_speaks(engines: dict[str, Engine]) -> None:
         if sum(len(c.audio) for c in chunks) == 0:
             silent.append(voice.id)
     assert silent == []
+
+
+def test_kokoro_speaks_chinese_at_its_chinese_pace_and_other_languages_as_asked(
+    engines: dict[str, Engine], settings
+) -> None:
+    """engines.kokoro.zh_speed slows a Chinese piece (over the request's speed), not an English one."""
+    shipped = engines["kokoro"]
+    pace = settings.engines.kokoro.zh_speed
+    slower = KokoroEngine(models_dir=settings.data_dir / "models", threads=1, zh_speed=pace * 0.8)
+    slower.load()
+
+    def seconds(engine: Engine, text: str, language: str, speed: float = 1.0) -> float:
+        return sum(c.duration for c in _speak(engine, "jf_gongitsune", text, language, speed))
+
+    zh = seconds(slower, ZH, "zh") / seconds(shipped, ZH, "zh")
+    assert 1.15 < zh < 1.4  # kokoro's durations scale by 1 / speed, pauses aside
+    # the request's speed multiplies the pace: half the pace asked at twice the speed is the same
+    assert seconds(slower, ZH, "zh", speed=1.25) == pytest.approx(seconds(shipped, ZH, "zh"), rel=0.03)
+    assert seconds(slower, EN, "en") == seconds(shipped, EN, "en")  # English keeps its pace
+    with pytest.raises(ValueError, match="zh_speed"):
+        KokoroEngine(models_dir=settings.data_dir / "models", zh_speed=0.1)

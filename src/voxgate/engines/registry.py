@@ -50,6 +50,7 @@ def _build(name: str, settings: Settings) -> Engine:
             max_segment_chars=max_seg,
             blends=settings.engines.kokoro.blends,
             zh_tone_sandhi=settings.engines.kokoro.zh_tone_sandhi,
+            zh_speed=settings.engines.kokoro.zh_speed,
         )
     if name == "piper":
         piper = settings.engines.piper
