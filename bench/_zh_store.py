@@ -80,7 +80,7 @@ def fingerprint(
         trial: 1-based trial number (kokoro samples noise, so trials differ).
         text: the corpus sentence as synthesised.
         variant: the G2P settings.
-        model: the engine's model version (``KokoroEngine.model_version``, ``PiperEngine``'s).
+        model: the engine's weights (``KokoroEngine.weights_version``; ``PiperEngine.model_version``).
         language: the corpus language; only a language other than ``zh`` (and a pace other
             than 1) enters the hash, so the Chinese keys are those of the first runs.
 

@@ -676,7 +676,8 @@ def main(argv: Sequence[str] | None = None) -> int:  # pragma: no cover - needs 
         dev=tuple(s.text for s in dev_rows),
         test=tuple(s.text for s in test_rows),
         trials=args.trials,
-        model=engine(variant).model_version,
+        # the weights alone: the front-end settings are the variant's, apart in every key
+        model=getattr(engine(variant), "weights_version", engine(variant).model_version),
         top=args.top,
         weights=args.weights,
         variant=variant,

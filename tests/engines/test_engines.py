@@ -203,5 +203,10 @@ def test_kokoro_speaks_chinese_at_its_chinese_pace_and_other_languages_as_asked(
     # the request's speed multiplies the pace: half the pace asked at twice the speed is the same
     assert seconds(slower, ZH, "zh", speed=1.25) == pytest.approx(seconds(shipped, ZH, "zh"), rel=0.03)
     assert seconds(slower, EN, "en") == seconds(shipped, EN, "en")  # English keeps its pace
+    # another pace is other audio: the cache key (model_version) changes, the weights do not
+    assert slower.model_version != shipped.model_version
+    assert slower.weights_version == shipped.weights_version
+    plain = KokoroEngine(models_dir=settings.data_dir / "models", zh_speed=1.0)
+    assert plain.model_version == plain.weights_version
     with pytest.raises(ValueError, match="zh_speed"):
         KokoroEngine(models_dir=settings.data_dir / "models", zh_speed=0.1)

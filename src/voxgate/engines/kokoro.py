@@ -99,7 +99,12 @@ class KokoroEngine:
         self._kokoro: Any = None
         self._g2p: dict[str, Callable[[str], str]] = {}
         self._lock = threading.Lock()
-        self.model_version = "kokoro-v1.0-int8/" + _short_sha()
+        self.weights_version = "kokoro-v1.0-int8/" + _short_sha()
+        # the audio cache keys on model_version: a front-end setting that changes the audio is in it
+        settings = [f"zh-speed={zh_speed:g}"] if zh_speed != 1.0 else []
+        settings += ["zh-sandhi"] if zh_tone_sandhi else []
+        settings += ["zh-no-fixes"] if not zh_g2p_fixes else []
+        self.model_version = "/".join([self.weights_version, *settings])
 
     def voices(self) -> Sequence[VoiceInfo]:
         """The five Japanese speakers (each also reads Chinese and English), then the named blends."""
