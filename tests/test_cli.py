@@ -252,3 +252,30 @@ def test_say_streams_to_stdout_in_process_and_through_a_server(config: Path, gat
         decoded = read_pcm_wav(result.stdout_bytes)
         assert decoded is not None
         assert 2.0 < len(decoded[0]) / decoded[1] < 10.0
+
+
+def test_serve_lets_the_event_loop_take_the_interpreter_lock_back_within_a_millisecond(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``voxgate serve`` shortens the GIL switch interval before uvicorn runs (cli.GIL_SWITCH_INTERVAL_S)."""
+    import signal
+
+    import uvicorn
+
+    import voxgate.logs
+    from voxgate.cli import GIL_SWITCH_INTERVAL_S
+
+    seen: list[float] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: seen.append(sys.getswitchinterval()))
+    monkeypatch.setattr(voxgate.logs, "configure_logging", lambda **kwargs: None)  # keep this process's
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    default = sys.getswitchinterval()
+    try:
+        result = CliRunner().invoke(app, ["serve", "--config", str(config)])
+    finally:
+        sys.setswitchinterval(default)
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+    assert result.exit_code == 0, result.output
+    assert seen == [GIL_SWITCH_INTERVAL_S]
+    assert default > GIL_SWITCH_INTERVAL_S
