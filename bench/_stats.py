@@ -68,15 +68,8 @@ def bootstrap_interval(
     Raises:
         ValueError: if ``level`` is not in (0, 1) or ``resamples`` is below 1.
     """
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"level must be in (0, 1), got {level}")
-    if resamples < 1:
-        raise ValueError(f"resamples must be at least 1, got {resamples}")
-    per_sentence: dict[int, list[int]] = {}
-    for reading in readings:
-        sums = per_sentence.setdefault(reading.index, [0, 0])
-        sums[0] += reading.error.errors
-        sums[1] += reading.error.reference_length
+    _check(level, resamples)
+    per_sentence = _per_sentence(readings)
     if not per_sentence:
         return None
     totals = np.array(list(per_sentence.values()), dtype=np.int64)
@@ -141,10 +134,7 @@ def paired_difference(
     Raises:
         ValueError: if ``level`` is not in (0, 1) or ``resamples`` is below 1.
     """
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"level must be in (0, 1), got {level}")
-    if resamples < 1:
-        raise ValueError(f"resamples must be at least 1, got {resamples}")
+    _check(level, resamples)
     sums = [_per_sentence(base), _per_sentence(other)]
     common = sorted(set(sums[0]) & set(sums[1]))
     if not common:
@@ -179,3 +169,10 @@ def _per_sentence(readings: Iterable[SentenceError]) -> dict[int, tuple[int, int
         errors, length = sums.get(reading.index, (0, 0))
         sums[reading.index] = (errors + reading.error.errors, length + reading.error.reference_length)
     return sums
+
+
+def _check(level: float, resamples: int) -> None:
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    if resamples < 1:
+        raise ValueError(f"resamples must be at least 1, got {resamples}")
