@@ -133,13 +133,13 @@ class KokoroSettings(EngineSettings):
     """Feed Chinese with spoken tones (一/不 and third-tone sandhi) instead of the dictionary tones
     misaki gives (see ``bench/g2p_audit.py``). Off: Kokoro v1.0 learned Chinese from misaki's
     dictionary tones; turn it on only if ``bench/quality.py --corpus zh_eval`` says it helps."""
-    zh_speed: float = Field(default=0.85, ge=0.5, le=2.0)
-    """Kokoro's pace for Chinese: it multiplies each request's ``speed`` for a Chinese piece. The
-    five speakers are Japanese, and whisper-base understands their Mandarin better a little slower:
-    on the zh_eval dev split, jf_gongitsune at 0.85 has 13.1 % CER against 14.7 % at 1 (paired
-    difference -1.7 points, 95 % CI -3.0 to -0.5; 61 sentences better, 42 worse), for 13 % longer
-    audio and no change in DNSMOS (``bench/zh_voices.py --zh-speed``; README "Engines and voices").
-    1 gives kokoro's own pace."""
+    zh_speed: float = Field(default=1.0, ge=0.5, le=2.0)
+    """Kokoro's pace for Chinese: it multiplies each request's ``speed`` for a Chinese piece (1 is
+    kokoro's own pace). Measured with ``bench/zh_voices.py --zh-speed`` (README "Engines and
+    voices"): jf_gongitsune at 0.85 read the zh_eval dev split with 13.1 % CER against 14.7 %
+    (paired -1.7 points, 95 % CI -3.0 to -0.5), but the test split did not confirm it (13.2 against
+    13.7 %, -0.5, CI -1.8 to +0.9), so the default stays 1: 0.85 makes Chinese audio 13 % longer
+    (more compute, later first audio) and slower to listen to, for a gain within the noise."""
 
     @field_validator("blends")
     @classmethod
