@@ -10,7 +10,7 @@ from voxgate.api.openai_voices import resolve_voice
 from voxgate.engines.kokoro import KokoroEngine
 from voxgate.errors import InvalidOption, UnknownVoice
 from voxgate.types import Gender, VoiceInfo
-from voxgate.voices import VoiceCatalog, blend_id, parse_blend
+from voxgate.voices import VoiceCatalog, blend_id, default_voices, parse_blend
 
 
 @pytest.fixture(scope="module")
@@ -146,3 +146,18 @@ def test_a_blend_may_mix_a_named_blend(tmp_path: Path) -> None:
         kokoro.blend("jf_alpha:0.5+nobody:0.5")
     with pytest.raises(UnknownVoice):
         kokoro.blend("nobody")
+
+
+def test_a_blend_can_be_a_languages_default_voice(catalog: VoiceCatalog) -> None:
+    """A default (built in or qos.default_voices) may be a blend: it speaks when no voice is named."""
+    voices = catalog.all()
+    chosen = default_voices(voices, {"zh": "jm_kumo:1+jf_nezumi:1"})
+    with_blend = VoiceCatalog(voices, chosen)
+    assert with_blend.default_for("zh").id == "jm_kumo:0.5+jf_nezumi:0.5"
+    assert with_blend.default_for("zh").engine == "kokoro"
+    assert with_blend.for_engine("kokoro", "zh").id == "jm_kumo:0.5+jf_nezumi:0.5"
+    with pytest.raises(ValueError, match=r"qos\.default_voices\.zh: unknown voice 'jm_kumo\+nobody'"):
+        default_voices(voices, {"zh": "jm_kumo+nobody"})
+    # a built-in default whose voices are not offered (kokoro off) is skipped, not an error
+    only_joe = VoiceCatalog([v for v in voices if v.engine == "piper"], {"zh": "jm_kumo:1+jf_nezumi:1"})
+    assert only_joe.default_for("en").id == "joe"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -91,14 +92,15 @@ def default_voices(
         ValueError: a configured voice does not exist or does not read its language (the
             message names ``<setting>.<language>``).
     """
-    by_id = {v.id: v for v in voices}
+    catalog = VoiceCatalog(voices, {})
     for language, voice_id in configured.items():
-        voice = by_id.get(voice_id)
-        if voice is None:
+        try:
+            voice = catalog.get(voice_id)  # a blend of kokoro voices is a voice too
+        except (UnknownVoice, InvalidOption) as exc:
             raise ValueError(
                 f"{setting}.{language}: unknown voice {voice_id!r} (see `voxgate voices`: "
-                "a remote's voices are the keys of its `voices` table)"
-            )
+                "a remote's voices are the keys of its `voices` table; a blend names kokoro voices)"
+            ) from exc
         if language not in voice.languages:
             raise ValueError(
                 f"{setting}.{language}: voice {voice_id!r} does not read {language!r} "
@@ -126,7 +128,11 @@ class VoiceCatalog:
             if voice.id in self._by_id:
                 raise ValueError(f"voice id {voice.id!r} offered twice")
             self._by_id[voice.id] = voice
-        self._defaults = {lang: vid for lang, vid in defaults.items() if vid in self._by_id}
+        self._defaults: dict[LanguageCode, VoiceInfo] = {}
+        for language, voice_id in defaults.items():
+            # a default whose engine is off (or a blend of voices that are not offered) is skipped
+            with contextlib.suppress(UnknownVoice, InvalidOption):
+                self._defaults[language] = self.get(voice_id)
 
     def __iter__(self) -> Iterator[VoiceInfo]:
         return iter(self._by_id.values())
@@ -184,9 +190,10 @@ class VoiceCatalog:
 
     def for_engine(self, engine: str, language: LanguageCode) -> VoiceInfo | None:
         """The voice an engine would use for a language (its default for it, else its first reader)."""
-        for preferred in (ENGINE_VOICES.get((engine, language)), self._defaults.get(language)):
-            if preferred is not None and preferred in self._by_id and self._by_id[preferred].engine == engine:
-                return self._by_id[preferred]
+        preferred = self._by_id.get(ENGINE_VOICES.get((engine, language)) or "")
+        for voice in (preferred, self._defaults.get(language)):
+            if voice is not None and voice.engine == engine:
+                return voice
         readers = [v for v in self._by_id.values() if v.engine == engine and language in v.languages]
         primary = [v for v in readers if v.languages[0] == language]
         candidates = primary or readers
@@ -199,7 +206,7 @@ class VoiceCatalog:
             UnsupportedLanguage: no enabled engine reads the language.
         """
         if language in self._defaults:
-            return self._by_id[self._defaults[language]]
+            return self._defaults[language]
         for voice in self._by_id.values():
             if voice.languages[0] == language:
                 return voice
