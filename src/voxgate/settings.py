@@ -311,7 +311,7 @@ class QosSettings(BaseModel):
     """Engines tried after the voice's own, per language (``*`` = any other); espeak must end each."""
     default_voices: dict[str, str] = {}
     """Voice per language for requests that name none, over the built-in choice (``en`` joe,
-    ``zh`` jf_gongitsune, ``ja`` jf_alpha); any voice, a remote engine's included, e.g.
+    ``zh`` jf_gongitsune:0.5+jm_kumo:0.5, ``ja`` jf_alpha); any voice, a blend or a remote engine's, e.g.
     ``{ zh = "studio-zh" }``. Its chain is its engine, then ``fallbacks[language]``. Checked at
     start: a voice that does not exist or does not read the language stops the start with an
     error naming ``qos.default_voices.<language>``."""

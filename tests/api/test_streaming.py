@@ -88,7 +88,7 @@ def test_chinese_streams_sentence_by_sentence_from_kokoro(server: str) -> None:
     """Four Chinese sentences from kokoro: the first piece arrives well before the last."""
     streamed = _stream(server, text=ZH, format="wav")
     assert streamed.headers["x-voxgate-engine"] == "kokoro"
-    assert streamed.headers["x-voxgate-voice"] == "jf_gongitsune"  # the default Chinese voice
+    assert streamed.headers["x-voxgate-voice"] == "jf_gongitsune:0.5+jm_kumo:0.5"  # the default Chinese voice
     assert len(streamed.reads) > 1
     last_s = streamed.reads[-1][0]
     assert streamed.first_s < 0.75 * last_s, (streamed.first_s, last_s)

@@ -10,7 +10,8 @@ Voices. voxgate has one English male voice (piper ``joe``), five Kokoro voices (
 male; Japanese speakers who also read Chinese and English) and one espeak voice per language.
 An OpenAI voice name picks, by its character, the first voxgate voice of its row that is enabled
 and reads the input's dominant language; when none does, the language's default voice speaks
-(``joe`` for English, ``jf_gongitsune`` for Chinese, ``jf_alpha`` for Japanese, espeak for the rest):
+(``joe`` for English, ``jf_gongitsune:0.5+jm_kumo:0.5`` for Chinese, ``jf_alpha`` for Japanese, espeak
+for the rest):
 
 ============================================  =================  ==============================
 OpenAI voice                                  character          voxgate voices, in preference
