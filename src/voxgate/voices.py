@@ -15,7 +15,7 @@ from voxgate.types import LanguageCode, VoiceInfo
 # bench/zh_voices.py (whisper-base CER on spoken forms, README "Engines and voices"): the lowest 95 %
 # CI upper bound on dev among the five voices and the blend of the best two (14.3 %, CI 12.4-16.4;
 # jf_gongitsune 14.7 %, 12.8-16.9), and below every single voice on test (13.0 %, 10.9-15.2;
-# jf_gongitsune 13.7 %, jm_kumo and jf_nezumi 15.0 %, jf_tebukuro TEBU %, jf_alpha ALPHA %). A blend
+# jf_gongitsune 13.7 %, jm_kumo and jf_nezumi 15.0 %, jf_tebukuro 17.3 %, jf_alpha 27.2 %). A blend
 # costs nothing over a single voice; the gain over jf_gongitsune alone is within the noise (paired,
 # test: -0.7 points, CI -2.2 to +0.6).
 DEFAULT_VOICES: Mapping[LanguageCode, str] = {
