@@ -77,7 +77,9 @@ async def speak(
     """Answer ``request`` in this process (``server`` None; ``settings`` needed) or on ``server``.
 
     With ``sink``, the answer is streamed: each encoded piece goes to ``sink`` as soon as it
-    exists (the first after one sentence) and the returned ``audio`` is empty.
+    exists (the first after one sentence) and the returned ``audio`` is empty. In process the
+    returned metadata is the whole answer's; from a server, a plain audio stream's headers say how
+    its first sentence was made (a later one may have degraded: the server's log and SLA view say).
 
     Raises:
         VoxgateError: in process: bad input (``InvalidInput``), refused, or no engine could answer.
@@ -109,14 +111,15 @@ async def _speak_here(
         startup_s = time.perf_counter() - started
         if sink is not None:
             asked = time.perf_counter()
-            meta, pieces = await synth.stream(request)
+            whole: list[SynthesisMeta] = []  # the whole answer's, once its last piece is out
+            meta, pieces = await synth.stream(request, on_done=whole.append)
             try:
                 async for piece in pieces:
                     sink(piece)
             finally:
                 if isinstance(pieces, AsyncGenerator):
                     await pieces.aclose()
-            return Spoken(b"", meta, time.perf_counter() - asked, None, startup_s)
+            return Spoken(b"", whole[-1] if whole else meta, time.perf_counter() - asked, None, startup_s)
         result = await synth.synthesize(request)
     finally:
         await synth.stop(grace_s=1.0)

@@ -256,6 +256,7 @@ class Synthesizer:
         on_timing: Callable[[Timestamps], None] | None = None,
         *,
         quick_start: bool = True,
+        on_done: Callable[[SynthesisMeta], None] | None = None,
     ) -> tuple[SynthesisMeta, AsyncIterator[bytes]]:
         """Answer a request as a byte stream, one encoded piece per segment as soon as it is ready.
 
@@ -269,8 +270,13 @@ class Synthesizer:
         as a later segment's failure does). Then the stream stays
         ``STREAM_LOOKAHEAD`` segments ahead of what it has sent, rather than flooding the queue
         with a long text's every sentence. A later segment is due when the audio already sent
-        would run out at playback speed (or at the request's deadline, if later). Later segments
-        that degrade are marked in the log and the SLA record.
+        would run out at playback speed (or at the request's deadline, if later).
+
+        The metadata returned is the first segment's (the response headers leave with the first
+        piece); a later segment may still degrade. ``on_done`` is called with the whole answer's
+        metadata (every segment's engines, degraded, fallback reason) once the last piece is
+        encoded, before the body ends: an SSE ``done`` event and the access log line report it.
+        The SLA record and the metrics always count the whole answer.
 
         A stream that sends every piece without degrading is stored in the cache (after its last
         piece, before the body ends) unless it outgrew the cache's largest entry; a stream that
@@ -300,6 +306,8 @@ class Synthesizer:
         if cached is not None:  # a finished answer is already here: send it in pieces
             if on_timing is not None and cached.timestamps is not None:
                 on_timing(cached.timestamps)  # all its words, before the first piece
+            if on_done is not None:
+                on_done(cached.meta)  # a stored answer is whole: its metadata is final
             return cached.meta, _pieces(cached.audio, CACHED_PIECE_BYTES)
         if quick_start:
             plan = replace(plan, prepared=cut_first(plan.prepared, self.planner.first_segment_chars(plan)))
@@ -318,7 +326,7 @@ class Synthesizer:
         timer = None
         if on_timing is not None and request.timestamps:
             timer = _Timing(await asyncio.to_thread(_word_timer, request, plan), on_timing)
-        body = self._stream_body(request, plan, first, pieces, speaker, admitted, timer)
+        body = self._stream_body(request, plan, first, pieces, speaker, admitted, timer, on_done)
         # Start the body (encode the first piece) here: a started generator is closed (and its
         # request recorded and refunded) even if the client leaves before reading a byte.
         return meta, _prepend(await anext(body), body)
@@ -332,6 +340,7 @@ class Synthesizer:
         speaker: Routed,
         admitted: Admitted,
         timer: _Timing | None,
+        on_done: Callable[[SynthesisMeta], None] | None,
     ) -> AsyncGenerator[bytes]:
         segments = plan.prepared.segments
         routed: list[Routed] = []
@@ -410,6 +419,8 @@ class Synthesizer:
             tail = await asyncio.to_thread(encoder.finish)
             meta = self._meta(request, plan, routed, cache_hit=False)
             status = OutcomeStatus.DEGRADED if meta.degraded else OutcomeStatus.OK
+            if on_done is not None:
+                on_done(meta)
             yield keep.add(tail)  # every piece is out: closing the stream after this loses nothing
             data = keep.file(request.format, plan.out_rate)
             if data is not None and not meta.degraded:  # as a whole answer: degraded audio is not kept

@@ -237,6 +237,29 @@ def test_streaming_body_is_not_buffered() -> None:
     assert record.route == "unmatched"  # no router set scope["route"]
 
 
+def test_a_routes_extras_replace_the_header_fields_of_its_access_line() -> None:
+    """A stream states its whole answer's verdict at its end (after its headers): the access line
+    and the record carry that, not the first segment's ``X-Voxgate-*`` headers."""
+    records: list[AccessRecord] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(b"x-voxgate-engine", b"piper"), (b"x-voxgate-degraded", b"false")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"first", "more_body": True})
+        access_extras(scope).update(engine="espeak", degraded="true", fallback_reason="piper:crashed")
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def send(_message: Message) -> None:
+        return None
+
+    middleware = RequestContextMiddleware(app, observers=[records.append])
+    with capture_logs() as logs:
+        asyncio.run(middleware(_http_scope("/stream"), _no_body, send))
+    (line,) = [e for e in logs if e["event"] == "request"]
+    assert (line["engine"], line["degraded"], line["fallback_reason"]) == ("espeak", "true", "piper:crashed")
+    assert [(r.engine, r.degraded) for r in records] == [("espeak", "true")]
+
+
 def test_app_error_is_logged_as_500_and_propagates() -> None:
     """An app that raises before answering: the access line says 500, incomplete, and the error goes on up."""
     records: list[AccessRecord] = []

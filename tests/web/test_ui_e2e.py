@@ -394,3 +394,32 @@ def test_speaking_the_same_text_again_is_a_cache_hit_with_its_words(page: Page) 
         expect(page.locator("#fact-cache")).to_have_text(cache)
         expect(words).to_have_count(8, timeout=WAIT_MS)
         expect(words.first).to_have_text("Seven")
+
+
+def test_a_sentence_degraded_after_the_headers_is_shown_when_the_stream_ends(page: Page) -> None:
+    """The headers of a stream describe its first sentence; the page takes the verdict of the
+    ``done`` event at the end, so a later sentence spoken by a fallback engine is shown degraded."""
+    page.get_by_label("Text", exact=True).fill("One sentence from piper. A second one from piper too.")
+    page.get_by_label("Voice").select_option("joe")
+    page.get_by_role("button", name="Speak").click()
+    _answered(page, 1)
+    expect(page.locator("#fact-quality")).to_have_text("full quality")  # the real verdict: no fault
+
+    def degrade_the_end(route: Route) -> None:  # fault injection: the real answer, its done event rewritten
+        response = route.fetch()
+        body = response.text()
+        voices = '["joe@piper","espeak-en-us@espeak"]'
+        done = f'"degraded":true,"fallback_reason":"piper:crashed","spoken_by":{voices}'
+        rewritten = re.sub(r'"degraded":false,"fallback_reason":null,"spoken_by":\[[^\]]*\]', done, body)
+        assert rewritten != body, body[-300:]
+        route.fulfill(response=response, body=rewritten)
+
+    page.route("**/api/v1/tts", degrade_the_end)
+    page.get_by_label("Text", exact=True).fill("One sentence from piper. A second one, degraded this time.")
+    page.get_by_role("button", name="Speak").click()
+    _answered(page, 2)
+    page.unroute("**/api/v1/tts")
+    expect(page.locator("#fact-quality")).to_have_text("degraded")
+    expect(page.locator("#fact-reason")).to_contain_text("Fallback: Piper")
+    expect(page.locator("#fact-spoken-by")).to_have_text("joe@piper, espeak-en-us@espeak")
+    expect(page.locator("#progress")).to_contain_text("degraded")

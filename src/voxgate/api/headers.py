@@ -1,7 +1,13 @@
-"""The ``X-Voxgate-*`` response headers that say how a request was answered."""
+"""The ``X-Voxgate-*`` response headers that say how a request was answered, and a stream's
+verdict once its last segment is known (the headers leave with its first)."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from starlette.types import Scope
+
+from voxgate.api.middleware import access_extras
 from voxgate.service import SynthesisMeta
 
 EXPOSED = [
@@ -40,3 +46,38 @@ def voxgate_headers(meta: SynthesisMeta, latency_s: float) -> dict[str, str]:
     if meta.degraded_turns:
         headers["X-Voxgate-Degraded-Turns"] = ",".join(map(str, meta.degraded_turns))
     return headers
+
+
+def verdict(meta: SynthesisMeta) -> dict[str, Any]:
+    """How the whole answer was made, for a stream's last event: ``engine`` (the one that spoke
+    most segments), ``degraded``, ``fallback_reason`` and ``spoken_by`` (``voice@engine`` list)."""
+    return {
+        "engine": meta.engine,
+        "degraded": meta.degraded,
+        "fallback_reason": meta.fallback_reason,
+        "spoken_by": list(meta.spoken_by),
+    }
+
+
+class StreamVerdict:
+    """``Synthesizer.stream``'s ``on_done``: keeps the whole answer's metadata and puts it on the
+    request's access-log line, whose ``engine`` and ``degraded`` would otherwise be the headers'
+    (the first segment's).
+
+    Args:
+        scope: the request's ASGI scope (its access-log fields).
+    """
+
+    def __init__(self, scope: Scope) -> None:
+        self.meta: SynthesisMeta | None = None
+        self._scope = scope
+
+    def __call__(self, meta: SynthesisMeta) -> None:
+        self.meta = meta
+        fields = verdict(meta)
+        access_extras(self._scope).update(
+            engine=meta.engine,
+            degraded="true" if meta.degraded else "false",
+            fallback_reason=fields["fallback_reason"] or "",
+            spoken_by=",".join(meta.spoken_by),
+        )

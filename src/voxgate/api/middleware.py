@@ -6,7 +6,9 @@ for the request's lifetime, so every log line written while serving it (structlo
 through :func:`voxgate.logs.configure_logging`) carries ``request_id``; it is echoed in the
 ``X-Request-Id`` response header. When the response ends (for a stream: after its last
 chunk) one ``request`` line is logged and an :class:`AccessRecord` goes to each observer
-(the metrics). The body passes through untouched: nothing is buffered.
+(the metrics). The body passes through untouched: nothing is buffered. A route may add fields
+to that line, or replace the ones taken from ``X-Voxgate-*`` headers, with :func:`access_extras`
+(a stream states its whole answer's engine and verdict there, known only after its headers).
 
 A WebSocket connection gets the same: an id bound while it is served, and one ``request`` line
 (method ``WEBSOCKET``) when it ends, with its status (101 once accepted, a refusal's HTTP status,
@@ -57,8 +59,9 @@ class AccessRecord:
         client: the peer address, if known.
         bytes_sent: response body bytes.
         complete: the body ended normally (False: the app raised or the client went away).
-        engine: ``X-Voxgate-Engine`` of the response, if any.
-        degraded: ``X-Voxgate-Degraded``, if any.
+        engine: ``X-Voxgate-Engine`` of the response, if any (a stream's: of the whole answer,
+            when the route put its verdict in :func:`access_extras`).
+        degraded: ``X-Voxgate-Degraded``, if any (likewise).
         cache: ``X-Voxgate-Cache``, if any.
         close_code: a WebSocket's close code: the server's, else the client's (None: HTTP, or
             the connection ended without one).
@@ -173,6 +176,7 @@ class RequestContextMiddleware:
             raised = False
         finally:
             client = scope.get("client")
+            seen.update(access_extras(scope))  # a stream's verdict replaces its first segment's headers
             record = AccessRecord(
                 request_id=request_id,
                 method=scope["method"],

@@ -44,7 +44,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from voxgate.api.deps import CallerDep, ClientId, LexiconDep, Synth
 from voxgate.api.disconnect import client_gone, unless_disconnected
 from voxgate.api.errors import error_body, response_for
-from voxgate.api.headers import voxgate_headers
+from voxgate.api.headers import StreamVerdict, verdict, voxgate_headers
 from voxgate.api.openai_voices import LEGACY_MODELS, model_names, parse_model, resolve_voice
 from voxgate.audio.formats import parse_format
 from voxgate.errors import InvalidInput, InvalidOption, TextTooLong, VoxgateError
@@ -184,7 +184,8 @@ async def speech(
             lexicon=lexicon,
             emotion=asked.emotion,
         )
-        streamed = await unless_disconnected(http, synth.stream(request))
+        final = StreamVerdict(http.scope)
+        streamed = await unless_disconnected(http, synth.stream(request, on_done=final))
     if streamed is None:
         return client_gone()
     meta, chunks = streamed
@@ -193,7 +194,7 @@ async def speech(
     )
     if body.stream_format == "sse":
         headers["Cache-Control"] = "no-cache"
-        events = _sse_events(chunks, len(body.input))
+        events = _sse_events(chunks, len(body.input), final)
         return StreamingResponse(events, media_type="text/event-stream", headers=headers)
     return StreamingResponse(chunks, media_type=meta.media_type, headers=headers)
 
@@ -202,8 +203,11 @@ def _event(payload: dict[str, Any]) -> bytes:
     return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
 
 
-async def _sse_events(chunks: AsyncIterator[bytes], input_chars: int) -> AsyncIterator[bytes]:
-    """One ``speech.audio.delta`` per encoded piece, then ``speech.audio.done`` with usage."""
+async def _sse_events(
+    chunks: AsyncIterator[bytes], input_chars: int, final: StreamVerdict | None = None
+) -> AsyncIterator[bytes]:
+    """One ``speech.audio.delta`` per encoded piece, then ``speech.audio.done`` with usage and
+    ``voxgate`` (how the whole answer was made: the headers say how its first sentence was)."""
     try:
         async for piece in chunks:
             if piece:
@@ -215,7 +219,10 @@ async def _sse_events(chunks: AsyncIterator[bytes], input_chars: int) -> AsyncIt
         if isinstance(chunks, AsyncGenerator):
             await chunks.aclose()
     usage = {"input_tokens": input_chars, "output_tokens": 0, "total_tokens": input_chars}
-    yield _event({"type": "speech.audio.done", "usage": usage})
+    done: dict[str, Any] = {"type": "speech.audio.done", "usage": usage}
+    if final is not None and final.meta is not None:
+        done["voxgate"] = verdict(final.meta)
+    yield _event(done)
 
 
 def _model(name: str) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from starlette.responses import Response, StreamingResponse
 
 from voxgate.api.deps import CallerDep, LexiconDep, Synth
 from voxgate.api.disconnect import client_gone, unless_disconnected
-from voxgate.api.headers import voxgate_headers
+from voxgate.api.headers import StreamVerdict, voxgate_headers
 from voxgate.api.schemas import TtsRequest
 from voxgate.api.timestamps import timed_answer
 from voxgate.audio.formats import parse_format
@@ -82,7 +82,7 @@ async def tts(
             http, synth, request, stream=body.stream, latency_s=time.perf_counter() - started
         )
     if body.stream:
-        streamed = await unless_disconnected(http, synth.stream(request))
+        streamed = await unless_disconnected(http, synth.stream(request, on_done=StreamVerdict(http.scope)))
         if streamed is None:
             return client_gone()
         meta, chunks = streamed

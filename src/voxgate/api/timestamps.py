@@ -9,9 +9,11 @@ With ``dialogue``, every word and sentence also has ``turn`` (the turn's index, 
 Streamed answers (``"stream": true``) are Server-Sent Events, one group per sentence as it is
 ready: ``event: audio`` (``{"audio": <base64 piece of the encoded stream>}``), then
 ``event: words`` (``{words, sentences, marks}`` of that piece, times from the start of the
-stream); at the end ``event: done`` (``{engine, degraded, format, sample_rate, timing}``). A
-failure after the first piece is sent as ``event: error`` with the usual error body and ends the
-stream.
+stream); at the end ``event: done`` (``{engine, degraded, fallback_reason, spoken_by, format,
+sample_rate, timing}``), which says how the whole answer was made: the ``X-Voxgate-*`` headers
+leave with the first piece and say how its first sentence was (a later one may have degraded).
+A failure after the first piece is sent as ``event: error`` with the usual error body and ends
+the stream.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from voxgate.api.disconnect import client_gone, unless_disconnected
 from voxgate.api.errors import response_for
-from voxgate.api.headers import voxgate_headers
+from voxgate.api.headers import StreamVerdict, verdict, voxgate_headers
 from voxgate.errors import VoxgateError
 from voxgate.requests import SynthesisMeta, SynthesisRequest
 from voxgate.service import Synthesizer
@@ -41,12 +43,15 @@ async def timed_answer(
     """Answer ``request`` (which asks for timestamps) as JSON, or as SSE when ``stream``."""
     if stream:
         pending: list[Timestamps] = []
-        streamed = await unless_disconnected(http, synth.stream(request, on_timing=pending.append))
+        final = StreamVerdict(http.scope)
+        streamed = await unless_disconnected(
+            http, synth.stream(request, on_timing=pending.append, on_done=final)
+        )
         if streamed is None:
             return client_gone()
         meta, chunks = streamed
         headers = voxgate_headers(meta, latency_s)
-        events = _events(meta, request, chunks, pending)
+        events = _events(meta, request, chunks, pending, final)
         return StreamingResponse(events, media_type="text/event-stream", headers=headers)
     result = await unless_disconnected(http, synth.synthesize(request))
     if result is None:
@@ -69,7 +74,11 @@ def _event(name: str, payload: dict[str, Any]) -> bytes:
 
 
 async def _events(
-    meta: SynthesisMeta, request: SynthesisRequest, chunks: AsyncIterator[bytes], pending: list[Timestamps]
+    meta: SynthesisMeta,
+    request: SynthesisRequest,
+    chunks: AsyncIterator[bytes],
+    pending: list[Timestamps],
+    final: StreamVerdict,
 ) -> AsyncIterator[bytes]:
     """``audio`` and ``words`` events per piece, then ``done``."""
     estimated = False
@@ -98,8 +107,7 @@ async def _events(
         if isinstance(chunks, AsyncGenerator):
             await chunks.aclose()
     done = {
-        "engine": meta.engine,
-        "degraded": meta.degraded,
+        **verdict(final.meta or meta),  # the whole answer's, once its last piece is out
         "format": request.format.value,
         "sample_rate": meta.sample_rate,
         "timing": "estimate" if estimated else "engine",

@@ -233,6 +233,17 @@ function setFact(dd, value, note) {
   dd.replaceChildren(value, sub);
 }
 
+// The headers of a stream say how its first sentence was made; its `done` event says how the
+// whole answer was (a later sentence may have been spoken by a fallback engine).
+function withVerdict(headers, verdict) {
+  const merged = new Headers(headers);
+  merged.set("X-Voxgate-Engine", verdict.engine);
+  merged.set("X-Voxgate-Degraded", String(Boolean(verdict.degraded)));
+  merged.set("X-Voxgate-Fallback-Reason", verdict.fallback_reason ?? "");
+  if (Array.isArray(verdict.spoken_by)) merged.set("X-Voxgate-Spoken-By", verdict.spoken_by.join(","));
+  return merged;
+}
+
 function showFacts(headers, timing) {
   const engine = headers.get("X-Voxgate-Engine") ?? "unknown";
   const degraded = headers.get("X-Voxgate-Degraded") === "true";
@@ -297,7 +308,10 @@ async function speak() {
       method: "POST", headers, body: JSON.stringify(payload), signal: state.controller.signal,
     });
     if (!response.ok) throw await requestError(response);
-    if (payload.timestamps) response = timedAudio(response, MIME[format], (spoken) => words.add(spoken));
+    let verdict = null; // how the whole answer was made (a timestamped stream's last event)
+    if (payload.timestamps) {
+      response = timedAudio(response, MIME[format], (spoken) => words.add(spoken), (done) => { verdict = done; });
+    }
     const mime = (response.headers.get("Content-Type") ?? MIME[format]).split(";")[0].trim();
     showFacts(response.headers, timing);
     const { blob, streamed } = await playResponse(response, els.player, {
@@ -310,7 +324,7 @@ async function speak() {
       },
     });
     timing.totalMs = performance.now() - started;
-    showFacts(response.headers, timing);
+    showFacts(verdict ? withVerdict(response.headers, verdict) : response.headers, timing);
     offerDownload(blob, format);
     const quality = els.quality.textContent;
     els.progress.textContent = `Done in ${formatMs(timing.totalMs)}: ${els.engine.textContent}, ${quality}.`;

@@ -39,10 +39,13 @@ function parseEvent(block) {
  * @param {string} mime the audio's MIME type (the response's own says text/event-stream).
  * @param {(words: {text: string, start: number, end: number}[]) => void} onWords called with
  *   each sentence's words as they arrive.
+ * @param {(done: {engine: string, degraded: boolean, fallback_reason: string | null,
+ *   spoken_by: string[]}) => void} [onDone] called with the `done` event: how the whole answer
+ *   was made (the headers say how its first sentence was; a later one may have degraded).
  * @returns {Response} the same status and X-Voxgate-* headers; an `error` event mid-stream
  *   fails the body with {title, message, field}.
  */
-export function timedAudio(response, mime, onWords) {
+export function timedAudio(response, mime, onWords, onDone = () => {}) {
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   let pending = "";
   const body = new ReadableStream({
@@ -57,6 +60,7 @@ export function timedAudio(response, mime, onWords) {
             return;
           }
           if (name === "words" && Array.isArray(data?.words) && data.words.length) onWords(data.words);
+          else if (name === "done" && data) onDone(data);
           else if (name === "error") {
             const { message = "the answer broke off", field = null } = data?.error ?? {};
             controller.error({ title: "The answer broke off", message, field });
