@@ -21,6 +21,17 @@ CASES = [
     ("£1.01", "one pound and one penny"),
     ("$5k", "five thousand dollars"),
     ("-$5", "minus five dollars"),
+    # an amount before its noun names its unit in the singular; elsewhere, and with cents, plural
+    ("He found a $20 bill.", "He found a twenty dollar bill."),
+    ("a $1.5 million deal", "a one point five million dollar deal"),
+    ("An €8 ticket", "An eight euro ticket"),
+    ("a $2.50 fee", "a two dollars and fifty cents fee"),
+    ("It was $20 cheaper.", "It was twenty dollars cheaper."),
+    ("a $20 or $30 bill", "a twenty dollars or thirty dollars bill"),
+    ("a 512 GB drive", "a five hundred twelve gigabyte drive"),
+    ("an 8 km run", "an eight kilometer run"),
+    ("She ran 8 km today.", "She ran eight kilometers today."),
+    ("Take a 5 km.", "Take a five kilometers."),
     # cardinals, decimals, negatives, codes
     ("1,234", "one thousand two hundred thirty-four"),
     ("1,000,000", "one million"),

@@ -117,10 +117,26 @@ def _hour(m: re.Match[str]) -> str:
 # --- money, percentages, units -----------------------------------------------------------------
 
 
+_ARTICLE_BEFORE = re.compile(r"(?<![\w'-])[Aa]n?\s+$")
+_NOUN_AFTER = re.compile(
+    r"\s+(?!(?:a|an|and|at|by|each|for|from|in|less|more|of|on|or|per|than|the|to|with)\b)[a-z]"
+)
+
+
+def _attributive(m: re.Match[str]) -> bool:
+    """Whether an amount modifies the noun after it ("a $20 bill", "a 512 GB drive"), where English
+    names its unit in the singular ("a twenty dollar bill"): the indefinite article just before
+    it and a lowercase word (not a function word) just after it."""
+    before = m.string[max(0, m.start() - 4) : m.start()]
+    return bool(_ARTICLE_BEFORE.search(before)) and _NOUN_AFTER.match(m.string, m.end()) is not None
+
+
 def _money(m: re.Match[str]) -> str:
     one, many, minor_one, minor_many = CURRENCIES[m["sym"]]
     groups = m.groupdict()
     scale = SCALES.get(groups.get("word") or groups.get("abbr") or "")
+    if (scale or "." not in m["num"]) and _attributive(m):
+        many = one  # "a five dollar fee", "a two million dollar deal" (with cents it stays plural)
     integer, fraction = split_number(m["num"])
     if len(integer) > MAX_WORDED_DIGITS:
         words = f"{number(m['num'])} {many}"
@@ -147,7 +163,8 @@ def _percent(m: re.Match[str]) -> str:
 
 def _unit(m: re.Match[str]) -> str:
     one, many = UNITS[m["unit"]]
-    return f"{number(m['num'], sign=m['sign'])} {one if m['num'] == '1' else many}"
+    singular = m["num"] == "1" or _attributive(m)  # "a five kilometer run"
+    return f"{number(m['num'], sign=m['sign'])} {one if singular else many}"
 
 
 # --- plain numbers -----------------------------------------------------------------------------
