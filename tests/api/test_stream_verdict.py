@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from websockets.sync.client import connect
 
 from voxgate.settings import Settings
 
@@ -25,7 +26,9 @@ FIRST = "The first sentence is spoken by piper."
 def server(make_server: Callable[[Settings], str], api_settings: Callable[..., Settings]) -> str:
     """A real server whose piper worker dies on any sentence holding the poison word."""
     chaos = {"enabled": True, "poison_text": POISON, "poison_effect": "crash"}
-    return make_server(api_settings(engines={"piper": {"workers": 1, "chaos": chaos}}))
+    # short segments: a realtime piece of two segments needs only a short clause
+    settings = api_settings(engines={"piper": {"workers": 1, "chaos": chaos}}, text={"max_segment_chars": 60})
+    return make_server(settings)
 
 
 @pytest.fixture
@@ -97,3 +100,27 @@ def test_an_undegraded_streams_done_event_says_so(http: httpx.Client) -> None:
     assert (done["degraded"], done["fallback_reason"], done["spoken_by"]) == (False, None, ["joe@piper"])
     audio = b"".join(base64.b64decode(d["audio"]) for n, d in _events(response.text) if n == "audio")
     assert len(audio) > 1000
+
+
+def test_a_realtime_pieces_segment_frame_reports_a_later_degraded_segment(
+    server: str, http: httpx.Client
+) -> None:
+    """A realtime piece longer than ``text.max_segment_chars`` (a clause of 80 characters with no
+    punctuation, flushed whole) is two segments; the poison word is in the second. The piece's
+    ``segment`` frame says degraded; before, it repeated the first segment's verdict."""
+    words = "the long line of quiet words runs on and on without a pause "  # 61 characters
+    url = server.replace("http://", "ws://") + "/api/v1/tts/realtime?voice=joe"
+    with connect(url, open_timeout=60, max_size=None) as ws:
+        ws.send(json.dumps({"type": "speak", "text": f"{words}until {POISON} wins"}))
+        ws.send(json.dumps({"type": "flush"}))
+        deadline = time.monotonic() + 60
+        segments = []
+        while not segments:
+            frame = ws.recv(timeout=max(0.1, deadline - time.monotonic()))
+            if isinstance(frame, str) and json.loads(frame)["type"] == "segment":
+                segments.append(json.loads(frame))
+    (segment,) = segments
+    assert segment["text"].startswith("the long line"), segment  # one piece, the whole text
+    assert POISON in segment["text"], segment
+    assert segment["degraded"] is True, segment
+    assert segment["reason"] == "piper:crashed", segment

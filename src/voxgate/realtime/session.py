@@ -47,7 +47,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from voxgate.audio.pcm import from_s16le
@@ -91,9 +91,14 @@ class PieceSynthesizer(Protocol):
         ...
 
     async def stream(
-        self, request: SynthesisRequest, *, quick_start: bool = True
+        self,
+        request: SynthesisRequest,
+        *,
+        quick_start: bool = True,
+        on_done: Callable[[SynthesisMeta], None] | None = None,
     ) -> tuple[SynthesisMeta, AsyncIterator[bytes]]:
-        """Answer one piece as raw audio bytes as they are made (used with ``SessionConfig.stream``)."""
+        """Answer one piece as raw audio bytes as they are made (used with ``SessionConfig.stream``);
+        ``on_done`` gets the whole piece's metadata when the bytes end."""
         ...
 
 
@@ -167,11 +172,21 @@ class SessionConfig:
 
 @dataclass(frozen=True, slots=True)
 class _Streamed:
-    """A piece's answer as a byte stream: its first bytes are ready, the rest comes from ``body``."""
+    """A piece's answer as a byte stream: its first bytes are ready, the rest comes from ``body``.
+
+    ``meta`` is its first segment's; ``whole`` gets the whole piece's once ``body`` has ended (a
+    piece of two languages, or a long clause, is several segments, and a later one may degrade).
+    """
 
     meta: SynthesisMeta
     body: AsyncIterator[bytes]
     latency_s: float  # the Synthesizer call until the first bytes were ready
+    whole: list[SynthesisMeta] = field(default_factory=list)
+
+    @property
+    def final(self) -> SynthesisMeta:
+        """The whole piece's metadata once the body has ended, else the first segment's."""
+        return self.whole[-1] if self.whole else self.meta
 
 
 _Answer = SynthesisResult | _Streamed
@@ -407,8 +422,9 @@ class RealtimeSession:
         if not self.config.stream or self.config.timestamps:
             return await self._synth.synthesize(request)
         started = self._clock.monotonic()
-        meta, body = await self._synth.stream(request, quick_start=False)
-        return _Streamed(meta, body, self._clock.monotonic() - started)
+        whole: list[SynthesisMeta] = []
+        meta, body = await self._synth.stream(request, quick_start=False, on_done=whole.append)
+        return _Streamed(meta, body, self._clock.monotonic() - started, whole)
 
     def _drop(self, item: _Piece) -> None:
         """Stop a piece that will not be sent: cancel its synthesis, or close its stream."""
@@ -568,7 +584,7 @@ class RealtimeSession:
         if sent_at is None:
             return  # nothing to say
         duration_s = raw_bytes / self._width() / self.config.sample_rate
-        await self._spoken(item, streamed.meta, duration_s, streamed.latency_s, sent_at, gap)
+        await self._spoken(item, streamed.final, duration_s, streamed.latency_s, sent_at, gap)
 
     async def _spoken(
         self,
