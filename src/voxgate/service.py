@@ -48,6 +48,7 @@ from voxgate.qos.router import Routed, Router
 from voxgate.qos.scheduler import PriorityScheduler
 from voxgate.qos.sla import OutcomeStatus, RequestOutcome, SlaTracker
 from voxgate.requests import SynthesisMeta, SynthesisRequest, SynthesisResult
+from voxgate.text.pace import speech_s
 from voxgate.text.streaming import quick_start as cut_first
 from voxgate.timestamps import Timestamps, WordTimer, merge, pack_timestamps, unpack_timestamps
 from voxgate.types import AudioChunk, AudioFormat, Priority, SynthesisOptions, VoiceInfo
@@ -269,8 +270,10 @@ class Synthesizer:
         and the engine cannot be replaced by a fallback after that (a failure then ends the stream
         as a later segment's failure does). Then the stream stays
         ``STREAM_LOOKAHEAD`` segments ahead of what it has sent, rather than flooding the queue
-        with a long text's every sentence. A later segment is due when the audio already sent
-        would run out at playback speed (or at the request's deadline, if later).
+        with a long text's every sentence. A later segment is due when the listener would run out
+        of audio: the audio already sent, played from the first piece on, then the speech of the
+        segments before it that are still being made (a low estimate from their words,
+        :func:`~voxgate.text.pace.speech_s`); or at the request's deadline, if that is later.
 
         The metadata returned is the first segment's (the response headers leave with the first
         piece); a later segment may still degrade. ``on_done`` is called with the whole answer's
@@ -351,10 +354,16 @@ class Synthesizer:
         keep = _Collector(self.cache.max_entry_bytes if request.use_cache else -1)
 
         def launch() -> None:
-            due = max(plan.deadline, first_audio_at + sent_s)
+            # A segment is due when the listener would run out: the audio sent so far, then the
+            # (low) estimated speech of the segments before it still being made; or at the
+            # request's deadline, if that is later.
+            speed = plan.opts.speed
+            ahead_s = sum(speech_s(segments[len(routed) + j].text, speed) for j in range(len(pending)))
             while len(routed) + len(pending) < len(segments) and len(pending) < STREAM_LOOKAHEAD:
                 index = len(routed) + len(pending)
+                due = max(plan.deadline, first_audio_at + sent_s + ahead_s)
                 pending.append(asyncio.ensure_future(self._route_segment(request, plan, index, due)))
+                ahead_s += speech_s(segments[index].text, speed)
 
         encoder = None
         try:

@@ -17,6 +17,7 @@ from voxgate.qos.breaker import BreakerState
 from voxgate.service import SynthesisRequest, Synthesizer
 from voxgate.settings import Settings
 from voxgate.testing import with_synthesizer
+from voxgate.text.pace import speech_s
 from voxgate.timestamps import Timestamps
 from voxgate.types import AudioFormat, Priority
 
@@ -237,6 +238,37 @@ def test_stream_keeps_only_two_segments_in_synthesis_ahead_of_what_it_sent(data_
         assert max(ahead) == 2
 
     with_synthesizer(_settings(data_dir, piper_workers=1), body)
+
+
+def test_a_later_segment_is_due_after_the_speech_of_the_segments_before_it(data_dir: Path) -> None:
+    """The two segments a stream starts together are not due at the same moment: the second plays
+    after the first, so its deadline is later by (at least) the first one's estimated speech. Both
+    are due no earlier than the request's deadline. Before, both got the same deadline, so the
+    second was often skipped as too slow for it (Chinese fell to espeak mid-answer)."""
+    sentences = [f"Sentence number {n} is spoken by the piper worker at its own pace." for n in range(4)]
+
+    async def body(synth: Synthesizer) -> None:
+        dues: dict[int, float] = {}
+        texts: dict[int, str] = {}
+        route = synth._route_segment
+
+        async def spy(request: SynthesisRequest, plan: Any, index: int, deadline: float, *rest: Any) -> Any:
+            dues[index], texts[index] = deadline, plan.prepared.segments[index].text
+            return await route(request, plan, index, deadline, *rest)
+
+        synth._route_segment = spy  # type: ignore[method-assign]
+        request = SynthesisRequest(" ".join(sentences), voice="joe", format=AudioFormat.PCM, use_cache=False)
+        arrived = time.monotonic()
+        _meta, pieces = await synth.stream(request)
+        async for _piece in pieces:
+            pass
+        assert len(dues) >= len(sentences)  # one segment a sentence (the first may be cut in two)
+        assert dues[1] >= arrived + 1.0  # never before the request's deadline (qos.deadlines.api_s)
+        # 1 and 2 start together, after segment 0 is sent; 2 plays after 1, so it is due later
+        assert dues[2] - dues[1] == pytest.approx(speech_s(texts[1]), abs=1e-6)
+
+    # a short deadline, so that when the audio runs out decides (piper speaks a sentence in ~0.2 s)
+    with_synthesizer(_settings(data_dir, piper_workers=1, deadlines={"api_s": 1.0}), body)
 
 
 def test_job_segments_skip_rate_limits_and_the_cache(data_dir: Path) -> None:

@@ -34,6 +34,7 @@ from __future__ import annotations
 import re
 
 from voxgate.clock import Clock
+from voxgate.text.pace import WIDE_CHARS, count_words
 
 __all__ = ["LONG_RUN_WORDS", "MIN_PIECE_WORDS", "TextChunker", "count_words"]
 
@@ -43,9 +44,7 @@ LONG_RUN_WORDS = 15
 """Words without a clause boundary that are cut (at a word boundary) once they have waited
 ``max_delay_s``, though fragments still come: longer than most sentences' clauses."""
 
-_WIDE = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
-_WIDE_RE = re.compile(f"[{_WIDE}]")
-_WORD_RE = re.compile(rf"[{_WIDE}]|[^\W_{_WIDE}]+(?:['’\-][^\W_{_WIDE}]+)*")
+_WIDE_RE = re.compile(f"[{WIDE_CHARS}]")
 _CJK_BREAKS = frozenset("。！？；，、：…")
 _AT_ONCE = frozenset("!?")
 _BEFORE_SPACE = frozenset(",;:")
@@ -59,11 +58,6 @@ _JOINERS = re.compile(r"(?<=\w)['’\-](?=\w)")
 _SCHEMES = frozenset({"http", "https", "ftp", "mailto", "tel", "sip", "file"})
 """Words that a ``:`` follows inside a URL (``https://``): never an eager cut."""
 _WORD_BEFORE_RE = re.compile(r"([A-Za-z.]+)$")
-
-
-def count_words(text: str) -> int:
-    """Words in ``text``: runs of letters or digits, and each CJK character on its own."""
-    return len(_WORD_RE.findall(text))
 
 
 def _is_wide(char: str) -> bool:

@@ -54,10 +54,11 @@ from voxgate.audio.pcm import from_s16le
 from voxgate.audio.stream import StreamEncoder, open_stream_encoder
 from voxgate.clock import Clock
 from voxgate.errors import EmptyText, InvalidInput, NoEngineAvailable, Rejected, VoxgateError
-from voxgate.realtime.chunker import TextChunker, count_words
+from voxgate.realtime.chunker import TextChunker
 from voxgate.realtime.events import PieceSpoken, SessionCleared
 from voxgate.realtime.protocol import CommandType, FrameError, error_message, parse_command, warning_message
 from voxgate.requests import SynthesisMeta, SynthesisRequest, SynthesisResult
+from voxgate.text.pace import speech_s
 from voxgate.types import AudioFormat, Priority
 
 __all__ = [
@@ -73,10 +74,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 CLOSE_NORMAL = 1000
-SPEECH_S_PER_WORD = 0.25
-"""A low estimate of speech per word (a CJK character counts as a word): ~240 English words a
-minute, ~4 Chinese characters a second. Low, so the estimate never gives a piece more time than
-the listener will wait."""
 OPUS_RATE = 48000
 """The rate of the ``opus`` encoding (Opus's own; what Deepgram's and ElevenLabs' clients decode)."""
 OPUS_FRAME_SAMPLES = 960
@@ -412,7 +409,7 @@ class RealtimeSession:
             if item.task is None:
                 deadline_s = max(self.config.first_audio_s, unplayed) + ahead_s
                 item.task = asyncio.ensure_future(self._answer(self._request(item.text, deadline_s)))
-            ahead_s += count_words(item.text) * SPEECH_S_PER_WORD
+            ahead_s += speech_s(item.text)
             started += 1
             if started > self.config.lookahead:
                 return
