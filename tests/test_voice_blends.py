@@ -161,3 +161,15 @@ def test_a_blend_can_be_a_languages_default_voice(catalog: VoiceCatalog) -> None
     # a built-in default whose voices are not offered (kokoro off) is skipped, not an error
     only_joe = VoiceCatalog([v for v in voices if v.engine == "piper"], {"zh": "jm_kumo:1+jf_nezumi:1"})
     assert only_joe.default_for("en").id == "joe"
+
+
+def test_kokoros_english_voice_is_the_blend_that_read_english_best(catalog: VoiceCatalog) -> None:
+    """Asked for kokoro in English without a kokoro voice (OpenAI's alloy with model=kokoro),
+    voxgate uses the measured blend; without one of its voices, kokoro's first English reader."""
+    assert catalog.for_engine("kokoro", "en").id == "jf_gongitsune:0.5+jm_kumo:0.5"
+    assert catalog.for_engine("kokoro", "en").engine == "kokoro"
+    without_kumo = VoiceCatalog([v for v in catalog.all() if v.id != "jm_kumo"], {})
+    chosen = without_kumo.for_engine("kokoro", "en")
+    assert chosen is not None
+    assert chosen.engine == "kokoro"
+    assert "en" in chosen.languages

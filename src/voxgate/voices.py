@@ -23,8 +23,12 @@ DEFAULT_VOICES: Mapping[LanguageCode, str] = {
     "zh": "jf_gongitsune:0.5+jm_kumo:0.5",
     "ja": "jf_alpha",
 }
-# The voice a fallback engine uses for a language (espeak has several English voices; US English fits best).
+# The voice an engine uses for a language when the request names none of its voices (a fallback,
+# or OpenAI's neutral "alloy" with model=kokoro): espeak has several English voices, US English fits
+# best; kokoro's English is the blend that read bench/data/en_eval best (bench/en_voices.py, README),
+# the same voices as the default Chinese voice (jf_alpha, the first English reader, was the worst).
 ENGINE_VOICES: Mapping[tuple[str, LanguageCode], str] = {
+    ("kokoro", "en"): "jf_gongitsune:0.5+jm_kumo:0.5",
     ("espeak", "en"): "espeak-en-us",
     ("espeak", "zh"): "espeak-cmn",
     ("espeak", "ja"): "espeak-ja",
@@ -197,7 +201,9 @@ class VoiceCatalog:
 
     def for_engine(self, engine: str, language: LanguageCode) -> VoiceInfo | None:
         """The voice an engine would use for a language (its default for it, else its first reader)."""
-        preferred = self._by_id.get(ENGINE_VOICES.get((engine, language)) or "")
+        preferred = None
+        with contextlib.suppress(UnknownVoice, InvalidOption):  # a blend of voices not offered: skipped
+            preferred = self.get(ENGINE_VOICES.get((engine, language)) or "")
         for voice in (preferred, self._defaults.get(language)):
             if voice is not None and voice.engine == engine:
                 return voice
