@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+import voxgate.voices as voices_module
 from voxgate.api.openai_voices import resolve_voice
 from voxgate.engines.kokoro import KokoroEngine
 from voxgate.errors import InvalidOption, UnknownVoice
@@ -163,11 +164,17 @@ def test_a_blend_can_be_a_languages_default_voice(catalog: VoiceCatalog) -> None
     assert only_joe.default_for("en").id == "joe"
 
 
-def test_kokoros_english_voice_is_the_blend_that_read_english_best(catalog: VoiceCatalog) -> None:
+def test_kokoros_english_voice_is_the_voice_that_read_english_best(
+    catalog: VoiceCatalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Asked for kokoro in English without a kokoro voice (OpenAI's alloy with model=kokoro),
-    voxgate uses the measured blend; without one of its voices, kokoro's first English reader."""
+    voxgate uses the measured voice (an entry may be a blend); without it, kokoro's first reader."""
+    chosen = catalog.for_engine("kokoro", "en")
+    assert chosen is not None
+    assert (chosen.id, chosen.engine) == ("jm_kumo", "kokoro")
+    blend = {**voices_module.ENGINE_VOICES, ("kokoro", "en"): "jf_gongitsune:1+jm_kumo:1"}
+    monkeypatch.setattr(voices_module, "ENGINE_VOICES", blend)
     assert catalog.for_engine("kokoro", "en").id == "jf_gongitsune:0.5+jm_kumo:0.5"
-    assert catalog.for_engine("kokoro", "en").engine == "kokoro"
     without_kumo = VoiceCatalog([v for v in catalog.all() if v.id != "jm_kumo"], {})
     chosen = without_kumo.for_engine("kokoro", "en")
     assert chosen is not None

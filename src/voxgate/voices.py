@@ -25,10 +25,11 @@ DEFAULT_VOICES: Mapping[LanguageCode, str] = {
 }
 # The voice an engine uses for a language when the request names none of its voices (a fallback,
 # or OpenAI's neutral "alloy" with model=kokoro): espeak has several English voices, US English fits
-# best; kokoro's English is the blend that read bench/data/en_eval best (bench/en_voices.py, README),
-# the same voices as the default Chinese voice (jf_alpha, the first English reader, was the worst).
+# best; kokoro's English is the voice that read bench/data/en_eval best (bench/en_voices.py, README:
+# the dev winner, a blend, did not beat jm_kumo on test; jf_alpha, the first English reader, was the
+# worst). An entry may be a blend.
 ENGINE_VOICES: Mapping[tuple[str, LanguageCode], str] = {
-    ("kokoro", "en"): "jf_gongitsune:0.5+jm_kumo:0.5",
+    ("kokoro", "en"): "jm_kumo",
     ("espeak", "en"): "espeak-en-us",
     ("espeak", "zh"): "espeak-cmn",
     ("espeak", "ja"): "espeak-ja",

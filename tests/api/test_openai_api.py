@@ -116,7 +116,7 @@ def _catalog(settings: Settings, *, kokoro: bool) -> VoiceCatalog:
         ("shimmer", ZH, None, "jf_nezumi"),  # soft female
         ("alloy", ZH, None, None),  # neutral: the language's default
         ("onyx", RU, None, None),  # no mapped voice reads Russian: its default (espeak)
-        ("alloy", EN, "kokoro", "jf_gongitsune:0.5+jm_kumo:0.5"),  # model=kokoro: its best English reader
+        ("alloy", EN, "kokoro", "jm_kumo"),  # model=kokoro: its best English reader
         ("onyx", EN, "kokoro", "jm_kumo"),  # ... and its male voice for a male name
         ("shimmer", EN, "espeak", "espeak-en-us"),  # model=espeak: espeak's English voice
         ("onyx", ZH, "piper", "jm_kumo"),  # piper cannot read Chinese: the usual choice
