@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -140,11 +139,9 @@ class VoiceCatalog:
             if voice.id in self._by_id:
                 raise ValueError(f"voice id {voice.id!r} offered twice")
             self._by_id[voice.id] = voice
-        self._defaults: dict[LanguageCode, VoiceInfo] = {}
-        for language, voice_id in defaults.items():
-            # a default whose engine is off (or a blend of voices that are not offered) is skipped
-            with contextlib.suppress(UnknownVoice, InvalidOption):
-                self._defaults[language] = self.get(voice_id)
+        # a default whose engine is off (or a blend of voices that are not offered) is skipped
+        found = {language: self._offered(voice_id) for language, voice_id in defaults.items()}
+        self._defaults: dict[LanguageCode, VoiceInfo] = {k: v for k, v in found.items() if v is not None}
 
     def __iter__(self) -> Iterator[VoiceInfo]:
         return iter(self._by_id.values())
@@ -200,11 +197,18 @@ class VoiceCatalog:
             honours=first.honours,
         )
 
+    def _offered(self, voice_id: str | None) -> VoiceInfo | None:
+        """:meth:`get`, or None when the voice (or a voice of the blend) is not offered."""
+        if voice_id is None:
+            return None
+        try:
+            return self.get(voice_id)
+        except (UnknownVoice, InvalidOption):
+            return None
+
     def for_engine(self, engine: str, language: LanguageCode) -> VoiceInfo | None:
         """The voice an engine would use for a language (its default for it, else its first reader)."""
-        preferred = None
-        with contextlib.suppress(UnknownVoice, InvalidOption):  # a blend of voices not offered: skipped
-            preferred = self.get(ENGINE_VOICES.get((engine, language)) or "")
+        preferred = self._offered(ENGINE_VOICES.get((engine, language)))
         for voice in (preferred, self._defaults.get(language)):
             if voice is not None and voice.engine == engine:
                 return voice

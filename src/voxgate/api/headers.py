@@ -74,10 +74,9 @@ class StreamVerdict:
 
     def __call__(self, meta: SynthesisMeta) -> None:
         self.meta = meta
-        fields = verdict(meta)
         access_extras(self._scope).update(
             engine=meta.engine,
             degraded="true" if meta.degraded else "false",
-            fallback_reason=fields["fallback_reason"] or "",
+            fallback_reason=meta.fallback_reason or "",
             spoken_by=",".join(meta.spoken_by),
         )
